@@ -1,0 +1,72 @@
+"""Undersigned: publish an open letter and collect signatures confirmed by email."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from dotenv import load_dotenv
+from flask import Flask
+
+from app import config as settings
+from app.db import db
+from app.extensions import babel, csrf, select_locale
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Build the application: configuration, database, extensions, pages, CLI."""
+    app = Flask(__name__, instance_relative_config=True)
+    load_configuration(app, test_config)
+    db.init_app(app)
+    init_extensions(app)
+    register_blueprints(app)
+    register_web_hooks(app)
+    register_cli(app)
+    return app
+
+
+def load_configuration(app: Flask, test_config: dict[str, Any] | None) -> None:
+    """Read settings from the environment (and .env), apply overrides, and validate them."""
+    if test_config is None:
+        load_dotenv(os.path.join(os.getcwd(), ".env"), override=False)
+    app.config.update(settings.read_environment(os.environ))
+    if test_config is not None:
+        app.config.update(test_config)
+    os.makedirs(app.instance_path, exist_ok=True)
+    settings.finalise(app.config, debug=app.debug, testing=app.testing, instance_path=app.instance_path)
+
+
+def init_extensions(app: Flask) -> None:
+    """Bind the module-level extensions to this app."""
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=select_locale)
+
+
+def register_blueprints(app: Flask) -> None:
+    """Mount the pages, the API and (in debug mode only) the development mailbox."""
+    from app.api.views import bp as api_bp
+    from app.letters.views import bp as letters_bp
+    from app.signing.views import bp as signing_bp
+
+    app.register_blueprint(letters_bp)
+    app.register_blueprint(signing_bp)
+    app.register_blueprint(api_bp)
+    csrf.exempt(api_bp)
+    if app.debug:
+        from app.dev.views import bp as dev_bp
+
+        app.register_blueprint(dev_bp)
+
+
+def register_web_hooks(app: Flask) -> None:
+    """Error pages, security headers and template helpers."""
+    from app import web
+
+    web.init_app(app)
+
+
+def register_cli(app: Flask) -> None:
+    """Add the operator's commands to ``flask``."""
+    from app.cli import register
+
+    register(app)

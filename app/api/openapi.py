@@ -1,0 +1,171 @@
+"""The OpenAPI 3.1 document of the public API (kept beside the views it describes)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app
+
+_NULLABLE_STRING = {"type": ["string", "null"]}
+_NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
+
+_ERROR = {
+    "description": "An error, with a message for a person",
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+}
+
+_SLUG = {
+    "name": "slug",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^[a-z0-9](?:[a-z0-9-]{0,78}[a-z0-9])?$"},
+}
+
+_CACHED = {
+    "ETag": {"schema": {"type": "string"}, "description": "Send it back in If-None-Match to get 304"},
+    "Cache-Control": {"schema": {"type": "string"}},
+}
+
+
+def openapi_document() -> dict[str, Any]:
+    """The document, with this site's name and address."""
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": f"{current_app.config['SITE_NAME']} API",
+            "version": "1.0.0",
+            "description": "Open letters, their live signature counts and their public signers. Read-only; "
+            "email addresses are never published.",
+        },
+        "servers": [{"url": current_app.config["BASE_URL"] + "/api/v1"}],
+        "paths": {
+            "/letters": {
+                "get": {
+                    "operationId": "listLetters",
+                    "summary": "Every letter on this site",
+                    "responses": {
+                        "200": {
+                            "description": "The letters",
+                            "headers": _CACHED,
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "type": "object",
+                                        "required": ["letters"],
+                                        "properties": {
+                                            "letters": {"type": "array", "items": {"$ref": "#/components/schemas/Letter"}}
+                                        },
+                                    }
+                                }
+                            },
+                        },
+                        "304": {"description": "Not modified since the ETag sent in If-None-Match"},
+                    },
+                }
+            },
+            "/letters/{slug}": {
+                "get": {
+                    "operationId": "getLetter",
+                    "summary": "One letter and its live signature count",
+                    "parameters": [_SLUG],
+                    "responses": {
+                        "200": {
+                            "description": "The letter",
+                            "headers": _CACHED,
+                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Letter"}}},
+                        },
+                        "304": {"description": "Not modified since the ETag sent in If-None-Match"},
+                        "404": _ERROR,
+                    },
+                }
+            },
+            "/letters/{slug}/signatures": {
+                "get": {
+                    "operationId": "listSignatures",
+                    "summary": "Public signers, newest first (keyset pagination)",
+                    "parameters": [
+                        _SLUG,
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
+                        },
+                        {
+                            "name": "cursor",
+                            "in": "query",
+                            "description": "next_cursor from the previous page",
+                            "schema": {"type": "string"},
+                        },
+                        {
+                            "name": "q",
+                            "in": "query",
+                            "description": "Search in names and affiliations",
+                            "schema": {"type": "string", "maxLength": 100},
+                        },
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "A page of signatures",
+                            "headers": _CACHED,
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "type": "object",
+                                        "required": ["signatures", "next_cursor"],
+                                        "properties": {
+                                            "signatures": {
+                                                "type": "array",
+                                                "items": {"$ref": "#/components/schemas/Signature"},
+                                            },
+                                            "next_cursor": _NULLABLE_STRING,
+                                        },
+                                    }
+                                }
+                            },
+                        },
+                        "304": {"description": "Not modified since the ETag sent in If-None-Match"},
+                        "400": _ERROR,
+                        "404": _ERROR,
+                    },
+                }
+            },
+        },
+        "components": {
+            "schemas": {
+                "Letter": {
+                    "type": "object",
+                    "required": ["slug", "title", "signature_count", "updated_at"],
+                    "properties": {
+                        "slug": {"type": "string"},
+                        "title": {"type": "string"},
+                        "summary": {"type": "string"},
+                        "signature_count": {"type": "integer", "minimum": 0},
+                        "goal": {"type": ["integer", "null"]},
+                        "featured": {"type": "boolean"},
+                        "open": {"type": "boolean", "description": "Whether the letter accepts signatures"},
+                        "published_at": _NULLABLE_TIME,
+                        "closes_at": _NULLABLE_TIME,
+                        "updated_at": {"type": "string", "format": "date-time"},
+                        "url": {"type": "string", "format": "uri"},
+                    },
+                },
+                "Signature": {
+                    "type": "object",
+                    "required": ["name", "affiliation", "country", "city", "comment", "signed_at"],
+                    "properties": {
+                        "name": {"type": "string"},
+                        "affiliation": _NULLABLE_STRING,
+                        "country": {"type": ["string", "null"], "description": "ISO 3166-1 alpha-2"},
+                        "city": _NULLABLE_STRING,
+                        "comment": _NULLABLE_STRING,
+                        "signed_at": {"type": "string", "format": "date-time"},
+                    },
+                },
+                "Error": {
+                    "type": "object",
+                    "required": ["error", "message"],
+                    "properties": {"error": {"type": "string"}, "message": {"type": "string"}},
+                },
+            }
+        },
+    }

@@ -1,0 +1,208 @@
+"""Operator commands: ``flask --app app db|letter|mail ...``."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+
+import click
+from alembic import command
+from alembic.config import Config
+from flask import Flask
+from flask.cli import AppGroup
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.db import db, utcnow
+from app.models import Letter
+from app.services import counting, letters
+from app.services.errors import LetterNotFound
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+
+db_cli = AppGroup("db", help="The database schema (Alembic migrations).")
+letter_cli = AppGroup("letter", help="Load, list, open, close and check letters.")
+mail_cli = AppGroup("mail", help="Send the mail waiting in the outbox.")
+
+
+@contextmanager
+def alembic_config() -> Iterator[Config]:
+    """An Alembic configuration bound to the app's database connection."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("file_template", "%%(year)d%%(month).2d%%(day).2d_%%(rev)s_%%(slug)s")
+    with db.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        yield config
+
+
+@db_cli.command("upgrade")
+@click.argument("revision", default="head")
+def db_upgrade(revision: str) -> None:
+    """Apply migrations up to REVISION (default: the latest)."""
+    with alembic_config() as config:
+        command.upgrade(config, revision)
+    click.echo(f"Database upgraded to {revision}.")
+
+
+@db_cli.command("downgrade")
+@click.argument("revision")
+def db_downgrade(revision: str) -> None:
+    """Undo migrations down to REVISION (e.g. -1, or base)."""
+    with alembic_config() as config:
+        command.downgrade(config, revision)
+    click.echo(f"Database downgraded to {revision}.")
+
+
+@db_cli.command("current")
+def db_current() -> None:
+    """Show the revision the database is at."""
+    with alembic_config() as config:
+        command.current(config)
+
+
+@db_cli.command("check")
+def db_check() -> None:
+    """Fail if the models and the migrations disagree."""
+    with alembic_config() as config:
+        command.check(config)
+    click.echo("The models match the migrations.")
+
+
+@db_cli.command("revision")
+@click.option("-m", "--message", required=True, help="What the migration does.")
+@click.option("--autogenerate", is_flag=True, help="Draft it from the models (review it by hand).")
+def db_revision(message: str, autogenerate: bool) -> None:
+    """Create a new migration file in migrations/versions."""
+    with alembic_config() as config:
+        command.revision(config, message=message, autogenerate=autogenerate)
+
+
+def _letter_or_fail(session: Session, slug: str) -> Letter:
+    try:
+        return letters.get_letter(session, slug)
+    except LetterNotFound:
+        raise click.ClickException(f"no letter with slug {slug!r} (see 'letter list')") from None
+
+
+@letter_cli.command("load")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--slug", help="The letter's address: /letters/SLUG (default: front matter, else the title).")
+@click.option("--featured", is_flag=True, help="Show this letter at /.")
+@click.option("--if-empty", is_flag=True, help="Do nothing if the site has a letter already (for set-up scripts).")
+def letter_load(path: Path, slug: str | None, featured: bool, if_empty: bool) -> None:
+    """Create or update a letter from a Markdown file with YAML front matter."""
+    with db.transaction() as session:
+        if if_empty and session.scalar(select(Letter.id).limit(1)) is not None:
+            click.echo("A letter exists already; nothing loaded.")
+            return
+        try:
+            source = letters.parse_letter_file(path.read_text(encoding="utf-8"))
+            letter, created = letters.load_letter(session, source, now=utcnow(), slug=slug, featured=featured)
+        except (letters.LetterFileError, UnicodeDecodeError) as exc:
+            raise click.ClickException(f"{path}: {exc}") from None
+        click.echo(f"{'Created' if created else 'Updated'} letter '{letter.slug}': {letter.title}")
+
+
+@letter_cli.command("list")
+def letter_list() -> None:
+    """List the letters with their counts and state."""
+    now = utcnow()
+    rows = letters.all_letters(db.session)
+    if not rows:
+        click.echo("No letters yet. Load one with: flask --app app letter load FILE.md")
+    for letter in rows:
+        state = "closed" if letter.is_closed(now) else "open"
+        star = "*" if letter.featured else " "
+        click.echo(f"{star} {letter.slug:30} {letter.signature_count:>9} signatures  {state:6}  {letter.title}")
+
+
+@letter_cli.command("close")
+@click.argument("slug")
+def letter_close(slug: str) -> None:
+    """Stop taking signatures; the count and the list become final."""
+    with db.transaction() as session:
+        letters.close_letter(session, _letter_or_fail(session, slug), now=utcnow())
+    click.echo(f"Signing closed for '{slug}'.")
+
+
+@letter_cli.command("open")
+@click.argument("slug")
+def letter_open(slug: str) -> None:
+    """Take signatures again."""
+    with db.transaction() as session:
+        letters.reopen_letter(session, _letter_or_fail(session, slug), now=utcnow())
+    click.echo(f"Signing open for '{slug}'.")
+
+
+@letter_cli.command("feature")
+@click.argument("slug")
+def letter_feature(slug: str) -> None:
+    """Show this letter at /."""
+    with db.transaction() as session:
+        letters.feature_letter(session, _letter_or_fail(session, slug))
+    click.echo(f"'{slug}' is now the featured letter.")
+
+
+@letter_cli.command("recount")
+@click.argument("slug")
+@click.option("--fix", is_flag=True, help="Store the recounted number if it differs.")
+def letter_recount(slug: str, fix: bool) -> None:
+    """Count the signatures again and compare with the stored count (exit 1 if they differ)."""
+    with db.transaction() as session:
+        letter = _letter_or_fail(session, slug)
+        stored, actual = counting.recount(session, letter, now=utcnow(), fix=fix)
+    if stored == actual:
+        click.echo(f"'{slug}': {stored} signatures; the stored count is exact.")
+        return
+    click.echo(f"'{slug}': stored count {stored}, recount {actual}." + (" Fixed." if fix else ""))
+    if not fix:
+        raise SystemExit(1)
+
+
+@contextmanager
+def _stop_on_signals() -> Iterator[threading.Event]:
+    stop = threading.Event()
+
+    def handle(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+@mail_cli.command("worker")
+@click.option("--interval", type=float, help="Seconds between looks at the outbox when it is empty.")
+def mail_worker(interval: float | None) -> None:
+    """Send outbox mail until stopped (Ctrl-C or SIGTERM finishes the current batch first)."""
+    from app.mail.worker import run_worker
+
+    with _stop_on_signals() as stop:
+        run_worker(stop, poll_interval=interval)
+
+
+@mail_cli.command("send")
+def mail_send() -> None:
+    """Send what is due in the outbox now, then exit (exit 1 if some could not be sent)."""
+    from app.mail.worker import send_pending
+
+    result = send_pending()
+    click.echo(f"{result.sent} sent, {result.retrying} to retry later, {result.failed} failed.")
+    if result.errors:
+        click.echo(f"Last error: {result.errors[-1]}", err=True)
+    if result.retrying or result.failed:
+        raise SystemExit(1)
+
+
+def register(app: Flask) -> None:
+    """Attach the command groups to the app's CLI."""
+    for group in (db_cli, letter_cli, mail_cli):
+        app.cli.add_command(group)

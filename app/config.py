@@ -1,0 +1,149 @@
+"""Settings from the environment (and an optional .env file), validated at start-up."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+
+class ConfigError(RuntimeError):
+    """Raised when the configuration is missing or unsafe; the app refuses to start."""
+
+
+WEAK_SECRETS = {"", "dev", "secret", "changeme", "change-me", "development", "test", "please-change-me"}
+MIN_SECRET_LENGTH = 32
+
+
+def as_bool(value: str) -> bool:
+    """Read the usual spellings of true and false."""
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+def as_int(value: str) -> int:
+    """Read a whole number."""
+    return int(value.strip())
+
+
+def as_str(value: str) -> str:
+    """Read a string as it is, trimmed."""
+    return value.strip()
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One environment variable: its coercer and its default (a callable sees the debug flag)."""
+
+    name: str
+    coerce: Callable[[str], Any]
+    default: Any = None
+
+
+def _default_mail_port(env: Mapping[str, str]) -> int:
+    if as_bool(env.get("MAIL_USE_SSL", "false")):
+        return 465
+    if as_bool(env.get("MAIL_USE_TLS", "false")):
+        return 587
+    return 25
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("SECRET_KEY", as_str),
+    Setting("DATABASE_URL", as_str),
+    Setting("BASE_URL", as_str),
+    Setting("SITE_NAME", as_str, "Undersigned"),
+    Setting("MAIL_SERVER", as_str),
+    Setting("MAIL_PORT", as_int),
+    Setting("MAIL_USERNAME", as_str),
+    Setting("MAIL_PASSWORD", str),
+    Setting("MAIL_USE_TLS", as_bool, False),
+    Setting("MAIL_USE_SSL", as_bool, False),
+    Setting("MAIL_TIMEOUT", as_int, 30),
+    Setting("MAIL_DEFAULT_SENDER", as_str, "Undersigned <noreply@localhost>"),
+    Setting("MAIL_BATCH_SIZE", as_int, 50),
+    Setting("MAIL_MAX_ATTEMPTS", as_int, 8),
+    Setting("MAIL_POLL_INTERVAL", as_int, 2),
+    Setting("EMAIL_CHECK_DELIVERABILITY", as_bool),
+    Setting("CONFIRM_TOKEN_DAYS", as_int, 7),
+    Setting("DB_POOL_SIZE", as_int, 5),
+    Setting("DB_MAX_OVERFLOW", as_int, 5),
+    Setting("DEFAULT_LOCALE", as_str, "en"),
+    Setting("LIVE_POLL_SECONDS", as_int, 3),
+)
+
+
+def read_environment(env: Mapping[str, str]) -> dict[str, Any]:
+    """Coerce every known setting present in ``env``; unknown variables are ignored."""
+    values: dict[str, Any] = {}
+    for setting in SETTINGS:
+        raw = env.get(setting.name)
+        if raw is None:
+            if setting.default is not None:
+                values[setting.name] = setting.default
+            continue
+        try:
+            values[setting.name] = setting.coerce(raw)
+        except ValueError as exc:
+            raise ConfigError(f"{setting.name}: {exc}") from None
+    if "MAIL_PORT" not in values:
+        values["MAIL_PORT"] = _default_mail_port(env)
+    return values
+
+
+def normalise_database_url(url: str) -> str:
+    """Use psycopg 3 for plain postgres:// and postgresql:// URLs."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def finalise(config: dict[str, Any], *, debug: bool, testing: bool, instance_path: str) -> None:
+    """Fill the defaults that depend on the mode and refuse unsafe production settings."""
+    relaxed = debug or testing
+    secret = config.get("SECRET_KEY") or ""
+    if not relaxed:
+        if secret.lower() in WEAK_SECRETS or len(secret) < MIN_SECRET_LENGTH:
+            raise ConfigError(
+                "SECRET_KEY must be set to a random value of at least "
+                f"{MIN_SECRET_LENGTH} characters outside debug mode, e.g. "
+                "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+            )
+        if not config.get("BASE_URL"):
+            raise ConfigError("BASE_URL must be set outside debug mode (it is used for links in emails)")
+    elif not secret:
+        # Debug and tests only: a per-process random key, never a literal.
+        config["SECRET_KEY"] = os.urandom(32).hex()
+
+    config.setdefault("BASE_URL", "http://127.0.0.1:5000")
+    config["BASE_URL"] = config["BASE_URL"].rstrip("/")
+    parts = urlsplit(config["BASE_URL"])
+    if parts.scheme not in {"http", "https"} or not parts.netloc:
+        raise ConfigError(f"BASE_URL must be an http(s) URL, got {config['BASE_URL']!r}")
+
+    if not config.get("DATABASE_URL"):
+        config["DATABASE_URL"] = "sqlite:///" + str(Path(instance_path) / "undersigned.db")
+    config["DATABASE_URL"] = normalise_database_url(config["DATABASE_URL"])
+
+    if config.get("EMAIL_CHECK_DELIVERABILITY") is None:
+        config["EMAIL_CHECK_DELIVERABILITY"] = not relaxed
+    if config.get("MAIL_USE_TLS") and config.get("MAIL_USE_SSL"):
+        raise ConfigError("MAIL_USE_TLS and MAIL_USE_SSL are exclusive: choose one")
+    config.setdefault("MAIL_OUTBOX_DIR", str(Path(instance_path) / "mail"))
+
+    config.setdefault("SESSION_COOKIE_HTTPONLY", True)
+    config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    config.setdefault("SESSION_COOKIE_SECURE", parts.scheme == "https")
+    # Forms larger than this are refused with 413 before they reach a view.
+    config.setdefault("MAX_CONTENT_LENGTH", 64 * 1024)
+    # A signer may leave the letter open for a while before signing.
+    config.setdefault("WTF_CSRF_TIME_LIMIT", 24 * 3600)
+    config.setdefault("BABEL_DEFAULT_LOCALE", config.get("DEFAULT_LOCALE", "en"))

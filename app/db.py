@@ -1,0 +1,152 @@
+"""Engine and session handling: one session per request or job, committed once by its owner."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Flask, current_app, g, has_request_context, request
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware, in UTC."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """A timestamp stored in UTC and always read back timezone-aware (SQLite keeps no zone)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; use timezone-aware UTC datetimes")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base with named constraints (SQLite batch migrations need the names)."""
+
+    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime()}
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    """Foreign keys on, WAL, and explicit BEGIN so writers can take the lock up front."""
+
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event below emit BEGIN itself (pysqlite's own is too late).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(connection: sa.Connection) -> None:
+        # A writer that starts with a read would otherwise fail with "database is locked"
+        # when another process committed in between (WAL snapshots cannot be upgraded).
+        immediate = connection.get_execution_options().get("sqlite_immediate", False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def make_engine(url: str, *, pool_size: int = 5, max_overflow: int = 5) -> Engine:
+    """Create an engine for ``url`` with the settings this application relies on."""
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, connect_args={"timeout": 30})
+        _configure_sqlite(engine)
+        return engine
+    return sa.create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+    )
+
+
+@dataclass
+class _State:
+    engine: Engine
+    sessions: sessionmaker[Session]
+
+
+class Database:
+    """The application's engine and sessions; bound to an app with ``init_app``."""
+
+    def init_app(self, app: Flask) -> None:
+        """Create the engine for the app's DATABASE_URL (connections open lazily)."""
+        engine = make_engine(
+            app.config["DATABASE_URL"],
+            pool_size=app.config["DB_POOL_SIZE"],
+            max_overflow=app.config["DB_MAX_OVERFLOW"],
+        )
+        app.extensions["undersigned.db"] = _State(engine, sessionmaker(engine, expire_on_commit=False))
+        app.teardown_appcontext(self._close_session)
+
+    @property
+    def _state(self) -> _State:
+        state: _State = current_app.extensions["undersigned.db"]
+        return state
+
+    @property
+    def engine(self) -> Engine:
+        """The current app's engine."""
+        return self._state.engine
+
+    def new_session(self, *, write: bool = False) -> Session:
+        """A new session; ``write`` makes SQLite take its write lock at BEGIN."""
+        options = {"sqlite_immediate": True} if write else {}
+        return self._state.sessions(execution_options=options)
+
+    @property
+    def session(self) -> Session:
+        """The session of the current request or app context, created on first use."""
+        if "db_session" not in g:
+            write = has_request_context() and request.method not in SAFE_METHODS
+            g.db_session = self.new_session(write=write)
+        session: Session = g.db_session
+        return session
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A write session in one transaction, committed on success (for the CLI and workers)."""
+        with self.new_session(write=True) as session, session.begin():
+            yield session
+
+    def _close_session(self, _exc: BaseException | None) -> None:
+        session = g.pop("db_session", None)
+        if session is not None:
+            session.close()
+
+
+db = Database()

@@ -1,0 +1,1 @@
+"""Debug-mode only: a mailbox that shows what the file mail backend wrote."""

@@ -1,0 +1,56 @@
+"""One small function per email; each has its own subject, text and HTML templates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from flask import current_app, render_template
+from flask_babel import force_locale
+
+from app.models import Signature
+from app.urls import external_url
+
+
+@dataclass(frozen=True)
+class Email:
+    """A composed message, not yet addressed."""
+
+    subject: str
+    text: str
+    html: str
+
+
+def _render(name: str, locale: str, **context: Any) -> Email:
+    context.setdefault("site_name", current_app.config["SITE_NAME"])
+    with force_locale(locale):
+        subject = render_template(f"mail/{name}.subject.txt", **context)
+        return Email(
+            # A subject is one line, whatever a template or a title holds.
+            subject=" ".join(subject.split()),
+            text=render_template(f"mail/{name}.txt", **context),
+            html=render_template(f"mail/{name}.html", **context),
+        )
+
+
+def confirmation(signature: Signature, raw_token: str) -> Email:
+    """The mail with the link that confirms a signature."""
+    return _render(
+        "confirm",
+        signature.locale,
+        signature=signature,
+        letter=signature.letter,
+        confirm_url=external_url("signing.confirm", token=raw_token),
+        days=current_app.config["CONFIRM_TOKEN_DAYS"],
+    )
+
+
+def already_signed(signature: Signature) -> Email:
+    """The note to an address that signed already (someone used it on the form again)."""
+    return _render(
+        "already_signed",
+        signature.locale,
+        signature=signature,
+        letter=signature.letter,
+        letter_url=external_url("letters.letter", slug=signature.letter.slug),
+    )

@@ -1,0 +1,37 @@
+"""The outbox: mail written in the caller's transaction, so it exists exactly when the change does."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from email.headerregistry import Address
+from email.utils import make_msgid, parseaddr
+
+from flask import current_app
+from sqlalchemy.orm import Session
+
+from app.mail.compose import Email
+from app.models import OutboxMessage
+
+
+def sender_domain(sender: str) -> str:
+    """The domain of the configured sender, for Message-IDs."""
+    address = parseaddr(sender)[1]
+    return address.rpartition("@")[2] or "localhost"
+
+
+def enqueue(session: Session, recipient: str, email: Email, *, kind: str, now: datetime) -> OutboxMessage:
+    """Add ``email`` for ``recipient`` to the outbox; the worker sends it after commit."""
+    # Refuse a recipient that is not one plain address (no display name, no header tricks).
+    Address(addr_spec=recipient)
+    message = OutboxMessage(
+        kind=kind,
+        recipient=recipient,
+        subject=email.subject,
+        body_text=email.text,
+        body_html=email.html,
+        message_id=make_msgid(domain=sender_domain(current_app.config["MAIL_DEFAULT_SENDER"])),
+        created_at=now,
+        next_attempt_at=now,
+    )
+    session.add(message)
+    return message

@@ -1,0 +1,194 @@
+"""The mail worker: lease due outbox rows, send them over one connection, record each outcome.
+
+Delivery is at least once: a worker that dies after sending but before recording leaves
+rows whose lease runs out, and another worker sends them again with the same Message-ID.
+On PostgreSQL, FOR UPDATE SKIP LOCKED lets any number of workers claim rows side by side.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import smtplib
+import socket
+import threading
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from app.db import db, utcnow
+from app.mail.backends import PermanentFailure, backend_for, build_message
+from app.models import OutboxMessage, OutboxStatus
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(minutes=5)
+FIRST_RETRY = timedelta(minutes=1)
+LONGEST_RETRY = timedelta(hours=6)
+
+
+def new_worker_id() -> str:
+    """A name for this worker in the rows it leases."""
+    return f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """Exponential backoff: 1, 2, 4 ... minutes after each failed attempt, at most 6 hours."""
+    return min(FIRST_RETRY * 2 ** max(attempts - 1, 0), LONGEST_RETRY)
+
+
+def claim_due(session: Session, *, worker_id: str, now: datetime, limit: int) -> list[OutboxMessage]:
+    """Lease up to ``limit`` due, unleased rows to ``worker_id``."""
+    due = (
+        select(OutboxMessage.id)
+        .where(
+            OutboxMessage.status == OutboxStatus.PENDING,
+            OutboxMessage.next_attempt_at <= now,
+            or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now),
+        )
+        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    ids = list(session.scalars(due))
+    if not ids:
+        return []
+    session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(ids))
+        .values(claimed_until=now + LEASE, claimed_by=worker_id)
+        .execution_options(synchronize_session=False)
+    )
+    return list(session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(ids)).order_by(OutboxMessage.id)))
+
+
+@dataclass
+class BatchResult:
+    """What one batch did."""
+
+    claimed: int = 0
+    sent: int = 0
+    retrying: int = 0
+    failed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def _deliver(rows: list[OutboxMessage]) -> dict[int, tuple[OutboxStatus | None, str | None]]:
+    """Send ``rows`` over one connection; map each row id to (None: sent | FAILED | PENDING, error)."""
+    outcomes: dict[int, tuple[OutboxStatus | None, str | None]] = {}
+    sender = current_app.config["MAIL_DEFAULT_SENDER"]
+    try:
+        with backend_for(current_app.config) as backend:
+            for row in rows:
+                try:
+                    backend.send(build_message(row, sender))
+                except PermanentFailure as exc:
+                    outcomes[row.id] = (OutboxStatus.FAILED, str(exc))
+                except (smtplib.SMTPServerDisconnected, OSError) as exc:
+                    # The connection is gone: the rest of the batch waits for the next attempt.
+                    outcomes[row.id] = (OutboxStatus.PENDING, f"{type(exc).__name__}: {exc}")
+                    break
+                except smtplib.SMTPException as exc:
+                    outcomes[row.id] = (OutboxStatus.PENDING, f"{type(exc).__name__}: {exc}")
+                else:
+                    outcomes[row.id] = (None, None)
+    except (smtplib.SMTPException, OSError) as exc:
+        error = f"could not connect: {type(exc).__name__}: {exc}"
+        for row in rows:
+            outcomes.setdefault(row.id, (OutboxStatus.PENDING, error))
+    for row in rows:
+        outcomes.setdefault(row.id, (OutboxStatus.PENDING, "not attempted: the connection failed earlier"))
+    return outcomes
+
+
+def _record(
+    session: Session,
+    rows: list[OutboxMessage],
+    outcomes: dict[int, tuple[OutboxStatus | None, str | None]],
+    *,
+    worker_id: str,
+    now: datetime,
+    max_attempts: int,
+) -> BatchResult:
+    result = BatchResult(claimed=len(rows))
+    for row in rows:
+        outcome, error = outcomes[row.id]
+        attempts = row.attempts + 1
+        values: dict[str, object] = {"attempts": attempts, "claimed_until": None, "claimed_by": None}
+        if outcome is None:
+            values.update(status=OutboxStatus.SENT, sent_at=now, last_error=None)
+            result.sent += 1
+        elif outcome == OutboxStatus.FAILED or attempts >= max_attempts:
+            values.update(status=OutboxStatus.FAILED, last_error=error)
+            result.failed += 1
+        else:
+            values.update(next_attempt_at=now + retry_delay(attempts), last_error=error)
+            result.retrying += 1
+        if error:
+            result.errors.append(error)
+        session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == row.id, OutboxMessage.claimed_by == worker_id)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+    return result
+
+
+def send_batch(*, worker_id: str, now: datetime | None = None) -> BatchResult:
+    """Claim one batch of due mail, send it, and record what happened (needs an app context)."""
+    config = current_app.config
+    now = now or utcnow()
+    with db.transaction() as session:
+        rows = claim_due(session, worker_id=worker_id, now=now, limit=config["MAIL_BATCH_SIZE"])
+    if not rows:
+        return BatchResult()
+    outcomes = _deliver(rows)
+    with db.transaction() as session:
+        result = _record(
+            session, rows, outcomes, worker_id=worker_id, now=utcnow(), max_attempts=config["MAIL_MAX_ATTEMPTS"]
+        )
+    log.info(
+        "mail batch: %d sent, %d to retry, %d failed%s",
+        result.sent,
+        result.retrying,
+        result.failed,
+        f" (last error: {result.errors[-1]})" if result.errors else "",
+    )
+    return result
+
+
+def send_pending(*, worker_id: str | None = None) -> BatchResult:
+    """Send everything that is due now, batch after batch, then return the totals."""
+    worker_id = worker_id or new_worker_id()
+    total = BatchResult()
+    while True:
+        result = send_batch(worker_id=worker_id)
+        total.claimed += result.claimed
+        total.sent += result.sent
+        total.retrying += result.retrying
+        total.failed += result.failed
+        total.errors += result.errors
+        # Stop when nothing was due, or when nothing could be sent (the server is down).
+        if result.claimed == 0 or result.sent == 0:
+            return total
+
+
+def run_worker(stop: threading.Event, *, poll_interval: float | None = None) -> None:
+    """Send mail until ``stop`` is set; survive a database or mail server that is down for a while."""
+    worker_id = new_worker_id()
+    interval = poll_interval if poll_interval is not None else current_app.config["MAIL_POLL_INTERVAL"]
+    log.info("mail worker %s started", worker_id)
+    while not stop.is_set():
+        try:
+            result = send_batch(worker_id=worker_id)
+        except Exception:
+            log.exception("mail worker: batch failed; trying again shortly")
+            result = BatchResult()
+        if result.claimed == 0 or result.sent == 0:
+            stop.wait(interval)
+    log.info("mail worker %s stopped", worker_id)

@@ -1,0 +1,141 @@
+"""The data: letters, signatures, their single-use tokens, and the mail outbox."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.db import Base, utcnow
+
+
+def _enum(cls: type[enum.Enum]) -> sa.Enum:
+    """Store an enum by its value as a short string, portable across databases."""
+    return sa.Enum(
+        cls,
+        native_enum=False,
+        create_constraint=False,
+        length=20,
+        values_callable=lambda members: [m.value for m in members],
+    )
+
+
+class Letter(Base):
+    """An open letter: its text, its state, and its exact count of confirmed signatures."""
+
+    __tablename__ = "letters"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(sa.String(80), unique=True)
+    title: Mapped[str] = mapped_column(sa.String(300))
+    summary: Mapped[str] = mapped_column(sa.String(500), default="")
+    body_markdown: Mapped[str] = mapped_column(sa.Text)
+    body_html: Mapped[str] = mapped_column(sa.Text)
+    lang: Mapped[str] = mapped_column(sa.String(10), default="en")
+    featured: Mapped[bool] = mapped_column(default=False)
+    published_at: Mapped[datetime] = mapped_column(default=utcnow)
+    closes_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    goal: Mapped[int | None]
+    # Kept exact in the same transaction as every change that affects it; see services.counting.
+    signature_count: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    def is_closed(self, now: datetime) -> bool:
+        """Whether signing has ended, by the CLI or by the closing date."""
+        return self.closed_at is not None or (self.closes_at is not None and self.closes_at <= now)
+
+
+class SignatureStatus(enum.StrEnum):
+    """Where a signature is in its life; only confirmed ones count."""
+
+    UNCONFIRMED = "unconfirmed"
+    CONFIRMED = "confirmed"
+
+
+class Signature(Base):
+    """One person's signature on one letter; the email is private and unique per letter."""
+
+    __tablename__ = "signatures"
+    __table_args__ = (
+        sa.UniqueConstraint("letter_id", "email_key"),
+        # The public list and its keyset pagination: newest confirmed first.
+        sa.Index("ix_signatures_listing", "letter_id", "status", "confirmed_at", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    letter_id: Mapped[int] = mapped_column(sa.ForeignKey("letters.id", ondelete="CASCADE"))
+    status: Mapped[SignatureStatus] = mapped_column(_enum(SignatureStatus), default=SignatureStatus.UNCONFIRMED)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    email: Mapped[str] = mapped_column(sa.String(320))
+    # The address folded for comparison: one signature per address and letter.
+    email_key: Mapped[str] = mapped_column(sa.String(320))
+    affiliation: Mapped[str | None] = mapped_column(sa.String(200))
+    country: Mapped[str | None] = mapped_column(sa.String(2))
+    city: Mapped[str | None] = mapped_column(sa.String(100))
+    comment: Mapped[str | None] = mapped_column(sa.Text)
+    public: Mapped[bool] = mapped_column(default=True)
+    locale: Mapped[str] = mapped_column(sa.String(10), default="en")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    confirmed_at: Mapped[datetime | None]
+
+    letter: Mapped[Letter] = relationship()
+    tokens: Mapped[list[Token]] = relationship(back_populates="signature", cascade="all, delete-orphan")
+
+
+class TokenPurpose(enum.StrEnum):
+    """What a token lets its holder do."""
+
+    CONFIRM = "confirm"
+
+
+class Token(Base):
+    """A single-use, expiring token; only its SHA-256 is stored."""
+
+    __tablename__ = "tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    signature_id: Mapped[int] = mapped_column(sa.ForeignKey("signatures.id", ondelete="CASCADE"), index=True)
+    purpose: Mapped[TokenPurpose] = mapped_column(_enum(TokenPurpose))
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+    signature: Mapped[Signature] = relationship(back_populates="tokens")
+
+
+class OutboxStatus(enum.StrEnum):
+    """Delivery state of an outbox message."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class OutboxMessage(Base):
+    """An email written in the same transaction as the change that caused it, sent later."""
+
+    __tablename__ = "outbox_messages"
+    __table_args__ = (sa.Index("ix_outbox_messages_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(sa.String(40))
+    recipient: Mapped[str] = mapped_column(sa.String(320))
+    subject: Mapped[str] = mapped_column(sa.String(300))
+    body_text: Mapped[str] = mapped_column(sa.Text)
+    body_html: Mapped[str] = mapped_column(sa.Text)
+    # Stable across retries, so a receiver can drop a duplicate of an at-least-once delivery.
+    message_id: Mapped[str] = mapped_column(sa.String(250), unique=True)
+    status: Mapped[OutboxStatus] = mapped_column(_enum(OutboxStatus), default=OutboxStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # A worker leases the rows it is sending; an expired lease means the worker died.
+    claimed_until: Mapped[datetime | None]
+    claimed_by: Mapped[str | None] = mapped_column(sa.String(64))
+    last_error: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]

@@ -1,0 +1,59 @@
+"""Domain errors; app.errors turns each into a page or a JSON answer with its status."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """A request that cannot be carried out, with a status and a message for a person."""
+
+    status_code = 400
+    code = "bad_request"
+    message = "The request could not be carried out."
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or self.message)
+        if message:
+            self.message = message
+
+
+class LetterNotFound(DomainError):
+    """No letter has that slug."""
+
+    status_code = 404
+    code = "letter_not_found"
+    message = "There is no letter at this address."
+
+
+class LetterClosed(DomainError):
+    """The letter no longer accepts signatures."""
+
+    status_code = 409
+    code = "letter_closed"
+    message = "Signing has closed for this letter; the list is final."
+
+
+class BadCursor(DomainError):
+    """A pagination cursor that this site did not make."""
+
+    code = "bad_cursor"
+    message = "The page cursor is not valid. Start again from the first page."
+
+
+class TokenProblem(DomainError):
+    """A confirmation link that cannot be used; ``letter_slug`` says where to ask for a new one."""
+
+    status_code = 404
+    code = "invalid_token"
+    message = "This link is not valid. It may have been copied incompletely."
+
+    def __init__(self, message: str | None = None, *, letter_slug: str | None = None) -> None:
+        super().__init__(message)
+        self.letter_slug = letter_slug
+
+
+class TokenExpired(TokenProblem):
+    """The link was real but is too old."""
+
+    status_code = 410
+    code = "expired_token"
+    message = "This link has expired."

@@ -1,0 +1,82 @@
+"""The public list of signers: newest first, keyset (cursor) pagination, search."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
+
+from app.models import Signature, SignatureStatus
+from app.services.errors import BadCursor
+
+MAX_LIMIT = 100
+MAX_QUERY_LENGTH = 100
+_CURSOR = re.compile(r"^(\d{1,17})-(\d{1,18})$")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of signatures and the cursor of the next, if there is one."""
+
+    signatures: Sequence[Signature]
+    next_cursor: str | None
+
+
+def encode_cursor(signature: Signature) -> str:
+    """An opaque cursor after ``signature``: its confirmation time in microseconds and its id."""
+    assert signature.confirmed_at is not None
+    micros = (signature.confirmed_at - _EPOCH) // _MICROSECOND
+    return f"{micros}-{signature.id}"
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, int]:
+    """The position a cursor stands for, or BadCursor."""
+    match = _CURSOR.match(cursor)
+    if not match:
+        raise BadCursor()
+    micros, signature_id = int(match.group(1)), int(match.group(2))
+    try:
+        return _EPOCH + micros * _MICROSECOND, signature_id
+    except OverflowError:
+        raise BadCursor() from None
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def public_signatures(
+    session: Session, letter_id: int, *, limit: int, cursor: str | None = None, query: str | None = None
+) -> Page:
+    """Confirmed, public signatures of a letter, newest first, after ``cursor``, matching ``query``."""
+    limit = max(1, min(limit, MAX_LIMIT))
+    stmt = select(Signature).where(
+        Signature.letter_id == letter_id,
+        Signature.status == SignatureStatus.CONFIRMED,
+        Signature.public.is_(True),
+    )
+    query = "".join(char for char in (query or "") if unicodedata.category(char) != "Cc").strip()
+    if query:
+        pattern = f"%{_escape_like(query[:MAX_QUERY_LENGTH])}%"
+        stmt = stmt.where(
+            or_(Signature.name.ilike(pattern, escape="\\"), Signature.affiliation.ilike(pattern, escape="\\"))
+        )
+    if cursor:
+        when, signature_id = decode_cursor(cursor)
+        stmt = stmt.where(
+            or_(
+                Signature.confirmed_at < when,
+                and_(Signature.confirmed_at == when, Signature.id < signature_id),
+            )
+        )
+    stmt = stmt.order_by(Signature.confirmed_at.desc(), Signature.id.desc()).limit(limit + 1)
+    rows = list(session.scalars(stmt))
+    next_cursor = encode_cursor(rows[limit - 1]) if len(rows) > limit else None
+    return Page(rows[:limit], next_cursor)

@@ -1,0 +1,150 @@
+"""Signing and confirming: one signature per address and letter, counted once confirmed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.mail import compose, outbox
+from app.models import Letter, Signature, SignatureStatus, Token, TokenPurpose
+from app.services import counting
+from app.services.errors import LetterClosed, TokenExpired, TokenProblem
+from app.services.tokens import find_token, issue_token
+
+
+@dataclass(frozen=True)
+class SignatureInput:
+    """A signer's validated, normalised details."""
+
+    name: str
+    email: str
+    email_key: str
+    affiliation: str | None = None
+    country: str | None = None
+    city: str | None = None
+    comment: str | None = None
+    public: bool = True
+    locale: str = "en"
+
+
+def email_key(normalised_email: str) -> str:
+    """The form of an address that decides whether two signatures are the same person's."""
+    return normalised_email.strip().lower()
+
+
+def _find_signature(session: Session, letter_id: int, key: str) -> Signature | None:
+    return session.scalar(select(Signature).where(Signature.letter_id == letter_id, Signature.email_key == key))
+
+
+def _apply(signature: Signature, data: SignatureInput) -> None:
+    signature.name = data.name
+    signature.email = data.email
+    signature.affiliation = data.affiliation or None
+    signature.country = data.country or None
+    signature.city = data.city or None
+    signature.comment = data.comment or None
+    signature.public = data.public
+    signature.locale = data.locale
+
+
+def _send_confirmation(session: Session, signature: Signature, *, now: datetime, ttl: timedelta) -> None:
+    raw = issue_token(session, signature, TokenPurpose.CONFIRM, now=now, ttl=ttl)
+    outbox.enqueue(session, signature.email, compose.confirmation(signature, raw), kind="confirm", now=now)
+
+
+def sign(session: Session, letter: Letter, data: SignatureInput, *, now: datetime, token_ttl: timedelta) -> None:
+    """Record a signature (unconfirmed) and queue the mail that confirms it.
+
+    The caller's answer must not depend on what happened here: a new address, an
+    unconfirmed one and a confirmed one all look the same to the person at the form;
+    only the mail to the address's owner differs.
+    """
+    if letter.is_closed(now):
+        raise LetterClosed()
+    signature = _find_signature(session, letter.id, data.email_key)
+    if signature is None:
+        signature = Signature(letter_id=letter.id, email_key=data.email_key, created_at=now)
+        _apply(signature, data)
+        try:
+            with session.begin_nested():
+                session.add(signature)
+        except IntegrityError:
+            # The same address signed at the same moment in another request.
+            signature = _find_signature(session, letter.id, data.email_key)
+            if signature is None:
+                raise
+        else:
+            _send_confirmation(session, signature, now=now, ttl=token_ttl)
+            return
+    if signature.status == SignatureStatus.UNCONFIRMED:
+        # The latest details win until confirmed; the mail shows them to the owner.
+        _apply(signature, data)
+        _send_confirmation(session, signature, now=now, ttl=token_ttl)
+    else:
+        outbox.enqueue(session, signature.email, compose.already_signed(signature), kind="already_signed", now=now)
+    session.flush()
+
+
+def resend_confirmation(session: Session, letter: Letter, key: str, *, now: datetime, token_ttl: timedelta) -> None:
+    """Send a fresh link to an unconfirmed signer of ``letter``; silently nothing otherwise."""
+    if letter.is_closed(now):
+        raise LetterClosed()
+    signature = _find_signature(session, letter.id, key)
+    if signature is not None and signature.status == SignatureStatus.UNCONFIRMED:
+        _send_confirmation(session, signature, now=now, ttl=token_ttl)
+        session.flush()
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    """The outcome of a confirmation: the signature, and whether it had been confirmed already."""
+
+    signature: Signature
+    already_confirmed: bool
+
+
+def check_confirmation_token(session: Session, raw: str, *, now: datetime) -> Confirmation:
+    """What confirming with ``raw`` would do, without doing it (for the page with the button)."""
+    token = find_token(session, raw, TokenPurpose.CONFIRM)
+    if token is None:
+        raise TokenProblem()
+    signature = token.signature
+    slug = signature.letter.slug
+    if signature.status == SignatureStatus.CONFIRMED:
+        return Confirmation(signature, already_confirmed=True)
+    if token.used_at is not None:
+        raise TokenProblem("This link has already been used.", letter_slug=slug)
+    if token.expires_at <= now:
+        raise TokenExpired(letter_slug=slug)
+    if signature.letter.is_closed(now):
+        raise LetterClosed()
+    return Confirmation(signature, already_confirmed=False)
+
+
+def confirm(session: Session, raw: str, *, now: datetime) -> Confirmation:
+    """Confirm the signature behind ``raw`` and count it, once, however often it is called."""
+    outcome = check_confirmation_token(session, raw, now=now)
+    if outcome.already_confirmed:
+        return outcome
+    signature = outcome.signature
+    # Conditional updates, so two clicks racing each other count the signature once.
+    confirmed = session.execute(
+        update(Signature)
+        .where(Signature.id == signature.id, Signature.status == SignatureStatus.UNCONFIRMED)
+        .values(status=SignatureStatus.CONFIRMED, confirmed_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(
+        update(Token)
+        .where(Token.signature_id == signature.id, Token.purpose == TokenPurpose.CONFIRM, Token.used_at.is_(None))
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if confirmed.rowcount == 1:  # type: ignore[attr-defined]
+        counting.add_to_count(session, signature.letter_id, +1, now=now)
+    session.expire(signature)
+    return Confirmation(signature, already_confirmed=confirmed.rowcount != 1)  # type: ignore[attr-defined]

@@ -1,0 +1,43 @@
+"""Single-use tokens: 256 random bits given out once, only their SHA-256 kept."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.models import Signature, Token, TokenPurpose
+
+TOKEN_BYTES = 32
+
+
+def hash_token(raw: str) -> str:
+    """The stored form of a token (a lookup by this hash leaks nothing through timing)."""
+    return hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def issue_token(
+    session: Session, signature: Signature, purpose: TokenPurpose, *, now: datetime, ttl: timedelta
+) -> str:
+    """Store a new token for ``signature`` and return the raw value, which is never stored."""
+    raw = secrets.token_urlsafe(TOKEN_BYTES)
+    session.add(
+        Token(
+            signature=signature,
+            purpose=purpose,
+            token_hash=hash_token(raw),
+            created_at=now,
+            expires_at=now + ttl,
+        )
+    )
+    return raw
+
+
+def find_token(session: Session, raw: str, purpose: TokenPurpose) -> Token | None:
+    """The token with this raw value and purpose, if any."""
+    if not raw or len(raw) > 128:
+        return None
+    return session.scalar(select(Token).where(Token.token_hash == hash_token(raw), Token.purpose == purpose))

@@ -1,0 +1,1 @@
+"""Signing a letter and confirming the signature by email."""

@@ -1,0 +1,166 @@
+"""The signing and resend forms: validation and normalisation of what people type."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+from typing import Any
+
+from babel import Locale
+from email_validator import EmailNotValidError, validate_email
+from flask import current_app
+from flask_babel import get_locale
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, EmailField, Field, SelectField, StringField, TextAreaField
+from wtforms.validators import InputRequired, Length, Optional, ValidationError
+
+from app.services.signing import SignatureInput, email_key
+from app.text import clean_paragraphs
+
+NAME_MAX = 120
+AFFILIATION_MAX = 160
+CITY_MAX = 80
+COMMENT_MAX = 500
+EMAIL_MAX = 254
+
+# Codes Babel lists as territories that are not countries a person lives in.
+NOT_COUNTRIES = {"EU", "EZ", "UN", "QO", "XA", "XB", "ZZ"}
+
+
+def normalise_line(value: Any) -> Any:
+    """NFC and trimmed; control characters are left for the validator to refuse."""
+    if isinstance(value, str):
+        return unicodedata.normalize("NFC", value).strip()
+    return value
+
+
+def normalise_paragraphs(value: Any) -> Any:
+    """Free text with line breaks kept and other control characters dropped."""
+    return clean_paragraphs(value) if isinstance(value, str) else value
+
+
+class SingleLine:
+    """Refuse line breaks, NUL and other control characters inside a one-line field."""
+
+    def __init__(self, message: str | None = None) -> None:
+        self.message = message
+
+    def __call__(self, form: FlaskForm, field: Field) -> None:
+        if field.data and any(unicodedata.category(char) == "Cc" for char in field.data):
+            raise ValidationError(self.message or _l("Please use one line, without line breaks or control characters."))
+
+
+# Something that looks like an HTML tag or comment: "<b", "</", "<!", "<?". ("I <3 this" is fine.)
+_MARKUP = re.compile(r"<\s*[A-Za-z!/?]")
+
+
+class PlainText:
+    """Refuse HTML: these fields are shown as plain text, so markup is a mistake or an attack."""
+
+    def __call__(self, form: FlaskForm, field: Field) -> None:
+        if field.data and _MARKUP.search(field.data):
+            raise ValidationError(_l("Please use plain text: HTML tags are not allowed here."))
+
+
+def _too_long(limit: int) -> Length:
+    return Length(max=limit, message=_l("Please use at most %(max)d characters.", max=limit))
+
+
+class EmailAddress:
+    """A deliverable-looking address, normalised by email-validator (DNS checked if configured)."""
+
+    def __call__(self, form: SignForm | ResendForm, field: Field) -> None:
+        if not field.data:
+            return
+        try:
+            result = validate_email(
+                field.data,
+                check_deliverability=current_app.config["EMAIL_CHECK_DELIVERABILITY"],
+            )
+        except EmailNotValidError:
+            raise ValidationError(_l("Please enter a valid email address, like name@example.org.")) from None
+        form.normalised_email = result.normalized
+
+
+@lru_cache(maxsize=32)
+def _countries(locale_name: str) -> tuple[tuple[str, str], ...]:
+    territories = Locale.parse(locale_name).territories
+    names = [
+        (code, str(name))
+        for code, name in territories.items()
+        if len(code) == 2 and code.isalpha() and code not in NOT_COUNTRIES
+    ]
+    return tuple(sorted(names, key=lambda item: item[1]))
+
+
+def country_choices() -> list[tuple[str, Any]]:
+    """Countries by ISO code, named and sorted in the visitor's language."""
+    locale = str(get_locale() or "en")
+    return [("", _l("Choose a country (optional)")), *_countries(locale)]
+
+
+class ResendForm(FlaskForm):
+    """Ask for a new confirmation link."""
+
+    email = EmailField(
+        _l("Email"),
+        filters=[normalise_line],
+        validators=[InputRequired(message=_l("Please enter your email address.")), _too_long(EMAIL_MAX), EmailAddress()],
+    )
+
+    normalised_email: str = ""
+
+
+class SignForm(FlaskForm):
+    """The signature: a name and an address are required, the rest is optional."""
+
+    name = StringField(
+        _l("Full name"),
+        filters=[normalise_line],
+        validators=[InputRequired(message=_l("Please enter your name.")), _too_long(NAME_MAX), SingleLine(), PlainText()],
+    )
+    email = EmailField(
+        _l("Email"),
+        description=_l("Never shown publicly. We send you a link to confirm your signature."),
+        filters=[normalise_line],
+        validators=[InputRequired(message=_l("Please enter your email address.")), _too_long(EMAIL_MAX), EmailAddress()],
+    )
+    affiliation = StringField(
+        _l("Affiliation or title"),
+        description=_l("Optional, e.g. “illustrator” or “Studio Ghibli”."),
+        filters=[normalise_line],
+        validators=[Optional(), _too_long(AFFILIATION_MAX), SingleLine(), PlainText()],
+    )
+    country = SelectField(_l("Country"), validators=[Optional()], validate_choice=True)
+    city = StringField(
+        _l("City"), filters=[normalise_line], validators=[Optional(), _too_long(CITY_MAX), SingleLine(), PlainText()]
+    )
+    comment = TextAreaField(
+        _l("Comment"),
+        description=_l("Optional, at most %(max)d characters.", max=COMMENT_MAX),
+        filters=[normalise_paragraphs],
+        validators=[Optional(), _too_long(COMMENT_MAX), PlainText()],
+    )
+    public = BooleanField(_l("Show my name on the public list"), default=True)
+
+    normalised_email: str = ""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.country.choices = country_choices()
+
+    def to_input(self, locale: str) -> SignatureInput:
+        """The validated details, ready for the signing service."""
+        return SignatureInput(
+            name=self.name.data,
+            email=self.normalised_email,
+            email_key=email_key(self.normalised_email),
+            affiliation=self.affiliation.data or None,
+            country=self.country.data or None,
+            city=self.city.data or None,
+            comment=self.comment.data or None,
+            public=bool(self.public.data),
+            locale=locale,
+        )

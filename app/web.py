@@ -1,0 +1,166 @@
+"""What every page shares: error pages and JSON errors, security headers, template helpers."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+
+from babel import Locale
+from flask import Flask, Response, current_app, jsonify, render_template, request, url_for
+from flask_babel import format_date, format_datetime, format_decimal, get_locale
+from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from app.services.errors import DomainError
+
+log = logging.getLogger(__name__)
+
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "connect-src 'self'",
+        "font-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+
+# Messages for people, by status; the technical reason goes to the log, not the page.
+ERROR_TITLES = {
+    400: "The request could not be understood",
+    403: "Not allowed",
+    404: "Page not found",
+    405: "Not allowed here",
+    409: "Not possible now",
+    410: "No longer available",
+    413: "Too much data",
+    422: "Please check the form",
+    429: "Too many requests",
+    500: "Something went wrong",
+}
+
+
+def wants_json() -> bool:
+    """Whether this request should get errors as JSON (the API) rather than a page."""
+    return request.path.startswith("/api/")
+
+
+def error_response(status: int, code: str, message: str) -> Response | tuple[str, int]:
+    """An error as JSON for the API, as a page otherwise."""
+    if wants_json():
+        response = jsonify(error=code, message=message)
+        response.status_code = status
+        return response
+    title = _(ERROR_TITLES.get(status, "Something went wrong"))
+    return render_template("errors/error.html", status=status, title=title, message=message), status
+
+
+def handle_domain_error(error: DomainError) -> Response | tuple[str, int]:
+    """A domain error becomes its status and message."""
+    return error_response(error.status_code, error.code, _(error.message))
+
+
+def handle_csrf_error(error: CSRFError) -> Response | tuple[str, int]:
+    """A form without a valid CSRF token: say how to recover."""
+    return error_response(
+        400,
+        "csrf",
+        _("This form has expired or was not sent from this site. Go back, reload the page and try again."),
+    )
+
+
+def handle_http_error(error: HTTPException) -> Response | tuple[str, int]:
+    """Werkzeug's errors (404, 405, 413, ...) in the site's own words and layout."""
+    status = error.code or 500
+    messages = {
+        404: _("There is nothing at this address."),
+        405: _("This address does not accept that kind of request."),
+        413: _("What you sent is larger than this site accepts. Please shorten it and try again."),
+    }
+    message = messages.get(status) or _(error.description or "The request could not be carried out.")
+    response = error_response(status, error.name.lower().replace(" ", "_"), message)
+    if status == 405 and isinstance(error.valid_methods, list):
+        response = current_app.make_response(response)
+        response.headers["Allow"] = ", ".join(error.valid_methods)
+    return response
+
+
+def handle_unexpected(error: Exception) -> Response | tuple[str, int]:
+    """Anything else: log it, and show a page that leaks nothing."""
+    if isinstance(error, HTTPException) and not isinstance(error, InternalServerError):
+        return handle_http_error(error)
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    return error_response(500, "internal_error", _("Something went wrong on our side. Please try again in a moment."))
+
+
+def set_security_headers(response: Response) -> Response:
+    """Headers for every response; a view may loosen frame-ancestors for itself."""
+    headers = response.headers
+    headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Referrer-Policy", "same-origin")
+    if "frame-ancestors 'none'" in headers["Content-Security-Policy"]:
+        headers.setdefault("X-Frame-Options", "DENY")
+    if request.is_secure:
+        headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+    return response
+
+
+class StaticAssets:
+    """Cache-busting URLs for static files: a content hash, computed once at start-up."""
+
+    def __init__(self, folder: str) -> None:
+        self.versions = {
+            path.relative_to(folder).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+            for path in Path(folder).rglob("*")
+            if path.is_file()
+        }
+
+    def url(self, filename: str) -> str:
+        """The URL of a static file, with its version so that it can be cached for a year."""
+        return url_for("static", filename=filename, v=self.versions.get(filename))
+
+
+def static_max_age(_filename: str | None) -> int:
+    """Versioned static URLs never change content: cache them for a year; others briefly."""
+    return 365 * 24 * 3600 if request.args.get("v") else 300
+
+
+def format_count(number: int) -> str:
+    """A count in the visitor's locale (1,234)."""
+    return str(format_decimal(number))
+
+
+def country_name(code: str | None) -> str:
+    """The name of a country from its ISO code, in the visitor's language."""
+    if not code:
+        return ""
+    locale = get_locale() or Locale("en")
+    return str(locale.territories.get(code, code))
+
+
+def init_app(app: Flask) -> None:
+    """Register the error handlers, the header hook and the template helpers."""
+    app.register_error_handler(DomainError, handle_domain_error)
+    app.register_error_handler(CSRFError, handle_csrf_error)
+    app.register_error_handler(HTTPException, handle_http_error)
+    app.register_error_handler(Exception, handle_unexpected)
+    app.after_request(set_security_headers)
+    assets = StaticAssets(app.static_folder or "static")
+    app.get_send_file_max_age = static_max_age  # type: ignore[method-assign]
+    app.jinja_env.add_extension("jinja2.ext.do")
+    app.jinja_env.globals.update(
+        asset_url=assets.url,
+        format_count=format_count,
+        country_name=country_name,
+        format_date=format_date,
+        format_datetime=format_datetime,
+        current_locale=lambda: str(get_locale() or "en"),
+    )
