@@ -29,6 +29,7 @@ def load_configuration(app: Flask, test_config: dict[str, Any] | None) -> None:
     """Read settings from the environment (and .env), apply overrides, and validate them."""
     if test_config is None:
         load_dotenv(os.path.join(os.getcwd(), ".env"), override=False)
+    app.config.update(settings.FLASK_DEFAULTS)
     app.config.update(settings.read_environment(os.environ))
     if test_config is not None:
         app.config.update(test_config)

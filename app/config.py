@@ -139,11 +139,19 @@ def finalise(config: dict[str, Any], *, debug: bool, testing: bool, instance_pat
         raise ConfigError("MAIL_USE_TLS and MAIL_USE_SSL are exclusive: choose one")
     config.setdefault("MAIL_OUTBOX_DIR", str(Path(instance_path) / "mail"))
 
-    config.setdefault("SESSION_COOKIE_HTTPONLY", True)
-    config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
-    config.setdefault("SESSION_COOKIE_SECURE", parts.scheme == "https")
+    if config.get("SESSION_COOKIE_SECURE") is None:
+        config["SESSION_COOKIE_SECURE"] = parts.scheme == "https"
+    config["BABEL_DEFAULT_LOCALE"] = config.get("DEFAULT_LOCALE", "en")
+
+
+# Flask's own settings, set to this application's values (Flask's defaults already hold
+# these keys, so they are applied before overrides rather than with setdefault).
+FLASK_DEFAULTS: dict[str, Any] = {
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "SESSION_COOKIE_SECURE": None,  # decided from BASE_URL's scheme in finalise()
     # Forms larger than this are refused with 413 before they reach a view.
-    config.setdefault("MAX_CONTENT_LENGTH", 64 * 1024)
+    "MAX_CONTENT_LENGTH": 64 * 1024,
     # A signer may leave the letter open for a while before signing.
-    config.setdefault("WTF_CSRF_TIME_LIMIT", 24 * 3600)
-    config.setdefault("BABEL_DEFAULT_LOCALE", config.get("DEFAULT_LOCALE", "en"))
+    "WTF_CSRF_TIME_LIMIT": 24 * 3600,
+}

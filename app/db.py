@@ -54,7 +54,7 @@ class Base(DeclarativeBase):
     """Declarative base with named constraints (SQLite batch migrations need the names)."""
 
     metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {datetime: UTCDateTime()}
+    type_annotation_map = {datetime: UTCDateTime()}  # noqa: RUF012 (read by SQLAlchemy, never mutated)
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -11,7 +11,7 @@ from flask import Flask, Response, current_app, jsonify, render_template, reques
 from flask_babel import format_date, format_datetime, format_decimal, get_locale
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed
 
 from app.services.errors import DomainError
 
@@ -86,7 +86,7 @@ def handle_http_error(error: HTTPException) -> Response | tuple[str, int]:
     }
     message = messages.get(status) or _(error.description or "The request could not be carried out.")
     response = error_response(status, error.name.lower().replace(" ", "_"), message)
-    if status == 405 and isinstance(error.valid_methods, list):
+    if isinstance(error, MethodNotAllowed) and error.valid_methods:
         response = current_app.make_response(response)
         response.headers["Allow"] = ", ".join(error.valid_methods)
     return response
@@ -154,7 +154,7 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(Exception, handle_unexpected)
     app.after_request(set_security_headers)
     assets = StaticAssets(app.static_folder or "static")
-    app.get_send_file_max_age = static_max_age  # type: ignore[method-assign]
+    app.get_send_file_max_age = static_max_age  # type: ignore[method-assign,assignment]
     app.jinja_env.add_extension("jinja2.ext.do")
     app.jinja_env.globals.update(
         asset_url=assets.url,

@@ -53,7 +53,10 @@ def openapi_document() -> dict[str, Any]:
                                         "type": "object",
                                         "required": ["letters"],
                                         "properties": {
-                                            "letters": {"type": "array", "items": {"$ref": "#/components/schemas/Letter"}}
+                                            "letters": {
+                                                "type": "array",
+                                                "items": {"$ref": "#/components/schemas/Letter"},
+                                            }
                                         },
                                     }
                                 }

@@ -63,7 +63,8 @@ def _cacheable(payload: dict[str, Any]) -> Response:
     response = jsonify(payload)
     response.headers["Cache-Control"] = POLL_CACHE_CONTROL
     response.add_etag()
-    return response.make_conditional(request)
+    response.make_conditional(request)
+    return response
 
 
 @bp.get("/letters")

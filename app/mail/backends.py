@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import smtplib
 import ssl
-from datetime import UTC, datetime
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import formatdate
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 
 from app.models import OutboxMessage
 
@@ -36,9 +36,11 @@ def build_message(row: OutboxMessage, sender: str) -> EmailMessage:
 class MailBackend(Protocol):
     """A connection to somewhere mail can be delivered, used for one batch."""
 
-    def __enter__(self) -> MailBackend: ...
+    def __enter__(self) -> Self: ...
 
-    def __exit__(self, *exc: object) -> None: ...
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
 
     def send(self, message: EmailMessage) -> None:
         """Deliver one message, or raise (PermanentFailure when retrying is pointless)."""
@@ -70,7 +72,9 @@ class SMTPBackend:
         self._smtp = smtp
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if self._smtp is not None:
             try:
                 self._smtp.quit()
@@ -104,7 +108,9 @@ class FileBackend:
         self.directory.mkdir(parents=True, exist_ok=True)
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         return None
 
     def send(self, message: EmailMessage) -> None:

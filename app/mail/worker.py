@@ -38,7 +38,8 @@ def new_worker_id() -> str:
 
 def retry_delay(attempts: int) -> timedelta:
     """Exponential backoff: 1, 2, 4 ... minutes after each failed attempt, at most 6 hours."""
-    return min(FIRST_RETRY * 2 ** max(attempts - 1, 0), LONGEST_RETRY)
+    delay: timedelta = FIRST_RETRY * 2 ** min(max(attempts - 1, 0), 20)
+    return min(delay, LONGEST_RETRY)
 
 
 def claim_due(session: Session, *, worker_id: str, now: datetime, limit: int) -> list[OutboxMessage]:

@@ -22,11 +22,14 @@ def add_to_count(session: Session, letter_id: int, delta: int, *, now: datetime)
 
 def counted_signatures(session: Session, letter_id: int) -> int:
     """Count the signatures that should be counted, from the signatures themselves."""
-    return session.scalar(
-        select(func.count())
-        .select_from(Signature)
-        .where(Signature.letter_id == letter_id, Signature.status == SignatureStatus.CONFIRMED)
-    ) or 0
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(Signature)
+            .where(Signature.letter_id == letter_id, Signature.status == SignatureStatus.CONFIRMED)
+        )
+        or 0
+    )
 
 
 def recount(session: Session, letter: Letter, *, now: datetime, fix: bool = False) -> tuple[int, int]:

@@ -19,9 +19,7 @@ def hash_token(raw: str) -> str:
     return hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def issue_token(
-    session: Session, signature: Signature, purpose: TokenPurpose, *, now: datetime, ttl: timedelta
-) -> str:
+def issue_token(session: Session, signature: Signature, purpose: TokenPurpose, *, now: datetime, ttl: timedelta) -> str:
     """Store a new token for ``signature`` and return the raw value, which is never stored."""
     raw = secrets.token_urlsafe(TOKEN_BYTES)
     session.add(

@@ -14,7 +14,7 @@ from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, Field, SelectField, StringField, TextAreaField
-from wtforms.validators import InputRequired, Length, Optional, ValidationError
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from app.services.signing import SignatureInput, email_key
 from app.text import clean_paragraphs
@@ -107,7 +107,7 @@ class ResendForm(FlaskForm):
     email = EmailField(
         _l("Email"),
         filters=[normalise_line],
-        validators=[InputRequired(message=_l("Please enter your email address.")), _too_long(EMAIL_MAX), EmailAddress()],
+        validators=[DataRequired(message=_l("Please enter your email address.")), _too_long(EMAIL_MAX), EmailAddress()],
     )
 
     normalised_email: str = ""
@@ -119,13 +119,18 @@ class SignForm(FlaskForm):
     name = StringField(
         _l("Full name"),
         filters=[normalise_line],
-        validators=[InputRequired(message=_l("Please enter your name.")), _too_long(NAME_MAX), SingleLine(), PlainText()],
+        validators=[
+            DataRequired(message=_l("Please enter your name.")),
+            _too_long(NAME_MAX),
+            SingleLine(),
+            PlainText(),
+        ],
     )
     email = EmailField(
         _l("Email"),
         description=_l("Never shown publicly. We send you a link to confirm your signature."),
         filters=[normalise_line],
-        validators=[InputRequired(message=_l("Please enter your email address.")), _too_long(EMAIL_MAX), EmailAddress()],
+        validators=[DataRequired(message=_l("Please enter your email address.")), _too_long(EMAIL_MAX), EmailAddress()],
     )
     affiliation = StringField(
         _l("Affiliation or title"),

@@ -71,9 +71,7 @@ def confirm(token: str) -> str:
     """Confirm the signature; doing it twice is harmless."""
     outcome = signing.confirm(db.session, token, now=utcnow())
     db.session.commit()
-    return render_template(
-        "signing/confirmed.html", letter=outcome.signature.letter, already=outcome.already_confirmed
-    )
+    return render_template("signing/confirmed.html", letter=outcome.signature.letter, already=outcome.already_confirmed)
 
 
 @bp.errorhandler(TokenProblem)

@@ -1,0 +1,188 @@
+"""Fixtures: an app on SQLite and (when TEST_DATABASE_URL is set) PostgreSQL, a real SMTP server."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+from sqlalchemy.engine import make_url
+
+from app import create_app
+from app.db import Base, db, utcnow
+from app.models import Letter
+from app.services import letters as letter_service
+from tests.support import SMTPSink, require
+
+BACKENDS = ["sqlite", "postgresql"]
+
+LETTER_TEXT = """---
+title: An open letter for testing
+slug: test-letter
+goal: 100
+---
+We, the undersigned, **ask** for [better tests](https://example.org).
+
+<script>alert("no")</script>
+"""
+
+
+def _migrate(url: str, tmp: Path) -> None:
+    app = create_app(_config(url, tmp))
+    with app.app_context():
+        runner = app.test_cli_runner()
+        result = runner.invoke(args=["db", "upgrade"])
+        assert result.exit_code == 0, result.output + repr(result.exception)
+        db.engine.dispose()
+
+
+def _config(url: str, tmp: Path, **overrides: Any) -> dict[str, Any]:
+    config = {
+        "TESTING": True,
+        "DATABASE_URL": url,
+        "SECRET_KEY": "test-" + "x" * 40,
+        "BASE_URL": "http://localhost",
+        "MAIL_SERVER": None,
+        "MAIL_OUTBOX_DIR": str(tmp / "mail"),
+        "EMAIL_CHECK_DELIVERABILITY": False,
+        "SERVER_NAME": None,
+    }
+    config.update(overrides)
+    return config
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite database file with every migration applied, copied for each test."""
+    folder = tmp_path_factory.mktemp("template")
+    path = folder / "template.db"
+    _migrate(f"sqlite:///{path}", folder)
+    return path
+
+
+def _worker_suffix() -> str:
+    return re.sub(r"\W", "", os.environ.get("PYTEST_XDIST_WORKER", "main"))
+
+
+@pytest.fixture(scope="session")
+def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A migrated PostgreSQL database of this test worker's own (dropped at the end)."""
+    base = os.environ.get("TEST_DATABASE_URL")
+    require(bool(base), "TEST_DATABASE_URL is not set (e.g. postgresql://postgres@127.0.0.1:5432/test)")
+    assert base is not None
+    admin_url = make_url(base.replace("postgresql://", "postgresql+psycopg://", 1))
+    name = f"undersigned_test_{_worker_suffix()}"
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    except sa.exc.OperationalError as exc:
+        require(False, f"PostgreSQL at TEST_DATABASE_URL is not reachable: {exc}")
+    url = admin_url.set(database=name).render_as_string(hide_password=False)
+    _migrate(url, tmp_path_factory.mktemp("pg"))
+    yield url
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
+def _truncate(url: str) -> None:
+    engine = sa.create_engine(url)
+    tables = ", ".join(f'"{table.name}"' for table in Base.metadata.sorted_tables)
+    with engine.begin() as connection:
+        connection.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+    engine.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, migrated database for one test, on each backend."""
+    if request.param == "sqlite":
+        path = tmp_path / "test.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite:///{path}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+        yield url
+        _truncate(url)
+
+
+@pytest.fixture
+def app_config(tmp_path: Path) -> dict[str, Any]:
+    """Overrides a test may change before the app is made."""
+    return {}
+
+
+@pytest.fixture
+def app(database_url: str, tmp_path: Path, app_config: dict[str, Any]) -> Iterator[Flask]:
+    """The application on this test's database, with CSRF on as in production."""
+    application = create_app(_config(database_url, tmp_path, **app_config))
+    yield application
+    with application.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    """A test client."""
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask) -> FlaskCliRunner:
+    """The app's CLI runner."""
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def create_letter(app: Flask) -> Callable[..., Letter]:
+    """Make a letter from front matter fields (a Markdown file's worth)."""
+
+    def make(text: str = LETTER_TEXT, *, slug: str | None = None, featured: bool = False, **fields: Any) -> Letter:
+        with app.app_context(), db.transaction() as session:
+            source = letter_service.parse_letter_file(text)
+            letter, _ = letter_service.load_letter(session, source, now=utcnow(), slug=slug, featured=featured)
+            for key, value in fields.items():
+                setattr(letter, key, value)
+            session.flush()
+            session.expunge(letter)
+            return letter
+
+    return make
+
+
+@pytest.fixture
+def letter(create_letter: Callable[..., Letter]) -> Letter:
+    """The default test letter (slug ``test-letter``), open for signing."""
+    return create_letter()
+
+
+@pytest.fixture
+def closed_letter(create_letter: Callable[..., Letter]) -> Letter:
+    """A letter whose closing date has passed."""
+    return create_letter(LETTER_TEXT.replace("test-letter", "closed-letter"), closes_at=utcnow() - timedelta(days=1))
+
+
+@pytest.fixture
+def smtp_sink() -> Iterator[SMTPSink]:
+    """A real SMTP server (aiosmtpd) on a free port on loopback; collects what it receives."""
+    sink = SMTPSink()
+    sink.start()
+    yield sink
+    sink.stop()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the PostgreSQL variants, so ``-m 'not postgres'`` can leave them out."""
+    for item in items:
+        if "[postgresql" in item.nodeid or "-postgresql" in item.nodeid:
+            item.add_marker(pytest.mark.postgres)

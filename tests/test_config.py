@@ -1,0 +1,111 @@
+"""Configuration: read from the environment, refused when unsafe."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from flask import Flask
+
+from app import create_app
+from app.config import ConfigError, finalise, normalise_database_url, read_environment
+
+STRONG = "k" * 40
+
+
+def test_test_config_applies(app: Flask) -> None:
+    assert app.testing
+    assert app.config["EMAIL_CHECK_DELIVERABILITY"] is False
+    assert app.config["BASE_URL"] == "http://localhost"
+
+
+def production(tmp_path: Path, **env: str) -> dict[str, object]:
+    config = read_environment(env)
+    finalise(config, debug=False, testing=False, instance_path=str(tmp_path))
+    return config
+
+
+@pytest.mark.parametrize("secret", ["", "dev", "changeme", "short-but-random-ish"])
+def test_production_refuses_a_weak_or_missing_secret_key(tmp_path: Path, secret: str) -> None:
+    with pytest.raises(ConfigError, match="SECRET_KEY"):
+        production(tmp_path, SECRET_KEY=secret, BASE_URL="https://letters.example.org")
+
+
+def test_production_needs_a_base_url_for_links_in_mail(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="BASE_URL"):
+        production(tmp_path, SECRET_KEY=STRONG)
+
+
+def test_production_settings_are_accepted_and_typed(tmp_path: Path) -> None:
+    config = production(
+        tmp_path,
+        SECRET_KEY=STRONG,
+        BASE_URL="https://letters.example.org/",
+        MAIL_SERVER="smtp.example.org",
+        MAIL_USE_TLS="true",
+        DATABASE_URL="postgres://u@db/letters",
+    )
+    assert config["BASE_URL"] == "https://letters.example.org"
+    assert config["MAIL_PORT"] == 587
+    assert config["MAIL_USE_TLS"] is True
+    assert config["EMAIL_CHECK_DELIVERABILITY"] is True
+    assert config["SESSION_COOKIE_SECURE"] is True
+    assert config["DATABASE_URL"] == "postgresql+psycopg://u@db/letters"
+
+
+def test_default_database_is_sqlite_in_the_instance_folder(tmp_path: Path) -> None:
+    config = production(tmp_path, SECRET_KEY=STRONG, BASE_URL="http://x.example")
+    assert config["DATABASE_URL"] == f"sqlite:///{tmp_path}/undersigned.db"
+
+
+def test_a_malformed_value_names_the_setting() -> None:
+    with pytest.raises(ConfigError, match="MAIL_PORT"):
+        read_environment({"MAIL_PORT": "twenty-five"})
+    with pytest.raises(ConfigError, match="MAIL_USE_TLS"):
+        read_environment({"MAIL_USE_TLS": "perhaps"})
+
+
+def test_tls_and_ssl_together_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="exclusive"):
+        production(tmp_path, SECRET_KEY=STRONG, BASE_URL="https://a.example", MAIL_USE_TLS="1", MAIL_USE_SSL="1")
+
+
+def test_debug_without_a_key_gets_a_random_one_never_a_literal(tmp_path: Path) -> None:
+    first, second = read_environment({}), read_environment({})
+    finalise(first, debug=True, testing=False, instance_path=str(tmp_path))
+    finalise(second, debug=True, testing=False, instance_path=str(tmp_path))
+    assert len(first["SECRET_KEY"]) >= 32
+    assert first["SECRET_KEY"] != second["SECRET_KEY"]
+    assert first["EMAIL_CHECK_DELIVERABILITY"] is False
+
+
+def test_the_app_refuses_to_start_in_production_without_a_secret(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no .env here
+    for name in ("SECRET_KEY", "FLASK_DEBUG"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("BASE_URL", "https://letters.example.org")
+    with pytest.raises(ConfigError, match="SECRET_KEY"):
+        create_app()
+
+
+def test_normalise_database_url_leaves_other_drivers_alone() -> None:
+    assert normalise_database_url("sqlite:///x.db") == "sqlite:///x.db"
+    assert normalise_database_url("postgresql+psycopg://a/b") == "postgresql+psycopg://a/b"
+    assert normalise_database_url("postgresql://a/b") == "postgresql+psycopg://a/b"
+
+
+def test_importing_the_app_package_has_no_side_effects() -> None:
+    import app
+
+    assert isinstance(app.create_app, type(create_app))
+    assert not isinstance(getattr(app, "app", None), Flask)
+
+
+def test_cookies_and_body_limit_are_set(app: Flask, tmp_path: Path) -> None:
+    assert app.config["SESSION_COOKIE_HTTPONLY"] is True
+    assert app.config["SESSION_COOKIE_SAMESITE"] == "Lax"
+    assert app.config["SESSION_COOKIE_SECURE"] is False  # BASE_URL is http in tests
+    assert app.config["MAX_CONTENT_LENGTH"] == 64 * 1024
+    assert production(tmp_path, SECRET_KEY=STRONG, BASE_URL="https://a.example")["SESSION_COOKIE_SECURE"] is True

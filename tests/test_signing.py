@@ -1,0 +1,218 @@
+"""Signing and confirming through the pages: the whole path, duplicates, bad links."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+
+from app.db import db, utcnow
+from app.models import Letter, OutboxMessage, Signature, SignatureStatus, Token
+from tests.support import csrf_token, sign, table_counts
+
+SLUG = "test-letter"
+
+
+def outbox(app: Flask) -> list[OutboxMessage]:
+    with app.app_context():
+        return list(db.session.scalars(sa.select(OutboxMessage).order_by(OutboxMessage.id)))
+
+
+def signatures(app: Flask) -> list[Signature]:
+    with app.app_context():
+        return list(db.session.scalars(sa.select(Signature).order_by(Signature.id)))
+
+
+def count_of(app: Flask, slug: str = SLUG) -> int:
+    with app.app_context():
+        return db.session.scalar(sa.select(Letter.signature_count).where(Letter.slug == slug)) or 0
+
+
+def confirm_link(message: OutboxMessage) -> str:
+    match = re.search(r"http://localhost(/confirm/[\w-]+)", message.body_text)
+    assert match, message.body_text
+    return match.group(1)
+
+
+def confirm(client: FlaskClient, path: str) -> str:
+    page = client.get(path)
+    assert page.status_code == 200
+    assert "Confirm my signature" in page.get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True))
+    assert token
+    response = client.post(path, data={"csrf_token": token.group(1)})
+    assert response.status_code == 200
+    return response.get_data(as_text=True)
+
+
+def test_letter_page_shows_the_letter_count_and_form(client: FlaskClient, letter: Letter) -> None:
+    for path in ("/", f"/letters/{SLUG}"):
+        html = client.get(path).get_data(as_text=True)
+        assert "An open letter for testing" in html
+        assert "<strong>ask</strong>" in html
+        assert "<script>alert" not in html
+        assert 'data-count="0"' in html
+        assert 'name="email"' in html and 'name="csrf_token"' in html
+        assert "Published" in html
+
+
+def test_sign_then_confirm_counts_once_and_lists_the_signer(app: Flask, client: FlaskClient, letter: Letter) -> None:
+    response = sign(client, SLUG, name="  Ada Lovelace ", email=" Ada@Example.ORG ", affiliation="Analyst")
+    assert response.status_code == 303
+    inbox = client.get(response.headers["Location"])
+    assert "Check your inbox" in inbox.get_data(as_text=True)
+
+    [signature] = signatures(app)
+    assert signature.status == SignatureStatus.UNCONFIRMED
+    assert signature.name == "Ada Lovelace"
+    assert signature.email_key == "ada@example.org"
+    assert count_of(app) == 0
+    assert "Ada Lovelace" not in client.get(f"/letters/{SLUG}").get_data(as_text=True)
+
+    [message] = outbox(app)
+    assert message.recipient == "Ada@example.org"
+    assert "Ada Lovelace" in message.body_text
+    done = confirm(client, confirm_link(message))
+    assert "your signature is confirmed" in done
+
+    assert count_of(app) == 1
+    page = client.get(f"/letters/{SLUG}").get_data(as_text=True)
+    assert 'data-count="1"' in page
+    assert "Ada Lovelace" in page and "Analyst" in page
+    assert "ada@example.org" not in page.lower()
+
+
+def test_confirming_twice_is_harmless(app: Flask, client: FlaskClient, letter: Letter) -> None:
+    sign(client, SLUG)
+    path = confirm_link(outbox(app)[0])
+    confirm(client, path)
+    again = client.get(path)
+    assert again.status_code == 200
+    assert "already confirmed" in again.get_data(as_text=True)
+    token = csrf_token(client, f"/letters/{SLUG}")
+    assert client.post(path, data={"csrf_token": token}).status_code == 200
+    assert count_of(app) == 1
+
+
+def test_the_confirmation_link_needs_a_post(app: Flask, client: FlaskClient, letter: Letter) -> None:
+    sign(client, SLUG)
+    path = confirm_link(outbox(app)[0])
+    client.get(path)  # what a mail scanner does
+    client.get(path)
+    assert count_of(app) == 0
+    assert signatures(app)[0].status == SignatureStatus.UNCONFIRMED
+
+
+def test_the_same_address_signs_once_and_the_form_reveals_nothing(
+    app: Flask, client: FlaskClient, letter: Letter
+) -> None:
+    first = sign(client, SLUG, email="grace@example.org", name="Grace Hopper")
+    again_unconfirmed = sign(client, SLUG, email="  GRACE@example.org ", name="Grace B. Hopper")
+    assert (first.status_code, first.headers["Location"]) == (
+        again_unconfirmed.status_code,
+        again_unconfirmed.headers["Location"],
+    )
+    assert len(signatures(app)) == 1
+    # The latest details stand until confirmed, and a fresh link went to the owner.
+    assert signatures(app)[0].name == "Grace B. Hopper"
+    messages = outbox(app)
+    assert [m.kind for m in messages] == ["confirm", "confirm"]
+    confirm(client, confirm_link(messages[-1]))
+
+    after_confirmed = sign(client, SLUG, email="grace@EXAMPLE.org")
+    assert (after_confirmed.status_code, after_confirmed.headers["Location"]) == (
+        first.status_code,
+        first.headers["Location"],
+    )
+    assert len(signatures(app)) == 1
+    assert count_of(app) == 1
+    note = outbox(app)[-1]
+    assert note.kind == "already_signed"
+    assert note.recipient.lower() == "grace@example.org"
+    assert "/confirm/" not in note.body_text
+
+
+def test_an_older_link_still_confirms_and_all_links_are_spent_after(
+    app: Flask, client: FlaskClient, letter: Letter
+) -> None:
+    sign(client, SLUG)
+    sign(client, SLUG)
+    first, second = (confirm_link(m) for m in outbox(app))
+    confirm(client, first)
+    assert count_of(app) == 1
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Token).where(Token.used_at.is_(None))) == 0
+    assert "already confirmed" in client.get(second).get_data(as_text=True)
+
+
+def test_an_unknown_link_gives_a_clear_page(client: FlaskClient, letter: Letter) -> None:
+    response = client.get("/confirm/not-a-real-token")
+    assert response.status_code == 404
+    html = response.get_data(as_text=True)
+    assert "This link cannot be used" in html
+    assert f"/letters/{SLUG}/resend" in html
+    token = csrf_token(client, f"/letters/{SLUG}")
+    assert client.post("/confirm/not-a-real-token", data={"csrf_token": token}).status_code == 404
+
+
+def test_an_expired_link_offers_a_new_one(app: Flask, client: FlaskClient, letter: Letter) -> None:
+    sign(client, SLUG)
+    path = confirm_link(outbox(app)[0])
+    with app.app_context():
+        db.session.execute(sa.update(Token).values(expires_at=utcnow() - timedelta(seconds=1)))
+        db.session.commit()
+    response = client.get(path)
+    assert response.status_code == 410
+    assert "expired" in response.get_data(as_text=True)
+    assert f"/letters/{SLUG}/resend" in response.get_data(as_text=True)
+    token = csrf_token(client, f"/letters/{SLUG}")
+    assert client.post(path, data={"csrf_token": token}).status_code == 410
+    assert count_of(app) == 0
+
+
+def test_resend_gives_the_same_answer_whoever_asks(app: Flask, client: FlaskClient, letter: Letter) -> None:
+    sign(client, SLUG, email="pending@example.org")
+    before = len(outbox(app))
+    token = csrf_token(client, f"/letters/{SLUG}/resend")
+    known = client.post(f"/letters/{SLUG}/resend", data={"csrf_token": token, "email": "Pending@example.org"})
+    unknown = client.post(f"/letters/{SLUG}/resend", data={"csrf_token": token, "email": "nobody@example.org"})
+    assert known.status_code == unknown.status_code == 303
+    assert known.headers["Location"] == unknown.headers["Location"]
+    messages = outbox(app)
+    assert len(messages) == before + 1
+    assert messages[-1].recipient == "pending@example.org"
+    confirm(client, confirm_link(messages[-1]))
+    assert count_of(app) == 1
+
+
+def test_anonymous_signatures_count_but_are_not_listed(app: Flask, client: FlaskClient, letter: Letter) -> None:
+    sign(client, SLUG, name="Quiet Person", email="quiet@example.org", public=False)
+    confirm(client, confirm_link(outbox(app)[0]))
+    assert count_of(app) == 1
+    assert "Quiet Person" not in client.get(f"/letters/{SLUG}").get_data(as_text=True)
+    assert "Quiet Person" not in client.get(f"/letters/{SLUG}/signatures").get_data(as_text=True)
+    assert client.get(f"/api/v1/letters/{SLUG}/signatures").get_json()["signatures"] == []
+
+
+def test_a_closed_letter_shows_its_final_count_and_no_form(
+    app: Flask, client: FlaskClient, closed_letter: Letter
+) -> None:
+    html = client.get("/letters/closed-letter").get_data(as_text=True)
+    assert "Signing has closed" in html
+    assert 'name="email"' not in html
+    assert 'data-count="0"' in html
+
+
+def test_closing_from_the_cli_refuses_confirmations_too(app: Flask, client: FlaskClient, letter: Letter) -> None:
+    sign(client, SLUG)
+    path = confirm_link(outbox(app)[0])
+    result = app.test_cli_runner().invoke(args=["letter", "close", SLUG])
+    assert result.exit_code == 0, result.output
+    token = csrf_token(client, f"/letters/{SLUG}/resend")  # the letter page has no form now
+    response = client.post(path, data={"csrf_token": token})
+    assert response.status_code == 409
+    assert count_of(app) == 0
+    assert table_counts(app)["signatures"] == 1
