@@ -134,7 +134,7 @@ class SignForm(FlaskForm):
     )
     affiliation = StringField(
         _l("Affiliation or title"),
-        description=_l("Optional, e.g. “illustrator” or “Studio Ghibli”."),
+        description=_l("For example “illustrator” or “Studio Ghibli”."),
         filters=[normalise_line],
         validators=[Optional(), _too_long(AFFILIATION_MAX), SingleLine(), PlainText()],
     )
@@ -144,7 +144,7 @@ class SignForm(FlaskForm):
     )
     comment = TextAreaField(
         _l("Comment"),
-        description=_l("Optional, at most %(max)d characters.", max=COMMENT_MAX),
+        description=_l("At most %(max)d characters. Shown with your name if it is public.", max=COMMENT_MAX),
         filters=[normalise_paragraphs],
         validators=[Optional(), _too_long(COMMENT_MAX), PlainText()],
     )
