@@ -39,8 +39,13 @@ def load_configuration(app: Flask, test_config: dict[str, Any] | None) -> None:
 
 def init_extensions(app: Flask) -> None:
     """Bind the module-level extensions to this app."""
+    from app import ratelimit
+    from app.signing.bots import load_captcha
+
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
+    ratelimit.init_app(app)
+    load_captcha(app)
 
 
 def register_blueprints(app: Flask) -> None:

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from app.db import db, utcnow
 from app.models import Letter
-from app.services import counting, letters
+from app.services import counting, letters, retention
 from app.services.errors import LetterNotFound
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -202,7 +202,21 @@ def mail_send() -> None:
         raise SystemExit(1)
 
 
+@click.command("purge")
+def purge() -> None:
+    """Delete what is kept no longer than needed (the mail worker also does this daily)."""
+    from flask import current_app
+
+    with db.transaction() as session:
+        result = retention.purge(session, retention.policy_from_config(current_app.config), now=utcnow())
+    click.echo(
+        f"Purged {result.signatures} unconfirmed or held signatures, {result.tokens} expired links, "
+        f"{result.messages} old mail messages; cleared {result.networks} network hashes."
+    )
+
+
 def register(app: Flask) -> None:
     """Attach the command groups to the app's CLI."""
     for group in (db_cli, letter_cli, mail_cli):
         app.cli.add_command(group)
+    app.cli.add_command(purge)

@@ -77,6 +77,21 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DB_MAX_OVERFLOW", as_int, 5),
     Setting("DEFAULT_LOCALE", as_str, "en"),
     Setting("LIVE_POLL_SECONDS", as_int, 3),
+    # Abuse resistance. Limits are Flask-Limiter strings ("10 per minute"); see README.
+    Setting("RATELIMIT_ENABLED", as_bool, True),
+    Setting("RATELIMIT_STORAGE_URI", as_str, "memory://"),
+    Setting("RATELIMIT_SIGN_PER_NETWORK", as_str, "10 per minute"),
+    Setting("RATELIMIT_SIGN_HOLD_PER_NETWORK", as_str, "30 per hour"),
+    Setting("RATELIMIT_MAIL_PER_ADDRESS", as_str, "5 per hour"),
+    Setting("RATELIMIT_FORMS_PER_NETWORK", as_str, "20 per minute"),
+    Setting("SIGN_MIN_SECONDS", as_int, 3),
+    Setting("CAPTCHA", as_str, ""),
+    Setting("WITHDRAW_TOKEN_DAYS", as_int, 90),
+    # Retention, applied by `flask purge` (the mail worker runs it daily).
+    Setting("UNCONFIRMED_RETENTION_DAYS", as_int, 14),
+    Setting("NETWORK_RETENTION_DAYS", as_int, 30),
+    Setting("OUTBOX_RETENTION_DAYS", as_int, 7),
+    Setting("PURGE_INTERVAL_HOURS", as_int, 24),
 )
 
 
@@ -142,6 +157,26 @@ def finalise(config: dict[str, Any], *, debug: bool, testing: bool, instance_pat
     if config.get("SESSION_COOKIE_SECURE") is None:
         config["SESSION_COOKIE_SECURE"] = parts.scheme == "https"
     config["BABEL_DEFAULT_LOCALE"] = config.get("DEFAULT_LOCALE", "en")
+    _check_rate_limits(config)
+
+
+RATE_LIMIT_SETTINGS = (
+    "RATELIMIT_SIGN_PER_NETWORK",
+    "RATELIMIT_SIGN_HOLD_PER_NETWORK",
+    "RATELIMIT_MAIL_PER_ADDRESS",
+    "RATELIMIT_FORMS_PER_NETWORK",
+)
+
+
+def _check_rate_limits(config: dict[str, Any]) -> None:
+    """Refuse a limit that Flask-Limiter could not read, at start-up rather than on a request."""
+    from limits import parse
+
+    for name in RATE_LIMIT_SETTINGS:
+        try:
+            parse(config[name])
+        except ValueError:
+            raise ConfigError(f"{name}: expected a limit like '10 per minute', got {config[name]!r}") from None
 
 
 # Flask's own settings, set to this application's values (Flask's defaults already hold
@@ -154,4 +189,7 @@ FLASK_DEFAULTS: dict[str, Any] = {
     "MAX_CONTENT_LENGTH": 64 * 1024,
     # A signer may leave the letter open for a while before signing.
     "WTF_CSRF_TIME_LIMIT": 24 * 3600,
+    # Rate limits: Retry-After and X-RateLimit-* headers; one counter per window per key.
+    "RATELIMIT_HEADERS_ENABLED": True,
+    "RATELIMIT_STRATEGY": "fixed-window",
 }

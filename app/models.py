@@ -53,7 +53,22 @@ class SignatureStatus(enum.StrEnum):
     """Where a signature is in its life; only confirmed ones count."""
 
     UNCONFIRMED = "unconfirmed"
+    # Held back by a bot or flood check: not mailed, not counted, not listed; purged like
+    # unconfirmed ones. Signing again from the form without tripping a check releases it.
+    SUSPECT = "suspect"
     CONFIRMED = "confirmed"
+    # Taken back by the signer: a tombstone without personal data, kept for the count history.
+    WITHDRAWN = "withdrawn"
+
+
+class SuspectReason(enum.StrEnum):
+    """Why a signature was held back as suspect."""
+
+    HONEYPOT = "honeypot"
+    TOO_FAST = "too_fast"
+    NO_FORM_TIME = "no_form_time"
+    NETWORK_FLOOD = "network_flood"
+    CAPTCHA = "captcha"
 
 
 class Signature(Base):
@@ -64,6 +79,9 @@ class Signature(Base):
         sa.UniqueConstraint("letter_id", "email_key"),
         # The public list and its keyset pagination: newest confirmed first.
         sa.Index("ix_signatures_listing", "letter_id", "status", "confirmed_at", "id"),
+        # The purge: unconfirmed and suspect signatures by age; network hashes by age.
+        sa.Index("ix_signatures_status_created", "status", "created_at"),
+        sa.Index("ix_signatures_created", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -79,8 +97,12 @@ class Signature(Base):
     comment: Mapped[str | None] = mapped_column(sa.Text)
     public: Mapped[bool] = mapped_column(default=True)
     locale: Mapped[str] = mapped_column(sa.String(10), default="en")
+    suspect_reason: Mapped[SuspectReason | None] = mapped_column(_enum(SuspectReason))
+    # A keyed hash of the signer's network (never the raw address), erased after IP_RETENTION_DAYS.
+    network_hash: Mapped[str | None] = mapped_column(sa.String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     confirmed_at: Mapped[datetime | None]
+    withdrawn_at: Mapped[datetime | None]
 
     letter: Mapped[Letter] = relationship()
     tokens: Mapped[list[Token]] = relationship(back_populates="signature", cascade="all, delete-orphan")
@@ -90,6 +112,7 @@ class TokenPurpose(enum.StrEnum):
     """What a token lets its holder do."""
 
     CONFIRM = "confirm"
+    WITHDRAW = "withdraw"
 
 
 class Token(Base):
@@ -124,6 +147,8 @@ class OutboxMessage(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(sa.String(40))
+    # The signature a message is about: its mail goes when the signature is erased or purged.
+    signature_id: Mapped[int | None] = mapped_column(sa.ForeignKey("signatures.id", ondelete="CASCADE"), index=True)
     recipient: Mapped[str] = mapped_column(sa.String(320))
     subject: Mapped[str] = mapped_column(sa.String(300))
     body_text: Mapped[str] = mapped_column(sa.Text)
@@ -139,3 +164,5 @@ class OutboxMessage(Base):
     last_error: Mapped[str | None] = mapped_column(sa.Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
+
+    signature: Mapped[Signature | None] = relationship()

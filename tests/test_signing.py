@@ -10,7 +10,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app.db import db, utcnow
-from app.models import Letter, OutboxMessage, Signature, SignatureStatus, Token
+from app.models import Letter, OutboxMessage, Signature, SignatureStatus, Token, TokenPurpose
 from tests.support import csrf_token, sign, table_counts
 
 SLUG = "test-letter"
@@ -144,7 +144,10 @@ def test_an_older_link_still_confirms_and_all_links_are_spent_after(
     confirm(client, first)
     assert count_of(app) == 1
     with app.app_context():
-        assert db.session.scalar(sa.select(sa.func.count()).select_from(Token).where(Token.used_at.is_(None))) == 0
+        unused = sa.select(sa.func.count()).select_from(Token).where(Token.used_at.is_(None))
+        assert db.session.scalar(unused.where(Token.purpose == TokenPurpose.CONFIRM)) == 0
+        # The withdrawal links stay valid: the signer may change their mind later.
+        assert db.session.scalar(unused.where(Token.purpose == TokenPurpose.WITHDRAW)) == 2
     assert "already confirmed" in client.get(second).get_data(as_text=True)
 
 

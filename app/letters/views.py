@@ -7,6 +7,7 @@ from flask import Blueprint, abort, current_app, render_template, request
 from app.db import db, utcnow
 from app.models import Letter
 from app.services import letters, listing
+from app.signing.bots import current_captcha
 from app.signing.forms import SignForm
 
 bp = Blueprint("letters", __name__)
@@ -25,6 +26,7 @@ def render_letter(letter: Letter, form: SignForm | None = None) -> str:
         newest=newest.signatures,
         closed=letter.is_closed(utcnow()),
         poll_seconds=current_app.config["LIVE_POLL_SECONDS"],
+        captcha=current_captcha(),
     )
 
 
@@ -60,3 +62,9 @@ def index_of_letters() -> str:
     if not all_letters:
         abort(404)
     return render_template("letters/index.html", letters=all_letters, now=utcnow())
+
+
+@bp.get("/privacy")
+def privacy() -> str:
+    """What is stored, what is public, for how long, and how to withdraw."""
+    return render_template("privacy.html", featured=letters.featured_letter(db.session))

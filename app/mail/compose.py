@@ -33,15 +33,28 @@ def _render(name: str, locale: str, **context: Any) -> Email:
         )
 
 
-def confirmation(signature: Signature, raw_token: str) -> Email:
-    """The mail with the link that confirms a signature."""
+def confirmation(signature: Signature, confirm_token: str, withdraw_token: str) -> Email:
+    """The mail with the link that confirms a signature, and the one that takes it back."""
     return _render(
         "confirm",
         signature.locale,
         signature=signature,
         letter=signature.letter,
-        confirm_url=external_url("signing.confirm", token=raw_token),
+        confirm_url=external_url("signing.confirm", token=confirm_token),
+        withdraw_url=external_url("signing.withdraw", token=withdraw_token),
         days=current_app.config["CONFIRM_TOKEN_DAYS"],
+    )
+
+
+def withdrawal_link(signature: Signature, raw_token: str) -> Email:
+    """The mail with the single-use link that withdraws a signature."""
+    return _render(
+        "withdraw",
+        signature.locale,
+        signature=signature,
+        letter=signature.letter,
+        withdraw_url=external_url("signing.withdraw", token=raw_token),
+        days=current_app.config["WITHDRAW_TOKEN_DAYS"],
     )
 
 

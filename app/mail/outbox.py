@@ -10,7 +10,7 @@ from flask import current_app
 from sqlalchemy.orm import Session
 
 from app.mail.compose import Email
-from app.models import OutboxMessage
+from app.models import OutboxMessage, Signature
 
 
 def sender_domain(sender: str) -> str:
@@ -19,12 +19,19 @@ def sender_domain(sender: str) -> str:
     return address.rpartition("@")[2] or "localhost"
 
 
-def enqueue(session: Session, recipient: str, email: Email, *, kind: str, now: datetime) -> OutboxMessage:
-    """Add ``email`` for ``recipient`` to the outbox; the worker sends it after commit."""
+def enqueue(
+    session: Session, recipient: str, email: Email, *, kind: str, now: datetime, signature: Signature | None = None
+) -> OutboxMessage:
+    """Add ``email`` for ``recipient`` to the outbox; the worker sends it after commit.
+
+    ``signature`` links the message to the signature it is about, so that erasing or purging
+    the signature takes its mail with it.
+    """
     # Refuse a recipient that is not one plain address (no display name, no header tricks).
     Address(addr_spec=recipient)
     message = OutboxMessage(
         kind=kind,
+        signature=signature,
         recipient=recipient,
         subject=email.subject,
         body_text=email.text,

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from app.db import db, utcnow
 from app.mail.backends import PermanentFailure, backend_for, build_message
 from app.models import OutboxMessage, OutboxStatus
+from app.services import retention
 
 log = logging.getLogger(__name__)
 
@@ -179,12 +180,37 @@ def send_pending(*, worker_id: str | None = None) -> BatchResult:
             return total
 
 
+def purge_if_due(last_purge: datetime | None, *, now: datetime) -> datetime | None:
+    """Run the retention purge when PURGE_INTERVAL_HOURS have passed; return when it last ran."""
+    every = timedelta(hours=current_app.config["PURGE_INTERVAL_HOURS"])
+    if every <= timedelta(0) or (last_purge is not None and now - last_purge < every):
+        return last_purge
+    with db.transaction() as session:
+        result = retention.purge(session, retention.policy_from_config(current_app.config), now=now)
+    log.info(
+        "purge: %d signatures, %d links, %d messages removed; %d network hashes cleared",
+        result.signatures,
+        result.tokens,
+        result.messages,
+        result.networks,
+    )
+    return now
+
+
 def run_worker(stop: threading.Event, *, poll_interval: float | None = None) -> None:
-    """Send mail until ``stop`` is set; survive a database or mail server that is down for a while."""
+    """Send mail until ``stop`` is set; survive a database or mail server that is down for a while.
+
+    Every PURGE_INTERVAL_HOURS (first at start) it also applies the retention rules.
+    """
     worker_id = new_worker_id()
     interval = poll_interval if poll_interval is not None else current_app.config["MAIL_POLL_INTERVAL"]
     log.info("mail worker %s started", worker_id)
+    last_purge: datetime | None = None
     while not stop.is_set():
+        try:
+            last_purge = purge_if_due(last_purge, now=utcnow())
+        except Exception:
+            log.exception("mail worker: purge failed; trying again at the next look")
         try:
             result = send_batch(worker_id=worker_id)
         except Exception:

@@ -40,15 +40,20 @@ class BadCursor(DomainError):
 
 
 class TokenProblem(DomainError):
-    """A confirmation link that cannot be used; ``letter_slug`` says where to ask for a new one."""
+    """A link that cannot be used; ``letter_slug`` says where to ask for a new one.
+
+    ``purpose`` is what the link was for ("confirm" or "withdraw"), so the page offers the
+    right way to get a new one.
+    """
 
     status_code = 404
     code = "invalid_token"
     message = "This link is not valid. It may have been copied incompletely."
 
-    def __init__(self, message: str | None = None, *, letter_slug: str | None = None) -> None:
+    def __init__(self, message: str | None = None, *, letter_slug: str | None = None, purpose: str = "confirm") -> None:
         super().__init__(message)
         self.letter_slug = letter_slug
+        self.purpose = purpose
 
 
 class TokenExpired(TokenProblem):

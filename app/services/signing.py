@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.mail import compose, outbox
-from app.models import Letter, Signature, SignatureStatus, Token, TokenPurpose
+from app.models import Letter, Signature, SignatureStatus, SuspectReason, Token, TokenPurpose
 from app.services import counting
 from app.services.errors import LetterClosed, TokenExpired, TokenProblem
 from app.services.tokens import find_token, issue_token
@@ -29,6 +29,26 @@ class SignatureInput:
     comment: str | None = None
     public: bool = True
     locale: str = "en"
+
+
+@dataclass(frozen=True)
+class Screening:
+    """What the site noticed about a signing request, beyond its fields."""
+
+    # Why it looks like a bot or a flood (the signature is held), or None.
+    suspect_reason: SuspectReason | None = None
+    # A keyed hash of the signer's network, for abuse checks; never the raw address.
+    network_hash: str | None = None
+    # False when the address has had its share of mail for now: answer as usual, send nothing.
+    may_mail: bool = True
+
+
+@dataclass(frozen=True)
+class TokenLifetimes:
+    """How long the links in a confirmation mail work."""
+
+    confirm: timedelta
+    withdraw: timedelta
 
 
 def email_key(normalised_email: str) -> str:
@@ -51,23 +71,42 @@ def _apply(signature: Signature, data: SignatureInput) -> None:
     signature.locale = data.locale
 
 
-def _send_confirmation(session: Session, signature: Signature, *, now: datetime, ttl: timedelta) -> None:
-    raw = issue_token(session, signature, TokenPurpose.CONFIRM, now=now, ttl=ttl)
-    outbox.enqueue(session, signature.email, compose.confirmation(signature, raw), kind="confirm", now=now)
+def _send_confirmation(session: Session, signature: Signature, *, now: datetime, ttl: TokenLifetimes) -> None:
+    confirm_token = issue_token(session, signature, TokenPurpose.CONFIRM, now=now, ttl=ttl.confirm)
+    withdraw_token = issue_token(session, signature, TokenPurpose.WITHDRAW, now=now, ttl=ttl.withdraw)
+    email = compose.confirmation(signature, confirm_token, withdraw_token)
+    outbox.enqueue(session, signature.email, email, kind="confirm", now=now, signature=signature)
 
 
-def sign(session: Session, letter: Letter, data: SignatureInput, *, now: datetime, token_ttl: timedelta) -> None:
-    """Record a signature (unconfirmed) and queue the mail that confirms it.
+def sign(
+    session: Session,
+    letter: Letter,
+    data: SignatureInput,
+    *,
+    now: datetime,
+    ttl: TokenLifetimes,
+    screening: Screening | None = None,
+) -> None:
+    """Record a signature (unconfirmed, or held as suspect) and queue the mail that confirms it.
 
     The caller's answer must not depend on what happened here: a new address, an
-    unconfirmed one and a confirmed one all look the same to the person at the form;
-    only the mail to the address's owner differs.
+    unconfirmed one, a confirmed one and a held one all look the same to the person at the
+    form; only the mail to the address's owner differs.
     """
     if letter.is_closed(now):
         raise LetterClosed()
+    screening = screening or Screening()
+    suspect = screening.suspect_reason
     signature = _find_signature(session, letter.id, data.email_key)
     if signature is None:
-        signature = Signature(letter_id=letter.id, email_key=data.email_key, created_at=now)
+        signature = Signature(
+            letter_id=letter.id,
+            email_key=data.email_key,
+            created_at=now,
+            status=SignatureStatus.SUSPECT if suspect else SignatureStatus.UNCONFIRMED,
+            suspect_reason=suspect,
+            network_hash=screening.network_hash,
+        )
         _apply(signature, data)
         try:
             with session.begin_nested():
@@ -78,25 +117,40 @@ def sign(session: Session, letter: Letter, data: SignatureInput, *, now: datetim
             if signature is None:
                 raise
         else:
-            _send_confirmation(session, signature, now=now, ttl=token_ttl)
+            if not suspect and screening.may_mail:
+                _send_confirmation(session, signature, now=now, ttl=ttl)
             return
-    if signature.status == SignatureStatus.UNCONFIRMED:
-        # The latest details win until confirmed; the mail shows them to the owner.
+    if suspect:
+        # A suspect request changes nothing that exists and mails no one.
+        return
+    if signature.status in (SignatureStatus.UNCONFIRMED, SignatureStatus.SUSPECT):
+        # The latest details win until confirmed; the mail shows them to the owner. A clean
+        # request releases a held signature: the false positive recovers by itself.
         _apply(signature, data)
-        _send_confirmation(session, signature, now=now, ttl=token_ttl)
-    else:
-        outbox.enqueue(session, signature.email, compose.already_signed(signature), kind="already_signed", now=now)
+        signature.status = SignatureStatus.UNCONFIRMED
+        signature.suspect_reason = None
+        signature.network_hash = screening.network_hash or signature.network_hash
+        if screening.may_mail:
+            _send_confirmation(session, signature, now=now, ttl=ttl)
+    elif screening.may_mail:
+        email = compose.already_signed(signature)
+        outbox.enqueue(session, signature.email, email, kind="already_signed", now=now, signature=signature)
     session.flush()
 
 
-def resend_confirmation(session: Session, letter: Letter, key: str, *, now: datetime, token_ttl: timedelta) -> None:
-    """Send a fresh link to an unconfirmed signer of ``letter``; silently nothing otherwise."""
+def resend_confirmation(session: Session, letter: Letter, key: str, *, now: datetime, ttl: TokenLifetimes) -> bool:
+    """Send a fresh link to an unconfirmed signer of ``letter``; silently nothing otherwise.
+
+    Returns whether a mail was queued (for the caller's own timing balance, never the answer).
+    """
     if letter.is_closed(now):
         raise LetterClosed()
     signature = _find_signature(session, letter.id, key)
     if signature is not None and signature.status == SignatureStatus.UNCONFIRMED:
-        _send_confirmation(session, signature, now=now, ttl=token_ttl)
+        _send_confirmation(session, signature, now=now, ttl=ttl)
         session.flush()
+        return True
+    return False
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,11 @@ from flask import current_app
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, Field, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, EmailField, Field, HiddenField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from app.services.signing import SignatureInput, email_key
+from app.signing.bots import new_form_stamp
 from app.text import clean_paragraphs
 
 NAME_MAX = 120
@@ -71,7 +72,7 @@ def _too_long(limit: int) -> Length:
 class EmailAddress:
     """A deliverable-looking address, normalised by email-validator (DNS checked if configured)."""
 
-    def __call__(self, form: SignForm | ResendForm, field: Field) -> None:
+    def __call__(self, form: SignForm | AddressForm, field: Field) -> None:
         if not field.data:
             return
         try:
@@ -101,8 +102,8 @@ def country_choices() -> list[tuple[str, Any]]:
     return [("", _l("Choose a country (optional)")), *_countries(locale)]
 
 
-class ResendForm(FlaskForm):
-    """Ask for a new confirmation link."""
+class AddressForm(FlaskForm):
+    """Just an address: to ask for a new confirmation link, or for a link that withdraws."""
 
     email = EmailField(
         _l("Email"),
@@ -149,6 +150,9 @@ class SignForm(FlaskForm):
         validators=[Optional(), _too_long(COMMENT_MAX), PlainText()],
     )
     public = BooleanField(_l("Show my name on the public list"), default=True)
+    # Bot checks (see app.signing.bots): a field people never see, and when the form was shown.
+    website = StringField(_l("Leave this field empty"))
+    started = HiddenField(default=new_form_stamp)
 
     normalised_email: str = ""
 

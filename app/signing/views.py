@@ -1,27 +1,46 @@
-"""Sign, check your inbox, confirm, ask for a new link."""
+"""Sign, check your inbox, confirm, ask for a new link, withdraw."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Blueprint, current_app, redirect, render_template, url_for
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from werkzeug.wrappers import Response
 
 from app.db import db, utcnow
 from app.letters.views import render_letter
-from app.services import letters, signing
+from app.ratelimit import client_network_key, config_limit, limiter, over_soft_limit
+from app.services import letters, signing, withdrawal
 from app.services.errors import LetterClosed, TokenProblem
-from app.signing.forms import ResendForm, SignForm
+from app.signing.bots import suspect_reason
+from app.signing.forms import AddressForm, SignForm
 
 bp = Blueprint("signing", __name__)
 
 
-def _token_ttl() -> timedelta:
-    return timedelta(days=current_app.config["CONFIRM_TOKEN_DAYS"])
+def _lifetimes() -> signing.TokenLifetimes:
+    config = current_app.config
+    return signing.TokenLifetimes(
+        confirm=timedelta(days=config["CONFIRM_TOKEN_DAYS"]),
+        withdraw=timedelta(days=config["WITHDRAW_TOKEN_DAYS"]),
+    )
+
+
+def _may_mail(key: str) -> bool:
+    """Whether this address may get another mail now (a quiet limit: the answer is the same)."""
+    return not over_soft_limit("RATELIMIT_MAIL_PER_ADDRESS", key)
+
+
+# Hard limits protect the server itself: past them a network gets 429 and a time to come back.
+sign_limit = limiter.limit(lambda: config_limit("RATELIMIT_SIGN_PER_NETWORK"), methods=["POST"])
+forms_limit = limiter.shared_limit(
+    lambda: config_limit("RATELIMIT_FORMS_PER_NETWORK"), scope="address-forms", methods=["POST"]
+)
 
 
 @bp.post("/letters/<slug>/sign")
+@sign_limit
 def sign(slug: str) -> Response | tuple[str, int]:
     """Take a signature; the answer is the same whether or not the address signed before."""
     letter = letters.get_letter(db.session, slug)
@@ -30,7 +49,13 @@ def sign(slug: str) -> Response | tuple[str, int]:
     form = SignForm()
     if not form.validate():
         return render_letter(letter, form=form), 422
-    signing.sign(db.session, letter, form.to_input(str(get_locale())), now=utcnow(), token_ttl=_token_ttl())
+    data = form.to_input(str(get_locale()))
+    screening = signing.Screening(
+        suspect_reason=suspect_reason(form.website.data, form.started.data),
+        network_hash=client_network_key(),
+        may_mail=_may_mail(data.email_key),
+    )
+    signing.sign(db.session, letter, data, now=utcnow(), ttl=_lifetimes(), screening=screening)
     db.session.commit()
     return redirect(url_for(".check_inbox", slug=letter.slug), 303)
 
@@ -43,15 +68,18 @@ def check_inbox(slug: str) -> str:
 
 
 @bp.route("/letters/<slug>/resend", methods=["GET", "POST"])
+@forms_limit
 def resend(slug: str) -> Response | str | tuple[str, int]:
     """Ask for a new confirmation link; the answer never says whether the address signed."""
     letter = letters.get_letter(db.session, slug)
-    form = ResendForm()
+    form = AddressForm()
     if form.is_submitted():
         if not form.validate():
             return render_template("signing/resend.html", letter=letter, form=form), 422
         key = signing.email_key(form.normalised_email)
-        signing.resend_confirmation(db.session, letter, key, now=utcnow(), token_ttl=_token_ttl())
+        sent = _may_mail(key) and signing.resend_confirmation(db.session, letter, key, now=utcnow(), ttl=_lifetimes())
+        if not sent:
+            withdrawal.balance_timing(letter, "confirm")
         db.session.commit()
         return redirect(url_for(".check_inbox", slug=letter.slug), 303)
     return render_template("signing/resend.html", letter=letter, form=form)
@@ -74,9 +102,58 @@ def confirm(token: str) -> str:
     return render_template("signing/confirmed.html", letter=outcome.signature.letter, already=outcome.already_confirmed)
 
 
+@bp.route("/letters/<slug>/withdraw", methods=["GET", "POST"])
+@forms_limit
+def request_withdrawal(slug: str) -> Response | str | tuple[str, int]:
+    """Ask for a link that withdraws a signature; the answer never says whether the address signed."""
+    letter = letters.get_letter(db.session, slug)
+    form = AddressForm()
+    if form.is_submitted():
+        if not form.validate():
+            return render_template("signing/withdraw_request.html", letter=letter, form=form), 422
+        key = signing.email_key(form.normalised_email)
+        ttl = timedelta(days=current_app.config["WITHDRAW_TOKEN_DAYS"])
+        sent = _may_mail(key) and withdrawal.request_withdrawal(db.session, letter, key, now=utcnow(), ttl=ttl)
+        if not sent:
+            withdrawal.balance_timing(letter, "withdraw")
+        db.session.commit()
+        return redirect(url_for(".withdrawal_requested", slug=letter.slug), 303)
+    return render_template("signing/withdraw_request.html", letter=letter, form=form)
+
+
+@bp.get("/letters/<slug>/withdraw/sent")
+def withdrawal_requested(slug: str) -> str:
+    """After asking to withdraw: the link is in the mail, if the address signed."""
+    letter = letters.get_letter(db.session, slug)
+    return render_template("signing/withdraw_requested.html", letter=letter)
+
+
+@bp.get("/withdraw/<token>")
+def withdraw_page(token: str) -> str:
+    """A page with one button, as for confirming: opening the link alone changes nothing."""
+    signature = withdrawal.check_withdrawal_token(db.session, token, now=utcnow())
+    return render_template("signing/withdraw.html", letter=signature.letter, signature=signature)
+
+
+@bp.post("/withdraw/<token>")
+def withdraw(token: str) -> str:
+    """Withdraw the signature and erase its details."""
+    letter = withdrawal.withdraw(db.session, token, now=utcnow())
+    db.session.commit()
+    return render_template("signing/withdrawn.html", letter=letter)
+
+
 @bp.errorhandler(TokenProblem)
 def token_problem(error: TokenProblem) -> tuple[str, int]:
     """A bad, used or expired link: say so, and offer a new one."""
     letter = letters.find_letter(db.session, error.letter_slug) if error.letter_slug else None
     letter = letter or letters.featured_letter(db.session)
     return render_template("signing/token_problem.html", error=error, letter=letter), error.status_code
+
+
+@bp.after_request
+def no_referrer_on_token_pages(response: Response) -> Response:
+    """Pages under a secret link never leak it to another site through the Referer header."""
+    if request.endpoint in {"signing.confirm_page", "signing.confirm", "signing.withdraw_page", "signing.withdraw"}:
+        response.headers["Referrer-Policy"] = "no-referrer"
+    return response

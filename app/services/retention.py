@@ -1,0 +1,85 @@
+"""Retention: personal data is kept only as long as it is needed, then purged."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, update
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.orm import Session
+
+from app.models import OutboxMessage, OutboxStatus, Signature, SignatureStatus, Token
+
+
+@dataclass(frozen=True)
+class RetentionPolicy:
+    """How long each kind of data is kept."""
+
+    unconfirmed: timedelta
+    network: timedelta
+    outbox: timedelta
+
+
+@dataclass(frozen=True)
+class PurgeResult:
+    """How many rows each rule removed or cleared."""
+
+    signatures: int
+    tokens: int
+    networks: int
+    messages: int
+
+
+def _rows(result: object) -> int:
+    assert isinstance(result, CursorResult)
+    return int(result.rowcount)
+
+
+def purge(session: Session, policy: RetentionPolicy, *, now: datetime) -> PurgeResult:
+    """Apply every retention rule once (idempotent; safe to run from several workers)."""
+    # Unconfirmed and held signatures, with their tokens and mail (the foreign keys cascade).
+    signatures = _rows(
+        session.execute(
+            delete(Signature)
+            .where(
+                Signature.status.in_((SignatureStatus.UNCONFIRMED, SignatureStatus.SUSPECT)),
+                Signature.created_at < now - policy.unconfirmed,
+            )
+            .execution_options(synchronize_session=False)
+        )
+    )
+    # Links that no longer work.
+    tokens = _rows(
+        session.execute(delete(Token).where(Token.expires_at < now).execution_options(synchronize_session=False))
+    )
+    # Network hashes, once abuse checks no longer need them.
+    networks = _rows(
+        session.execute(
+            update(Signature)
+            .where(Signature.created_at < now - policy.network, Signature.network_hash.is_not(None))
+            .values(network_hash=None)
+            .execution_options(synchronize_session=False)
+        )
+    )
+    # Mail that was sent or given up on: it holds addresses and links.
+    messages = _rows(
+        session.execute(
+            delete(OutboxMessage)
+            .where(
+                OutboxMessage.status.in_((OutboxStatus.SENT, OutboxStatus.FAILED)),
+                OutboxMessage.created_at < now - policy.outbox,
+            )
+            .execution_options(synchronize_session=False)
+        )
+    )
+    return PurgeResult(signatures=signatures, tokens=tokens, networks=networks, messages=messages)
+
+
+def policy_from_config(config: dict[str, object]) -> RetentionPolicy:
+    """The retention periods from the app's settings."""
+    return RetentionPolicy(
+        unconfirmed=timedelta(days=int(str(config["UNCONFIRMED_RETENTION_DAYS"]))),
+        network=timedelta(days=int(str(config["NETWORK_RETENTION_DAYS"]))),
+        outbox=timedelta(days=int(str(config["OUTBOX_RETENTION_DAYS"]))),
+    )

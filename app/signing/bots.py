@@ -1,0 +1,99 @@
+"""Quiet checks against bots and floods on the signing form.
+
+A submission that trips one gets the usual "check your inbox" answer, so a bot learns
+nothing, but its signature is held as suspect: no mail, not counted, not listed, and purged
+with other unconfirmed data. Real people do trip these checks sometimes (a password manager
+that fills the form at once, an office behind one address), so holding is recoverable: the
+person who signs again normally releases the signature, and moderators can see held ones.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from typing import Protocol
+
+from flask import Flask, current_app, request
+from itsdangerous import BadSignature, SignatureExpired, TimestampSigner
+from markupsafe import Markup
+
+from app.db import utcnow
+from app.models import SuspectReason
+from app.ratelimit import client_network_key, over_soft_limit
+
+# A form older than this is still fine to send; its time stamp only says when it was shown.
+FORM_STAMP_MAX_AGE = 7 * 24 * 3600
+
+
+class Captcha(Protocol):
+    """A CAPTCHA service, plugged in with CAPTCHA=module:factory (none by default).
+
+    ``factory(app)`` returns an object with these two methods. The site makes no call to
+    any third party unless one is configured; its widget may need the CSP widened.
+    """
+
+    def widget(self) -> Markup:
+        """HTML to put in the signing form, above the button."""
+        ...
+
+    def verify(self, form: Mapping[str, str], remote_addr: str | None) -> bool:
+        """Whether the submitted form passed the challenge."""
+        ...
+
+
+def load_captcha(app: Flask) -> None:
+    """Import and build the configured CAPTCHA, if any (a wrong path stops start-up)."""
+    path = app.config.get("CAPTCHA") or ""
+    captcha: Captcha | None = None
+    if path:
+        module_name, _, factory_name = path.partition(":")
+        factory = getattr(importlib.import_module(module_name), factory_name or "create_captcha")
+        captcha = factory(app)
+    app.extensions["undersigned.captcha"] = captcha
+
+
+def current_captcha() -> Captcha | None:
+    """The app's CAPTCHA, or None."""
+    captcha: Captcha | None = current_app.extensions.get("undersigned.captcha")
+    return captcha
+
+
+def _signer() -> TimestampSigner:
+    return TimestampSigner(current_app.config["SECRET_KEY"], salt="undersigned.sign-form")
+
+
+def new_form_stamp() -> str:
+    """A signed note of when the form was shown, for the minimum fill time."""
+    return _signer().sign("form").decode()
+
+
+def seconds_since_shown(stamp: str | None) -> float | None:
+    """How long ago the form with ``stamp`` was shown; None if the stamp is missing or forged."""
+    if not stamp:
+        return None
+    try:
+        _, shown = _signer().unsign(stamp, max_age=FORM_STAMP_MAX_AGE, return_timestamp=True)
+    except (BadSignature, SignatureExpired):
+        return None
+    return (utcnow() - shown).total_seconds()
+
+
+def suspect_reason(honeypot: str | None, stamp: str | None) -> SuspectReason | None:
+    """Why this signing request looks like a bot or a flood, or None if it does not."""
+    # Counted for every attempt, held or not, so a flood cannot hide behind its own bots.
+    flooding = over_soft_limit("RATELIMIT_SIGN_HOLD_PER_NETWORK", client_network_key())
+    if honeypot:
+        return SuspectReason.HONEYPOT
+    minimum = current_app.config["SIGN_MIN_SECONDS"]
+    if minimum > 0:
+        elapsed = seconds_since_shown(stamp)
+        if elapsed is None:
+            return SuspectReason.NO_FORM_TIME
+        if elapsed < minimum:
+            return SuspectReason.TOO_FAST
+    captcha = current_captcha()
+    if captcha is not None and not captcha.verify(request.form, request.remote_addr):
+        return SuspectReason.CAPTCHA
+    if flooding:
+        return SuspectReason.NETWORK_FLOOD
+    return None
