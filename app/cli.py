@@ -12,8 +12,8 @@ from types import FrameType
 import click
 from alembic import command
 from alembic.config import Config
-from flask import Flask
-from flask.cli import AppGroup
+from flask import Flask, current_app
+from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -203,10 +203,9 @@ def mail_send() -> None:
 
 
 @click.command("purge")
+@with_appcontext
 def purge() -> None:
     """Delete what is kept no longer than needed (the mail worker also does this daily)."""
-    from flask import current_app
-
     with db.transaction() as session:
         result = retention.purge(session, retention.policy_from_config(current_app.config), now=utcnow())
     click.echo(

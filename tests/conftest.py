@@ -21,7 +21,7 @@ from app import create_app
 from app.db import Base, db, utcnow
 from app.models import Letter
 from app.services import letters as letter_service
-from tests.support import SMTPSink, require
+from tests.support import SMTPSink, marked_settings, require
 
 BACKENDS = ["sqlite", "postgresql"]
 
@@ -122,9 +122,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 
 @pytest.fixture
-def app_config(tmp_path: Path) -> dict[str, Any]:
-    """Overrides a test may change before the app is made."""
-    return {}
+def app_config(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """Overrides a test may change before the app is made: ``@pytest.mark.settings(NAME=value)``."""
+    return marked_settings(request)
 
 
 @pytest.fixture

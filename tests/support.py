@@ -151,3 +151,34 @@ def table_counts(app: Flask) -> dict[str, int]:
             model.__tablename__: session.scalar(sa.select(sa.func.count()).select_from(model)) or 0
             for model in (Signature, Token, OutboxMessage)
         }
+
+
+def redis_url() -> str:
+    """TEST_REDIS_URL, or skip (fail in CI) when it is not set or Redis does not answer."""
+    url = os.environ.get("TEST_REDIS_URL", "")
+    require(bool(url), "TEST_REDIS_URL is not set (e.g. redis://127.0.0.1:6379/0)")
+    import redis
+
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        require(False, f"Redis at TEST_REDIS_URL does not answer: {exc}")
+    return url
+
+
+def ratelimit_settings(storage: str) -> dict[str, Any]:
+    """Rate limits kept in memory, or in Redis under keys of this test's own."""
+    if storage == "memory":
+        return {"RATELIMIT_STORAGE_URI": "memory://"}
+    import uuid
+
+    return {
+        "RATELIMIT_STORAGE_URI": redis_url(),
+        "RATELIMIT_STORAGE_OPTIONS": {"key_prefix": f"undersigned-test-{uuid.uuid4().hex}"},
+    }
+
+
+def marked_settings(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """The settings a test asks for with ``@pytest.mark.settings(NAME=value)``."""
+    marker = request.node.get_closest_marker("settings")
+    return dict(marker.kwargs) if marker else {}

@@ -1,0 +1,131 @@
+"""Quiet bot checks on the signing form: held, never refused, and recoverable."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+
+from app.db import db
+from app.models import Letter, OutboxMessage, Signature, SignatureStatus, SuspectReason
+from tests.support import sign
+
+SLUG = "test-letter"
+
+
+def signatures(app: Flask) -> list[Signature]:
+    with app.app_context():
+        return list(db.session.scalars(sa.select(Signature).order_by(Signature.id)))
+
+
+def mail_kinds(app: Flask) -> list[str]:
+    with app.app_context():
+        return list(db.session.scalars(sa.select(OutboxMessage.kind).order_by(OutboxMessage.id)))
+
+
+def count_of(app: Flask) -> int:
+    with app.app_context():
+        return db.session.scalar(sa.select(Letter.signature_count).where(Letter.slug == SLUG)) or 0
+
+
+def form_fields(client: FlaskClient, path: str = f"/letters/{SLUG}") -> dict[str, str]:
+    """The hidden fields of the signing form as the page gives them (CSRF token, time stamp)."""
+    html = client.get(path).get_data(as_text=True)
+    fields = dict(re.findall(r'<input id="(?:csrf_token|started)" name="(\w+)" type="hidden" value="([^"]*)"', html))
+    assert set(fields) == {"csrf_token", "started"}, fields
+    return fields
+
+
+pytestmark = pytest.mark.settings(SIGN_MIN_SECONDS=2)
+
+
+def test_the_honeypot_holds_the_signature_quietly(app: Flask, client: FlaskClient, letter: Letter) -> None:
+    fields = form_fields(client)
+    response = sign(client, SLUG, token=fields["csrf_token"], started=fields["started"], website="http://spam.example")
+    # The bot sees exactly what a person sees...
+    assert response.status_code == 303
+    assert response.headers["Location"].endswith(f"/letters/{SLUG}/signed")
+    # ...but the signature is held: no mail, not counted, not listed.
+    [held] = signatures(app)
+    assert (held.status, held.suspect_reason) == (SignatureStatus.SUSPECT, SuspectReason.HONEYPOT)
+    assert mail_kinds(app) == []
+    assert count_of(app) == 0
+    assert client.get(f"/api/v1/letters/{SLUG}/signatures").get_json()["signatures"] == []
+
+
+def test_a_form_sent_back_too_fast_is_held(app: Flask, client: FlaskClient, letter: Letter) -> None:
+    fields = form_fields(client)
+    response = sign(client, SLUG, token=fields["csrf_token"], started=fields["started"])
+    assert response.status_code == 303
+    [held] = signatures(app)
+    assert (held.status, held.suspect_reason) == (SignatureStatus.SUSPECT, SuspectReason.TOO_FAST)
+    assert mail_kinds(app) == []
+
+
+@pytest.mark.parametrize("stamp", ["", "1700000000.forged", "form.AAAAAA.bad-signature"])
+def test_a_missing_or_forged_time_stamp_is_held(app: Flask, client: FlaskClient, letter: Letter, stamp: str) -> None:
+    fields = form_fields(client)
+    time.sleep(2.1)
+    assert sign(client, SLUG, token=fields["csrf_token"], started=stamp).status_code == 303
+    [held] = signatures(app)
+    assert (held.status, held.suspect_reason) == (SignatureStatus.SUSPECT, SuspectReason.NO_FORM_TIME)
+
+
+def test_a_person_who_takes_their_time_is_not_held_and_signing_again_releases(
+    app: Flask, client: FlaskClient, letter: Letter
+) -> None:
+    fields = form_fields(client)
+    sign(client, SLUG, token=fields["csrf_token"], started=fields["started"])
+    assert signatures(app)[0].status == SignatureStatus.SUSPECT
+    # No mail came, so the person fills the form again, at a human pace: released and mailed.
+    fields = form_fields(client)
+    time.sleep(2.1)
+    assert sign(client, SLUG, token=fields["csrf_token"], started=fields["started"]).status_code == 303
+    [signature] = signatures(app)
+    assert (signature.status, signature.suspect_reason) == (SignatureStatus.UNCONFIRMED, None)
+    assert mail_kinds(app) == ["confirm"]
+
+
+def test_a_held_request_changes_nothing_that_exists(app: Flask, client: FlaskClient, letter: Letter) -> None:
+    fields = form_fields(client)
+    time.sleep(2.1)
+    sign(client, SLUG, token=fields["csrf_token"], started=fields["started"], name="Ada Lovelace")
+    assert mail_kinds(app) == ["confirm"]
+    # A bot reusing the address cannot rename the signature or mail its owner.
+    fields = form_fields(client)
+    sign(client, SLUG, token=fields["csrf_token"], started=fields["started"], name="Someone Else", website="x")
+    [signature] = signatures(app)
+    assert (signature.name, signature.status) == ("Ada Lovelace", SignatureStatus.UNCONFIRMED)
+    assert mail_kinds(app) == ["confirm"]
+
+
+def test_the_honeypot_is_hidden_from_people_and_screen_readers(client: FlaskClient, letter: Letter) -> None:
+    html = client.get(f"/letters/{SLUG}").get_data(as_text=True)
+    trap = re.search(r'<div class="hp" aria-hidden="true">.*?</div>', html, re.S)
+    assert trap, html
+    assert 'name="website"' in trap.group(0) and 'tabindex="-1"' in trap.group(0)
+    css = (Path(__file__).parent.parent / "app" / "static" / "style.css").read_text()
+    assert re.search(r"\.hp \{[^}]*left: -10000px", css)
+
+
+@pytest.mark.settings(SIGN_MIN_SECONDS=0, CAPTCHA="tests.captcha_stub:create_captcha")
+def test_a_captcha_plugs_in_through_the_hook(app: Flask, client: FlaskClient, letter: Letter) -> None:
+    html = client.get(f"/letters/{SLUG}").get_data(as_text=True)
+    assert '<input name="captcha-answer"' in html  # the plugged-in widget is in the form
+    sign(client, SLUG, email="bot@example.org", **{"captcha-answer": "wrong"})
+    sign(client, SLUG, email="ada@example.org", **{"captcha-answer": "4"})
+    held, passed = signatures(app)
+    assert (held.status, held.suspect_reason) == (SignatureStatus.SUSPECT, SuspectReason.CAPTCHA)
+    assert (passed.status, passed.suspect_reason) == (SignatureStatus.UNCONFIRMED, None)
+    assert mail_kinds(app) == ["confirm"]
+
+
+@pytest.mark.settings(SIGN_MIN_SECONDS=0)
+def test_without_a_captcha_setting_there_is_no_widget(client: FlaskClient, letter: Letter) -> None:
+    html = client.get(f"/letters/{SLUG}").get_data(as_text=True)
+    assert "captcha" not in html.lower()

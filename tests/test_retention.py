@@ -1,0 +1,158 @@
+"""Retention: `flask purge` and the worker's daily run delete what is kept no longer than needed."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+
+from app.db import db, utcnow
+from app.mail.worker import run_worker
+from app.models import Letter, OutboxMessage, OutboxStatus, Signature, SignatureStatus, Token
+from tests.support import SMTPSink, marked_settings, sign, smtp_settings
+
+SLUG = "test-letter"
+
+
+@pytest.fixture
+def app_config(smtp_sink: SMTPSink, request: pytest.FixtureRequest) -> dict[str, Any]:
+    return {**smtp_settings(smtp_sink), **marked_settings(request)}
+
+
+def age(app: Flask, model: Any, days: float, **where: Any) -> None:
+    """Make rows look ``days`` old."""
+    with app.app_context():
+        db.session.execute(sa.update(model).filter_by(**where).values(created_at=utcnow() - timedelta(days=days)))
+        db.session.commit()
+
+
+def rows(app: Flask, model: Any) -> list[Any]:
+    with app.app_context():
+        return list(db.session.scalars(sa.select(model).order_by(model.id)))
+
+
+def purge(app: Flask) -> str:
+    result = app.test_cli_runner().invoke(args=["purge"])
+    assert result.exit_code == 0, result.output
+    return str(result.output)
+
+
+def confirm_directly(app: Flask, email: str) -> None:
+    with app.app_context():
+        db.session.execute(
+            sa.update(Signature)
+            .where(Signature.email == email)
+            .values(status=SignatureStatus.CONFIRMED, confirmed_at=utcnow())
+        )
+        db.session.commit()
+
+
+def test_unconfirmed_and_held_signatures_go_after_14_days_with_their_links_and_mail(
+    app: Flask, client: FlaskClient, letter: Letter
+) -> None:
+    for email in ("old@example.org", "new@example.org", "kept@example.org", "held@example.org"):
+        sign(client, SLUG, email=email)
+    confirm_directly(app, "kept@example.org")
+    with app.app_context():
+        db.session.execute(
+            sa.update(Signature).where(Signature.email == "held@example.org").values(status=SignatureStatus.SUSPECT)
+        )
+        db.session.commit()
+    age(app, Signature, 14.1, email="old@example.org")
+    age(app, Signature, 14.1, email="held@example.org")
+    age(app, Signature, 14.1, email="kept@example.org")
+    age(app, Signature, 13.9, email="new@example.org")
+
+    assert "Purged 2 unconfirmed or held signatures" in purge(app)
+    assert sorted(s.email for s in rows(app, Signature)) == ["kept@example.org", "new@example.org"]
+    # Their tokens and pending mail went with them (the foreign keys cascade).
+    assert {m.recipient for m in rows(app, OutboxMessage)} == {"kept@example.org", "new@example.org"}
+    remaining = {s.id for s in rows(app, Signature)}
+    assert {t.signature_id for t in rows(app, Token)} == remaining
+
+
+def test_network_hashes_are_cleared_after_30_days(app: Flask, client: FlaskClient, letter: Letter) -> None:
+    sign(client, SLUG, email="old@example.org")
+    sign(client, SLUG, email="new@example.org")
+    confirm_directly(app, "old@example.org")
+    age(app, Signature, 30.5, email="old@example.org")
+    assert all(s.network_hash for s in rows(app, Signature))
+    assert "cleared 1 network hashes" in purge(app)
+    hashes = {s.email: s.network_hash for s in rows(app, Signature)}
+    assert hashes["old@example.org"] is None and hashes["new@example.org"]
+
+
+def test_expired_links_and_old_sent_mail_are_deleted(app: Flask, client: FlaskClient, letter: Letter) -> None:
+    sign(client, SLUG, email="a@example.org")
+    sign(client, SLUG, email="b@example.org")
+    assert app.test_cli_runner().invoke(args=["mail", "send"]).exit_code == 0
+    with app.app_context():
+        first = db.session.scalar(sa.select(Signature.id).where(Signature.email == "a@example.org"))
+        db.session.execute(
+            sa.update(Token).where(Token.signature_id == first).values(expires_at=utcnow() - timedelta(minutes=1))
+        )
+        db.session.commit()
+    age(app, OutboxMessage, 7.5, recipient="a@example.org")
+    output = purge(app)
+    assert "2 expired links" in output and "1 old mail messages" in output
+    assert [m.recipient for m in rows(app, OutboxMessage)] == ["b@example.org"]
+    assert all(t.signature_id != first for t in rows(app, Token))
+
+
+def test_pending_mail_is_never_pruned(app: Flask, client: FlaskClient, letter: Letter) -> None:
+    sign(client, SLUG, email="a@example.org")
+    age(app, OutboxMessage, 30)
+    age(app, Signature, 1)
+    purge(app)
+    assert [m.status for m in rows(app, OutboxMessage)] == [OutboxStatus.PENDING]
+
+
+@pytest.mark.settings(UNCONFIRMED_RETENTION_DAYS=2)
+def test_retention_periods_are_configurable(app: Flask, client: FlaskClient, letter: Letter) -> None:
+    sign(client, SLUG, email="a@example.org")
+    age(app, Signature, 2.5)
+    assert "Purged 1 unconfirmed" in purge(app)
+
+
+def test_the_mail_worker_purges_when_it_starts_and_then_daily(
+    app: Flask, client: FlaskClient, letter: Letter, smtp_sink: SMTPSink
+) -> None:
+    sign(client, SLUG, email="old@example.org")
+    age(app, Signature, 15)
+    stop = threading.Event()
+
+    def work() -> None:
+        with app.app_context():
+            run_worker(stop, poll_interval=0.05)
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    try:
+        for _ in range(100):
+            if not rows(app, Signature):
+                break
+            stop.wait(0.05)
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+    assert rows(app, Signature) == []
+
+
+def test_purge_runs_again_only_after_the_interval(app: Flask, client: FlaskClient, letter: Letter) -> None:
+    from app.mail.worker import purge_if_due
+
+    now = utcnow()
+    with app.app_context():
+        first = purge_if_due(None, now=now)
+        assert first == now
+        sign(client, SLUG, email="late@example.org")
+        age(app, Signature, 20)
+        assert purge_if_due(first, now=now + timedelta(hours=23)) == first
+        assert len(rows(app, Signature)) == 1
+        assert purge_if_due(first, now=now + timedelta(hours=24)) == now + timedelta(hours=24)
+    assert rows(app, Signature) == []

@@ -1,0 +1,176 @@
+"""Withdrawal by an emailed single-use link, erasure, and the privacy page."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+
+from app.db import db, utcnow
+from app.models import Letter, OutboxMessage, Signature, SignatureStatus, Token
+from tests.support import SMTPSink, csrf_token, link_in, path_of, sign, smtp_settings, table_counts, text_of
+
+SLUG = "test-letter"
+WITHDRAW_LINK = r"https?://\S+/withdraw/[\w-]+"
+
+
+@pytest.fixture
+def app_config(smtp_sink: SMTPSink) -> dict[str, Any]:
+    return smtp_settings(smtp_sink)
+
+
+def deliver(app: Flask) -> None:
+    result = app.test_cli_runner().invoke(args=["mail", "send"])
+    assert result.exit_code == 0, result.output
+
+
+def press(client: FlaskClient, path: str, button: str) -> Any:
+    page = client.get(path)
+    assert page.status_code == 200, page.get_data(as_text=True)
+    assert button in page.get_data(as_text=True)
+    return client.post(path, data={"csrf_token": csrf_token(client, path)})
+
+
+def signed_and_confirmed(app: Flask, client: FlaskClient, smtp_sink: SMTPSink, email: str, **fields: Any) -> Any:
+    """Sign, deliver, confirm; return the confirmation message."""
+    sign(client, SLUG, email=email, **fields)
+    deliver(app)
+    message = smtp_sink.messages_to(email)[-1]
+    assert press(client, path_of(link_in(message)), "Confirm my signature").status_code == 200
+    return message
+
+
+def api_count(client: FlaskClient) -> int:
+    return int(client.get(f"/api/v1/letters/{SLUG}").get_json()["signature_count"])
+
+
+def api_names(client: FlaskClient) -> list[str]:
+    return [s["name"] for s in client.get(f"/api/v1/letters/{SLUG}/signatures").get_json()["signatures"]]
+
+
+def stored(app: Flask) -> list[Signature]:
+    with app.app_context():
+        return list(db.session.scalars(sa.select(Signature).order_by(Signature.id)))
+
+
+def test_the_link_in_the_confirmation_mail_withdraws_and_erases(
+    app: Flask, client: FlaskClient, letter: Letter, smtp_sink: SMTPSink
+) -> None:
+    message = signed_and_confirmed(
+        app, client, smtp_sink, "ada@example.org", name="Ada Lovelace", affiliation="Engine Society", city="London"
+    )
+    signed_and_confirmed(app, client, smtp_sink, "grace@example.org", name="Grace Hopper")
+    assert api_count(client) == 2 and api_names(client) == ["Grace Hopper", "Ada Lovelace"]
+
+    link = path_of(link_in(message, WITHDRAW_LINK))
+    # Opening the link changes nothing (mail scanners open links); the page shows whose it is.
+    page = client.get(link).get_data(as_text=True)
+    assert "Ada Lovelace" in page and api_count(client) == 2
+    answer = press(client, link, "Withdraw my signature")
+    assert answer.status_code == 200
+    assert "Your signature is withdrawn" in answer.get_data(as_text=True)
+
+    # Off the count and the list at once.
+    assert api_count(client) == 1 and api_names(client) == ["Grace Hopper"]
+    assert "Ada Lovelace" not in client.get(f"/letters/{SLUG}/signatures").get_data(as_text=True)
+    # Erased: a tombstone without personal data; its links and mail are gone.
+    tombstone = next(s for s in stored(app) if s.status == SignatureStatus.WITHDRAWN)
+    assert (tombstone.name, tombstone.email, tombstone.affiliation, tombstone.city, tombstone.comment) == (
+        "",
+        "",
+        None,
+        None,
+        None,
+    )
+    assert tombstone.network_hash is None and tombstone.withdrawn_at is not None
+    assert "ada" not in tombstone.email_key
+    with app.app_context():
+        assert (
+            db.session.scalar(sa.select(sa.func.count()).select_from(Token).filter_by(signature_id=tombstone.id)) == 0
+        )
+        recipients = list(db.session.scalars(sa.select(OutboxMessage.recipient)))
+    assert "ada@example.org" not in recipients
+    # The stored count still equals a recount.
+    result = app.test_cli_runner().invoke(args=["letter", "recount", SLUG])
+    assert result.exit_code == 0 and "1 signatures; the stored count is exact" in result.output
+
+    # The link was single-use.
+    again = client.get(link)
+    assert again.status_code == 404
+    assert "This link cannot be used" in again.get_data(as_text=True)
+    assert f"/letters/{SLUG}/withdraw" in again.get_data(as_text=True)
+
+
+def test_the_withdraw_page_mails_a_fresh_link_and_the_person_can_sign_again(
+    app: Flask, client: FlaskClient, letter: Letter, smtp_sink: SMTPSink
+) -> None:
+    signed_and_confirmed(app, client, smtp_sink, "ada@example.org")
+    path = f"/letters/{SLUG}/withdraw"
+    answer = client.post(path, data={"email": " ADA@example.org ", "csrf_token": csrf_token(client, path)})
+    assert answer.status_code == 303 and answer.headers["Location"].endswith(f"{path}/sent")
+    deliver(app)
+    message = smtp_sink.messages_to("ada@example.org")[-1]
+    assert message["Subject"] == "Withdraw your signature: An open letter for testing"
+    assert "only once" in text_of(message)
+    press(client, path_of(link_in(message, WITHDRAW_LINK)), "Withdraw my signature")
+    assert api_count(client) == 0
+
+    # Withdrawal frees the address: its owner may sign again, and it counts again once confirmed.
+    signed_and_confirmed(app, client, smtp_sink, "ada@example.org", name="Ada Lovelace")
+    assert api_count(client) == 1 and api_names(client) == ["Ada Lovelace"]
+
+
+def test_withdrawing_an_unconfirmed_signature_deletes_it(
+    app: Flask, client: FlaskClient, letter: Letter, smtp_sink: SMTPSink
+) -> None:
+    sign(client, SLUG, email="ada@example.org")
+    deliver(app)
+    [message] = smtp_sink.messages_to("ada@example.org")
+    press(client, path_of(link_in(message, WITHDRAW_LINK)), "Withdraw my signature")
+    assert table_counts(app) == {"signatures": 0, "tokens": 0, "outbox_messages": 0}
+    # The confirmation link of the deleted signature no longer works.
+    assert client.get(path_of(link_in(message))).status_code == 404
+    assert api_count(client) == 0
+
+
+def test_an_expired_withdrawal_link_says_so_and_offers_a_new_one(
+    app: Flask, client: FlaskClient, letter: Letter, smtp_sink: SMTPSink
+) -> None:
+    message = signed_and_confirmed(app, client, smtp_sink, "ada@example.org")
+    with app.app_context():
+        db.session.execute(sa.update(Token).values(expires_at=utcnow() - timedelta(seconds=1)))
+        db.session.commit()
+    link = path_of(link_in(message, WITHDRAW_LINK))
+    page = client.get(link)
+    assert page.status_code == 410
+    assert "This link has expired" in page.get_data(as_text=True)
+    assert f'href="/letters/{SLUG}/withdraw"' in page.get_data(as_text=True)
+    assert client.post(link, data={"csrf_token": csrf_token(client, f"/letters/{SLUG}")}).status_code == 410
+    assert api_count(client) == 1
+
+
+def test_withdrawal_pages_send_no_referrer(
+    app: Flask, client: FlaskClient, letter: Letter, smtp_sink: SMTPSink
+) -> None:
+    message = signed_and_confirmed(app, client, smtp_sink, "ada@example.org")
+    response = client.get(path_of(link_in(message, WITHDRAW_LINK)))
+    assert response.headers["Referrer-Policy"] == "no-referrer"
+
+
+def test_the_privacy_page_says_what_is_kept_and_how_to_withdraw(
+    app: Flask, client: FlaskClient, create_letter: Any
+) -> None:
+    create_letter(featured=True)
+    page = client.get("/privacy")
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert "never shown to anyone" in text
+    assert "within 14 days is deleted" in text
+    assert "for 30 days; then it is erased" in text
+    assert f'href="/letters/{SLUG}/withdraw"' in text
+    # Every page links to it.
+    assert 'href="/privacy"' in client.get(f"/letters/{SLUG}").get_data(as_text=True)
