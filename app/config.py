@@ -77,6 +77,20 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DB_MAX_OVERFLOW", as_int, 5),
     Setting("DEFAULT_LOCALE", as_str, "en"),
     Setting("LIVE_POLL_SECONDS", as_int, 3),
+    # How many reverse proxies in front of the app set each X-Forwarded-* header (0: trust none).
+    Setting("PROXY_FIX_X_FOR", as_int, 0),
+    Setting("PROXY_FIX_X_PROTO", as_int, 0),
+    Setting("PROXY_FIX_X_HOST", as_int, 0),
+    Setting("PROXY_FIX_X_PORT", as_int, 0),
+    Setting("PROXY_FIX_X_PREFIX", as_int, 0),
+)
+
+PROXY_FIX_SETTINGS = (
+    "PROXY_FIX_X_FOR",
+    "PROXY_FIX_X_PROTO",
+    "PROXY_FIX_X_HOST",
+    "PROXY_FIX_X_PORT",
+    "PROXY_FIX_X_PREFIX",
 )
 
 
@@ -138,6 +152,10 @@ def finalise(config: dict[str, Any], *, debug: bool, testing: bool, instance_pat
     if config.get("MAIL_USE_TLS") and config.get("MAIL_USE_SSL"):
         raise ConfigError("MAIL_USE_TLS and MAIL_USE_SSL are exclusive: choose one")
     config.setdefault("MAIL_OUTBOX_DIR", str(Path(instance_path) / "mail"))
+
+    for name in PROXY_FIX_SETTINGS:
+        if config.get(name, 0) < 0:
+            raise ConfigError(f"{name} is a number of trusted proxies: 0 or more, got {config[name]}")
 
     if config.get("SESSION_COOKIE_SECURE") is None:
         config["SESSION_COOKIE_SECURE"] = parts.scheme == "https"
