@@ -18,20 +18,26 @@ from app.services.errors import DomainError
 
 log = logging.getLogger(__name__)
 
-CONTENT_SECURITY_POLICY = "; ".join(
-    [
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self' data:",
-        "connect-src 'self'",
-        "font-src 'self'",
-        "object-src 'none'",
-        "base-uri 'none'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-    ]
-)
+
+def content_security_policy(frame_ancestors: str = "'none'") -> str:
+    """The site's policy: no inline scripts or styles; framing only by ``frame_ancestors``."""
+    return "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "img-src 'self' data:",
+            "connect-src 'self'",
+            "font-src 'self'",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "form-action 'self'",
+            f"frame-ancestors {frame_ancestors}",
+        ]
+    )
+
+
+CONTENT_SECURITY_POLICY = content_security_policy()
 
 # Messages for people, by status; the technical reason goes to the log, not the page.
 ERROR_TITLES = {
@@ -127,7 +133,12 @@ def handle_unexpected(error: Exception) -> Response | tuple[str, int]:
 
 
 def set_security_headers(response: Response) -> Response:
-    """Headers for every response; a view may loosen frame-ancestors for itself."""
+    """Headers for every response.
+
+    A view that may be framed sets its own Content-Security-Policy, e.g.
+    ``content_security_policy(frame_ancestors="https:")``; it is kept, and X-Frame-Options is
+    then left out, as it cannot name who may frame the page.
+    """
     headers = response.headers
     headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
     headers.setdefault("X-Content-Type-Options", "nosniff")
