@@ -7,6 +7,7 @@ from typing import Any
 
 from dotenv import load_dotenv
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app import config as settings
 from app.db import db
@@ -17,6 +18,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the application: configuration, database, extensions, pages, CLI."""
     app = Flask(__name__, instance_relative_config=True)
     load_configuration(app, test_config)
+    trust_reverse_proxies(app)
     db.init_app(app)
     init_extensions(app)
     register_blueprints(app)
@@ -35,6 +37,21 @@ def load_configuration(app: Flask, test_config: dict[str, Any] | None) -> None:
         app.config.update(test_config)
     os.makedirs(app.instance_path, exist_ok=True)
     settings.finalise(app.config, debug=app.debug, testing=app.testing, instance_path=app.instance_path)
+
+
+def trust_reverse_proxies(app: Flask) -> None:
+    """Read the client's address, scheme and host from X-Forwarded-* only as far as configured."""
+    hops = {name: app.config.get(name, 0) for name in settings.PROXY_FIX_SETTINGS}
+    if not any(hops.values()):
+        return  # exposed directly: anyone could forge those headers
+    app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+        app.wsgi_app,
+        x_for=hops["PROXY_FIX_X_FOR"],
+        x_proto=hops["PROXY_FIX_X_PROTO"],
+        x_host=hops["PROXY_FIX_X_HOST"],
+        x_port=hops["PROXY_FIX_X_PORT"],
+        x_prefix=hops["PROXY_FIX_X_PREFIX"],
+    )
 
 
 def init_extensions(app: Flask) -> None:

@@ -92,6 +92,20 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("NETWORK_RETENTION_DAYS", as_int, 30),
     Setting("OUTBOX_RETENTION_DAYS", as_int, 7),
     Setting("PURGE_INTERVAL_HOURS", as_int, 24),
+    # How many reverse proxies in front of the app set each X-Forwarded-* header (0: trust none).
+    Setting("PROXY_FIX_X_FOR", as_int, 0),
+    Setting("PROXY_FIX_X_PROTO", as_int, 0),
+    Setting("PROXY_FIX_X_HOST", as_int, 0),
+    Setting("PROXY_FIX_X_PORT", as_int, 0),
+    Setting("PROXY_FIX_X_PREFIX", as_int, 0),
+)
+
+PROXY_FIX_SETTINGS = (
+    "PROXY_FIX_X_FOR",
+    "PROXY_FIX_X_PROTO",
+    "PROXY_FIX_X_HOST",
+    "PROXY_FIX_X_PORT",
+    "PROXY_FIX_X_PREFIX",
 )
 
 
@@ -153,6 +167,10 @@ def finalise(config: dict[str, Any], *, debug: bool, testing: bool, instance_pat
     if config.get("MAIL_USE_TLS") and config.get("MAIL_USE_SSL"):
         raise ConfigError("MAIL_USE_TLS and MAIL_USE_SSL are exclusive: choose one")
     config.setdefault("MAIL_OUTBOX_DIR", str(Path(instance_path) / "mail"))
+
+    for name in PROXY_FIX_SETTINGS:
+        if config.get(name, 0) < 0:
+            raise ConfigError(f"{name} is a number of trusted proxies: 0 or more, got {config[name]}")
 
     if config.get("SESSION_COOKIE_SECURE") is None:
         config["SESSION_COOKIE_SECURE"] = parts.scheme == "https"

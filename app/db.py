@@ -81,8 +81,9 @@ def _configure_sqlite(engine: Engine) -> None:
 
 def make_engine(url: str, *, pool_size: int = 5, max_overflow: int = 5) -> Engine:
     """Create an engine for ``url`` with the settings this application relies on."""
+    # Bound values are emails and token hashes: keep them out of error messages and logs.
     if url.startswith("sqlite"):
-        engine = sa.create_engine(url, connect_args={"timeout": 30})
+        engine = sa.create_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
         _configure_sqlite(engine)
         return engine
     return sa.create_engine(
@@ -91,6 +92,7 @@ def make_engine(url: str, *, pool_size: int = 5, max_overflow: int = 5) -> Engin
         max_overflow=max_overflow,
         pool_pre_ping=True,
         pool_recycle=1800,
+        hide_parameters=True,
     )
 
 

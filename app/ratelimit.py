@@ -15,7 +15,6 @@ import math
 import time
 
 from flask import Flask, Response, current_app, request
-from flask_babel import ngettext
 from flask_limiter import Limiter, RateLimitExceeded
 from limits import parse
 
@@ -71,23 +70,11 @@ def retry_after_seconds() -> int:
 
 
 def handle_rate_limited(error: RateLimitExceeded) -> Response:
-    """A 429 page or JSON that says when to try again, with Retry-After."""
-    from app.web import error_response
+    """The site's 429 page or JSON, saying when to try again, with Retry-After."""
+    from app.web import handle_http_error
 
-    seconds = retry_after_seconds()
-    if seconds < 120:
-        wait = ngettext("%(num)d second", "%(num)d seconds", seconds)
-    else:
-        wait = ngettext("%(num)d minute", "%(num)d minutes", math.ceil(seconds / 60))
-    message = ngettext(
-        "Too many requests came from your network. Please try again in %(wait)s.",
-        "Too many requests came from your network. Please try again in %(wait)s.",
-        seconds,
-        wait=wait,
-    )
-    response = current_app.make_response(error_response(429, "rate_limited", message))
-    response.headers["Retry-After"] = str(seconds)
-    return response
+    error.retry_after = retry_after_seconds()
+    return current_app.make_response(handle_http_error(error))
 
 
 def init_app(app: Flask) -> None:

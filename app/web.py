@@ -4,33 +4,40 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from babel import Locale
 from flask import Flask, Response, current_app, jsonify, render_template, request, url_for
-from flask_babel import format_date, format_datetime, format_decimal, get_locale
+from flask_babel import format_date, format_datetime, format_decimal, format_timedelta, get_locale
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed
+from werkzeug.exceptions import HTTPException, InternalServerError
 
 from app.services.errors import DomainError
 
 log = logging.getLogger(__name__)
 
-CONTENT_SECURITY_POLICY = "; ".join(
-    [
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self' data:",
-        "connect-src 'self'",
-        "font-src 'self'",
-        "object-src 'none'",
-        "base-uri 'none'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-    ]
-)
+
+def content_security_policy(frame_ancestors: str = "'none'") -> str:
+    """The site's policy: no inline scripts or styles; framing only by ``frame_ancestors``."""
+    return "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "img-src 'self' data:",
+            "connect-src 'self'",
+            "font-src 'self'",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "form-action 'self'",
+            f"frame-ancestors {frame_ancestors}",
+        ]
+    )
+
+
+CONTENT_SECURITY_POLICY = content_security_policy()
 
 # Messages for people, by status; the technical reason goes to the log, not the page.
 ERROR_TITLES = {
@@ -77,31 +84,61 @@ def handle_csrf_error(error: CSRFError) -> Response | tuple[str, int]:
 
 
 def handle_http_error(error: HTTPException) -> Response | tuple[str, int]:
-    """Werkzeug's errors (404, 405, 413, ...) in the site's own words and layout."""
+    """Werkzeug's errors (404, 405, 413, 429, ...) in the site's own words and layout.
+
+    Only our own messages are shown: an exception's description may carry internal detail.
+    """
     status = error.code or 500
     messages = {
+        400: _("This request could not be understood. Go back, reload the page and try again."),
+        403: _("You are not allowed to see this page."),
         404: _("There is nothing at this address."),
         405: _("This address does not accept that kind of request."),
         413: _("What you sent is larger than this site accepts. Please shorten it and try again."),
+        429: too_many_requests_message(error),
     }
-    message = messages.get(status) or _(error.description or "The request could not be carried out.")
-    response = error_response(status, error.name.lower().replace(" ", "_"), message)
-    if isinstance(error, MethodNotAllowed) and error.valid_methods:
-        response = current_app.make_response(response)
-        response.headers["Allow"] = ", ".join(error.valid_methods)
+    default = _("Something went wrong on our side. Please try again in a moment.") if status >= 500 else None
+    message = messages.get(status) or default or _("The request could not be carried out.")
+    response = current_app.make_response(error_response(status, error.name.lower().replace(" ", "_"), message))
+    # Keep the headers that tell a client what to do next (Allow for 405, Retry-After for 429 and 503).
+    for name, value in error.get_headers():
+        if name in {"Allow", "Retry-After"}:
+            response.headers[name] = value
     return response
+
+
+def too_many_requests_message(error: HTTPException) -> str:
+    """When to try again, in words, from the exception's Retry-After if it has one."""
+    retry_after = getattr(error, "retry_after", None)
+    if isinstance(retry_after, datetime):
+        wait = retry_after - datetime.now(UTC)
+    elif isinstance(retry_after, int):
+        wait = timedelta(seconds=retry_after)
+    else:
+        return str(_("You have sent too many requests. Please wait a while and try again."))
+    wait = max(wait, timedelta(seconds=1))
+    return str(
+        _("You have sent too many requests. Please try again in %(wait)s.", wait=format_timedelta(wait, threshold=1))
+    )
 
 
 def handle_unexpected(error: Exception) -> Response | tuple[str, int]:
     """Anything else: log it, and show a page that leaks nothing."""
     if isinstance(error, HTTPException) and not isinstance(error, InternalServerError):
         return handle_http_error(error)
-    log.exception("unhandled error on %s %s", request.method, request.path)
+    # The route's pattern, not the path: a path may hold a confirmation token.
+    where = request.url_rule.rule if request.url_rule is not None else "(no route)"
+    log.exception("unhandled error on %s %s", request.method, where)
     return error_response(500, "internal_error", _("Something went wrong on our side. Please try again in a moment."))
 
 
 def set_security_headers(response: Response) -> Response:
-    """Headers for every response; a view may loosen frame-ancestors for itself."""
+    """Headers for every response.
+
+    A view that may be framed sets its own Content-Security-Policy, e.g.
+    ``content_security_policy(frame_ancestors="https:")``; it is kept, and X-Frame-Options is
+    then left out, as it cannot name who may frame the page.
+    """
     headers = response.headers
     headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
     headers.setdefault("X-Content-Type-Options", "nosniff")

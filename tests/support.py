@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import Envelope, Session
+from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -71,19 +71,38 @@ class _Handler:
 
 
 class SMTPSink:
-    """aiosmtpd on a free loopback port; ``received`` holds what arrived, ``refuse`` 5xx-es addresses."""
+    """aiosmtpd on a free loopback port; ``received`` holds what arrived, ``refuse`` 5xx-es addresses.
 
-    def __init__(self) -> None:
+    With ``login=(user, password)`` it offers AUTH (without TLS, on loopback only) and accepts
+    only that pair; ``logins`` records each successful login's user name.
+    """
+
+    def __init__(self, login: tuple[str, str] | None = None) -> None:
         self.port = free_port()
         self.received: list[Received] = []
         self.refuse: set[str] = set()
+        self.login = login
+        self.logins: list[str] = []
         self.lock = threading.Lock()
         self.controller: Controller | None = None
+
+    def _authenticate(self, server: Any, session: Session, envelope: Envelope, mechanism: str, data: Any) -> AuthResult:
+        if self.login is None or not isinstance(data, LoginPassword):
+            return AuthResult(success=False)
+        user, password = data.login.decode(), data.password.decode()
+        if (user, password) != self.login:
+            return AuthResult(success=False)
+        with self.lock:
+            self.logins.append(user)
+        return AuthResult(success=True)
 
     def start(self) -> None:
         """Start listening (again, after stop(), on the same port)."""
         if self.controller is None:
-            self.controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port)
+            auth: dict[str, Any] = {}
+            if self.login is not None:
+                auth = {"authenticator": self._authenticate, "auth_require_tls": False}
+            self.controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port, **auth)
             self.controller.start()
 
     def stop(self) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from flask import Flask
+from flask import Flask, session
 
 from app import create_app
 from app.config import ConfigError, finalise, normalise_database_url, read_environment
@@ -109,3 +109,31 @@ def test_cookies_and_body_limit_are_set(app: Flask, tmp_path: Path) -> None:
     assert app.config["SESSION_COOKIE_SECURE"] is False  # BASE_URL is http in tests
     assert app.config["MAX_CONTENT_LENGTH"] == 64 * 1024
     assert production(tmp_path, SECRET_KEY=STRONG, BASE_URL="https://a.example")["SESSION_COOKIE_SECURE"] is True
+
+
+def test_proxy_settings_default_to_trusting_no_proxy(tmp_path: Path) -> None:
+    config = production(tmp_path, SECRET_KEY=STRONG, BASE_URL="https://a.example")
+    assert [config[f"PROXY_FIX_X_{part}"] for part in ("FOR", "PROTO", "HOST", "PORT", "PREFIX")] == [0] * 5
+    config = production(tmp_path, SECRET_KEY=STRONG, BASE_URL="https://a.example", PROXY_FIX_X_FOR="2")
+    assert config["PROXY_FIX_X_FOR"] == 2
+
+
+def test_proxy_settings_must_be_whole_numbers_of_zero_or_more(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="PROXY_FIX_X_PROTO"):
+        read_environment({"PROXY_FIX_X_PROTO": "yes"})
+    with pytest.raises(ConfigError, match="PROXY_FIX_X_FOR"):
+        production(tmp_path, SECRET_KEY=STRONG, BASE_URL="https://a.example", PROXY_FIX_X_FOR="-1")
+
+
+def test_session_cookies_follow_base_url_and_stay_http_only_and_lax(tmp_path: Path) -> None:
+    for base_url, secure in (("https://a.example", True), ("http://a.example", False)):
+        app = create_app(
+            {"TESTING": True, "DATABASE_URL": f"sqlite:///{tmp_path}/x.db", "BASE_URL": base_url, "SECRET_KEY": STRONG}
+        )
+        with app.test_request_context("/"):
+            session["seen"] = True
+            response = app.make_response("ok")
+            app.session_interface.save_session(app, session, response)
+        attributes = [part.strip().lower() for part in response.headers["Set-Cookie"].split(";")]
+        assert "httponly" in attributes and "samesite=lax" in attributes
+        assert ("secure" in attributes) is secure

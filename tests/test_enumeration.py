@@ -53,9 +53,9 @@ def test_each_form_answers_alike_for_new_pending_and_confirmed_addresses(
     app: Flask, client: FlaskClient, signed: None, form: str
 ) -> None:
     answers = {name: answer(client, form, f"{name}@example.org") for name in ("nobody", "pending", "confirmed")}
-    assert answers == {
-        email: answers["nobody"] for email in answers
-    }, f"{form} answers differently: {[(a[0], a[1]) for a in answers.values()]}"
+    assert answers == {email: answers["nobody"] for email in answers}, (
+        f"{form} answers differently: {[(a[0], a[1]) for a in answers.values()]}"
+    )
     assert answers["nobody"][0] == 303
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -54,8 +55,8 @@ def test_a_network_over_the_hard_limit_gets_429_and_others_still_sign(
     assert refused.status_code == 429
     assert 1 <= int(refused.headers["Retry-After"]) <= 60
     page = refused.get_data(as_text=True)
-    assert "Too many requests came from your network. Please try again in" in page
-    assert "seconds" in page
+    assert "You have sent too many requests. Please try again in" in page
+    assert re.search(r"try again in \d+ (seconds?|minutes?)\.", page), page
     # Nothing of the refused request was stored.
     assert len(signatures(app)) == 3 and table_counts(app)["signatures"] == 3
     # Another network is not affected.

@@ -1,0 +1,137 @@
+"""Every page a visitor can reach: no inline script or style, and the security headers on each."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask, Response, template_rendered
+from flask.testing import FlaskClient
+from jinja2 import Template
+
+from app import web
+from app.models import Letter
+from tests.support import csrf_token, sign
+
+TEMPLATES = Path(web.__file__).parent / "templates"
+_SCRIPT = re.compile(r"<script\b([^>]*)>(.*?)</script\s*>", re.IGNORECASE | re.DOTALL)
+_EVENT_HANDLER = re.compile(r"<[^>]*\son[a-z]+\s*=", re.IGNORECASE)
+
+
+@pytest.fixture
+def app_config() -> dict[str, object]:
+    """Debug mode, so that the development mailbox is there too."""
+    return {"DEBUG": True}
+
+
+@pytest.fixture
+def rendered(app: Flask) -> Iterator[set[str]]:
+    """The names of the templates rendered while the test runs."""
+    names: set[str] = set()
+
+    def record(sender: Flask, template: Template, context: dict[str, Any], **extra: Any) -> None:
+        names.add(str(template.name))
+
+    with template_rendered.connected_to(record, app):
+        yield names
+
+
+def page_templates() -> set[str]:
+    """Templates that are whole pages: not mail, not partials, not the layout."""
+    return {
+        path.relative_to(TEMPLATES).as_posix()
+        for path in TEMPLATES.rglob("*.html")
+        if not path.name.startswith("_") and path.name != "base.html" and path.parts[-2] != "mail"
+    }
+
+
+def assert_safe_page(response: Response, path: str) -> None:
+    html = response.get_data(as_text=True)
+    assert response.mimetype == "text/html", path
+    for attributes, body in _SCRIPT.findall(html):
+        assert "src=" in attributes and not body.strip(), f"inline script on {path}"
+    assert "style=" not in html and "<style" not in html.lower(), f"inline style on {path}"
+    assert not _EVENT_HANDLER.search(html), f"inline event handler on {path}"
+    assert "javascript:" not in html.lower(), path
+
+    headers = response.headers
+    csp = [part.strip() for part in headers["Content-Security-Policy"].split(";")]
+    assert "default-src 'self'" in csp and "script-src 'self'" in csp and "style-src 'self'" in csp, path
+    assert "frame-ancestors 'none'" in csp and "object-src 'none'" in csp, path
+    assert "unsafe-inline" not in headers["Content-Security-Policy"], path
+    assert headers["X-Content-Type-Options"] == "nosniff", path
+    # Pages under a secret link send no referrer at all; the others only to this site.
+    assert headers["Referrer-Policy"] in {"same-origin", "no-referrer"}, path
+    assert headers["X-Frame-Options"] == "DENY", path
+
+
+def test_every_public_page_has_no_inline_code_and_all_security_headers(
+    app: Flask, client: FlaskClient, create_letter: Callable[..., Letter], rendered: set[str]
+) -> None:
+    visited: list[tuple[str, Response]] = []
+
+    def visit(path: str, method: str = "GET", **kwargs: Any) -> Response:
+        response = client.open(path, method=method, **kwargs)
+        visited.append((path, response))
+        return response
+
+    assert visit("/").status_code == 200  # no letter yet: how to load one
+    letter = create_letter()
+    slug = letter.slug
+    pages = ("/", f"/letters/{slug}", "/letters", f"/letters/{slug}/signatures", f"/letters/{slug}/resend", "/privacy")
+    for path in (*pages, f"/letters/{slug}/withdraw"):
+        assert visit(path).status_code == 200, path
+
+    assert sign(client, slug, email="pages@example.org").status_code == 303
+    assert visit(f"/letters/{slug}/signed").status_code == 200
+    assert app.test_cli_runner().invoke(args=["mail", "send"]).exit_code == 0
+    mailbox = visit("/_dev/mail").get_data(as_text=True)
+    message_path = re.search(r'href="(/_dev/mail/[^"]+)"', mailbox)
+    assert message_path
+    message = visit(message_path.group(1)).get_data(as_text=True)
+    confirm_path = re.search(r'href="http://localhost(/confirm/[^"]+)"', message)
+    assert confirm_path
+    assert visit(confirm_path.group(1)).status_code == 200
+    token = csrf_token(client, confirm_path.group(1))
+    assert visit(confirm_path.group(1), "POST", data={"csrf_token": token}).status_code == 200
+    withdraw_path = re.search(r'href="http://localhost(/withdraw/[^"]+)"', message)
+    assert withdraw_path
+    assert visit(withdraw_path.group(1)).status_code == 200
+    token = csrf_token(client, withdraw_path.group(1))
+    assert visit(withdraw_path.group(1), "POST", data={"csrf_token": token}).status_code == 200
+    token = csrf_token(client, f"/letters/{slug}/withdraw")
+    answer = visit(f"/letters/{slug}/withdraw", "POST", data={"csrf_token": token, "email": "pages@example.org"})
+    assert answer.status_code == 303
+    assert visit(answer.headers["Location"]).status_code == 200
+    assert visit("/confirm/not-a-real-token").status_code == 404
+    assert visit(f"/letters/{slug}/sign", "POST", data={"name": "x"}).status_code == 400  # no CSRF token
+    assert visit("/nothing/here").status_code == 404
+    assert visit(f"/letters/{slug}/sign").status_code == 405
+
+    for path, response in visited:
+        assert_safe_page(response, path)
+    # A page template added later fails here until it is visited above.
+    assert page_templates() <= rendered, sorted(page_templates() - rendered)
+
+
+def test_a_view_may_allow_framing_of_itself_only(app: Flask, client: FlaskClient) -> None:
+    def embeddable() -> Response:
+        response = app.make_response("<p>widget</p>")
+        response.headers["Content-Security-Policy"] = web.content_security_policy("https://partner.example")
+        return response
+
+    app.add_url_rule("/_test/embeddable", "test_embeddable", embeddable)
+
+    framed = client.get("/_test/embeddable")
+    assert "frame-ancestors https://partner.example" in framed.headers["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" not in framed.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in framed.headers["Content-Security-Policy"]
+    assert "X-Frame-Options" not in framed.headers
+    assert framed.headers["X-Content-Type-Options"] == "nosniff"
+
+    other = client.get("/nothing/here")  # every other page still refuses to be framed
+    assert "frame-ancestors 'none'" in other.headers["Content-Security-Policy"]
+    assert other.headers["X-Frame-Options"] == "DENY"
