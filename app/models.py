@@ -137,6 +137,8 @@ class OutboxStatus(enum.StrEnum):
     PENDING = "pending"
     SENT = "sent"
     FAILED = "failed"
+    # A deferred request (a new link asked for) that turned out to need no mail.
+    DISCARDED = "discarded"
 
 
 class OutboxMessage(Base):

@@ -11,7 +11,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app.db import db
-from app.models import Letter, OutboxMessage, Signature, SignatureStatus, SuspectReason
+from app.models import Letter, OutboxMessage, OutboxStatus, Signature, SignatureStatus, SuspectReason
 from app.ratelimit import network_hash, network_of
 from tests.support import csrf_token, marked_settings, ratelimit_settings, sign, table_counts
 
@@ -35,7 +35,11 @@ def signatures(app: Flask) -> list[Signature]:
 
 def mails_to(app: Flask, address: str) -> int:
     with app.app_context():
-        query = sa.select(sa.func.count()).select_from(OutboxMessage).where(OutboxMessage.recipient == address)
+        query = (
+            sa.select(sa.func.count())
+            .select_from(OutboxMessage)
+            .where(OutboxMessage.recipient == address, OutboxMessage.status != OutboxStatus.DISCARDED)
+        )
         return db.session.scalar(query) or 0
 
 

@@ -58,7 +58,7 @@ def withdrawal_link(signature: Signature, raw_token: str) -> Email:
     )
 
 
-def already_signed(signature: Signature) -> Email:
+def already_signed(signature: Signature, withdraw_token: str) -> Email:
     """The note to an address that signed already (someone used it on the form again)."""
     return _render(
         "already_signed",
@@ -66,4 +66,5 @@ def already_signed(signature: Signature) -> Email:
         signature=signature,
         letter=signature.letter,
         letter_url=external_url("letters.letter", slug=signature.letter.slug),
+        withdraw_url=external_url("signing.withdraw", token=withdraw_token),
     )

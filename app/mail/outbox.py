@@ -19,6 +19,11 @@ def sender_domain(sender: str) -> str:
     return address.rpartition("@")[2] or "localhost"
 
 
+def new_message_id() -> str:
+    """A unique Message-ID under the sender's domain."""
+    return make_msgid(domain=sender_domain(current_app.config["MAIL_DEFAULT_SENDER"]))
+
+
 def enqueue(
     session: Session, recipient: str, email: Email, *, kind: str, now: datetime, signature: Signature | None = None
 ) -> OutboxMessage:
@@ -36,7 +41,7 @@ def enqueue(
         subject=email.subject,
         body_text=email.text,
         body_html=email.html,
-        message_id=make_msgid(domain=sender_domain(current_app.config["MAIL_DEFAULT_SENDER"])),
+        message_id=new_message_id(),
         created_at=now,
         next_attempt_at=now,
     )

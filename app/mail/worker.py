@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from app.db import db, utcnow
 from app.mail.backends import PermanentFailure, backend_for, build_message
+from app.mail.requests import REQUEST_KINDS, expand_request
 from app.models import OutboxMessage, OutboxStatus
 from app.services import retention
 
@@ -147,6 +148,8 @@ def send_batch(*, worker_id: str, now: datetime | None = None) -> BatchResult:
     now = now or utcnow()
     with db.transaction() as session:
         rows = claim_due(session, worker_id=worker_id, now=now, limit=config["MAIL_BATCH_SIZE"])
+        # Requests for a new link become their mail now, or are discarded (see app.mail.requests).
+        rows = [row for row in rows if row.kind not in REQUEST_KINDS or expand_request(session, row, now=now)]
     if not rows:
         return BatchResult()
     outcomes = _deliver(rows)

@@ -67,7 +67,7 @@ def purge(session: Session, policy: RetentionPolicy, *, now: datetime) -> PurgeR
         session.execute(
             delete(OutboxMessage)
             .where(
-                OutboxMessage.status.in_((OutboxStatus.SENT, OutboxStatus.FAILED)),
+                OutboxMessage.status.in_((OutboxStatus.SENT, OutboxStatus.FAILED, OutboxStatus.DISCARDED)),
                 OutboxMessage.created_at < now - policy.outbox,
             )
             .execution_options(synchronize_session=False)

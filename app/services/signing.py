@@ -133,24 +133,10 @@ def sign(
         if screening.may_mail:
             _send_confirmation(session, signature, now=now, ttl=ttl)
     elif screening.may_mail:
-        email = compose.already_signed(signature)
+        withdraw_token = issue_token(session, signature, TokenPurpose.WITHDRAW, now=now, ttl=ttl.withdraw)
+        email = compose.already_signed(signature, withdraw_token)
         outbox.enqueue(session, signature.email, email, kind="already_signed", now=now, signature=signature)
     session.flush()
-
-
-def resend_confirmation(session: Session, letter: Letter, key: str, *, now: datetime, ttl: TokenLifetimes) -> bool:
-    """Send a fresh link to an unconfirmed signer of ``letter``; silently nothing otherwise.
-
-    Returns whether a mail was queued (for the caller's own timing balance, never the answer).
-    """
-    if letter.is_closed(now):
-        raise LetterClosed()
-    signature = _find_signature(session, letter.id, key)
-    if signature is not None and signature.status == SignatureStatus.UNCONFIRMED:
-        _send_confirmation(session, signature, now=now, ttl=ttl)
-        session.flush()
-        return True
-    return False
 
 
 @dataclass(frozen=True)

@@ -2,40 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
-from app.mail import compose, outbox
 from app.models import Letter, OutboxMessage, Signature, SignatureStatus, Token, TokenPurpose
 from app.services import counting
 from app.services.errors import TokenExpired, TokenProblem
-from app.services.tokens import find_token, issue_token
+from app.services.tokens import find_token
 
 # Signatures that still hold personal data and can be withdrawn.
 LIVE_STATUSES = (SignatureStatus.UNCONFIRMED, SignatureStatus.SUSPECT, SignatureStatus.CONFIRMED)
-
-
-def request_withdrawal(session: Session, letter: Letter, key: str, *, now: datetime, ttl: timedelta) -> bool:
-    """Mail a single-use withdrawal link to the signer of ``letter`` with address ``key``, if any.
-
-    Returns whether a mail was queued; the caller answers the same either way.
-    """
-    signature = session.scalar(
-        select(Signature).where(
-            Signature.letter_id == letter.id,
-            Signature.email_key == key,
-            Signature.status.in_(LIVE_STATUSES),
-        )
-    )
-    if signature is None:
-        return False
-    raw = issue_token(session, signature, TokenPurpose.WITHDRAW, now=now, ttl=ttl)
-    email = compose.withdrawal_link(signature, raw)
-    outbox.enqueue(session, signature.email, email, kind="withdraw", now=now, signature=signature)
-    session.flush()
-    return True
 
 
 def check_withdrawal_token(session: Session, raw: str, *, now: datetime) -> Signature:
@@ -87,13 +65,3 @@ def erase_signature(session: Session, signature: Signature, *, now: datetime) ->
     signature.network_hash = None
     session.flush()
     session.expire(signature, ["tokens"])
-
-
-def balance_timing(letter: Letter, kind: str) -> None:
-    """Do the work of composing a mail without sending it, so that "no such signer" takes as
-    long to answer as "mail queued" and response times say nothing about who signed."""
-    stand_in = Signature(name="", email="nobody@example.invalid", letter=letter, locale="en")
-    if kind == "withdraw":
-        compose.withdrawal_link(stand_in, "x" * 43)
-    else:
-        compose.confirmation(stand_in, "x" * 43, "x" * 43)

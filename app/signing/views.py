@@ -10,6 +10,8 @@ from werkzeug.wrappers import Response
 
 from app.db import db, utcnow
 from app.letters.views import render_letter
+from app.mail import requests
+from app.models import Letter
 from app.ratelimit import client_network_key, config_limit, limiter, over_soft_limit
 from app.services import letters, signing, withdrawal
 from app.services.errors import LetterClosed, TokenProblem
@@ -30,6 +32,13 @@ def _lifetimes() -> signing.TokenLifetimes:
 def _may_mail(key: str) -> bool:
     """Whether this address may get another mail now (a quiet limit: the answer is the same)."""
     return not over_soft_limit("RATELIMIT_MAIL_PER_ADDRESS", key)
+
+
+def _queue(kind: str, letter: Letter, address: str) -> None:
+    """Record a request for a new link; the mail worker answers it (see app.mail.requests)."""
+    key = signing.email_key(address)
+    requests.queue_request(db.session, kind, letter, address, key, now=utcnow(), allowed=_may_mail(key))
+    db.session.commit()
 
 
 # Hard limits protect the server itself: past them a network gets 429 and a time to come back.
@@ -76,11 +85,9 @@ def resend(slug: str) -> Response | str | tuple[str, int]:
     if form.is_submitted():
         if not form.validate():
             return render_template("signing/resend.html", letter=letter, form=form), 422
-        key = signing.email_key(form.normalised_email)
-        sent = _may_mail(key) and signing.resend_confirmation(db.session, letter, key, now=utcnow(), ttl=_lifetimes())
-        if not sent:
-            withdrawal.balance_timing(letter, "confirm")
-        db.session.commit()
+        if letter.is_closed(utcnow()):
+            raise LetterClosed()
+        _queue(requests.RESEND, letter, form.normalised_email)
         return redirect(url_for(".check_inbox", slug=letter.slug), 303)
     return render_template("signing/resend.html", letter=letter, form=form)
 
@@ -111,12 +118,7 @@ def request_withdrawal(slug: str) -> Response | str | tuple[str, int]:
     if form.is_submitted():
         if not form.validate():
             return render_template("signing/withdraw_request.html", letter=letter, form=form), 422
-        key = signing.email_key(form.normalised_email)
-        ttl = timedelta(days=current_app.config["WITHDRAW_TOKEN_DAYS"])
-        sent = _may_mail(key) and withdrawal.request_withdrawal(db.session, letter, key, now=utcnow(), ttl=ttl)
-        if not sent:
-            withdrawal.balance_timing(letter, "withdraw")
-        db.session.commit()
+        _queue(requests.WITHDRAW, letter, form.normalised_email)
         return redirect(url_for(".withdrawal_requested", slug=letter.slug), 303)
     return render_template("signing/withdraw_request.html", letter=letter, form=form)
 

@@ -1,0 +1,86 @@
+"""Requests for a new link, answered by the mail worker rather than in the request.
+
+"Send me a new confirmation link" and "send me a link that withdraws my signature" must
+answer alike, in content and in time, whether or not the address has signed. So the web
+request does the same small thing every time, one outbox row naming the letter and the
+address, and the worker looks the signer up later: it turns the row into the real mail,
+or discards it when there is nobody to write to.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.mail import compose, outbox
+from app.models import Letter, OutboxMessage, OutboxStatus, Signature, SignatureStatus, TokenPurpose
+from app.services.tokens import issue_token
+from app.services.withdrawal import LIVE_STATUSES
+
+RESEND = "resend_request"
+WITHDRAW = "withdraw_request"
+REQUEST_KINDS = (RESEND, WITHDRAW)
+# Who can be sent each kind of link.
+ELIGIBLE = {RESEND: (SignatureStatus.UNCONFIRMED,), WITHDRAW: LIVE_STATUSES}
+
+
+def queue_request(
+    session: Session, kind: str, letter: Letter, address: str, key: str, *, now: datetime, allowed: bool = True
+) -> None:
+    """Record a request for ``kind`` of link; ``allowed=False`` records it already discarded.
+
+    The row stands in for the mail until the worker expands it; it holds the address the
+    person typed and the letter, nothing else.
+    """
+    session.add(
+        OutboxMessage(
+            kind=kind,
+            recipient=address,
+            subject=key,
+            body_text=str(letter.id),
+            body_html="",
+            message_id=outbox.new_message_id(),
+            status=OutboxStatus.PENDING if allowed else OutboxStatus.DISCARDED,
+            created_at=now,
+            next_attempt_at=now,
+        )
+    )
+    session.flush()
+
+
+def expand_request(session: Session, row: OutboxMessage, *, now: datetime) -> bool:
+    """Turn a request row into the mail it asks for; False (and discarded) if nobody qualifies."""
+    signature = session.scalar(
+        select(Signature).where(
+            Signature.letter_id == int(row.body_text),
+            Signature.email_key == row.subject,
+            Signature.status.in_(ELIGIBLE[row.kind]),
+        )
+    )
+    config = current_app.config
+    if signature is None or (row.kind == RESEND and signature.letter.is_closed(now)):
+        row.status = OutboxStatus.DISCARDED
+        row.subject = row.body_text = ""
+        row.claimed_until = row.claimed_by = None
+        return False
+    if row.kind == RESEND:
+        confirm_token = issue_token(
+            session, signature, TokenPurpose.CONFIRM, now=now, ttl=timedelta(days=config["CONFIRM_TOKEN_DAYS"])
+        )
+        withdraw_token = issue_token(
+            session, signature, TokenPurpose.WITHDRAW, now=now, ttl=timedelta(days=config["WITHDRAW_TOKEN_DAYS"])
+        )
+        email, kind = compose.confirmation(signature, confirm_token, withdraw_token), "confirm"
+    else:
+        raw = issue_token(
+            session, signature, TokenPurpose.WITHDRAW, now=now, ttl=timedelta(days=config["WITHDRAW_TOKEN_DAYS"])
+        )
+        email, kind = compose.withdrawal_link(signature, raw), "withdraw"
+    row.kind = kind
+    row.signature = signature
+    row.recipient = signature.email
+    row.subject, row.body_text, row.body_html = email.subject, email.text, email.html
+    return True
