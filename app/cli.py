@@ -49,7 +49,7 @@ def db_upgrade(revision: str) -> None:
     click.echo(f"Database upgraded to {revision}.")
 
 
-@db_cli.command("downgrade")
+@db_cli.command("downgrade", context_settings={"ignore_unknown_options": True})
 @click.argument("revision")
 def db_downgrade(revision: str) -> None:
     """Undo migrations down to REVISION (e.g. -1, or base)."""
@@ -155,11 +155,14 @@ def letter_recount(slug: str, fix: bool) -> None:
     """Count the signatures again and compare with the stored count (exit 1 if they differ)."""
     with db.transaction() as session:
         letter = _letter_or_fail(session, slug)
-        stored, actual = counting.recount(session, letter, now=utcnow(), fix=fix)
-    if stored == actual:
-        click.echo(f"'{slug}': {stored} signatures; the stored count is exact.")
+        result = counting.recount(session, letter, now=utcnow(), fix=fix)
+    if result.exact:
+        click.echo(f"'{slug}': {result.stored} signatures; the stored count is exact.")
         return
-    click.echo(f"'{slug}': stored count {stored}, recount {actual}." + (" Fixed." if fix else ""))
+    click.echo(f"'{slug}': stored count {result.stored}, recount {result.actual}." + (" Fixed." if fix else ""))
+    for name, value in result.actual_tallies.items():
+        if result.stored_tallies[name] != value:
+            click.echo(f"  {name}: stored {result.stored_tallies[name]}, recount {value}.")
     if not fix:
         raise SystemExit(1)
 

@@ -92,6 +92,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("NETWORK_RETENTION_DAYS", as_int, 30),
     Setting("OUTBOX_RETENTION_DAYS", as_int, 7),
     Setting("PURGE_INTERVAL_HOURS", as_int, 24),
+    # Moderation.
+    Setting("FLAG_NETWORK_BURST", as_str, "5 per hour"),
+    Setting("FLAG_SIMILAR_NAMES", as_str, "1 per hour"),
+    Setting("RATELIMIT_LOGIN_PER_NETWORK", as_str, "20 per 15 minutes"),
+    Setting("RATELIMIT_LOGIN_PER_ACCOUNT", as_str, "5 per 15 minutes"),
+    Setting("RATELIMIT_REPORTS_PER_NETWORK", as_str, "10 per hour"),
+    Setting("MODERATOR_IDLE_MINUTES", as_int, 30),
+    Setting("MODERATOR_DIGEST", as_bool, False),
     # How many reverse proxies in front of the app set each X-Forwarded-* header (0: trust none).
     Setting("PROXY_FIX_X_FOR", as_int, 0),
     Setting("PROXY_FIX_X_PROTO", as_int, 0),
@@ -183,6 +191,11 @@ RATE_LIMIT_SETTINGS = (
     "RATELIMIT_SIGN_HOLD_PER_NETWORK",
     "RATELIMIT_MAIL_PER_ADDRESS",
     "RATELIMIT_FORMS_PER_NETWORK",
+    "FLAG_NETWORK_BURST",
+    "FLAG_SIMILAR_NAMES",
+    "RATELIMIT_LOGIN_PER_NETWORK",
+    "RATELIMIT_LOGIN_PER_ACCOUNT",
+    "RATELIMIT_REPORTS_PER_NETWORK",
 )
 
 

@@ -39,6 +39,8 @@ class Letter(Base):
     closes_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
     goal: Mapped[int | None]
+    # "post": a confirmed signature shows at once; "pre": only after a moderator approves it.
+    moderation_mode: Mapped[str] = mapped_column(sa.String(10), default="post")
     # Kept exact in the same transaction as every change that affects it; see services.counting.
     signature_count: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -57,8 +59,23 @@ class SignatureStatus(enum.StrEnum):
     # unconfirmed ones. Signing again from the form without tripping a check releases it.
     SUSPECT = "suspect"
     CONFIRMED = "confirmed"
+    # Confirmed by email on a letter in pre-moderation: counts and shows once approved.
+    PENDING = "pending"
+    # Hidden by a moderator (reversible): not counted, not listed.
+    HIDDEN = "hidden"
     # Taken back by the signer: a tombstone without personal data, kept for the count history.
     WITHDRAWN = "withdrawn"
+    # Deleted for good by a moderator: a tombstone like a withdrawal, with the reason.
+    REMOVED = "removed"
+
+
+class RemovalReason(enum.StrEnum):
+    """Why a moderator hid or removed a signature (published as numbers only, never names)."""
+
+    FAKE = "fake"
+    DUPLICATE = "duplicate"
+    ABUSE = "abuse"
+    OTHER = "other"
 
 
 class SuspectReason(enum.StrEnum):
@@ -82,6 +99,9 @@ class Signature(Base):
         # The purge: unconfirmed and suspect signatures by age; network hashes by age.
         sa.Index("ix_signatures_status_created", "status", "created_at"),
         sa.Index("ix_signatures_created", "created_at"),
+        # Moderators' queue and search: by letter, newest first; by domain.
+        sa.Index("ix_signatures_moderation", "letter_id", "created_at", "id"),
+        sa.Index("ix_signatures_domain", "letter_id", "email_domain"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -98,6 +118,16 @@ class Signature(Base):
     public: Mapped[bool] = mapped_column(default=True)
     locale: Mapped[str] = mapped_column(sa.String(10), default="en")
     suspect_reason: Mapped[SuspectReason | None] = mapped_column(_enum(SuspectReason))
+    # The domain of the address, for moderators' search and the automatic flags.
+    email_domain: Mapped[str] = mapped_column(sa.String(255), default="")
+    # Moderation: why it was hidden or removed (and a note only moderators see).
+    removal_reason: Mapped[RemovalReason | None] = mapped_column(_enum(RemovalReason))
+    moderator_note: Mapped[str | None] = mapped_column(sa.Text)
+    # A notable signatory whose identity a moderator checked; the note says how (private).
+    verified_at: Mapped[datetime | None]
+    verified_note: Mapped[str | None] = mapped_column(sa.Text)
+    # One of the first signatories, loaded before launch and shown apart.
+    founding: Mapped[bool] = mapped_column(default=False)
     # A keyed hash of the signer's network (never the raw address), erased after IP_RETENTION_DAYS.
     network_hash: Mapped[str | None] = mapped_column(sa.String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -168,3 +198,111 @@ class OutboxMessage(Base):
     sent_at: Mapped[datetime | None]
 
     signature: Mapped[Signature | None] = relationship()
+
+
+class ModeratorRole(enum.StrEnum):
+    """What a moderator account may do; admins also manage letters."""
+
+    MODERATOR = "moderator"
+    ADMIN = "admin"
+
+
+class Moderator(Base):
+    """A person who reviews signatures; the password is stored as an Argon2 hash."""
+
+    __tablename__ = "moderators"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(sa.String(320), unique=True)
+    password_hash: Mapped[str] = mapped_column(sa.String(200))
+    role: Mapped[ModeratorRole] = mapped_column(_enum(ModeratorRole), default=ModeratorRole.MODERATOR)
+    # Changes on a password reset or when disabled, so that every session signed in before ends.
+    session_token: Mapped[str] = mapped_column(sa.String(64))
+    disabled_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_login_at: Mapped[datetime | None]
+
+    @property
+    def is_admin(self) -> bool:
+        """Whether this account may manage letters too."""
+        return self.role == ModeratorRole.ADMIN
+
+
+class FlagKind(enum.StrEnum):
+    """Why a signature was put in the review queue."""
+
+    WATCHLIST = "watchlist"
+    DISPOSABLE = "disposable"
+    NETWORK_BURST = "network_burst"
+    SIMILAR_NAMES = "similar_names"
+    AFFILIATION = "affiliation"
+    REPORT = "report"
+
+
+class Flag(Base):
+    """A reason to review a signature: raised automatically or reported by the public; never hides."""
+
+    __tablename__ = "flags"
+    __table_args__ = (sa.Index("ix_flags_open", "letter_id", "resolved_at", "signature_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    letter_id: Mapped[int] = mapped_column(sa.ForeignKey("letters.id", ondelete="CASCADE"))
+    signature_id: Mapped[int] = mapped_column(sa.ForeignKey("signatures.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[FlagKind] = mapped_column(_enum(FlagKind))
+    detail: Mapped[str] = mapped_column(sa.Text, default="")
+    # A reporter's optional contact (reports only), deleted with the flag.
+    contact: Mapped[str | None] = mapped_column(sa.String(320))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    resolved_at: Mapped[datetime | None]
+
+    signature: Mapped[Signature] = relationship()
+
+
+class AuditEntry(Base):
+    """One moderation action: who, when, what, on which signatures, why. Never changed or deleted."""
+
+    __tablename__ = "audit_entries"
+    __table_args__ = (sa.Index("ix_audit_entries_letter_at", "letter_id", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The moderator's address is copied, so the entry still says who after an account changes.
+    moderator_id: Mapped[int | None] = mapped_column(sa.ForeignKey("moderators.id", ondelete="SET NULL"))
+    moderator_email: Mapped[str] = mapped_column(sa.String(320))
+    action: Mapped[str] = mapped_column(sa.String(40))
+    letter_id: Mapped[int | None] = mapped_column(sa.ForeignKey("letters.id", ondelete="SET NULL"))
+    # Signature ids, space-separated (ids only: an erased signature leaves no personal data here).
+    signature_ids: Mapped[str] = mapped_column(sa.Text, default="")
+    signature_count: Mapped[int] = mapped_column(default=0)
+    reason: Mapped[str] = mapped_column(sa.Text, default="")
+
+
+class WatchName(Base):
+    """A public figure's name: a signature under it is flagged for review."""
+
+    __tablename__ = "watch_names"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    # Casefolded, accents and punctuation removed: what names are compared by.
+    key: Mapped[str] = mapped_column(sa.String(200), unique=True)
+
+
+class Organisation(Base):
+    """A known organisation and its email domain (for affiliation checks)."""
+
+    __tablename__ = "organisations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    domain: Mapped[str] = mapped_column(sa.String(255), unique=True)
+
+
+class LetterTally(Base):
+    """Public moderation numbers per letter (awaiting review, removed by reason), kept like the count."""
+
+    __tablename__ = "letter_tallies"
+
+    letter_id: Mapped[int] = mapped_column(sa.ForeignKey("letters.id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
+    value: Mapped[int] = mapped_column(default=0)

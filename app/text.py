@@ -57,3 +57,13 @@ def clean_paragraphs(value: str | None) -> str:
     text = unicodedata.normalize("NFC", value or "").replace("\r\n", "\n").replace("\r", "\n")
     text = "".join(char for char in text if char == "\n" or not _is_control(char))
     return _BLANK_LINES.sub("\n\n", text).strip()
+
+
+def name_key(name: str) -> str:
+    """A name reduced for comparison: casefolded, accents and punctuation removed, spaces collapsed.
+
+    "Elon  Musk", "elon musk" and "Élon Musk." share a key. (Migration 3b05f134c923 holds a copy.)
+    """
+    decomposed = unicodedata.normalize("NFKD", name.casefold())
+    kept = "".join(c if c.isalnum() else " " for c in decomposed if unicodedata.category(c) != "Mn")
+    return " ".join(kept.split())

@@ -10,9 +10,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.mail import compose, outbox
-from app.models import Letter, Signature, SignatureStatus, SuspectReason, Token, TokenPurpose
+from app.models import Flag, Letter, Signature, SignatureStatus, SuspectReason, Token, TokenPurpose
 from app.services import counting
 from app.services.errors import LetterClosed, TokenExpired, TokenProblem
+from app.services.flags import Raised
 from app.services.tokens import find_token, issue_token
 
 
@@ -41,6 +42,8 @@ class Screening:
     network_hash: str | None = None
     # False when the address has had its share of mail for now: answer as usual, send nothing.
     may_mail: bool = True
+    # Reasons for a moderator to look at the signature (see app.services.flags); never hide it.
+    flags: tuple[Raised, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,7 @@ def _find_signature(session: Session, letter_id: int, key: str) -> Signature | N
 def _apply(signature: Signature, data: SignatureInput) -> None:
     signature.name = data.name
     signature.email = data.email
+    signature.email_domain = data.email_key.rpartition("@")[2]
     signature.affiliation = data.affiliation or None
     signature.country = data.country or None
     signature.city = data.city or None
@@ -76,6 +80,32 @@ def _send_confirmation(session: Session, signature: Signature, *, now: datetime,
     withdraw_token = issue_token(session, signature, TokenPurpose.WITHDRAW, now=now, ttl=ttl.withdraw)
     email = compose.confirmation(signature, confirm_token, withdraw_token)
     outbox.enqueue(session, signature.email, email, kind="confirm", now=now, signature=signature)
+
+
+def _raise_flags(session: Session, signature: Signature, flags: tuple[Raised, ...], *, now: datetime) -> None:
+    for raised in flags:
+        session.add(
+            Flag(
+                letter_id=signature.letter_id,
+                signature=signature,
+                kind=raised.kind,
+                detail=raised.detail,
+                created_at=now,
+            )
+        )
+
+
+def release_held(session: Session, signature: Signature, *, now: datetime) -> None:
+    """Release a signature held as suspect: it becomes unconfirmed and its owner gets the link."""
+    from flask import current_app
+
+    config = current_app.config
+    signature.status = SignatureStatus.UNCONFIRMED
+    signature.suspect_reason = None
+    ttl = TokenLifetimes(
+        confirm=timedelta(days=config["CONFIRM_TOKEN_DAYS"]), withdraw=timedelta(days=config["WITHDRAW_TOKEN_DAYS"])
+    )
+    _send_confirmation(session, signature, now=now, ttl=ttl)
 
 
 def sign(
@@ -117,6 +147,7 @@ def sign(
             if signature is None:
                 raise
         else:
+            _raise_flags(session, signature, screening.flags, now=now)
             if not suspect and screening.may_mail:
                 _send_confirmation(session, signature, now=now, ttl=ttl)
             return
@@ -130,6 +161,7 @@ def sign(
         signature.status = SignatureStatus.UNCONFIRMED
         signature.suspect_reason = None
         signature.network_hash = screening.network_hash or signature.network_hash
+        _raise_flags(session, signature, screening.flags, now=now)
         if screening.may_mail:
             _send_confirmation(session, signature, now=now, ttl=ttl)
     elif screening.may_mail:
@@ -154,7 +186,8 @@ def check_confirmation_token(session: Session, raw: str, *, now: datetime) -> Co
         raise TokenProblem()
     signature = token.signature
     slug = signature.letter.slug
-    if signature.status == SignatureStatus.CONFIRMED:
+    if signature.status != SignatureStatus.UNCONFIRMED:
+        # Confirmed before (and perhaps since approved, hidden or waiting for review).
         return Confirmation(signature, already_confirmed=True)
     if token.used_at is not None:
         raise TokenProblem("This link has already been used.", letter_slug=slug)
@@ -171,11 +204,14 @@ def confirm(session: Session, raw: str, *, now: datetime) -> Confirmation:
     if outcome.already_confirmed:
         return outcome
     signature = outcome.signature
+    # In pre-moderation a confirmed address waits for a moderator before it counts.
+    pre = signature.letter.moderation_mode == "pre"
+    status = SignatureStatus.PENDING if pre else SignatureStatus.CONFIRMED
     # Conditional updates, so two clicks racing each other count the signature once.
     confirmed = session.execute(
         update(Signature)
         .where(Signature.id == signature.id, Signature.status == SignatureStatus.UNCONFIRMED)
-        .values(status=SignatureStatus.CONFIRMED, confirmed_at=now)
+        .values(status=status, confirmed_at=now)
         .execution_options(synchronize_session=False)
     )
     session.execute(
@@ -185,6 +221,9 @@ def confirm(session: Session, raw: str, *, now: datetime) -> Confirmation:
         .execution_options(synchronize_session=False)
     )
     if confirmed.rowcount == 1:  # type: ignore[attr-defined]
-        counting.add_to_count(session, signature.letter_id, +1, now=now)
+        if pre:
+            counting.add_to_tally(session, signature.letter_id, counting.PENDING_TALLY, +1)
+        else:
+            counting.add_to_count(session, signature.letter_id, +1, now=now)
     session.expire(signature)
     return Confirmation(signature, already_confirmed=confirmed.rowcount != 1)  # type: ignore[attr-defined]

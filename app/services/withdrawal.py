@@ -7,13 +7,21 @@ from datetime import datetime
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
-from app.models import Letter, OutboxMessage, Signature, SignatureStatus, Token, TokenPurpose
+from app.models import Letter, OutboxMessage, RemovalReason, Signature, SignatureStatus, Token, TokenPurpose
 from app.services import counting
 from app.services.errors import TokenExpired, TokenProblem
 from app.services.tokens import find_token
 
 # Signatures that still hold personal data and can be withdrawn.
-LIVE_STATUSES = (SignatureStatus.UNCONFIRMED, SignatureStatus.SUSPECT, SignatureStatus.CONFIRMED)
+LIVE_STATUSES = (
+    SignatureStatus.UNCONFIRMED,
+    SignatureStatus.SUSPECT,
+    SignatureStatus.CONFIRMED,
+    SignatureStatus.PENDING,
+    SignatureStatus.HIDDEN,
+)
+# Signatures that were confirmed by email: erasing them leaves a tombstone for the count history.
+CONFIRMED_BY_EMAIL = (SignatureStatus.CONFIRMED, SignatureStatus.PENDING, SignatureStatus.HIDDEN)
 
 
 def check_withdrawal_token(session: Session, raw: str, *, now: datetime) -> Signature:
@@ -37,25 +45,34 @@ def withdraw(session: Session, raw: str, *, now: datetime) -> Letter:
     return letter
 
 
-def erase_signature(session: Session, signature: Signature, *, now: datetime) -> None:
-    """Remove a signature's personal data for good, and correct the count if it was counted.
+def erase_signature(
+    session: Session,
+    signature: Signature,
+    *,
+    now: datetime,
+    status: SignatureStatus = SignatureStatus.WITHDRAWN,
+    reason: RemovalReason | None = None,
+) -> None:
+    """Remove a signature's personal data for good, keeping the count and tallies exact.
 
-    An unconfirmed or held signature is deleted outright. A confirmed one leaves a tombstone
-    (letter, when signed, when withdrawn) so the count's history still adds up.
+    An unconfirmed or held signature is deleted outright. One confirmed by email leaves a
+    tombstone (letter, when signed, when withdrawn or removed, and why) so the count's history
+    still adds up: ``status`` is WITHDRAWN when the signer takes it back, REMOVED when a
+    moderator deletes it, with ``reason``.
     """
     session.execute(delete(OutboxMessage).where(OutboxMessage.signature_id == signature.id))
     session.execute(delete(Token).where(Token.signature_id == signature.id))
-    if signature.status != SignatureStatus.CONFIRMED:
+    if signature.status not in CONFIRMED_BY_EMAIL:
         session.delete(signature)
         session.flush()
         return
-    counting.add_to_count(session, signature.letter_id, -1, now=now)
-    signature.status = SignatureStatus.WITHDRAWN
+    counting.move(session, signature, status, now=now, reason=reason)
     signature.withdrawn_at = now
     signature.name = ""
     signature.email = ""
+    signature.email_domain = ""
     # Frees the address: its owner may sign again later.
-    signature.email_key = f"withdrawn:{signature.id}"
+    signature.email_key = f"erased:{signature.id}"
     signature.affiliation = None
     signature.country = None
     signature.city = None
@@ -63,5 +80,8 @@ def erase_signature(session: Session, signature: Signature, *, now: datetime) ->
     signature.public = False
     signature.suspect_reason = None
     signature.network_hash = None
+    signature.moderator_note = None
+    signature.verified_at = None
+    signature.verified_note = None
     session.flush()
     session.expire(signature, ["tokens"])

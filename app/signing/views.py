@@ -11,9 +11,9 @@ from werkzeug.wrappers import Response
 from app.db import db, utcnow
 from app.letters.views import render_letter
 from app.mail import requests
-from app.models import Letter
+from app.models import Letter, SignatureStatus
 from app.ratelimit import client_network_key, config_limit, limiter, over_soft_limit
-from app.services import letters, signing, withdrawal
+from app.services import flags, letters, signing, withdrawal
 from app.services.errors import LetterClosed, TokenProblem
 from app.signing.bots import suspect_reason
 from app.signing.forms import AddressForm, SignForm
@@ -59,10 +59,21 @@ def sign(slug: str) -> Response | tuple[str, int]:
     if not form.validate():
         return render_letter(letter, form=form), 422
     data = form.to_input(str(get_locale()))
+    network = client_network_key()
+    raised = flags.assess(
+        db.session,
+        letter,
+        name=data.name,
+        email_domain=data.email_key.rpartition("@")[2],
+        affiliation=data.affiliation,
+        over_limit=over_soft_limit,
+    )
+    burst = flags.network_burst(over_soft_limit, letter, network)
     screening = signing.Screening(
         suspect_reason=suspect_reason(form.website.data, form.started.data),
-        network_hash=client_network_key(),
+        network_hash=network,
         may_mail=_may_mail(data.email_key),
+        flags=tuple(raised) + ((burst,) if burst else ()),
     )
     signing.sign(db.session, letter, data, now=utcnow(), ttl=_lifetimes(), screening=screening)
     db.session.commit()
@@ -92,12 +103,18 @@ def resend(slug: str) -> Response | str | tuple[str, int]:
     return render_template("signing/resend.html", letter=letter, form=form)
 
 
+def _confirmed_page(outcome: signing.Confirmation, *, already: bool) -> str:
+    signature = outcome.signature
+    pending = signature.status == SignatureStatus.PENDING
+    return render_template("signing/confirmed.html", letter=signature.letter, already=already, pending=pending)
+
+
 @bp.get("/confirm/<token>")
 def confirm_page(token: str) -> str:
     """A page with one button: mail scanners open links, only people press buttons."""
     outcome = signing.check_confirmation_token(db.session, token, now=utcnow())
     if outcome.already_confirmed:
-        return render_template("signing/confirmed.html", letter=outcome.signature.letter, already=True)
+        return _confirmed_page(outcome, already=True)
     return render_template("signing/confirm.html", letter=outcome.signature.letter, signature=outcome.signature)
 
 
@@ -106,7 +123,7 @@ def confirm(token: str) -> str:
     """Confirm the signature; doing it twice is harmless."""
     outcome = signing.confirm(db.session, token, now=utcnow())
     db.session.commit()
-    return render_template("signing/confirmed.html", letter=outcome.signature.letter, already=outcome.already_confirmed)
+    return _confirmed_page(outcome, already=outcome.already_confirmed)
 
 
 @bp.route("/letters/<slug>/withdraw", methods=["GET", "POST"])

@@ -1,0 +1,73 @@
+"""Automatic flags: reasons to look at a signature, raised as it is signed. A flag never hides."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from disposable_email_domains import blocklist as DISPOSABLE_DOMAINS
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.models import FlagKind, Letter, Organisation, WatchName
+from app.text import name_key
+
+
+@dataclass(frozen=True)
+class Raised:
+    """One flag to raise, with the reason a moderator reads."""
+
+    kind: FlagKind
+    detail: str
+
+
+def _domain_matches(domain: str, organisation_domain: str) -> bool:
+    return domain == organisation_domain or domain.endswith("." + organisation_domain)
+
+
+def assess(
+    session: Session,
+    letter: Letter,
+    *,
+    name: str,
+    email_domain: str,
+    affiliation: str | None,
+    over_limit: Callable[[str, str], bool],
+) -> list[Raised]:
+    """The flags a new signature earns.
+
+    ``over_limit(setting, key)`` counts one hit in a shared rate-limit window and says
+    whether the window is full; it spots bursts from one network and repeats of one name
+    without a query over the signatures.
+    """
+    raised: list[Raised] = []
+    key = name_key(name)
+    watched = session.scalar(select(WatchName.name).where(WatchName.key == key))
+    if watched:
+        raised.append(Raised(FlagKind.WATCHLIST, f"The name matches “{watched}” on the watch list."))
+    if email_domain in DISPOSABLE_DOMAINS:
+        raised.append(Raised(FlagKind.DISPOSABLE, f"The address is at {email_domain}, a disposable-address service."))
+    if over_limit("FLAG_SIMILAR_NAMES", f"{letter.id}:{key}"):
+        raised.append(
+            Raised(FlagKind.SIMILAR_NAMES, "The same name (ignoring case, accents and punctuation) signed just before.")
+        )
+    if affiliation:
+        claimed = affiliation.casefold()
+        for organisation in session.scalars(select(Organisation)):
+            if organisation.name.casefold() in claimed and not _domain_matches(email_domain, organisation.domain):
+                raised.append(
+                    Raised(
+                        FlagKind.AFFILIATION,
+                        f"Claims {organisation.name}, whose address domain is {organisation.domain}; "
+                        f"this address is at {email_domain}.",
+                    )
+                )
+                break
+    return raised
+
+
+def network_burst(over_limit: Callable[[str, str], bool], letter: Letter, network: str) -> Raised | None:
+    """A flag when many signatures come from one network in a short window."""
+    if over_limit("FLAG_NETWORK_BURST", f"{letter.id}:{network}"):
+        return Raised(FlagKind.NETWORK_BURST, "Many signatures came from the same network within the hour.")
+    return None
