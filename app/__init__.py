@@ -57,23 +57,27 @@ def trust_reverse_proxies(app: Flask) -> None:
 def init_extensions(app: Flask) -> None:
     """Bind the module-level extensions to this app."""
     from app import ratelimit
+    from app.moderation import accounts
     from app.signing.bots import load_captcha
 
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
     ratelimit.init_app(app)
     load_captcha(app)
+    accounts.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:
     """Mount the pages, the API and (in debug mode only) the development mailbox."""
     from app.api.views import bp as api_bp
     from app.letters.views import bp as letters_bp
+    from app.moderation.views import bp as moderation_bp
     from app.signing.views import bp as signing_bp
 
     app.register_blueprint(letters_bp)
     app.register_blueprint(signing_bp)
     app.register_blueprint(api_bp)
+    app.register_blueprint(moderation_bp)
     csrf.exempt(api_bp)
     if app.debug:
         from app.dev.views import bp as dev_bp

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,7 +19,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.db import db, utcnow
-from app.models import Letter
+from app.models import Letter, Moderator, ModeratorRole
+from app.moderation import accounts
 from app.services import counting, letters, retention
 from app.services.errors import LetterNotFound
 
@@ -27,6 +29,7 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 db_cli = AppGroup("db", help="The database schema (Alembic migrations).")
 letter_cli = AppGroup("letter", help="Load, list, open, close and check letters.")
 mail_cli = AppGroup("mail", help="Send the mail waiting in the outbox.")
+moderator_cli = AppGroup("moderator", help="Moderator accounts.")
 
 
 @contextmanager
@@ -205,6 +208,72 @@ def mail_send() -> None:
         raise SystemExit(1)
 
 
+def _read_password(from_stdin: bool) -> str:
+    """A new password from standard input or a hidden prompt, never from an argument."""
+    if from_stdin:
+        line: str = sys.stdin.readline()
+        return line.rstrip("\r\n")
+    value: str = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return value
+
+
+def _moderator_or_fail(session: Session, email: str) -> Moderator:
+    moderator = session.scalar(select(Moderator).where(Moderator.email == accounts.normalise_email(email)))
+    if moderator is None:
+        raise click.ClickException(f"no moderator account for {email} (see 'moderator list')")
+    return moderator
+
+
+@moderator_cli.command("create")
+@click.argument("email")
+@click.option("--role", type=click.Choice(["moderator", "admin"]), default="moderator", show_default=True)
+@click.option("--password-stdin", is_flag=True, help="Read the password from the first line of standard input.")
+def moderator_create(email: str, role: str, password_stdin: bool) -> None:
+    """Create a moderator account (admins also manage letters)."""
+    password = _read_password(password_stdin)
+    with db.transaction() as session:
+        try:
+            moderator = accounts.create_moderator(session, email, password, ModeratorRole(role))
+        except accounts.AccountError as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(f"Created {moderator.role} account {moderator.email}.")
+
+
+@moderator_cli.command("list")
+def moderator_list() -> None:
+    """List the moderator accounts."""
+    rows = list(db.session.scalars(select(Moderator).order_by(Moderator.email)))
+    if not rows:
+        click.echo("No moderators yet. Create one with: flask --app app moderator create EMAIL --role admin")
+    for moderator in rows:
+        state = "disabled" if moderator.disabled_at else "active"
+        last = moderator.last_login_at.strftime("%Y-%m-%d %H:%M") if moderator.last_login_at else "never"
+        click.echo(f"{moderator.email:40} {moderator.role:10} {state:9} last sign-in {last}")
+
+
+@moderator_cli.command("disable")
+@click.argument("email")
+def moderator_disable(email: str) -> None:
+    """Refuse an account from now on and end its sessions."""
+    with db.transaction() as session:
+        accounts.disable(_moderator_or_fail(session, email))
+    click.echo(f"Disabled {email}.")
+
+
+@moderator_cli.command("reset-password")
+@click.argument("email")
+@click.option("--password-stdin", is_flag=True, help="Read the password from the first line of standard input.")
+def moderator_reset_password(email: str, password_stdin: bool) -> None:
+    """Set a new password (and end the account's sessions)."""
+    password = _read_password(password_stdin)
+    with db.transaction() as session:
+        try:
+            accounts.set_password(_moderator_or_fail(session, email), password)
+        except accounts.AccountError as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo(f"New password set for {email}.")
+
+
 @click.command("purge")
 @with_appcontext
 def purge() -> None:
@@ -219,6 +288,6 @@ def purge() -> None:
 
 def register(app: Flask) -> None:
     """Attach the command groups to the app's CLI."""
-    for group in (db_cli, letter_cli, mail_cli):
+    for group in (db_cli, letter_cli, mail_cli, moderator_cli):
         app.cli.add_command(group)
     app.cli.add_command(purge)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -184,6 +185,8 @@ def finalise(config: dict[str, Any], *, debug: bool, testing: bool, instance_pat
         config["SESSION_COOKIE_SECURE"] = parts.scheme == "https"
     config["BABEL_DEFAULT_LOCALE"] = config.get("DEFAULT_LOCALE", "en")
     _check_rate_limits(config)
+    # Only moderators' sessions are permanent: they end after this long without a request.
+    config["PERMANENT_SESSION_LIFETIME"] = timedelta(minutes=config["MODERATOR_IDLE_MINUTES"])
 
 
 RATE_LIMIT_SETTINGS = (

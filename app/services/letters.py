@@ -172,3 +172,18 @@ def reopen_letter(session: Session, letter: Letter, *, now: datetime) -> None:
         letter.closes_at = None
     letter.updated_at = now
     session.flush()
+
+
+def edit_letter(
+    session: Session, letter: Letter, *, title: str, body_markdown: str, moderation_mode: str, now: datetime
+) -> None:
+    """Change a letter's title, text and moderation mode (from the moderators' pages)."""
+    if moderation_mode not in ("post", "pre"):
+        raise LetterFileError("moderation mode must be 'post' or 'pre'")
+    letter.title = clean_line(title)
+    letter.body_markdown = body_markdown
+    letter.body_html = render_markdown(body_markdown)
+    letter.summary = _summary_from(body_markdown)
+    letter.moderation_mode = moderation_mode
+    letter.updated_at = now
+    session.flush()

@@ -48,7 +48,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
         raise BadCursor() from None
 
 
-def _escape_like(text: str) -> str:
+def escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
@@ -64,7 +64,7 @@ def public_signatures(
     )
     query = "".join(char for char in (query or "") if unicodedata.category(char) != "Cc").strip()
     if query:
-        pattern = f"%{_escape_like(query[:MAX_QUERY_LENGTH])}%"
+        pattern = f"%{escape_like(query[:MAX_QUERY_LENGTH])}%"
         stmt = stmt.where(
             or_(Signature.name.ilike(pattern, escape="\\"), Signature.affiliation.ilike(pattern, escape="\\"))
         )

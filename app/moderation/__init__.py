@@ -1,0 +1,1 @@
+"""The moderators' side: sign-in, the review queue, actions, the audit log, letter management."""

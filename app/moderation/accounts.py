@@ -1,0 +1,161 @@
+"""Moderator accounts: Argon2 password hashes, Flask-Login sessions that end when idle or revoked."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from flask import Flask, abort, current_app, session
+from flask_login import LoginManager, UserMixin, current_user
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.db import db, utcnow
+from app.models import Moderator, ModeratorRole
+
+login_manager = LoginManager()
+password_hasher = PasswordHasher()
+# Verified against when an address has no account, so a wrong address costs as long as a wrong password.
+_DUMMY_HASH = password_hasher.hash("no account has this password")
+MIN_PASSWORD_LENGTH = 12
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class AccountError(ValueError):
+    """An account command that cannot be carried out."""
+
+
+class SignedInModerator(UserMixin):
+    """The signed-in moderator, as Flask-Login sees them."""
+
+    def __init__(self, moderator: Moderator) -> None:
+        self.moderator = moderator
+
+    def get_id(self) -> str:
+        # The token changes when the password is reset or the account disabled: old sessions end.
+        return f"{self.moderator.id}:{self.moderator.session_token}"
+
+    @property
+    def is_admin(self) -> bool:
+        """Whether this moderator may manage letters."""
+        return self.moderator.is_admin
+
+    @property
+    def email(self) -> str:
+        """The moderator's address."""
+        return self.moderator.email
+
+
+def normalise_email(email: str) -> str:
+    """Moderator addresses compare case-insensitively."""
+    return email.strip().lower()
+
+
+def create_moderator(session: Session, email: str, password: str, role: ModeratorRole) -> Moderator:
+    """A new account; refuses a short password or an address in use."""
+    email = normalise_email(email)
+    if "@" not in email:
+        raise AccountError(f"{email!r} is not an email address")
+    if session.scalar(select(Moderator.id).where(Moderator.email == email)) is not None:
+        raise AccountError(f"an account for {email} exists already")
+    check_password(password)
+    moderator = Moderator(
+        email=email,
+        password_hash=password_hasher.hash(password),
+        role=role,
+        session_token=secrets.token_hex(16),
+        created_at=utcnow(),
+    )
+    session.add(moderator)
+    session.flush()
+    return moderator
+
+
+def check_password(password: str) -> None:
+    """Refuse a password too short to resist guessing."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise AccountError(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
+
+
+def set_password(moderator: Moderator, password: str) -> None:
+    """A new password; every session signed in with the old one ends."""
+    check_password(password)
+    moderator.password_hash = password_hasher.hash(password)
+    moderator.session_token = secrets.token_hex(16)
+
+
+def disable(moderator: Moderator) -> None:
+    """Refuse this account from now on, and end its sessions."""
+    moderator.disabled_at = moderator.disabled_at or utcnow()
+    moderator.session_token = secrets.token_hex(16)
+
+
+def authenticate(session: Session, email: str, password: str) -> Moderator | None:
+    """The active account with this address and password, else None (timing alike either way)."""
+    moderator = session.scalar(select(Moderator).where(Moderator.email == normalise_email(email)))
+    try:
+        password_hasher.verify(moderator.password_hash if moderator else _DUMMY_HASH, password)
+    except (VerificationError, InvalidHashError):
+        return None
+    if moderator is None or moderator.disabled_at is not None:
+        return None
+    if password_hasher.check_needs_rehash(moderator.password_hash):
+        moderator.password_hash = password_hasher.hash(password)
+    return moderator
+
+
+def load_moderator(user_id: str) -> SignedInModerator | None:
+    """The moderator of a session, unless disabled, revoked or idle for too long."""
+    identifier, _, token = user_id.partition(":")
+    if not identifier.isdigit():
+        return None
+    moderator = db.session.get(Moderator, int(identifier))
+    if (
+        moderator is None
+        or moderator.disabled_at is not None
+        or not secrets.compare_digest(moderator.session_token, token)
+    ):
+        return None
+    idle_limit = current_app.config["MODERATOR_IDLE_MINUTES"] * 60
+    seen = session.get("moderator_seen", 0)
+    now = int(time.time())
+    if now - seen > idle_limit:
+        # Idle too long: forget the sign-in (logout_user() here would call this loader again).
+        for key in ("_user_id", "_fresh", "_id", "moderator_seen"):
+            session.pop(key, None)
+        return None
+    session["moderator_seen"] = now
+    return SignedInModerator(moderator)
+
+
+def current_moderator() -> Moderator:
+    """The signed-in moderator's account (only inside views that require sign-in)."""
+    moderator: Moderator = current_user.moderator
+    return moderator
+
+
+def admin_required(view: F) -> F:
+    """Refuse a view to moderators who are not admins (403)."""
+
+    @wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if not current_user.is_authenticated or not current_user.is_admin:
+            abort(403)
+        return view(*args, **kwargs)
+
+    return wrapped  # type: ignore[return-value]
+
+
+def init_app(app: Flask) -> None:
+    """Bind Flask-Login; unsigned visitors of moderation pages go to the sign-in page."""
+    login_manager.init_app(app)
+    login_manager.user_loader(load_moderator)
+    login_manager.login_view = "moderation.login"
+    login_manager.login_message = ""
+    login_manager.session_protection = "basic"

@@ -1,0 +1,74 @@
+"""Moderators' forms: sign-in, actions on signatures, letter editing."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, EmailField, PasswordField, SelectChoice, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, Optional
+
+from app.models import RemovalReason
+from app.services.moderation import Action
+
+ACTION_LABELS = {
+    Action.APPROVE: _l("Approve"),
+    Action.HIDE: _l("Hide"),
+    Action.RESTORE: _l("Restore"),
+    Action.DELETE: _l("Delete for good"),
+    Action.VERIFY: _l("Mark verified"),
+    Action.UNVERIFY: _l("Remove verified mark"),
+    Action.DISMISS: _l("Dismiss flags"),
+    Action.RELEASE: _l("Release (send the confirmation link)"),
+}
+REASON_LABELS = {
+    RemovalReason.FAKE: _l("Fake"),
+    RemovalReason.DUPLICATE: _l("Duplicate"),
+    RemovalReason.ABUSE: _l("Abuse"),
+    RemovalReason.OTHER: _l("Other"),
+}
+
+
+class LoginForm(FlaskForm):
+    """Sign in with an address and a password."""
+
+    email = EmailField(_l("Email"), validators=[DataRequired(message=_l("Please enter your email address."))])
+    password = PasswordField(_l("Password"), validators=[DataRequired(message=_l("Please enter your password."))])
+
+
+class ActionForm(FlaskForm):
+    """An action on the chosen signatures, or on all that match the current search."""
+
+    action = SelectField(_l("Action"), choices=[SelectChoice(str(a), label) for a, label in ACTION_LABELS.items()])
+    reason = SelectField(
+        _l("Reason"),
+        choices=[
+            SelectChoice("", _l("Choose a reason (hide, delete)")),
+            *(SelectChoice(str(r), label) for r, label in REASON_LABELS.items()),
+        ],
+        validators=[Optional()],
+    )
+    note = TextAreaField(
+        _l("Note for moderators"),
+        description=_l("Never shown in public. For verification: how the identity was checked."),
+        validators=[Optional(), Length(max=2000)],
+    )
+    all_matching = BooleanField(_l("Apply to every signature that matches this search"))
+
+    def chosen_reason(self) -> RemovalReason | None:
+        """The reason chosen, if any."""
+        return RemovalReason(self.reason.data) if self.reason.data else None
+
+
+class LetterForm(FlaskForm):
+    """An admin's edit of a letter."""
+
+    title = StringField(_l("Title"), validators=[DataRequired(), Length(max=300)])
+    body_markdown = TextAreaField(_l("Text (Markdown)"), validators=[DataRequired(), Length(max=100_000)])
+    moderation_mode = SelectField(
+        _l("Moderation"),
+        choices=[
+            SelectChoice("post", _l("Show signatures at once; moderators hide later")),
+            SelectChoice("pre", _l("Show signatures only after a moderator approves them")),
+        ],
+    )
+    featured = BooleanField(_l("Featured on the front page"))
