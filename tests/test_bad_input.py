@@ -108,7 +108,9 @@ def test_odd_slugs_are_404_not_500(app: Flask, client: FlaskClient, letter: Lett
     assert client.get("/api/v1" + path).status_code == 404
 
 
-@pytest.mark.parametrize("cursor", ["abc", "1-", "-1", "1-2-3", "9" * 30 + "-1", "1-99999999999999999999", "%00"])
+@pytest.mark.parametrize(
+    "cursor", ["abc", "1-", "-1", "1-2-3", "9" * 30 + "-1", "1-99999999999999999999", "%00", "1-2\n", "١-١"]
+)
 def test_a_malformed_cursor_is_400(client: FlaskClient, letter: Letter, cursor: str) -> None:
     page = client.get(f"/letters/{SLUG}/signatures", query_string={"cursor": cursor})
     assert page.status_code == 400
