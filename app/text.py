@@ -57,3 +57,45 @@ def clean_paragraphs(value: str | None) -> str:
     text = unicodedata.normalize("NFC", value or "").replace("\r\n", "\n").replace("\r", "\n")
     text = "".join(char for char in text if char == "\n" or not _is_control(char))
     return _BLANK_LINES.sub("\n\n", text).strip()
+
+
+# Invisible characters that can make one name look like another. Bidi controls (embeddings,
+# overrides, isolates) can also reorder what follows them on the page: they always go.
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+# Zero-width space, non-joiner, joiner, word joiner and BOM have real uses (ZWJ in emoji sequences,
+# ZWNJ in Persian and Indic words), so these go only where they join nothing: next to Latin or
+# ASCII characters or spaces, or at either end.
+_ZERO_WIDTH = frozenset("\u200b\u200c\u200d\u2060\ufeff")
+
+
+def _joins_nothing(char: str | None) -> bool:
+    if char is None or char.isascii() or char.isspace():
+        return True
+    return unicodedata.name(char, "").startswith("LATIN ")
+
+
+def _is_mark(char: str) -> bool:
+    return unicodedata.category(char) in {"Mn", "Mc", "Me"}
+
+
+def strip_invisible(text: str) -> str:
+    """``text`` without bidi controls, and without zero-width characters where they join nothing."""
+    chars = [char for char in text if char not in _BIDI_CONTROLS]
+    visible = [i for i, char in enumerate(chars) if char not in _ZERO_WIDTH]
+    kept: list[str] = []
+    for i, char in enumerate(chars):
+        if char in _ZERO_WIDTH:
+            before = next((chars[j] for j in reversed(visible) if j < i and not _is_mark(chars[j])), None)
+            after = next((chars[j] for j in visible if j > i), None)
+            if _joins_nothing(before) or _joins_nothing(after):
+                continue
+        kept.append(char)
+    return "".join(kept)
+
+
+def clean_name(value: str | None) -> str | None:
+    """A name as typed, NFC and trimmed, without invisible characters that could fake a duplicate."""
+    if value is None:
+        return None
+    text = unicodedata.normalize("NFC", value).strip()
+    return strip_invisible(text).strip()

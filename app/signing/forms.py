@@ -17,7 +17,7 @@ from wtforms import BooleanField, EmailField, Field, SelectField, StringField, T
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from app.services.signing import SignatureInput, email_key
-from app.text import clean_paragraphs
+from app.text import clean_name, clean_paragraphs
 
 NAME_MAX = 120
 AFFILIATION_MAX = 160
@@ -118,7 +118,7 @@ class SignForm(FlaskForm):
 
     name = StringField(
         _l("Full name"),
-        filters=[normalise_line],
+        filters=[clean_name],
         validators=[
             DataRequired(message=_l("Please enter your name.")),
             _too_long(NAME_MAX),
@@ -135,7 +135,7 @@ class SignForm(FlaskForm):
     affiliation = StringField(
         _l("Affiliation or title"),
         description=_l("For example “illustrator” or “Studio Ghibli”."),
-        filters=[normalise_line],
+        filters=[clean_name],
         validators=[Optional(), _too_long(AFFILIATION_MAX), SingleLine(), PlainText()],
     )
     country = SelectField(_l("Country"), validators=[Optional()], validate_choice=True)
