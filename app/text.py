@@ -99,3 +99,29 @@ def clean_name(value: str | None) -> str | None:
         return None
     text = unicodedata.normalize("NFC", value).strip()
     return strip_invisible(text).strip()
+
+
+_SCHEME = re.compile(r"[a-z][a-z0-9+.-]*://", re.IGNORECASE)
+_HOST = r"(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+(?P<tld>[a-z]{2,63})(?::[0-9]{1,5})?"
+_WEB_ADDRESS = re.compile(rf"(?P<www>www\.)?{_HOST}(?P<path>/\S*)?", re.IGNORECASE)
+# Top-level domains common enough that "name.tld" alone is a web address rather than a name.
+_COMMON_TLDS = {
+    "com", "org", "net", "edu", "gov", "info", "biz", "io", "co", "app", "dev", "xyz", "me", "ai", "tv",
+    "ly", "uk", "de", "fr", "es", "it", "nl", "eu", "us", "ca", "au", "ch", "se", "no", "dk", "fi", "pl",
+    "ru", "cn", "jp", "kr", "in", "br", "mx", "ar", "za", "nz", "be", "at", "pt", "ie",
+}  # fmt: skip
+
+
+def looks_like_url(text: str) -> bool:
+    """Whether ``text`` holds a web address ("http://…", "www.example.com", "example.com/path")."""
+    if _SCHEME.search(text):
+        return True
+    for word in text.split():
+        match = _WEB_ADDRESS.fullmatch(word.strip("()[]<>{}\"'“”‘’«»,;!?."))
+        if not match:
+            continue
+        # "example.org" is an address; "Mr.De" or "J.Smith" is someone writing their name without a space.
+        tld = match["tld"]
+        if match["www"] or match["path"] or ((tld.islower() or tld.isupper()) and tld.lower() in _COMMON_TLDS):
+            return True
+    return False

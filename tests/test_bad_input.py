@@ -60,6 +60,9 @@ def test_a_token_from_another_session_is_refused(app: Flask, client: FlaskClient
         ({"comment": "Nice <a href='javascript:alert(1)'>link</a>"}, "HTML tags are not allowed"),
         ({"city": "<b>Seoul</b>"}, "HTML tags are not allowed"),
         ({"country": "XX"}, "Not a valid choice"),
+        ({"name": "http://spam.example/buy"}, "Please enter your name, not a web address."),
+        ({"name": "www.example.com"}, "Please enter your name, not a web address."),
+        ({"name": "example.com/path"}, "Please enter your name, not a web address."),
         ({"name": "\u200b\u2060\ufeff"}, "Please enter your name."),  # only invisible characters
         ({"name": "\u202e\u2066"}, "Please enter your name."),
     ],

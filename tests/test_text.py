@@ -14,6 +14,7 @@ from app.text import (
     clean_line,
     clean_name,
     clean_paragraphs,
+    looks_like_url,
     render_markdown,
     strip_invisible,
 )
@@ -126,3 +127,44 @@ def test_strip_invisible_never_leaves_bidi_controls_and_is_stable(text: str) -> 
 @given(st.text(alphabet=st.characters(exclude_characters=BIDI_CONTROLS + ZWSP + ZWNJ + ZWJ + WORD_JOINER + BOM)))
 def test_text_without_invisible_characters_is_only_normalised_and_trimmed(text: str) -> None:
     assert clean_name(text) == unicodedata.normalize("NFC", text).strip()
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "http://spam.example",
+        "HTTPS://SPAM.EXAMPLE/buy",
+        "Visit https://spam.example now",
+        "ftp://files.example",
+        "www.example.com",
+        "WWW.EXAMPLE.COM",
+        "example.com/path",
+        "example.org",
+        "spam.example.co.uk",
+        "example.de:8080/x",
+        "Ada (ada.dev)",
+        "Ada Lovelace example.com/ada",
+    ],
+)
+def test_web_addresses_are_recognised(name: str) -> None:
+    assert looks_like_url(name)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Dr. J. Smith",
+        "St. John",
+        "A.I. Lab",
+        "J.R.R. Tolkien",
+        "e.e. cummings",
+        "J.Smith",
+        "Mr.De Vries",
+        "Ada Lovelace, Ph.D.",
+        "Dr.rer.nat. Jana Nowak",
+        "O'Brien: the 3rd",
+        "محمد.علي",
+    ],
+)
+def test_names_with_dots_are_not_web_addresses(name: str) -> None:
+    assert not looks_like_url(name)

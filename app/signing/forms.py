@@ -17,7 +17,7 @@ from wtforms import BooleanField, EmailField, Field, SelectField, StringField, T
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from app.services.signing import SignatureInput, email_key
-from app.text import clean_name, clean_paragraphs
+from app.text import clean_name, clean_paragraphs, looks_like_url
 
 NAME_MAX = 120
 AFFILIATION_MAX = 160
@@ -62,6 +62,14 @@ class PlainText:
     def __call__(self, form: FlaskForm, field: Field) -> None:
         if field.data and _MARKUP.search(field.data):
             raise ValidationError(_l("Please use plain text: HTML tags are not allowed here."))
+
+
+class NotAWebAddress:
+    """Refuse a web address where a name belongs (names are shown in public lists, links are spam)."""
+
+    def __call__(self, form: FlaskForm, field: Field) -> None:
+        if field.data and looks_like_url(field.data):
+            raise ValidationError(_l("Please enter your name, not a web address."))
 
 
 def _too_long(limit: int) -> Length:
@@ -124,6 +132,7 @@ class SignForm(FlaskForm):
             _too_long(NAME_MAX),
             SingleLine(),
             PlainText(),
+            NotAWebAddress(),
         ],
     )
     email = EmailField(
