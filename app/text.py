@@ -125,3 +125,12 @@ def looks_like_url(text: str) -> bool:
         if match["www"] or match["path"] or ((tld.islower() or tld.isupper()) and tld.lower() in _COMMON_TLDS):
             return True
     return False
+
+
+# What spreadsheets read as the start of a formula (ASCII, and the full-width forms some also accept).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+
+
+def csv_safe(value: str) -> str:
+    """``value`` for a CSV cell: a leading apostrophe if a spreadsheet would run it as a formula."""
+    return "'" + value if value.startswith(_FORMULA_STARTS) else value

@@ -14,6 +14,7 @@ from app.text import (
     clean_line,
     clean_name,
     clean_paragraphs,
+    csv_safe,
     looks_like_url,
     render_markdown,
     strip_invisible,
@@ -168,3 +169,25 @@ def test_web_addresses_are_recognised(name: str) -> None:
 )
 def test_names_with_dots_are_not_web_addresses(name: str) -> None:
     assert not looks_like_url(name)
+
+
+@pytest.mark.parametrize(
+    ("value", "cell"),
+    [
+        ("=1+1", "'=1+1"),
+        ("+44 20 7946 0000", "'+44 20 7946 0000"),
+        ("-2+3", "'-2+3"),
+        ("@SUM(A1:A2)", "'@SUM(A1:A2)"),
+        ("\t=cmd", "'\t=cmd"),
+        ("\r=cmd", "'\r=cmd"),
+        ("＝1+1", "'＝1+1"),  # a full-width equals sign
+        ('=HYPERLINK("http://evil.example","x")', '\'=HYPERLINK("http://evil.example","x")'),
+    ],
+)
+def test_csv_safe_defuses_formulas(value: str, cell: str) -> None:
+    assert csv_safe(value) == cell
+
+
+@pytest.mark.parametrize("value", ["Ada Lovelace", "", "a=b", "1+1", "'quoted", " =1", "김민지", "محمد"])
+def test_csv_safe_leaves_other_text_alone(value: str) -> None:
+    assert csv_safe(value) == value
