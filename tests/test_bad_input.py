@@ -144,3 +144,22 @@ def test_unknown_pages_get_the_sites_404(client: FlaskClient) -> None:
     assert response.status_code == 404
     assert "There is nothing at this address." in response.get_data(as_text=True)
     assert client.get("/api/v1/nothing").get_json()["error"] == "not_found"
+
+
+@pytest.mark.parametrize(
+    "part",
+    [
+        b"Content-Disposition: form-data\r\n\r\nno name",  # Flask-WTF's CSRF check failed on it (a 500)
+        b'Content-Disposition: form-data; name="name"; filename="ada.txt"\r\n\r\nAda',  # a file for a text field
+    ],
+)
+def test_multipart_parts_that_are_not_text_fields_are_ignored(
+    app: Flask, client: FlaskClient, letter: Letter, part: bytes
+) -> None:
+    # The token in the header (as a script would send it) makes Flask-WTF look through every form key.
+    headers = {"X-CSRFToken": csrf_token(client, f"/letters/{SLUG}")}
+    body = b"--xyz\r\n" + part + b"\r\n--xyz--\r\n"
+    response = client.post(
+        f"/letters/{SLUG}/sign", data=body, content_type="multipart/form-data; boundary=xyz", headers=headers
+    )
+    assert_refused(app, response, 422, "Please enter your name.")
