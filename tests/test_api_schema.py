@@ -38,7 +38,7 @@ def test_the_api_keeps_to_its_openapi_document(
     )
 
     @given(case=cases)
-    @settings(max_examples=150, deadline=None)
+    @settings(max_examples=100, deadline=None)
     def call(case: Case) -> None:
         # Every check: no 5xx; documented status codes, content types, headers and bodies;
         # schema-valid requests accepted (positive) and schema-violating ones refused (negative).
