@@ -59,6 +59,83 @@ def clean_paragraphs(value: str | None) -> str:
     return _BLANK_LINES.sub("\n\n", text).strip()
 
 
+# Invisible characters that can make one name look like another. Bidi controls (embeddings,
+# overrides, isolates) can also reorder what follows them on the page: they always go.
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+# Zero-width space, non-joiner, joiner, word joiner and BOM have real uses (ZWJ in emoji sequences,
+# ZWNJ in Persian and Indic words), so these go only where they join nothing: next to Latin or
+# ASCII characters or spaces, or at either end.
+_ZERO_WIDTH = frozenset("\u200b\u200c\u200d\u2060\ufeff")
+
+
+def _joins_nothing(char: str | None) -> bool:
+    if char is None or char.isascii() or char.isspace():
+        return True
+    return unicodedata.name(char, "").startswith("LATIN ")
+
+
+def _is_mark(char: str) -> bool:
+    return unicodedata.category(char) in {"Mn", "Mc", "Me"}
+
+
+def strip_invisible(text: str) -> str:
+    """``text`` without bidi controls, and without zero-width characters where they join nothing."""
+    chars = [char for char in text if char not in _BIDI_CONTROLS]
+    visible = [i for i, char in enumerate(chars) if char not in _ZERO_WIDTH]
+    kept: list[str] = []
+    for i, char in enumerate(chars):
+        if char in _ZERO_WIDTH:
+            before = next((chars[j] for j in reversed(visible) if j < i and not _is_mark(chars[j])), None)
+            after = next((chars[j] for j in visible if j > i), None)
+            if _joins_nothing(before) or _joins_nothing(after):
+                continue
+        kept.append(char)
+    return "".join(kept)
+
+
+def clean_name(value: str | None) -> str | None:
+    """A name as typed, NFC and trimmed, without invisible characters that could fake a duplicate."""
+    if value is None:
+        return None
+    text = unicodedata.normalize("NFC", value).strip()
+    return strip_invisible(text).strip()
+
+
+_SCHEME = re.compile(r"[a-z][a-z0-9+.-]*://", re.IGNORECASE)
+_HOST = r"(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+(?P<tld>[a-z]{2,63})(?::[0-9]{1,5})?"
+_WEB_ADDRESS = re.compile(rf"(?P<www>www\.)?{_HOST}(?P<path>/\S*)?", re.IGNORECASE)
+# Top-level domains common enough that "name.tld" alone is a web address rather than a name.
+_COMMON_TLDS = {
+    "com", "org", "net", "edu", "gov", "info", "biz", "io", "co", "app", "dev", "xyz", "me", "ai", "tv",
+    "ly", "uk", "de", "fr", "es", "it", "nl", "eu", "us", "ca", "au", "ch", "se", "no", "dk", "fi", "pl",
+    "ru", "cn", "jp", "kr", "in", "br", "mx", "ar", "za", "nz", "be", "at", "pt", "ie",
+}  # fmt: skip
+
+
+def looks_like_url(text: str) -> bool:
+    """Whether ``text`` holds a web address ("http://…", "www.example.com", "example.com/path")."""
+    if _SCHEME.search(text):
+        return True
+    for word in text.split():
+        match = _WEB_ADDRESS.fullmatch(word.strip("()[]<>{}\"'“”‘’«»,;!?."))
+        if not match:
+            continue
+        # "example.org" is an address; "Mr.De" or "J.Smith" is someone writing their name without a space.
+        tld = match["tld"]
+        if match["www"] or match["path"] or ((tld.islower() or tld.isupper()) and tld.lower() in _COMMON_TLDS):
+            return True
+    return False
+
+
+# What spreadsheets read as the start of a formula (ASCII, and the full-width forms some also accept).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+
+
+def csv_safe(value: str) -> str:
+    """``value`` for a CSV cell: a leading apostrophe if a spreadsheet would run it as a formula."""
+    return "'" + value if value.startswith(_FORMULA_STARTS) else value
+
+
 def name_key(name: str) -> str:
     """A name reduced for comparison: casefolded, accents and punctuation removed, spaces collapsed.
 

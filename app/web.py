@@ -6,13 +6,15 @@ import hashlib
 import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from babel import Locale
-from flask import Flask, Response, current_app, jsonify, render_template, request, url_for
+from flask import Flask, Request, Response, current_app, jsonify, render_template, request, url_for
 from flask_babel import format_date, format_datetime, format_decimal, format_timedelta, get_locale
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.formparser import FormDataParser
 
 from app.services.errors import DomainError
 
@@ -183,8 +185,33 @@ def country_name(code: str | None) -> str:
     return str(locale.territories.get(code, code))
 
 
+class TextFieldsParser(FormDataParser):
+    """Werkzeug's form parser, keeping only named text fields: this site takes no uploads.
+
+    Werkzeug keeps a multipart part without a name under the key None, and Flask-WTF's CSRF check
+    then calls ``key.endswith`` on it (a 500); a file sent in place of a text field reaches the
+    field's filters as a FileStorage (another 500). Without them, the forms see missing fields.
+    """
+
+    def parse(self, *args: Any, **kwargs: Any) -> Any:
+        """Parse as Werkzeug does, then drop files and anything without a name."""
+        stream, form, files = super().parse(*args, **kwargs)
+        if None in form:
+            form = self.cls([(key, value) for key, value in form.items(multi=True) if key is not None])
+        for _name, upload in files.items(multi=True):
+            upload.close()
+        return stream, form, self.cls()
+
+
+class SiteRequest(Request):
+    """Flask's request, with the form parser above."""
+
+    form_data_parser_class = TextFieldsParser
+
+
 def init_app(app: Flask) -> None:
-    """Register the error handlers, the header hook and the template helpers."""
+    """Register the request class, the error handlers, the header hook and the template helpers."""
+    app.request_class = SiteRequest
     app.register_error_handler(DomainError, handle_domain_error)
     app.register_error_handler(CSRFError, handle_csrf_error)
     app.register_error_handler(HTTPException, handle_http_error)

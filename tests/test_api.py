@@ -138,6 +138,19 @@ def test_keyset_pagination_walks_every_signer_once(
     assert len(set(seen)) == 35
 
 
+@pytest.mark.parametrize("signature_id", ["2147483648", "99999999999", "999999999999999999"])
+def test_a_cursor_with_an_id_beyond_any_row_means_every_row_of_that_instant(
+    client: FlaskClient, letter: Letter, add_signatures: Callable[..., None], signature_id: str
+) -> None:
+    # Ids are 32-bit on PostgreSQL: an edited cursor must not overflow the comparison (it was a 500).
+    add_signatures(5, same_time=True)
+    first = client.get(f"/api/v1/letters/{SLUG}/signatures", query_string={"limit": 2}).get_json()
+    micros = first["next_cursor"].split("-")[0]
+    response = client.get(f"/api/v1/letters/{SLUG}/signatures", query_string={"cursor": f"{micros}-{signature_id}"})
+    assert response.status_code == 200
+    assert len(response.get_json()["signatures"]) == 5
+
+
 def test_the_html_list_pages_with_cursors_too(
     client: FlaskClient, letter: Letter, add_signatures: Callable[..., None]
 ) -> None:

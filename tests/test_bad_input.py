@@ -60,6 +60,11 @@ def test_a_token_from_another_session_is_refused(app: Flask, client: FlaskClient
         ({"comment": "Nice <a href='javascript:alert(1)'>link</a>"}, "HTML tags are not allowed"),
         ({"city": "<b>Seoul</b>"}, "HTML tags are not allowed"),
         ({"country": "XX"}, "Not a valid choice"),
+        ({"name": "http://spam.example/buy"}, "Please enter your name, not a web address."),
+        ({"name": "www.example.com"}, "Please enter your name, not a web address."),
+        ({"name": "example.com/path"}, "Please enter your name, not a web address."),
+        ({"name": "\u200b\u2060\ufeff"}, "Please enter your name."),  # only invisible characters
+        ({"name": "\u202e\u2066"}, "Please enter your name."),
     ],
 )
 def test_invalid_fields_are_explained_next_to_the_field(
@@ -108,7 +113,9 @@ def test_odd_slugs_are_404_not_500(app: Flask, client: FlaskClient, letter: Lett
     assert client.get("/api/v1" + path).status_code == 404
 
 
-@pytest.mark.parametrize("cursor", ["abc", "1-", "-1", "1-2-3", "9" * 30 + "-1", "1-99999999999999999999", "%00"])
+@pytest.mark.parametrize(
+    "cursor", ["abc", "1-", "-1", "1-2-3", "9" * 30 + "-1", "1-99999999999999999999", "%00", "1-2\n", "١-١"]
+)
 def test_a_malformed_cursor_is_400(client: FlaskClient, letter: Letter, cursor: str) -> None:
     page = client.get(f"/letters/{SLUG}/signatures", query_string={"cursor": cursor})
     assert page.status_code == 400
@@ -137,3 +144,22 @@ def test_unknown_pages_get_the_sites_404(client: FlaskClient) -> None:
     assert response.status_code == 404
     assert "There is nothing at this address." in response.get_data(as_text=True)
     assert client.get("/api/v1/nothing").get_json()["error"] == "not_found"
+
+
+@pytest.mark.parametrize(
+    "part",
+    [
+        b"Content-Disposition: form-data\r\n\r\nno name",  # Flask-WTF's CSRF check failed on it (a 500)
+        b'Content-Disposition: form-data; name="name"; filename="ada.txt"\r\n\r\nAda',  # a file for a text field
+    ],
+)
+def test_multipart_parts_that_are_not_text_fields_are_ignored(
+    app: Flask, client: FlaskClient, letter: Letter, part: bytes
+) -> None:
+    # The token in the header (as a script would send it) makes Flask-WTF look through every form key.
+    headers = {"X-CSRFToken": csrf_token(client, f"/letters/{SLUG}")}
+    body = b"--xyz\r\n" + part + b"\r\n--xyz--\r\n"
+    response = client.post(
+        f"/letters/{SLUG}/sign", data=body, content_type="multipart/form-data; boundary=xyz", headers=headers
+    )
+    assert_refused(app, response, 422, "Please enter your name.")

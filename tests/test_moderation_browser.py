@@ -11,7 +11,6 @@ from playwright.sync_api import BrowserContext, expect
 from app.db import db
 from app.models import Letter, ModeratorRole
 from app.moderation import accounts
-from tests.browser_support import browser, live_server, new_context, playwright_driver  # noqa: F401
 from tests.support import sign
 
 pytestmark = pytest.mark.browser
@@ -23,10 +22,14 @@ PASSWORD = "correct horse battery staple"
 def test_a_moderator_hides_flagged_fakes_in_bulk_from_the_queue(
     app: Flask,
     letter: Letter,
-    new_context: Callable[..., BrowserContext],  # noqa: F811
+    new_context: Callable[..., BrowserContext],
 ) -> None:
     client = app.test_client()
-    for name, email in (("Elon Musk", "e1@example.net"), ("Sam Altman", "s1@example.net"), ("Ada Lovelace", "ada@example.org")):
+    for name, email in (
+        ("Elon Musk", "e1@example.net"),
+        ("Sam Altman", "s1@example.net"),
+        ("Ada Lovelace", "ada@example.org"),
+    ):
         sign(client, SLUG, name=name, email=email)
     from tests.test_moderation import confirm_all
 

@@ -13,7 +13,9 @@ from flask.testing import FlaskClient
 from jinja2 import Template
 
 from app import web
-from app.models import Letter
+from app.db import db
+from app.models import Letter, ModeratorRole
+from app.moderation import accounts
 from tests.support import csrf_token, sign
 
 TEMPLATES = Path(web.__file__).parent / "templates"
@@ -110,6 +112,16 @@ def test_every_public_page_has_no_inline_code_and_all_security_headers(
     assert visit(f"/letters/{slug}/sign", "POST", data={"name": "x"}).status_code == 400  # no CSRF token
     assert visit("/nothing/here").status_code == 404
     assert visit(f"/letters/{slug}/sign").status_code == 405
+
+    # The moderators' pages, signed in as an admin.
+    assert visit("/moderate/login").status_code == 200
+    with app.app_context(), db.transaction() as session:
+        accounts.create_moderator(session, "admin@example.org", "a long enough password", ModeratorRole.ADMIN)
+    token = csrf_token(client, "/moderate/login")
+    form = {"email": "admin@example.org", "password": "a long enough password", "csrf_token": token}
+    assert client.post("/moderate/login", data=form).status_code == 303
+    for path in ("/moderate", f"/moderate/letters/{slug}", "/moderate/audit", f"/moderate/letters/{slug}/edit"):
+        assert visit(path).status_code == 200, path
 
     for path, response in visited:
         assert_safe_page(response, path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
@@ -83,6 +84,32 @@ def test_sign_then_confirm_counts_once_and_lists_the_signer(app: Flask, client: 
     assert 'data-count="1"' in page
     assert "Ada Lovelace" in page and "Analyst" in page
     assert "ada@example.org" not in page.lower()
+
+
+@pytest.mark.parametrize(
+    ("typed", "stored"),
+    [
+        ("محمد عبد الله", "محمد عبد الله"),
+        ("김민지", "김민지"),
+        ("Marie Curie 👩\u200d🔬", "Marie Curie 👩\u200d🔬"),
+        ("Cafe\u0301 Owner", "Café Owner"),
+        ("مریم\u200cزاده", "مریم\u200cزاده"),
+        ("Dr. J. Smith", "Dr. J. Smith"),
+        ("St. John", "St. John"),
+        ("Ad\u200ba \u202eLovelace\u202c", "Ada Lovelace"),
+    ],
+)
+def test_names_are_stored_and_listed_as_typed_without_invisible_tricks(
+    app: Flask, client: FlaskClient, letter: Letter, typed: str, stored: str
+) -> None:
+    response = sign(client, SLUG, name=f" {typed} ", affiliation=f"{typed} A.I. Lab")
+    assert response.status_code == 303
+    [signature] = signatures(app)
+    assert signature.name == stored
+    assert signature.affiliation == f"{stored} A.I. Lab"
+    confirm(client, confirm_link(outbox(app)[0]))
+    page = client.get(f"/letters/{SLUG}/signatures").get_data(as_text=True)
+    assert stored in page
 
 
 def test_confirming_twice_is_harmless(app: Flask, client: FlaskClient, letter: Letter) -> None:

@@ -21,6 +21,13 @@ _SLUG = {
     "schema": {"type": "string", "pattern": "^[a-z0-9](?:[a-z0-9-]{0,78}[a-z0-9])?$"},
 }
 
+_IF_NONE_MATCH = {
+    "name": "If-None-Match",
+    "in": "header",
+    "description": "The ETag of a copy you have: if it is still current, the answer is 304 without a body",
+    "schema": {"type": "string"},
+}
+
 _CACHED = {
     "ETag": {"schema": {"type": "string"}, "description": "Send it back in If-None-Match to get 304"},
     "Cache-Control": {"schema": {"type": "string"}},
@@ -43,6 +50,7 @@ def openapi_document() -> dict[str, Any]:
                 "get": {
                     "operationId": "listLetters",
                     "summary": "Every letter on this site",
+                    "parameters": [_IF_NONE_MATCH],
                     "responses": {
                         "200": {
                             "description": "The letters",
@@ -70,7 +78,7 @@ def openapi_document() -> dict[str, Any]:
                 "get": {
                     "operationId": "getLetter",
                     "summary": "One letter and its live signature count",
-                    "parameters": [_SLUG],
+                    "parameters": [_SLUG, _IF_NONE_MATCH],
                     "responses": {
                         "200": {
                             "description": "The letter",
@@ -88,22 +96,26 @@ def openapi_document() -> dict[str, Any]:
                     "summary": "Public signers, newest first (keyset pagination)",
                     "parameters": [
                         _SLUG,
+                        _IF_NONE_MATCH,
                         {
                             "name": "limit",
                             "in": "query",
+                            "allowEmptyValue": True,
                             "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
                         },
                         {
                             "name": "cursor",
                             "in": "query",
-                            "description": "next_cursor from the previous page",
-                            "schema": {"type": "string"},
+                            "allowEmptyValue": True,
+                            "description": "next_cursor from the previous page; without one, the newest signers",
+                            "schema": {"type": "string", "pattern": "^[0-9]{1,17}-[0-9]{1,18}$"},
                         },
                         {
                             "name": "q",
                             "in": "query",
-                            "description": "Search in names and affiliations",
-                            "schema": {"type": "string", "maxLength": 100},
+                            "allowEmptyValue": True,
+                            "description": "Search in names and affiliations (only the first 100 characters are used)",
+                            "schema": {"type": "string"},
                         },
                     ],
                     "responses": {

@@ -16,7 +16,9 @@ from app.services.errors import BadCursor
 
 MAX_LIMIT = 100
 MAX_QUERY_LENGTH = 100
-_CURSOR = re.compile(r"^(\d{1,17})-(\d{1,18})$")
+_CURSOR = re.compile(r"([0-9]{1,17})-([0-9]{1,18})")
+# Row ids are 32-bit ("integer" on PostgreSQL): a bigger number cannot be bound to a comparison with them.
+_MAX_ROW_ID = 2**31 - 1
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
@@ -37,13 +39,14 @@ def encode_cursor(signature: Signature) -> str:
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, int]:
-    """The position a cursor stands for, or BadCursor."""
-    match = _CURSOR.match(cursor)
+    """The position a cursor stands for (a time and the last id before it at that time), or BadCursor."""
+    match = _CURSOR.fullmatch(cursor)
     if not match:
         raise BadCursor()
     micros, signature_id = int(match.group(1)), int(match.group(2))
     try:
-        return _EPOCH + micros * _MICROSECOND, signature_id
+        # Only an edited cursor holds an id beyond any row's: it means every row of that instant.
+        return _EPOCH + micros * _MICROSECOND, min(signature_id - 1, _MAX_ROW_ID)
     except OverflowError:
         raise BadCursor() from None
 
@@ -69,11 +72,11 @@ def public_signatures(
             or_(Signature.name.ilike(pattern, escape="\\"), Signature.affiliation.ilike(pattern, escape="\\"))
         )
     if cursor:
-        when, signature_id = decode_cursor(cursor)
+        when, last_id = decode_cursor(cursor)
         stmt = stmt.where(
             or_(
                 Signature.confirmed_at < when,
-                and_(Signature.confirmed_at == when, Signature.id < signature_id),
+                and_(Signature.confirmed_at == when, Signature.id <= last_id),
             )
         )
     stmt = stmt.order_by(Signature.confirmed_at.desc(), Signature.id.desc()).limit(limit + 1)

@@ -18,7 +18,7 @@ from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from app.services.signing import SignatureInput, email_key
 from app.signing.bots import new_form_stamp
-from app.text import clean_paragraphs
+from app.text import clean_name, clean_paragraphs, looks_like_url
 
 NAME_MAX = 120
 AFFILIATION_MAX = 160
@@ -63,6 +63,14 @@ class PlainText:
     def __call__(self, form: FlaskForm, field: Field) -> None:
         if field.data and _MARKUP.search(field.data):
             raise ValidationError(_l("Please use plain text: HTML tags are not allowed here."))
+
+
+class NotAWebAddress:
+    """Refuse a web address where a name belongs (names are shown in public lists, links are spam)."""
+
+    def __call__(self, form: FlaskForm, field: Field) -> None:
+        if field.data and looks_like_url(field.data):
+            raise ValidationError(_l("Please enter your name, not a web address."))
 
 
 def _too_long(limit: int) -> Length:
@@ -119,12 +127,13 @@ class SignForm(FlaskForm):
 
     name = StringField(
         _l("Full name"),
-        filters=[normalise_line],
+        filters=[clean_name],
         validators=[
             DataRequired(message=_l("Please enter your name.")),
             _too_long(NAME_MAX),
             SingleLine(),
             PlainText(),
+            NotAWebAddress(),
         ],
     )
     email = EmailField(
@@ -136,7 +145,7 @@ class SignForm(FlaskForm):
     affiliation = StringField(
         _l("Affiliation or title"),
         description=_l("For example “illustrator” or “Studio Ghibli”."),
-        filters=[normalise_line],
+        filters=[clean_name],
         validators=[Optional(), _too_long(AFFILIATION_MAX), SingleLine(), PlainText()],
     )
     country = SelectField(_l("Country"), validators=[Optional()], validate_choice=True)

@@ -1,0 +1,324 @@
+"""Hostile input at every public endpoint: never a 5xx, a refused POST stores nothing, what is shown is escaped."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from app.db import db
+from app.models import Letter, Signature
+from app.text import clean_name
+from tests.support import csrf_token, table_counts
+
+# Hundreds of requests from one address: the rate limits would answer 429 long before the
+# input is looked at (they have tests of their own in test_rate_limits.py).
+pytestmark = pytest.mark.settings(RATELIMIT_ENABLED=False)
+
+SLUG = "test-letter"
+NOTHING = {"signatures": 0, "tokens": 0, "outbox_messages": 0}
+# Each test has one app (per database) for all its examples, so every example must leave it as it found it,
+# or compare counts before and after.
+FUZZ = settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+# What an attacker would like to see come back unescaped.
+PAYLOAD = '<script>alert(1)</script>"onload="alert(2)'
+RAW_PAYLOAD_PARTS = ("<script>alert(1)", '"onload="alert(2)')
+NASTY = [
+    PAYLOAD,
+    "\x00",
+    "\r\n",
+    "\nBcc: victim@example.org",
+    "\u202e",
+    "\u2066\u2069",
+    "\u200b\u200d",
+    "\ufeff",
+    "%00",
+    "%ZZ",
+    "%E2%80",
+    "../../etc/passwd",
+    "' OR 1=1 --",
+    "{{ 7*7 }}",
+    "${jndi:ldap://x}",
+    '=HYPERLINK("http://evil.example")',
+    "👩\u200d🔬",
+    "محمد",
+    "김민지",
+    "e\u0301\u0301\u0301",
+]
+
+# Any Unicode scalar value (surrogates cannot be sent as UTF-8), mixed with known troublemakers.
+hostile_text = st.one_of(
+    st.text(max_size=40),
+    st.text(alphabet=st.characters(max_codepoint=0x7F), max_size=40),
+    st.lists(st.one_of(st.sampled_from(NASTY), st.text(max_size=5)), max_size=6).map("".join),
+    st.sampled_from(NASTY),
+    st.builds(lambda char, n: char * n, st.sampled_from(["x", "é", "漢", "\u200b", "<", "%"]), st.integers(121, 3000)),
+)
+slugish = st.one_of(hostile_text, st.sampled_from(["no-such-letter", SLUG.upper(), SLUG + "-", "a" * 300]))
+METHODS = ["PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "BREW"]
+
+
+def segment(text: str) -> str:
+    """``text`` as one path segment, percent-encoded (the client would otherwise read ? and # itself)."""
+    return quote(text, safe="") or "-"
+
+
+def assert_safe(response: Any) -> str:
+    """Not a server error, and no payload echoed back unescaped."""
+    body = response.get_data(as_text=True)
+    assert response.status_code < 500, body[:500]
+    for part in RAW_PAYLOAD_PARTS:
+        assert part not in body
+    return str(body)
+
+
+def sign_data(client: FlaskClient, **fields: Any) -> dict[str, Any]:
+    token = csrf_token(client, f"/letters/{SLUG}")
+    return {"csrf_token": token, "name": "Ada Lovelace", "email": "ada@example.org", "public": "y", **fields}
+
+
+@FUZZ
+@given(slug=slugish, token=hostile_text, query=hostile_text, cursor=hostile_text, limit=hostile_text)
+def test_every_get_endpoint_survives_hostile_paths_and_queries(
+    app: Flask, client: FlaskClient, letter: Letter, slug: str, token: str, query: str, cursor: str, limit: str
+) -> None:
+    before = table_counts(app)
+    paths = [
+        "/",
+        f"/letters/{SLUG}",
+        f"/letters/{segment(slug)}",
+        f"/letters/{SLUG}/signatures?" + urlencode({"q": query, "cursor": cursor}),
+        f"/letters/{segment(slug)}/signatures?" + urlencode({"q": query}),
+        f"/letters/{SLUG}/resend",
+        f"/letters/{segment(slug)}/resend",
+        f"/letters/{SLUG}/signed",
+        f"/confirm/{segment(token)}",
+        "/api/v1/letters",
+        f"/api/v1/letters/{SLUG}",
+        f"/api/v1/letters/{segment(slug)}",
+        f"/api/v1/letters/{SLUG}/signatures?" + urlencode({"q": query, "cursor": cursor, "limit": limit}),
+        f"/api/v1/letters/{segment(slug)}/signatures?" + urlencode({"limit": limit}),
+        "/api/v1/openapi.json",
+        f"/{segment(slug)}",
+    ]
+    for path in paths:
+        response = client.get(path)
+        body = assert_safe(response)
+        if path.startswith("/api/") and response.status_code >= 400:
+            assert response.is_json, body[:200]
+    assert table_counts(app) == before
+
+
+@FUZZ
+@given(raw=st.one_of(st.sampled_from(NASTY), hostile_text))
+def test_raw_query_strings_and_invalid_escapes_are_answered(
+    app: Flask, client: FlaskClient, letter: Letter, raw: str
+) -> None:
+    # Sent as they are: invalid percent-escapes, invalid UTF-8 once decoded, duplicate and empty keys.
+    for query in (
+        f"q={raw}&cursor={raw}&limit={raw}",
+        "q=%ZZ&cursor=%FF%FE&limit=%E2%80",
+        "q=a&q=b&limit=1&limit=2&cursor=&cursor=1-1",
+        "&&=&q",
+    ):
+        encoded = query.encode("utf-8", "surrogateescape").decode("latin-1")
+        assert_safe(client.get(f"/letters/{SLUG}/signatures", query_string=encoded))
+        assert_safe(client.get(f"/api/v1/letters/{SLUG}/signatures", query_string=encoded))
+    assert_safe(client.get("/letters/%ZZ"))
+    assert_safe(client.get("/letters/%FF%FE/signatures"))
+    assert_safe(client.get("/confirm/%E2%80%AE%00"))
+
+
+@FUZZ
+@given(
+    name=hostile_text,
+    email=st.one_of(hostile_text, st.sampled_from(["ada@example.org", "ADA@EXAMPLE.ORG", "a@b"])),
+    affiliation=hostile_text,
+    city=hostile_text,
+    comment=hostile_text,
+    country=st.one_of(hostile_text, st.sampled_from(["", "KR", "IR", "XX"])),
+    public=st.sampled_from(["y", "", "false", PAYLOAD]),
+)
+def test_signing_with_hostile_fields_stores_only_what_validates(
+    app: Flask,
+    client: FlaskClient,
+    letter: Letter,
+    name: str,
+    email: str,
+    affiliation: str,
+    city: str,
+    comment: str,
+    country: str,
+    public: str,
+) -> None:
+    before = table_counts(app)
+    data = sign_data(
+        client, name=name, email=email, affiliation=affiliation, city=city, comment=comment, country=country
+    )
+    data["public"] = public
+    response = client.post(f"/letters/{SLUG}/sign", data=data)
+    body = assert_safe(response)
+    if response.status_code == 303:
+        # A valid signature (or the same address again): the mail goes out, a signature may be added.
+        after = table_counts(app)
+        assert after["outbox_messages"] == before["outbox_messages"] + 1
+        assert after["signatures"] - before["signatures"] in (0, 1)
+    else:
+        assert response.status_code in (413, 422), body[:300]
+        assert table_counts(app) == before
+        if response.status_code == 422:
+            assert 'aria-invalid="true"' in body
+
+
+@FUZZ
+@given(name=hostile_text)
+def test_a_refused_name_is_shown_back_escaped(app: Flask, client: FlaskClient, letter: Letter, name: str) -> None:
+    # An invalid email makes sure the form is refused and shown again with what was typed.
+    typed = name + PAYLOAD
+    response = client.post(f"/letters/{SLUG}/sign", data=sign_data(client, name=typed, email="not an address"))
+    body = assert_safe(response)
+    assert response.status_code in (413, 422)
+    assert table_counts(app) == NOTHING
+    if response.status_code == 422:
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;&#34;onload=&#34;alert(2)" in body
+
+
+@FUZZ
+@given(
+    body=st.one_of(
+        st.binary(max_size=300),
+        st.sampled_from(
+            [
+                b"name=%ZZ&email=%E2%28%A1",
+                b"name=\xff\xfe\xfd&email=ada%40example.org",
+                b"name=Ada%00Lovelace&email=ada%40example.org",
+                b"name=%C0%AE%C0%AE&email=%F0%28%8C%BC%40example.org",
+                b"name=%ZZ&name=\xff&email=%&email=%4",
+                b"=&&==&name",
+            ]
+        ),
+    ),
+    content_type=st.sampled_from(
+        [
+            "application/x-www-form-urlencoded",
+            "application/x-www-form-urlencoded; charset=latin-1",
+            "multipart/form-data; boundary=xyz",
+            "multipart/form-data",
+            "multipart/form-data; boundary=",
+            "application/json",
+            "text/plain",
+            "application/x-www-form-urlencoded; charset=\u202e",
+        ]
+    ),
+)
+def test_malformed_form_bodies_are_refused_and_store_nothing(
+    app: Flask, client: FlaskClient, letter: Letter, body: bytes, content_type: str
+) -> None:
+    token = csrf_token(client, f"/letters/{SLUG}")
+    # The CSRF token goes in a header, so that the garbage body itself reaches the form.
+    headers = {"X-CSRFToken": token}
+    for path in (f"/letters/{SLUG}/sign", f"/letters/{SLUG}/resend", "/confirm/not-a-token"):
+        response = client.post(path, data=body, content_type=content_type, headers=headers)
+        assert_safe(response)
+        assert response.status_code in (400, 404, 413, 422), (path, response.status_code)
+    assert table_counts(app) == NOTHING
+
+
+def test_multipart_garbage_and_duplicate_fields_are_answered(app: Flask, client: FlaskClient, letter: Letter) -> None:
+    token = csrf_token(client, f"/letters/{SLUG}")
+    headers = {"X-CSRFToken": token}
+    garbage = [
+        b'--xyz\r\nContent-Disposition: form-data; name="name"\r\n\r\nAda\r\n',  # never closed
+        b"--xyz\r\nContent-Disposition: form-data\r\n\r\nno name\r\n--xyz--\r\n",
+        b'--xyz\r\nContent-Disposition: form-data; name="name"; filename="x.exe"\r\n\r\nMZ\x00\x00\r\n--xyz--\r\n',
+        b"--xyz--\r\n",
+        b"\r\n\r\n--xyz\r\n\x00\x00\x00",
+    ]
+    for body in garbage:
+        response = client.post(
+            f"/letters/{SLUG}/sign", data=body, content_type="multipart/form-data; boundary=xyz", headers=headers
+        )
+        assert_safe(response)
+        assert response.status_code in (400, 422)
+    assert table_counts(app) == NOTHING
+
+    # Duplicate fields: the first of each is taken, so this is one well-formed signature.
+    body = urlencode(
+        [("name", "Ada Lovelace"), ("name", PAYLOAD), ("email", "ada@example.org"), ("email", "x"), ("public", "y")]
+    )
+    response = client.post(
+        f"/letters/{SLUG}/sign", data=body, content_type="application/x-www-form-urlencoded", headers=headers
+    )
+    assert response.status_code == 303
+    assert table_counts(app)["signatures"] == 1
+
+
+@FUZZ
+@given(email=hostile_text, token=hostile_text)
+def test_resend_and_confirm_posts_with_hostile_values_store_nothing(
+    app: Flask, client: FlaskClient, letter: Letter, email: str, token: str
+) -> None:
+    csrf = csrf_token(client, f"/letters/{SLUG}/resend")
+    response = client.post(f"/letters/{SLUG}/resend", data={"csrf_token": csrf, "email": email})
+    body = assert_safe(response)
+    # No one has signed, so even a valid address queues nothing; the answer does not say so.
+    assert response.status_code in (303, 413, 422), body[:300]
+    assert_safe(client.get(f"/confirm/{segment(token)}"))
+    response = client.post(f"/confirm/{segment(token)}", data={"csrf_token": csrf})
+    assert_safe(response)
+    assert response.status_code in (400, 404, 413)
+    assert table_counts(app) == NOTHING
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_odd_methods_are_refused_everywhere(app: Flask, client: FlaskClient, letter: Letter, method: str) -> None:
+    paths = [
+        "/",
+        f"/letters/{SLUG}",
+        "/letters/no-such-letter",
+        f"/letters/{SLUG}/signatures",
+        f"/letters/{SLUG}/sign",
+        f"/letters/{SLUG}/resend",
+        "/confirm/not-a-token",
+        "/api/v1/letters",
+        f"/api/v1/letters/{SLUG}",
+        "/api/v1/letters/no-such-letter",
+        f"/api/v1/letters/{SLUG}/signatures",
+        "/api/v1/openapi.json",
+    ]
+    token = csrf_token(client, f"/letters/{SLUG}")
+    for path in paths:
+        response = client.open(
+            path, method=method, data={"csrf_token": token, "name": "Ada", "email": "ada@example.org"}
+        )
+        assert_safe(response)
+        if method == "OPTIONS":
+            assert response.status_code == 200
+            assert "GET" in response.headers["Allow"] or "POST" in response.headers["Allow"]
+        else:
+            assert response.status_code == 405, (method, path, response.status_code)
+            assert method not in response.headers["Allow"]
+    assert table_counts(app) == NOTHING
+
+
+@FUZZ
+@given(name=st.text(min_size=1, max_size=60))
+def test_a_stored_name_is_the_cleaned_name(app: Flask, client: FlaskClient, letter: Letter, name: str) -> None:
+    # Whatever is accepted is stored exactly as clean_name makes it: nothing else is changed on the way.
+    before = table_counts(app)
+    email = f"s{before['outbox_messages']}@example.org"
+    response = client.post(f"/letters/{SLUG}/sign", data=sign_data(client, name=name, email=email))
+    assert_safe(response)
+    if response.status_code == 303:
+        with app.app_context():
+            stored = db.session.scalar(sa.select(Signature.name).where(Signature.email_key == email))
+        assert stored == clean_name(name)
+        assert stored and not re.search(r"[\u202a-\u202e\u2066-\u2069]", stored)
