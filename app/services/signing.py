@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from app.mail import compose, outbox
 from app.models import Letter, Signature, SignatureStatus, SuspectReason, Token, TokenPurpose
 from app.services import counting
-from app.services.errors import LetterClosed, TokenExpired, TokenProblem
+from app.services.errors import N_, LetterClosed, TokenExpired, TokenProblem
 from app.services.tokens import find_token, issue_token
 
 
@@ -171,7 +171,7 @@ def check_confirmation_token(session: Session, raw: str, *, now: datetime) -> Co
     if signature.status == SignatureStatus.CONFIRMED:
         return Confirmation(signature, already_confirmed=True)
     if token.used_at is not None:
-        raise TokenProblem("This link has already been used.", letter_slug=slug)
+        raise TokenProblem(N_("This link has already been used."), letter_slug=slug)
     if token.expires_at <= now:
         raise TokenExpired(letter_slug=slug)
     if signature.letter.is_closed(now):
