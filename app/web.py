@@ -212,10 +212,15 @@ def _count_words(number: int, shown: str) -> str:
     return str(words % {"num": shown})
 
 
+def machine_time(moment: datetime) -> str:
+    """A moment for a datetime attribute: UTC, to the second ("2026-11-20T09:30:00Z")."""
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
 def time_tag(moment: datetime, format: str = "medium", *, with_time: bool = False) -> Markup:
     """A <time> element with the moment in the visitor's locale, to set inside a translated sentence."""
     shown = format_datetime(moment, format) if with_time else format_date(moment, format)
-    return Markup('<time datetime="{}">{}</time>').format(moment.isoformat(), shown)
+    return Markup('<time datetime="{}">{}</time>').format(machine_time(moment), shown)
 
 
 def share_links(url: str, title: str) -> list[tuple[str, str]]:
@@ -305,6 +310,7 @@ def init_app(app: Flask) -> None:
     assets = StaticAssets(app.static_folder or "static")
     app.get_send_file_max_age = static_max_age  # type: ignore[method-assign,assignment]
     app.jinja_env.add_extension("jinja2.ext.do")
+    app.jinja_env.filters["machine_time"] = machine_time
     app.jinja_env.globals.update(
         asset_url=assets.url,
         format_count=format_count,
