@@ -4,8 +4,12 @@
 (function () {
   "use strict";
 
+  // After a refused form, the summary of its errors takes the focus (once the browser has
+  // scrolled to the form's #sign fragment, which would otherwise leave the focus on the body).
   var summary = document.getElementById("error-summary");
-  if (summary) { summary.focus(); }
+  if (summary) {
+    window.addEventListener("load", function () { window.setTimeout(function () { summary.focus(); }, 0); });
+  }
 
   var copy = document.querySelector("[data-copy]");
   if (copy && navigator.clipboard) {
