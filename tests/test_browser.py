@@ -12,7 +12,6 @@ from flask import Flask
 from playwright.sync_api import BrowserContext, Page, expect
 
 from app.models import Letter
-from tests.browser_support import browser, live_server, new_context, playwright_driver  # noqa: F401
 from tests.support import SMTPSink, link_in, smtp_settings, table_counts
 
 pytestmark = pytest.mark.browser
@@ -67,7 +66,7 @@ def test_count_and_newest_signers_update_live_without_reload(
     app: Flask,
     letter: Letter,
     smtp_sink: SMTPSink,
-    new_context: Callable[..., BrowserContext],  # noqa: F811
+    new_context: Callable[..., BrowserContext],
 ) -> None:
     watcher = new_context().new_page()
     navigations: list[str] = []
@@ -114,7 +113,7 @@ def test_count_and_newest_signers_update_live_without_reload(
 def test_invalid_email_is_refused_next_to_the_field_keeping_what_was_typed(
     app: Flask,
     letter: Letter,
-    new_context: Callable[..., BrowserContext],  # noqa: F811
+    new_context: Callable[..., BrowserContext],
 ) -> None:
     page = new_context().new_page()
     page.goto(LETTER)
@@ -142,7 +141,7 @@ def test_letter_page_works_without_javascript(
     app: Flask,
     letter: Letter,
     smtp_sink: SMTPSink,
-    new_context: Callable[..., BrowserContext],  # noqa: F811
+    new_context: Callable[..., BrowserContext],
 ) -> None:
     page = new_context(java_script_enabled=False).new_page()
     page.goto(LETTER)

@@ -19,7 +19,6 @@ from werkzeug.serving import make_server
 
 from app.db import db
 from app.models import Letter, OutboxMessage, Signature
-from tests.browser_support import browser, live_server, new_context, playwright_driver  # noqa: F401
 from tests.support import SMTPSink, add_confirmed, link_in, smtp_settings
 
 pytestmark = pytest.mark.browser
@@ -65,8 +64,8 @@ def outbox_links(app: Flask, address: str) -> tuple[str, str]:
 def test_no_serious_accessibility_violations_on_any_public_page(
     app: Flask,
     letter: Letter,
-    live_server: str,  # noqa: F811
-    new_context: Callable[..., BrowserContext],  # noqa: F811
+    live_server: str,
+    new_context: Callable[..., BrowserContext],
     lang: str,
 ) -> None:
     add_confirmed(app, letter.id, 3, city="Seoul", country="KR", comment="우리의 작업에는 대가가 필요합니다. " * 12)
@@ -131,7 +130,7 @@ def test_no_serious_accessibility_violations_on_any_public_page(
 
 def test_axe_does_find_a_serious_problem(
     letter: Letter,
-    new_context: Callable[..., BrowserContext],  # noqa: F811
+    new_context: Callable[..., BrowserContext],
 ) -> None:
     page = new_context().new_page()
     page.goto(LETTER)
@@ -159,7 +158,7 @@ def test_signing_in_korean_on_a_phone_with_the_keyboard_only(
     app: Flask,
     letter: Letter,
     smtp_sink: SMTPSink,
-    new_context: Callable[..., BrowserContext],  # noqa: F811
+    new_context: Callable[..., BrowserContext],
 ) -> None:
     phone = {"viewport": {"width": 375, "height": 740}, "is_mobile": True, "has_touch": True}
     watcher = new_context(locale="ko-KR", **phone).new_page()
@@ -216,7 +215,7 @@ def test_signing_in_korean_on_a_phone_with_the_keyboard_only(
 def test_the_pages_fit_phones_tablets_and_desktops(
     app: Flask,
     letter: Letter,
-    new_context: Callable[..., BrowserContext],  # noqa: F811
+    new_context: Callable[..., BrowserContext],
     width: int,
 ) -> None:
     add_confirmed(app, letter.id, 4, city="Busan", country="KR", comment="긴 이야기입니다. " * 40)
@@ -240,7 +239,7 @@ def test_the_pages_fit_phones_tablets_and_desktops(
 def test_the_print_stylesheet_prints_the_letter_and_its_signers_only(
     app: Flask,
     letter: Letter,
-    new_context: Callable[..., BrowserContext],  # noqa: F811
+    new_context: Callable[..., BrowserContext],
 ) -> None:
     add_confirmed(app, letter.id, 2)
     page = new_context().new_page()
@@ -259,8 +258,8 @@ def test_the_print_stylesheet_prints_the_letter_and_its_signers_only(
 def test_the_badge_and_the_embed_render_in_a_page_that_frames_them(
     app: Flask,
     letter: Letter,
-    live_server: str,  # noqa: F811
-    new_context: Callable[..., BrowserContext],  # noqa: F811
+    live_server: str,
+    new_context: Callable[..., BrowserContext],
 ) -> None:
     add_confirmed(app, letter.id, 7)
     partner = f"""<!doctype html><html lang="en"><title>Partner</title>
