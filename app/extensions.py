@@ -25,7 +25,13 @@ def requested_language() -> str | None:
 def remember_language() -> None:
     """A ?lang= in the address is the visitor's choice: keep it in the session for the next pages."""
     chosen = requested_language()
-    if chosen and request.endpoint not in STATELESS_ENDPOINTS and session.get("lang") != chosen:
+    endpoint = request.endpoint or ""
+    if (
+        chosen
+        and endpoint not in STATELESS_ENDPOINTS
+        and not endpoint.startswith("api.")
+        and session.get("lang") != chosen
+    ):
         session["lang"] = chosen
 
 
