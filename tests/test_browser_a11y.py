@@ -314,3 +314,22 @@ def check_the_framed_badge_and_embed(page: Page, context: BrowserContext, site: 
     frame = page.frame(url=re.compile(r"/letters/test-letter$"))
     assert frame is None or frame.locator("h1").count() == 0
     expect(badge).to_be_visible()
+
+
+def test_the_copy_link_button_appears_with_javascript_and_copies_the_address(
+    letter: Letter,
+    live_server: str,
+    new_context: Callable[..., BrowserContext],
+) -> None:
+    plain = new_context(java_script_enabled=False).new_page()
+    plain.goto(LETTER)
+    expect(plain.locator(".copy-item")).to_be_hidden()  # no dead button without the script
+    expect(plain.locator(".share-url")).to_have_text(f"{live_server}{LETTER}")  # the address is there to copy
+
+    page = new_context(permissions=["clipboard-read", "clipboard-write"]).new_page()
+    page.goto(LETTER)
+    button = page.get_by_role("button", name="Copy link")
+    expect(button).to_be_visible()
+    button.click()
+    expect(page.locator(".copy-status")).to_have_text("Link copied.")
+    assert page.evaluate("navigator.clipboard.readText()") == f"{live_server}{LETTER}"
