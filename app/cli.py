@@ -93,22 +93,38 @@ def _letter_or_fail(session: Session, slug: str) -> Letter:
 
 
 @letter_cli.command("load")
-@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--slug", help="The letter's address: /letters/SLUG (default: front matter, else the title).")
+@click.option("--lang", help="The file's language, e.g. ko (default: front matter 'lang:', else en).")
 @click.option("--featured", is_flag=True, help="Show this letter at /.")
 @click.option("--if-empty", is_flag=True, help="Do nothing if the site has a letter already (for set-up scripts).")
-def letter_load(path: Path, slug: str | None, featured: bool, if_empty: bool) -> None:
-    """Create or update a letter from a Markdown file with YAML front matter."""
+def letter_load(paths: tuple[Path, ...], slug: str | None, lang: str | None, featured: bool, if_empty: bool) -> None:
+    """Create or update a letter, or its translation, from Markdown files with YAML front matter.
+
+    A file in another language than an existing letter with the same slug becomes its
+    translation. Several files (a letter and its translations) load in one transaction.
+    """
+    if lang and len(paths) > 1:
+        raise click.UsageError("--lang applies to one file; give each file a 'lang:' in its front matter instead")
     with db.transaction() as session:
         if if_empty and session.scalar(select(Letter.id).limit(1)) is not None:
             click.echo("A letter exists already; nothing loaded.")
             return
-        try:
-            source = letters.parse_letter_file(path.read_text(encoding="utf-8"))
-            letter, created = letters.load_letter(session, source, now=utcnow(), slug=slug, featured=featured)
-        except (letters.LetterFileError, UnicodeDecodeError) as exc:
-            raise click.ClickException(f"{path}: {exc}") from None
-        click.echo(f"{'Created' if created else 'Updated'} letter '{letter.slug}': {letter.title}")
+        first_slug: str | None = None
+        for path in paths:
+            try:
+                source = letters.parse_letter_file(path.read_text(encoding="utf-8"))
+                # A file after the first, without a slug of its own, is about the first file's letter.
+                file_slug = slug or source.slug or first_slug
+                result = letters.load_file(session, source, now=utcnow(), slug=file_slug, lang=lang, featured=featured)
+            except (letters.LetterFileError, UnicodeDecodeError) as exc:
+                raise click.ClickException(f"{path}: {exc}") from None
+            done = "Created" if result.created else "Updated"
+            if result.translation:
+                click.echo(f"{done} the '{result.translation}' translation of '{result.letter.slug}': {source.title}")
+            else:
+                click.echo(f"{done} letter '{result.letter.slug}': {result.letter.title}")
+            first_slug = first_slug or result.letter.slug
 
 
 @letter_cli.command("list")

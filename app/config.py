@@ -78,6 +78,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DB_MAX_OVERFLOW", as_int, 5),
     Setting("DEFAULT_LOCALE", as_str, "en"),
     Setting("LIVE_POLL_SECONDS", as_int, 3),
+    # Who may frame /letters/<slug>/embed and the badge: a CSP frame-ancestors source list.
+    Setting("EMBED_ALLOWED_ORIGINS", as_str, "*"),
     # Abuse resistance. Limits are Flask-Limiter strings ("10 per minute"); see README.
     Setting("RATELIMIT_ENABLED", as_bool, True),
     Setting("RATELIMIT_STORAGE_URI", as_str, "memory://"),
@@ -180,6 +182,13 @@ def finalise(config: dict[str, Any], *, debug: bool, testing: bool, instance_pat
     for name in PROXY_FIX_SETTINGS:
         if config.get(name, 0) < 0:
             raise ConfigError(f"{name} is a number of trusted proxies: 0 or more, got {config[name]}")
+
+    origins = config.get("EMBED_ALLOWED_ORIGINS", "*")
+    if not origins or any(char in origins for char in ';,\r\n"'):
+        raise ConfigError(
+            "EMBED_ALLOWED_ORIGINS is a space-separated list of origins, like 'https://a.example https://b.example'"
+            f" or '*', got {origins!r}"
+        )
 
     if config.get("SESSION_COOKIE_SECURE") is None:
         config["SESSION_COOKIE_SECURE"] = parts.scheme == "https"

@@ -46,9 +46,32 @@ class Letter(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
+    translations: Mapped[list[LetterTranslation]] = relationship(
+        back_populates="letter", cascade="all, delete-orphan", order_by="LetterTranslation.lang"
+    )
+
     def is_closed(self, now: datetime) -> bool:
         """Whether signing has ended, by the CLI or by the closing date."""
         return self.closed_at is not None or (self.closes_at is not None and self.closes_at <= now)
+
+
+class LetterTranslation(Base):
+    """The letter's text in another language; signatures, count and dates stay the letter's own."""
+
+    __tablename__ = "letter_translations"
+    __table_args__ = (sa.UniqueConstraint("letter_id", "lang"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    letter_id: Mapped[int] = mapped_column(sa.ForeignKey("letters.id", ondelete="CASCADE"))
+    lang: Mapped[str] = mapped_column(sa.String(10))
+    title: Mapped[str] = mapped_column(sa.String(300))
+    summary: Mapped[str] = mapped_column(sa.String(500), default="")
+    body_markdown: Mapped[str] = mapped_column(sa.Text)
+    body_html: Mapped[str] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    letter: Mapped[Letter] = relationship(back_populates="translations")
 
 
 class SignatureStatus(enum.StrEnum):

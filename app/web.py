@@ -4,19 +4,31 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import unicodedata
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from babel import Locale
 from flask import Flask, Request, Response, current_app, jsonify, render_template, request, url_for
-from flask_babel import format_date, format_datetime, format_decimal, format_timedelta, get_locale
+from flask_babel import (
+    format_date,
+    format_datetime,
+    format_decimal,
+    format_timedelta,
+    get_locale,
+    get_translations,
+)
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
+from markupsafe import Markup
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.formparser import FormDataParser
 
-from app.services.errors import DomainError
+from app.extensions import LANGUAGES, STATELESS_ENDPOINTS, remember_language
+from app.services.errors import N_, DomainError
+from app.urls import external_url
 
 log = logging.getLogger(__name__)
 
@@ -43,16 +55,16 @@ CONTENT_SECURITY_POLICY = content_security_policy()
 
 # Messages for people, by status; the technical reason goes to the log, not the page.
 ERROR_TITLES = {
-    400: "The request could not be understood",
-    403: "Not allowed",
-    404: "Page not found",
-    405: "Not allowed here",
-    409: "Not possible now",
-    410: "No longer available",
-    413: "Too much data",
-    422: "Please check the form",
-    429: "Too many requests",
-    500: "Something went wrong",
+    400: N_("The request could not be understood"),
+    403: N_("Not allowed"),
+    404: N_("Page not found"),
+    405: N_("Not allowed here"),
+    409: N_("Not possible now"),
+    410: N_("No longer available"),
+    413: N_("Too much data"),
+    422: N_("Please check the form"),
+    429: N_("Too many requests"),
+    500: N_("Something went wrong"),
 }
 
 
@@ -67,7 +79,7 @@ def error_response(status: int, code: str, message: str) -> Response | tuple[str
         response = jsonify(error=code, message=message)
         response.status_code = status
         return response
-    title = _(ERROR_TITLES.get(status, "Something went wrong"))
+    title = _(ERROR_TITLES.get(status, ERROR_TITLES[500]))
     return render_template("errors/error.html", status=status, title=title, message=message), status
 
 
@@ -177,6 +189,108 @@ def format_count(number: int) -> str:
     return str(format_decimal(number))
 
 
+# Stands for the number while a count's sentence is split around it.
+_NUMBER = "\x00"
+
+
+def count_sentence(number: int) -> tuple[str, str]:
+    """The words before and after a signature count in the visitor's language ("", " signatures"; "", "명").
+
+    The page sets the number between them in its own element, so that the script can update it.
+    """
+    before, _sep, after = _count_words(number, _NUMBER).partition(_NUMBER)
+    return before, after
+
+
+def count_text(number: int) -> str:
+    """A signature count as a phrase in the visitor's language ("1,234 signatures", "1,234명")."""
+    return _count_words(number, format_count(number))
+
+
+def _count_words(number: int, shown: str) -> str:
+    # Flask-Babel's ngettext puts the raw number in %(num)s; the count is shown formatted.
+    words = get_translations().ngettext("%(num)s signature", "%(num)s signatures", number)
+    return str(words % {"num": shown})
+
+
+def machine_time(moment: datetime) -> str:
+    """A moment for a datetime attribute: UTC, to the second ("2026-11-20T09:30:00Z")."""
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def time_tag(moment: datetime, format: str = "medium", *, with_time: bool = False) -> Markup:
+    """A <time> element with the moment in the visitor's locale, to set inside a translated sentence."""
+    shown = format_datetime(moment, format) if with_time else format_date(moment, format)
+    return Markup('<time datetime="{}">{}</time>').format(machine_time(moment), shown)
+
+
+def share_links(url: str, title: str) -> list[tuple[str, str]]:
+    """Plain links that share ``url`` by email and on common networks (no script of theirs runs here)."""
+    q = quote
+    return [
+        (_("Email"), f"mailto:?subject={q(title)}&body={q(title + chr(10) + chr(10) + url)}"),
+        ("X", f"https://x.com/intent/post?text={q(title)}&url={q(url, safe='')}"),
+        ("Bluesky", f"https://bsky.app/intent/compose?text={q(title + ' ' + url, safe='')}"),
+        ("Facebook", f"https://www.facebook.com/sharer/sharer.php?u={q(url, safe='')}"),
+        ("LinkedIn", f"https://www.linkedin.com/sharing/share-offsite/?url={q(url, safe='')}"),
+        ("Threads", f"https://www.threads.net/intent/post?text={q(title + ' ' + url, safe='')}"),
+    ]
+
+
+def badge_label() -> str:
+    """The left half of the badge."""
+    return str(_("signatures"))
+
+
+def text_width(text: str) -> int:
+    """Roughly how wide ``text`` is in pixels at 11px Verdana-like type (wide characters count double)."""
+    return sum(13 if unicodedata.east_asian_width(char) in {"W", "F"} else 7 for char in text)
+
+
+def language_name(code: str) -> str:
+    """A language's name in that language ("English", "한국어")."""
+    return str(Locale.parse(code.replace("-", "_")).get_display_name(code.replace("-", "_")) or code)
+
+
+def url_in_language(code: str) -> str:
+    """This page's address asking for another language (a GET page keeps its query)."""
+    view_args = dict(request.view_args or {})
+    if request.method == "GET" and request.endpoint and request.endpoint not in STATELESS_ENDPOINTS:
+        # Query keys never reach url_for's own options (_external, _scheme, ...) or the route's arguments.
+        values: dict[str, Any] = {
+            key: value for key, value in request.args.items() if key != "lang" and not key.startswith("_")
+        }
+        return url_for(request.endpoint, **{**values, **view_args, "lang": code})
+    if "slug" in view_args:
+        return url_for("letters.letter", slug=view_args["slug"], lang=code)
+    return url_for("letters.index", lang=code)
+
+
+def language_links() -> list[dict[str, str | bool]]:
+    """The language switcher: each interface language with its name, address and whether it is current."""
+    current = str(get_locale() or "en")
+    return [
+        {"code": code, "name": language_name(code), "url": url_in_language(code), "current": code == current}
+        for code in LANGUAGES
+    ]
+
+
+def shorten(text: str, limit: int) -> tuple[str, bool]:
+    """The first ``limit`` characters of ``text`` or so, cut at a space, and whether it was cut."""
+    if len(text) <= limit:
+        return text, False
+    cut = text[:limit].rsplit(None, 1)[0] if " " in text[:limit] else text[:limit]
+    return cut.rstrip(" ,.;:") + "…", True
+
+
+def vary_on_language(response: Response) -> Response:
+    """Pages differ by the visitor's language: tell caches what it comes from."""
+    if response.mimetype == "text/html" or response.mimetype == "image/svg+xml":
+        response.vary.add("Accept-Language")
+        response.vary.add("Cookie")
+    return response
+
+
 def country_name(code: str | None) -> str:
     """The name of a country from its ISO code, in the visitor's language."""
     if not code:
@@ -217,12 +331,24 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(HTTPException, handle_http_error)
     app.register_error_handler(Exception, handle_unexpected)
     app.after_request(set_security_headers)
+    app.after_request(vary_on_language)
+    app.before_request(remember_language)
     assets = StaticAssets(app.static_folder or "static")
     app.get_send_file_max_age = static_max_age  # type: ignore[method-assign,assignment]
     app.jinja_env.add_extension("jinja2.ext.do")
+    app.jinja_env.filters["machine_time"] = machine_time
     app.jinja_env.globals.update(
         asset_url=assets.url,
         format_count=format_count,
+        count_sentence=count_sentence,
+        count_text=count_text,
+        language_links=language_links,
+        language_name=language_name,
+        shorten=shorten,
+        time_tag=time_tag,
+        share_links=share_links,
+        external_url=external_url,
+        languages=LANGUAGES,
         country_name=country_name,
         format_date=format_date,
         format_datetime=format_datetime,

@@ -18,3 +18,5 @@ if [ ! -f "$stamp" ]; then
   touch "$stamp"
 fi
 export PATH="$PWD/.venv/bin:$PATH"
+# The interface's translations: .mo files are build output, made from the .po files every time.
+.venv/bin/pybabel -q compile -d app/translations

@@ -1,7 +1,7 @@
 """Fixtures for browser tests: the app served on loopback, and a real Chromium driven by Playwright.
 
-Import the fixtures by name into a test module (``from tests.browser_support import browser, ...``);
-pytest finds fixtures in the module's namespace.
+tests/conftest.py registers this module as a plugin, so every test module can ask for these
+fixtures by name; do not import them into a test module (that would make a second Playwright).
 """
 
 from __future__ import annotations

@@ -23,7 +23,8 @@ from app.models import Letter
 from app.services import letters as letter_service
 from tests.support import SMTPSink, marked_settings, require
 
-# The browser fixtures (Playwright's driver is one per process, so they are defined once, here).
+# The browser fixtures, registered once: a session fixture imported into two test modules would be
+# two fixtures, and two Playwright drivers in one process do not work.
 pytest_plugins = ["tests.browser_support"]
 
 BACKENDS = ["sqlite", "postgresql"]

@@ -201,3 +201,32 @@ def marked_settings(request: pytest.FixtureRequest) -> dict[str, Any]:
     """The settings a test asks for with ``@pytest.mark.settings(NAME=value)``."""
     marker = request.node.get_closest_marker("settings")
     return dict(marker.kwargs) if marker else {}
+
+
+def add_confirmed(app: Flask, letter_id: int, count: int, *, public: bool = True, **fields: Any) -> None:
+    """Store confirmed signatures directly (as the signing path leaves them), keeping the count exact."""
+    from datetime import timedelta
+
+    from app.db import utcnow
+    from app.models import SignatureStatus
+    from app.services import counting
+
+    start = utcnow() - timedelta(hours=1)
+    with app.app_context(), db.transaction() as session:
+        offset = session.scalar(sa.select(sa.func.count()).select_from(Signature)) or 0
+        for i in range(count):
+            n = offset + i
+            values = {"name": f"Signer {n:04d}", "affiliation": f"Org {n % 7}"} | fields
+            session.add(
+                Signature(
+                    letter_id=letter_id,
+                    email=f"s{n}@example.org",
+                    email_key=f"s{n}@example.org",
+                    status=SignatureStatus.CONFIRMED,
+                    public=public,
+                    confirmed_at=start + timedelta(seconds=n),
+                    **values,
+                )
+            )
+        session.flush()
+        counting.add_to_count(session, letter_id, count, now=utcnow())

@@ -1,19 +1,53 @@
-"""The letter page, the front page and the list of signers."""
+"""The letter page, the front page, the list of signers, and the badge and embed for other sites."""
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, render_template, request
+from typing import Any
 
+from flask import Blueprint, abort, current_app, render_template, request
+from flask_babel import get_locale
+from werkzeug.wrappers import Response
+
+from app import web
 from app.db import db, utcnow
 from app.models import Letter
 from app.services import letters, listing
+from app.services.progress import progress
 from app.signing.bots import current_captcha
 from app.signing.forms import SignForm
+from app.urls import external_url
 
 bp = Blueprint("letters", __name__)
 
 NEWEST_SIGNERS = 10
 LIST_PAGE_SIZE = 50
+# Comments longer than this are shortened in lists, with a link to the signature's own page.
+COMMENT_PREVIEW = 240
+# The badge and the embed show a live count: caches may keep them this long.
+EMBED_CACHE_CONTROL = "public, max-age=60"
+
+
+def letter_context(letter: Letter) -> dict[str, Any]:
+    """What every view of a letter shows: its text in the visitor's language, languages, progress."""
+    languages = letters.letter_languages(letter)
+    # ?lang= names a translation even in a language the interface does not speak.
+    asked = request.args.get("lang", "")
+    text = letters.letter_text(letter, asked if asked in languages else str(get_locale() or letter.lang))
+    return {
+        "letter": letter,
+        "text": text,
+        "languages": languages,
+        "progress": progress(letter.signature_count, letter.goal),
+        "closed": letter.is_closed(utcnow()),
+        "letter_url": letter_url(letter, text.lang),
+    }
+
+
+def letter_url(letter: Letter, lang: str) -> str:
+    """The public address of the letter in ``lang`` (its own language needs no ?lang=)."""
+    if lang == letter.lang:
+        return external_url("letters.letter", slug=letter.slug)
+    return external_url("letters.letter", slug=letter.slug, lang=lang)
 
 
 def render_letter(letter: Letter, form: SignForm | None = None) -> str:
@@ -21,12 +55,12 @@ def render_letter(letter: Letter, form: SignForm | None = None) -> str:
     newest = listing.public_signatures(db.session, letter.id, limit=NEWEST_SIGNERS)
     return render_template(
         "letters/letter.html",
-        letter=letter,
+        **letter_context(letter),
         form=form or SignForm(),
         newest=newest.signatures,
-        closed=letter.is_closed(utcnow()),
         poll_seconds=current_app.config["LIVE_POLL_SECONDS"],
         captcha=current_captcha(),
+        comment_preview=COMMENT_PREVIEW,
     )
 
 
@@ -45,14 +79,84 @@ def letter(slug: str) -> str:
     return render_letter(letters.get_letter(db.session, slug))
 
 
+@bp.get("/letters/<slug>/newest")
+def newest(slug: str) -> str:
+    """The newest public signers as list items, for the letter page's live update."""
+    letter = letters.get_letter(db.session, slug)
+    page = listing.public_signatures(db.session, letter.id, limit=NEWEST_SIGNERS)
+    return render_template(
+        "letters/_newest.html", letter=letter, signatures=page.signatures, comment_preview=COMMENT_PREVIEW
+    )
+
+
 @bp.get("/letters/<slug>/signatures")
 def signatures(slug: str) -> str:
-    """All public signers, newest first, a page at a time, searchable by name and affiliation."""
+    """All public signers, newest first, a page at a time, searchable, optionally only those with comments."""
     letter = letters.get_letter(db.session, slug)
     query = request.args.get("q", "").strip()[: listing.MAX_QUERY_LENGTH]
     cursor = request.args.get("cursor") or None
-    page = listing.public_signatures(db.session, letter.id, limit=LIST_PAGE_SIZE, cursor=cursor, query=query)
-    return render_template("letters/signatures.html", letter=letter, page=page, query=query, cursor=cursor)
+    with_comments = request.args.get("comments") == "1"
+    page = listing.public_signatures(
+        db.session, letter.id, limit=LIST_PAGE_SIZE, cursor=cursor, query=query, with_comments=with_comments
+    )
+    return render_template(
+        "letters/signatures.html",
+        **letter_context(letter),
+        page=page,
+        query=query,
+        cursor=cursor,
+        with_comments=with_comments,
+        comment_preview=COMMENT_PREVIEW,
+    )
+
+
+@bp.get("/letters/<slug>/signatures/<int:signature_id>")
+def signature(slug: str, signature_id: int) -> str:
+    """One public signer with the whole of their comment."""
+    letter = letters.get_letter(db.session, slug)
+    found = listing.public_signature(db.session, letter.id, signature_id)
+    if found is None:
+        abort(404)
+    return render_template("letters/signature.html", **letter_context(letter), signature=found)
+
+
+def _embeddable(response: Response) -> Response:
+    """Let the configured sites frame or show this answer, and keep it briefly in caches."""
+    response.headers["Content-Security-Policy"] = web.content_security_policy(
+        frame_ancestors=current_app.config["EMBED_ALLOWED_ORIGINS"]
+    )
+    response.headers["Cache-Control"] = EMBED_CACHE_CONTROL
+    return response
+
+
+@bp.get("/letters/<slug>/embed")
+def embed(slug: str) -> Response:
+    """A small page for other sites' iframes: title, count, progress and a button to the letter."""
+    letter = letters.get_letter(db.session, slug)
+    html = render_template(
+        "letters/embed.html", **letter_context(letter), poll_seconds=current_app.config["LIVE_POLL_SECONDS"]
+    )
+    return _embeddable(current_app.make_response(html))
+
+
+@bp.get("/letters/<slug>/badge.svg")
+def badge(slug: str) -> Response:
+    """A small SVG image with the live count, for READMEs, blogs and newsletters."""
+    letter = letters.get_letter(db.session, slug)
+    label = str(web.badge_label())
+    value = web.count_text(letter.signature_count)
+    label_width, value_width = web.text_width(label) + 12, web.text_width(value) + 12
+    svg = render_template(
+        "letters/badge.svg",
+        letter=letter,
+        label=label,
+        value=value,
+        label_width=label_width,
+        value_width=value_width,
+    )
+    response = current_app.make_response(svg)
+    response.mimetype = "image/svg+xml"
+    return _embeddable(response)
 
 
 @bp.get("/letters")
@@ -61,10 +165,14 @@ def index_of_letters() -> str:
     all_letters = letters.all_letters(db.session)
     if not all_letters:
         abort(404)
-    return render_template("letters/index.html", letters=all_letters, now=utcnow())
+    locale = str(get_locale() or "en")
+    texts = {letter.id: letters.letter_text(letter, locale) for letter in all_letters}
+    return render_template("letters/index.html", letters=all_letters, texts=texts, now=utcnow())
 
 
 @bp.get("/privacy")
 def privacy() -> str:
     """What is stored, what is public, for how long, and how to withdraw."""
-    return render_template("privacy.html", featured=letters.featured_letter(db.session))
+    featured = letters.featured_letter(db.session)
+    text = letters.letter_text(featured, str(get_locale() or "en")) if featured else None
+    return render_template("privacy.html", featured=featured, featured_text=text)

@@ -9,6 +9,7 @@ from flask import current_app, render_template
 from flask_babel import force_locale
 
 from app.models import Signature
+from app.services.letters import letter_text
 from app.urls import external_url
 
 
@@ -22,7 +23,9 @@ class Email:
 
 
 def _render(name: str, locale: str, **context: Any) -> Email:
+    """Render a message in ``locale``, with the letter's title in that language when it has a translation."""
     context.setdefault("site_name", current_app.config["SITE_NAME"])
+    context.setdefault("title", letter_text(context["letter"], locale).title)
     with force_locale(locale):
         subject = render_template(f"mail/{name}.subject.txt", **context)
         return Email(
@@ -40,8 +43,9 @@ def confirmation(signature: Signature, confirm_token: str, withdraw_token: str) 
         signature.locale,
         signature=signature,
         letter=signature.letter,
-        confirm_url=external_url("signing.confirm", token=confirm_token),
-        withdraw_url=external_url("signing.withdraw", token=withdraw_token),
+        # The pages behind the links speak the signer's language, whatever the browser that opens them says.
+        confirm_url=external_url("signing.confirm", token=confirm_token, lang=signature.locale),
+        withdraw_url=external_url("signing.withdraw", token=withdraw_token, lang=signature.locale),
         days=current_app.config["CONFIRM_TOKEN_DAYS"],
     )
 
@@ -53,7 +57,7 @@ def withdrawal_link(signature: Signature, raw_token: str) -> Email:
         signature.locale,
         signature=signature,
         letter=signature.letter,
-        withdraw_url=external_url("signing.withdraw", token=raw_token),
+        withdraw_url=external_url("signing.withdraw", token=raw_token, lang=signature.locale),
         days=current_app.config["WITHDRAW_TOKEN_DAYS"],
     )
 
@@ -65,6 +69,6 @@ def already_signed(signature: Signature, withdraw_token: str) -> Email:
         signature.locale,
         signature=signature,
         letter=signature.letter,
-        letter_url=external_url("letters.letter", slug=signature.letter.slug),
-        withdraw_url=external_url("signing.withdraw", token=withdraw_token),
+        letter_url=external_url("letters.letter", slug=signature.letter.slug, lang=signature.locale),
+        withdraw_url=external_url("signing.withdraw", token=withdraw_token, lang=signature.locale),
     )

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 
+def N_(message: str) -> str:
+    """Mark a message for translation where it is defined; it is translated where it is shown."""
+    return message
+
+
 class DomainError(Exception):
     """A request that cannot be carried out, with a status and a message for a person."""
 
     status_code = 400
     code = "bad_request"
-    message = "The request could not be carried out."
+    message = N_("The request could not be carried out.")
 
     def __init__(self, message: str | None = None) -> None:
         super().__init__(message or self.message)
@@ -21,7 +26,7 @@ class LetterNotFound(DomainError):
 
     status_code = 404
     code = "letter_not_found"
-    message = "There is no letter at this address."
+    message = N_("There is no letter at this address.")
 
 
 class LetterClosed(DomainError):
@@ -29,14 +34,14 @@ class LetterClosed(DomainError):
 
     status_code = 409
     code = "letter_closed"
-    message = "Signing has closed for this letter; the list is final."
+    message = N_("Signing has closed for this letter; the list is final.")
 
 
 class BadCursor(DomainError):
     """A pagination cursor that this site did not make."""
 
     code = "bad_cursor"
-    message = "The page cursor is not valid. Start again from the first page."
+    message = N_("The page cursor is not valid. Start again from the first page.")
 
 
 class TokenProblem(DomainError):
@@ -48,7 +53,7 @@ class TokenProblem(DomainError):
 
     status_code = 404
     code = "invalid_token"
-    message = "This link is not valid. It may have been copied incompletely."
+    message = N_("This link is not valid. It may have been copied incompletely.")
 
     def __init__(self, message: str | None = None, *, letter_slug: str | None = None, purpose: str = "confirm") -> None:
         super().__init__(message)
@@ -61,4 +66,4 @@ class TokenExpired(TokenProblem):
 
     status_code = 410
     code = "expired_token"
-    message = "This link has expired."
+    message = N_("This link has expired.")

@@ -10,11 +10,14 @@ import yaml
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from app.models import Letter
+from app.models import Letter, LetterTranslation
 from app.services.errors import LetterNotFound
 from app.text import clean_line, render_markdown
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,78}[a-z0-9])?$")
+# A language tag as letters use it: "en", "ko", "pt-br" (BCP 47 language and optional region).
+LANG_PATTERN = re.compile(r"^[a-z]{2,3}(?:-[a-z0-9]{2,8})?$")
+DEFAULT_LANG = "en"
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.DOTALL)
 
 
@@ -30,10 +33,37 @@ class LetterSource:
     body_markdown: str
     slug: str | None = None
     summary: str = ""
-    lang: str = "en"
+    lang: str | None = None
     published_at: datetime | None = None
     closes_at: datetime | None = None
     goal: int | None = None
+
+
+@dataclass(frozen=True)
+class LetterText:
+    """What a reader sees of a letter in one language."""
+
+    lang: str
+    title: str
+    summary: str
+    body_html: str
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """What loading a file did: the letter, whether it is new, and the translation's language if it was one."""
+
+    letter: Letter
+    created: bool
+    translation: str | None = None
+
+
+def normalise_lang(value: str) -> str:
+    """A language tag in lower case with a dash ("pt_BR" -> "pt-br"), or LetterFileError."""
+    lang = value.strip().replace("_", "-").lower()
+    if not LANG_PATTERN.match(lang):
+        raise LetterFileError(f"language {value!r} must be a tag like 'en', 'ko' or 'pt-br'")
+    return lang
 
 
 def slugify(title: str) -> str:
@@ -92,20 +122,81 @@ def parse_letter_file(text: str) -> LetterSource:
         body_markdown=body,
         slug=str(slug) if slug is not None else None,
         summary=clean_line(str(meta.get("summary") or "")) or _summary_from(body),
-        lang=str(meta.get("lang") or "en"),
+        lang=normalise_lang(str(meta["lang"])) if meta.get("lang") else None,
         published_at=_as_datetime(meta.get("published"), "published"),
         closes_at=_as_datetime(meta.get("closes"), "closes"),
         goal=goal,
     )
 
 
-def load_letter(
-    session: Session, source: LetterSource, *, now: datetime, slug: str | None = None, featured: bool = False
-) -> tuple[Letter, bool]:
-    """Create or update the letter with this slug; return it and whether it was created."""
+def load_file(
+    session: Session,
+    source: LetterSource,
+    *,
+    now: datetime,
+    slug: str | None = None,
+    lang: str | None = None,
+    featured: bool = False,
+) -> LoadResult:
+    """Load a letter file: a new letter, an update of one, or a translation of one.
+
+    A file for an existing slug in a language other than the letter's own becomes (or updates)
+    that letter's translation: its title, summary and text only; dates, goal and signatures stay
+    the letter's. ``lang`` (the CLI's --lang) wins over the front matter's ``lang:``.
+    """
+    lang = normalise_lang(lang) if lang else source.lang
+    slug = _slug_for(source, slug)
+    existing = session.scalar(select(Letter).where(Letter.slug == slug))
+    if existing is not None and lang is not None and lang != existing.lang:
+        translation, created = load_translation(session, existing, source, lang=lang, now=now)
+        if featured:
+            feature_letter(session, existing)
+        return LoadResult(existing, created, translation.lang)
+    letter, created = load_letter(session, source, now=now, slug=slug, featured=featured, lang=lang)
+    return LoadResult(letter, created)
+
+
+def _slug_for(source: LetterSource, slug: str | None) -> str:
     slug = slug or source.slug or slugify(source.title)
+    if not slug:
+        raise LetterFileError("the title gives no slug (it has no ASCII letters or digits): set one with --slug")
     if not SLUG_PATTERN.match(slug):
         raise LetterFileError(f"slug {slug!r} must be lowercase letters, digits and dashes (at most 80)")
+    return slug
+
+
+def load_translation(
+    session: Session, letter: Letter, source: LetterSource, *, lang: str, now: datetime
+) -> tuple[LetterTranslation, bool]:
+    """Create or update ``letter``'s text in ``lang``; return it and whether it was created."""
+    translation = session.scalar(
+        select(LetterTranslation).where(LetterTranslation.letter_id == letter.id, LetterTranslation.lang == lang)
+    )
+    created = translation is None
+    if translation is None:
+        translation = LetterTranslation(letter=letter, lang=lang, created_at=now)
+        session.add(translation)
+    translation.title = source.title
+    translation.summary = source.summary[:500]
+    translation.body_markdown = source.body_markdown
+    translation.body_html = render_markdown(source.body_markdown)
+    translation.updated_at = now
+    letter.updated_at = now
+    session.flush()
+    return translation, created
+
+
+def load_letter(
+    session: Session,
+    source: LetterSource,
+    *,
+    now: datetime,
+    slug: str | None = None,
+    featured: bool = False,
+    lang: str | None = None,
+) -> tuple[Letter, bool]:
+    """Create or update the letter with this slug; return it and whether it was created."""
+    slug = _slug_for(source, slug)
     letter = session.scalar(select(Letter).where(Letter.slug == slug))
     created = letter is None
     if letter is None:
@@ -115,7 +206,7 @@ def load_letter(
     letter.summary = source.summary[:500]
     letter.body_markdown = source.body_markdown
     letter.body_html = render_markdown(source.body_markdown)
-    letter.lang = source.lang
+    letter.lang = lang or source.lang or letter.lang or DEFAULT_LANG
     letter.published_at = source.published_at or letter.published_at or now
     letter.closes_at = source.closes_at
     letter.goal = source.goal
@@ -172,6 +263,29 @@ def reopen_letter(session: Session, letter: Letter, *, now: datetime) -> None:
         letter.closes_at = None
     letter.updated_at = now
     session.flush()
+
+
+def letter_languages(letter: Letter) -> list[str]:
+    """The languages the letter can be read in: its own first, then its translations."""
+    return [letter.lang, *(t.lang for t in letter.translations if t.lang != letter.lang)]
+
+
+def _primary(lang: str) -> str:
+    return lang.split("-", 1)[0]
+
+
+def letter_text(letter: Letter, lang: str) -> LetterText:
+    """The letter in ``lang`` if it has that translation (or one in the same language), else its own text."""
+    wanted = lang.replace("_", "-").lower()
+    exact = [t for t in letter.translations if t.lang == wanted]
+    near = [t for t in letter.translations if _primary(t.lang) == _primary(wanted)]
+    choices: list[LetterTranslation] = []
+    if letter.lang != wanted:
+        choices = exact or ([] if _primary(letter.lang) == _primary(wanted) else near)
+    if not choices:
+        return LetterText(letter.lang, letter.title, letter.summary, letter.body_html)
+    chosen = choices[0]
+    return LetterText(chosen.lang, chosen.title, chosen.summary, chosen.body_html)
 
 
 def edit_letter(

@@ -56,15 +56,26 @@ def escape_like(text: str) -> str:
 
 
 def public_signatures(
-    session: Session, letter_id: int, *, limit: int, cursor: str | None = None, query: str | None = None
+    session: Session,
+    letter_id: int,
+    *,
+    limit: int,
+    cursor: str | None = None,
+    query: str | None = None,
+    with_comments: bool = False,
 ) -> Page:
-    """Confirmed, public signatures of a letter, newest first, after ``cursor``, matching ``query``."""
+    """Confirmed, public signatures of a letter, newest first, after ``cursor``, matching ``query``.
+
+    ``with_comments`` keeps only the signers who left a comment.
+    """
     limit = max(1, min(limit, MAX_LIMIT))
     stmt = select(Signature).where(
         Signature.letter_id == letter_id,
         Signature.status == SignatureStatus.CONFIRMED,
         Signature.public.is_(True),
     )
+    if with_comments:
+        stmt = stmt.where(Signature.comment.is_not(None), Signature.comment != "")
     query = "".join(char for char in (query or "") if unicodedata.category(char) != "Cc").strip()
     if query:
         pattern = f"%{escape_like(query[:MAX_QUERY_LENGTH])}%"
@@ -83,3 +94,15 @@ def public_signatures(
     rows = list(session.scalars(stmt))
     next_cursor = encode_cursor(rows[limit - 1]) if len(rows) > limit else None
     return Page(rows[:limit], next_cursor)
+
+
+def public_signature(session: Session, letter_id: int, signature_id: int) -> Signature | None:
+    """One confirmed, public signature of a letter (for its own page), or None."""
+    return session.scalar(
+        select(Signature).where(
+            Signature.id == signature_id,
+            Signature.letter_id == letter_id,
+            Signature.status == SignatureStatus.CONFIRMED,
+            Signature.public.is_(True),
+        )
+    )

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from app.mail import compose, outbox
 from app.models import Flag, Letter, Signature, SignatureStatus, SuspectReason, Token, TokenPurpose
 from app.services import counting
-from app.services.errors import LetterClosed, TokenExpired, TokenProblem
+from app.services.errors import N_, LetterClosed, TokenExpired, TokenProblem
 from app.services.flags import Raised
 from app.services.tokens import find_token, issue_token
 
@@ -190,7 +190,7 @@ def check_confirmation_token(session: Session, raw: str, *, now: datetime) -> Co
         # Confirmed before (and perhaps since approved, hidden or waiting for review).
         return Confirmation(signature, already_confirmed=True)
     if token.used_at is not None:
-        raise TokenProblem("This link has already been used.", letter_slug=slug)
+        raise TokenProblem(N_("This link has already been used."), letter_slug=slug)
     if token.expires_at <= now:
         raise TokenExpired(letter_slug=slug)
     if signature.letter.is_closed(now):

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from app.models import Letter, OutboxMessage, RemovalReason, Signature, SignatureStatus, Token, TokenPurpose
 from app.services import counting
-from app.services.errors import TokenExpired, TokenProblem
+from app.services.errors import N_, TokenExpired, TokenProblem
 from app.services.tokens import find_token
 
 # Signatures that still hold personal data and can be withdrawn.
@@ -30,7 +30,7 @@ def check_withdrawal_token(session: Session, raw: str, *, now: datetime) -> Sign
     if token is None or token.used_at is not None or token.signature.status not in LIVE_STATUSES:
         # Withdrawal deletes its tokens, so a used link is simply unknown.
         raise TokenProblem(
-            "This link is not valid. It may have been used already, or copied incompletely.", purpose="withdraw"
+            N_("This link is not valid. It may have been used already, or copied incompletely."), purpose="withdraw"
         )
     if token.expires_at <= now:
         raise TokenExpired(letter_slug=token.signature.letter.slug, purpose="withdraw")

@@ -1,51 +1,73 @@
-// Live count and newest signers: poll the letter's JSON (cheap: ETag + short cache) and
-// update the page in place. The page is complete without this script.
+// Live count, progress and newest signers: poll the letter's JSON (cheap: ETag + short cache)
+// and update the page in place; copy-link button; focus on the form's errors. The page is
+// complete without this script.
 (function () {
   "use strict";
+
+  // After a refused form, the summary of its errors takes the focus (once the browser has
+  // scrolled to the form's #sign fragment, which would otherwise leave the focus on the body).
+  var summary = document.getElementById("error-summary");
+  if (summary) {
+    window.addEventListener("load", function () { window.setTimeout(function () { summary.focus(); }, 0); });
+  }
+
+  var copy = document.querySelector("[data-copy]");
+  if (copy && navigator.clipboard) {
+    var status = document.querySelector(".copy-status");
+    copy.parentNode.hidden = false;
+    copy.addEventListener("click", function () {
+      navigator.clipboard.writeText(copy.getAttribute("data-copy")).then(function () {
+        if (status) { status.textContent = status.getAttribute("data-copied"); }
+      });
+    });
+  }
+
   var box = document.querySelector("[data-live]");
   if (!box || !window.fetch) { return; }
   var numberEl = box.querySelector("[data-count]");
   var labelEl = box.querySelector(".count-label");
+  var goalBox = box.querySelector("[data-goal]");
   var list = document.querySelector("[data-newest]");
   var emptyNote = document.querySelector("[data-empty]");
   var lang = document.documentElement.lang || "en";
   var numbers = new Intl.NumberFormat(lang);
-  var dates = new Intl.DateTimeFormat(lang, { dateStyle: "medium" });
-  var countries = window.Intl && Intl.DisplayNames ? new Intl.DisplayNames([lang], { type: "region" }) : null;
   var seconds = Math.max(parseInt(box.getAttribute("data-poll-seconds"), 10) || 3, 1);
   var shown = parseInt(numberEl.getAttribute("data-count"), 10);
 
-  function text(tag, className, value) {
-    var el = document.createElement(tag);
-    el.className = className;
-    el.textContent = value;
-    return el;
+  // The same rule as the server: once the goal is reached, the next of 1, 2, 5, 10, 20, 50...
+  function nextRound(n) {
+    for (var scale = 1; ; scale *= 10) {
+      for (var i = 0; i < 3; i++) {
+        var step = [1, 2, 5][i] * scale;
+        if (step > n) { return step; }
+      }
+    }
   }
 
-  function signerItem(s) {
-    var li = document.createElement("li");
-    li.className = "signer";
-    li.appendChild(text("span", "signer-name", s.name));
-    if (s.affiliation) { li.appendChild(text("span", "signer-affiliation", s.affiliation)); }
-    var place = [s.city, s.country && countries ? countries.of(s.country) : s.country].filter(Boolean).join(", ");
-    if (place) { li.appendChild(text("span", "signer-place", place)); }
-    if (s.comment) { li.appendChild(text("q", "signer-comment", s.comment)); }
-    var time = text("time", "signer-date", dates.format(new Date(s.signed_at)));
-    time.setAttribute("datetime", s.signed_at);
-    li.appendChild(time);
-    return li;
+  function updateGoal(count) {
+    if (!goalBox) { return; }
+    var set = parseInt(goalBox.getAttribute("data-goal"), 10);
+    var reached = count >= set;
+    var goal = reached ? nextRound(count) : set;
+    var bar = goalBox.querySelector("progress");
+    bar.max = goal;
+    bar.value = count;
+    bar.textContent = Math.min(100, Math.floor(count * 100 / goal)) + "%";
+    var template = goalBox.getAttribute(reached ? "data-next-goal-text" : "data-goal-text");
+    goalBox.querySelector(".goal-text").textContent =
+      template.replace("{count}", numbers.format(count)).replace("{goal}", numbers.format(goal));
   }
 
   function refreshList() {
-    if (!list) { return Promise.resolve(); }
-    return fetch(box.getAttribute("data-signatures-url"), { cache: "no-cache" })
-      .then(function (r) { return r.ok ? r.json() : null; })
-      .then(function (data) {
-        if (!data) { return; }
-        var items = document.createDocumentFragment();
-        data.signatures.forEach(function (s) { items.appendChild(signerItem(s)); });
-        list.replaceChildren(items);
-        if (emptyNote) { emptyNote.hidden = data.signatures.length > 0; }
+    var url = box.getAttribute("data-newest-url");
+    if (!list || !url) { return Promise.resolve(); }
+    return fetch(url, { cache: "no-cache" })
+      .then(function (r) { return r.ok ? r.text() : null; })
+      .then(function (html) {
+        if (html === null) { return; }
+        // Our own server-rendered, escaped list items.
+        list.innerHTML = html;
+        if (emptyNote) { emptyNote.hidden = list.children.length > 0; }
       });
   }
 
@@ -61,6 +83,7 @@
         if (labelEl && labelEl.dataset.one && labelEl.dataset.many) {
           labelEl.textContent = shown === 1 ? labelEl.dataset.one : labelEl.dataset.many;
         }
+        updateGoal(shown);
         return refreshList();
       })
       .catch(function () { /* offline for a moment: try again at the next tick */ })

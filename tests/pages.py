@@ -1,0 +1,80 @@
+"""Every public page of the site, rendered in one language, for the validity and accessibility tests."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+
+from app.db import db
+from app.models import OutboxMessage
+from tests.support import add_confirmed, csrf_token, sign
+
+
+@dataclass
+class Tour:
+    """The pages seen on a walk through the site: name -> (path, HTML)."""
+
+    pages: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    def visit(self, client: FlaskClient, name: str, path: str, *, status: int = 200, **kwargs: object) -> str:
+        """Fetch ``path`` (GET, or POST with data=...), check its status, keep its HTML under ``name``."""
+        method = "POST" if "data" in kwargs else "GET"
+        response = client.open(path, method=method, **kwargs)  # type: ignore[arg-type]
+        assert response.status_code == status, (path, response.status_code)
+        html = response.get_data(as_text=True)
+        self.pages[name] = (path, html)
+        return html
+
+
+def _links(app: Flask, address: str) -> tuple[str, str]:
+    with app.app_context():
+        body = db.session.scalars(
+            sa.select(OutboxMessage.body_text).where(OutboxMessage.recipient == address).order_by(OutboxMessage.id)
+        ).first()
+    assert body, address
+    confirm = re.search(r"https?://[^/\s]+(/confirm/\S+)", body)
+    withdraw = re.search(r"https?://[^/\s]+(/withdraw/\S+)", body)
+    assert confirm and withdraw, body
+    return confirm.group(1), withdraw.group(1)
+
+
+def tour_the_site(app: Flask, client: FlaskClient, letter_id: int, slug: str, lang: str) -> Tour:
+    """Walk every public page in ``lang``: reading, signing (with errors), confirming, listing, withdrawing."""
+    tour = Tour()
+    client.get(f"/?lang={lang}")  # the visitor's choice, kept in the session
+    add_confirmed(app, letter_id, 3, city="Seoul", country="KR", comment="우리의 작업에는 대가가 필요합니다. " * 12)
+    add_confirmed(app, letter_id, 2, comment="Short and sweet.")
+    tour.visit(client, "front", "/")
+    tour.visit(client, "letter", f"/letters/{slug}")
+    tour.visit(client, "letters", "/letters")
+    tour.visit(client, "signatures", f"/letters/{slug}/signatures")
+    tour.visit(client, "comments", f"/letters/{slug}/signatures?comments=1")
+    tour.visit(client, "no match", f"/letters/{slug}/signatures?q=nobody-at-all")
+    tour.visit(client, "signature", f"/letters/{slug}/signatures/1")
+    tour.visit(client, "privacy", "/privacy")
+    tour.visit(client, "embed", f"/letters/{slug}/embed")
+    token = csrf_token(client, f"/letters/{slug}")
+    tour.visit(
+        client,
+        "sign errors",
+        f"/letters/{slug}/sign",
+        status=422,
+        data={"csrf_token": token, "name": "", "email": "not an address", "comment": "<b>bold</b>"},
+    )
+    address = f"tour-{lang}@example.org"
+    assert sign(client, slug, name="Tour Signer", email=address).status_code == 303
+    tour.visit(client, "check inbox", f"/letters/{slug}/signed")
+    tour.visit(client, "resend", f"/letters/{slug}/resend")
+    confirm, withdraw = _links(app, address)
+    tour.visit(client, "confirm", confirm)
+    tour.visit(client, "confirmed", confirm, data={"csrf_token": csrf_token(client, confirm)})
+    tour.visit(client, "withdraw request", f"/letters/{slug}/withdraw")
+    tour.visit(client, "withdraw", withdraw)
+    tour.visit(client, "withdrawn", withdraw, data={"csrf_token": csrf_token(client, withdraw)})
+    tour.visit(client, "used link", confirm, status=404)
+    tour.visit(client, "not found", "/nothing/here", status=404)
+    return tour

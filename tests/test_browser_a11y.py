@@ -1,0 +1,335 @@
+"""In a real Chromium: axe-core on every public page in both languages, keyboard-only signing in
+Korean on a phone, layouts from 320 px to desktop, print, and the badge and embed framed by another site."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from axe_playwright_python.sync_playwright import Axe
+from flask import Flask
+from playwright.sync_api import BrowserContext, Page, expect
+from werkzeug.serving import make_server
+
+from app.db import db
+from app.models import Letter, OutboxMessage, Signature
+from tests.support import SMTPSink, add_confirmed, link_in, smtp_settings
+
+pytestmark = pytest.mark.browser
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+LETTER = "/letters/test-letter"
+LIVE_TIMEOUT_MS = 8_000
+axe = Axe()
+
+
+@pytest.fixture
+def app_config(smtp_sink: SMTPSink) -> dict[str, Any]:
+    """Mail goes to the test SMTP server; the page polls every second."""
+    return {**smtp_settings(smtp_sink), "LIVE_POLL_SECONDS": 1}
+
+
+def serious_violations(page: Page) -> list[str]:
+    """axe-core's violations of serious or critical impact on the page as it is now."""
+    results = axe.run(page).response
+    return [
+        f"{v['id']} ({v['impact']}): {[node['target'] for node in v['nodes']][:5]}"
+        for v in results["violations"]
+        if v["impact"] in {"serious", "critical"}
+    ]
+
+
+def outbox_links(app: Flask, address: str) -> tuple[str, str]:
+    """The confirm and withdraw links of the last mail to ``address`` (straight from the outbox)."""
+    with app.app_context():
+        body = db.session.scalars(
+            sa.select(OutboxMessage.body_text)
+            .where(OutboxMessage.recipient == address)
+            .order_by(OutboxMessage.id.desc())
+        ).first()
+    assert body
+    confirm = re.search(r"https?://\S+/confirm/\S+", body)
+    withdraw = re.search(r"https?://\S+/withdraw/\S+", body)
+    assert confirm and withdraw
+    return confirm.group(0), withdraw.group(0)
+
+
+@pytest.mark.parametrize("lang", ["en", "ko"])
+def test_no_serious_accessibility_violations_on_any_public_page(
+    app: Flask,
+    letter: Letter,
+    live_server: str,
+    new_context: Callable[..., BrowserContext],
+    lang: str,
+) -> None:
+    add_confirmed(app, letter.id, 3, city="Seoul", country="KR", comment="우리의 작업에는 대가가 필요합니다. " * 12)
+    add_confirmed(app, letter.id, 2, comment="Pay the artists.")
+    page = new_context(locale="ko-KR" if lang == "ko" else "en-GB").new_page()
+    found: dict[str, list[str]] = {}
+
+    def check(name: str) -> None:
+        expect(page.locator("html")).to_have_attribute("lang", lang)
+        found[name] = serious_violations(page)
+
+    for name, path in [
+        ("letter", f"{LETTER}?lang={lang}"),
+        ("front", "/"),
+        ("letters", "/letters"),
+        ("signatures", f"{LETTER}/signatures"),
+        ("comments", f"{LETTER}/signatures?comments=1"),
+        ("signature", f"{LETTER}/signatures/1"),
+        ("privacy", "/privacy"),
+        ("embed", f"{LETTER}/embed?lang={lang}"),
+        ("not found", "/nothing/here"),
+    ]:
+        page.goto(path)
+        check(name)
+
+    # Signing with mistakes: the errors, announced and linked to their fields.
+    page.goto(LETTER)
+    page.locator("#email").fill("not an address")
+    page.locator("#sign button[type=submit]").click()
+    expect(page.locator("#error-summary")).to_be_visible()
+    expect(page.locator("#error-summary")).to_be_focused()
+    check("sign errors")
+
+    address = f"axe-{lang}@example.org"
+    page.locator("#name").fill("Axe Signer")
+    page.locator("#email").fill(address)
+    page.locator("#sign button[type=submit]").click()
+    expect(page.locator("h1")).to_have_count(1)
+    check("check inbox")
+    page.goto(f"{LETTER}/resend")
+    check("resend")
+
+    confirm, withdraw = outbox_links(app, address)
+    page.goto(confirm)
+    check("confirm")
+    page.locator("main button[type=submit]").click()
+    expect(page.locator(".panel[role=status]")).to_be_visible()
+    check("confirmed")
+    page.goto(f"{LETTER}/withdraw")
+    check("withdraw request")
+    page.goto(withdraw)
+    check("withdraw")
+    page.locator("main button[type=submit]").click()
+    expect(page.locator(".panel[role=status]")).to_be_visible()
+    check("withdrawn")
+    page.goto(confirm)
+    check("used link")
+
+    assert len(found) == 18
+    assert {name: problems for name, problems in found.items() if problems} == {}
+
+
+def test_axe_does_find_a_serious_problem(
+    letter: Letter,
+    new_context: Callable[..., BrowserContext],
+) -> None:
+    page = new_context().new_page()
+    page.goto(LETTER)
+    page.evaluate("document.querySelector('label[for=name]').remove()")  # an input without a label
+    assert any(problem.startswith("label ") for problem in serious_violations(page))
+
+
+def tab_to(page: Page, selector: str, limit: int = 120) -> None:
+    """Press Tab until the element matching ``selector`` has the focus, as a keyboard user would."""
+    for _ in range(limit):
+        if page.evaluate("s => document.activeElement && document.activeElement.matches(s)", selector):
+            return
+        page.keyboard.press("Tab")
+    raise AssertionError(f"{selector} never got the focus by Tab")
+
+
+def assert_focus_is_visible(page: Page) -> None:
+    style = page.evaluate(
+        "() => { const s = getComputedStyle(document.activeElement); return [s.outlineStyle, s.outlineWidth]; }"
+    )
+    assert style[0] != "none" and style[1] != "0px", style
+
+
+def test_signing_in_korean_on_a_phone_with_the_keyboard_only(
+    app: Flask,
+    letter: Letter,
+    smtp_sink: SMTPSink,
+    new_context: Callable[..., BrowserContext],
+) -> None:
+    phone = {"viewport": {"width": 375, "height": 740}, "is_mobile": True, "has_touch": True}
+    watcher = new_context(locale="ko-KR", **phone).new_page()
+    watcher.goto(LETTER)
+    expect(watcher.locator(".count")).to_have_text("0명")
+
+    page = new_context(**phone).new_page()  # an English browser...
+    page.goto(LETTER)
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    tab_to(page, "a[hreflang=ko]")  # ...whose user picks Korean in the header
+    assert_focus_is_visible(page)
+    page.keyboard.press("Enter")
+    expect(page.locator("html")).to_have_attribute("lang", "ko")
+    expect(page.locator("#sign-heading")).to_have_text("이 서한에 서명하기")
+
+    tab_to(page, "#name")
+    assert_focus_is_visible(page)
+    page.keyboard.type("김하늘")
+    tab_to(page, "#email")
+    page.keyboard.type("haneul@example.org")
+    tab_to(page, "#city")
+    page.keyboard.type("서울")
+    tab_to(page, "#comment")
+    page.keyboard.type("창작자에게 정당한 대가를.")
+    tab_to(page, "#sign button[type=submit]")
+    assert_focus_is_visible(page)
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", level=1)).to_have_text("받은편지함을 확인해 주세요")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+
+    result = app.test_cli_runner().invoke(args=["mail", "send"])
+    assert result.exit_code == 0 and result.output.startswith("1 sent,"), result.output
+    [message] = smtp_sink.messages_to("haneul@example.org")
+    assert message["Subject"] == "서명을 확인해 주세요: An open letter for testing"
+    body = message.get_body(preferencelist=("plain",))
+    assert body is not None and "김하늘 님, 안녕하세요." in body.get_content()
+
+    page.goto(link_in(message))  # following the link from the mail
+    expect(page.get_by_role("heading", level=1)).to_have_text("서명을 확인해 주세요")
+    tab_to(page, "main button[type=submit]")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", level=1)).to_have_text("감사합니다. 서명이 확인되었습니다")
+
+    # The Korean page that stayed open updates itself: count, words and list.
+    expect(watcher.locator(".count")).to_have_text("1명", timeout=LIVE_TIMEOUT_MS)
+    expect(watcher.locator(".goal-text")).to_have_text("목표 100명 중 1명")
+    expect(watcher.locator("[data-newest] .signer-name")).to_have_text(["김하늘"], timeout=LIVE_TIMEOUT_MS)
+    expect(watcher.locator("[data-newest] .signer-comment")).to_contain_text("창작자에게 정당한 대가를.")
+    with app.app_context():
+        assert db.session.scalars(sa.select(Signature.locale)).all() == ["ko"]
+
+
+@pytest.mark.parametrize("width", [320, 768, 1280])
+def test_the_pages_fit_phones_tablets_and_desktops(
+    app: Flask,
+    letter: Letter,
+    new_context: Callable[..., BrowserContext],
+    width: int,
+) -> None:
+    add_confirmed(app, letter.id, 4, city="Busan", country="KR", comment="긴 이야기입니다. " * 40)
+    page = new_context(locale="ko-KR", viewport={"width": width, "height": 900}).new_page()
+    ARTIFACTS.mkdir(exist_ok=True)
+    for name, path in [("letter", LETTER), ("signatures", f"{LETTER}/signatures"), ("embed", f"{LETTER}/embed")]:
+        page.goto(path)
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"{path} scrolls sideways by {overflow}px at {width}px"
+        page.screenshot(path=str(ARTIFACTS / f"{name}-{width}.png"), full_page=True)
+    page.goto(LETTER)
+    sign_box = page.locator(".sign-box")
+    jump = page.locator(".jump-to-sign")
+    if width < 896:  # 56rem: one column, with a link down to the form
+        expect(jump).to_be_visible()
+    else:
+        expect(jump).to_be_hidden()
+    expect(sign_box).to_be_visible()
+
+
+def test_the_print_stylesheet_prints_the_letter_and_its_signers_only(
+    app: Flask,
+    letter: Letter,
+    new_context: Callable[..., BrowserContext],
+) -> None:
+    add_confirmed(app, letter.id, 2)
+    page = new_context().new_page()
+    page.goto(LETTER)
+    page.emulate_media(media="print")
+    expect(page.locator(".letter-body")).to_be_visible()
+    expect(page.locator("[data-newest] .signer")).to_have_count(2)
+    expect(page.locator("[data-newest] .signer").first).to_be_visible()
+    expect(page.locator(".count-number")).to_be_visible()
+    for hidden in (".sign-box", ".share-box", ".site-header", ".site-footer", ".jump-to-sign"):
+        expect(page.locator(hidden)).to_be_hidden()
+    page.emulate_media(media="screen")
+    expect(page.locator(".sign-box")).to_be_visible()
+
+
+def test_the_badge_and_the_embed_render_in_a_page_that_frames_them(
+    app: Flask,
+    letter: Letter,
+    live_server: str,
+    new_context: Callable[..., BrowserContext],
+) -> None:
+    add_confirmed(app, letter.id, 7)
+    partner = f"""<!doctype html><html lang="en"><title>Partner</title>
+<img id="badge" alt="Signatures" src="{live_server}{LETTER}/badge.svg">
+<iframe id="embed" title="Sign the letter" src="{live_server}{LETTER}/embed?lang=ko" width="360" height="260"></iframe>
+<iframe id="page" title="The letter itself" src="{live_server}{LETTER}" width="360" height="260"></iframe>"""
+    context = new_context()
+    page = context.new_page()
+    with partner_site(partner) as partner_url:
+        page.goto(partner_url)
+        check_the_framed_badge_and_embed(page, context, live_server)
+
+
+@contextmanager
+def partner_site(html: str) -> Iterator[str]:
+    """Another site, on another loopback port (so another origin), serving one page."""
+
+    def serve(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
+        return [html.encode()]
+
+    server = make_server("127.0.0.1", 0, serve)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        server.server_close()
+
+
+def check_the_framed_badge_and_embed(page: Page, context: BrowserContext, site: str) -> None:
+    """The badge shows, the embed shows the count and opens the letter; the letter itself stays unframed."""
+    badge = page.locator("#badge")
+    page.wait_for_function("document.getElementById('badge').complete")
+    assert page.evaluate("document.getElementById('badge').naturalWidth") > 50
+
+    embed = page.frame_locator("#embed")
+    expect(embed.locator(".count")).to_have_text("7명")
+    expect(embed.locator("progress")).to_have_attribute("value", "7")
+    sign = embed.get_by_role("link", name=re.compile("이 서한에 서명하기"))
+    expect(sign).to_have_attribute("href", f"{site}{LETTER}#sign")
+    expect(sign).to_have_attribute("target", "_blank")
+    with context.expect_page() as opened:
+        sign.click()
+    expect(opened.value.locator("#sign-heading")).to_be_visible()
+
+    # The letter page itself refuses to be framed: the frame stays empty.
+    page.wait_for_timeout(300)
+    assert page.evaluate("location.origin") != site
+    frame = page.frame(url=re.compile(r"/letters/test-letter$"))
+    assert frame is None or frame.locator("h1").count() == 0
+    expect(badge).to_be_visible()
+
+
+def test_the_copy_link_button_appears_with_javascript_and_copies_the_address(
+    letter: Letter,
+    live_server: str,
+    new_context: Callable[..., BrowserContext],
+) -> None:
+    plain = new_context(java_script_enabled=False).new_page()
+    plain.goto(LETTER)
+    expect(plain.locator(".copy-item")).to_be_hidden()  # no dead button without the script
+    expect(plain.locator(".share-url")).to_have_text(f"{live_server}{LETTER}")  # the address is there to copy
+
+    page = new_context(permissions=["clipboard-read", "clipboard-write"]).new_page()
+    page.goto(LETTER)
+    button = page.get_by_role("button", name="Copy link")
+    expect(button).to_be_visible()
+    button.click()
+    expect(page.locator(".copy-status")).to_have_text("Link copied.")
+    assert page.evaluate("navigator.clipboard.readText()") == f"{live_server}{LETTER}"
