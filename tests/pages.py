@@ -10,7 +10,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app.db import db
-from app.models import OutboxMessage
+from app.models import ModeratorRole, OutboxMessage
+from app.moderation import accounts
 from tests.support import add_confirmed, csrf_token, sign
 
 
@@ -77,4 +78,15 @@ def tour_the_site(app: Flask, client: FlaskClient, letter_id: int, slug: str, la
     tour.visit(client, "withdrawn", withdraw, data={"csrf_token": csrf_token(client, withdraw)})
     tour.visit(client, "used link", confirm, status=404)
     tour.visit(client, "not found", "/nothing/here", status=404)
+    # The moderators' pages, signed in as an admin.
+    tour.visit(client, "moderator sign-in", "/moderate/login")
+    email = f"tour-mod-{lang}@example.org"
+    with app.app_context(), db.transaction() as session:
+        accounts.create_moderator(session, email, "a long enough password", ModeratorRole.ADMIN)
+    login = {"email": email, "password": "a long enough password", "csrf_token": csrf_token(client, "/moderate/login")}
+    assert client.post("/moderate/login", data=login).status_code == 303
+    tour.visit(client, "moderation letters", "/moderate")
+    tour.visit(client, "moderation queue", f"/moderate/letters/{slug}?view=all")
+    tour.visit(client, "audit log", "/moderate/audit")
+    tour.visit(client, "letter edit", f"/moderate/letters/{slug}/edit")
     return tour

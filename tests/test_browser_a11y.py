@@ -18,7 +18,8 @@ from playwright.sync_api import BrowserContext, Page, expect
 from werkzeug.serving import make_server
 
 from app.db import db
-from app.models import Letter, OutboxMessage, Signature
+from app.models import Letter, ModeratorRole, OutboxMessage, Signature
+from app.moderation import accounts
 from tests.support import SMTPSink, add_confirmed, link_in, smtp_settings
 
 pytestmark = pytest.mark.browser
@@ -124,7 +125,25 @@ def test_no_serious_accessibility_violations_on_any_public_page(
     page.goto(confirm)
     check("used link")
 
-    assert len(found) == 18
+    # The moderators' pages: sign-in, the letters, the queue (with a flagged signature), the log.
+    with app.app_context(), db.transaction() as session:
+        accounts.create_moderator(session, f"mod-{lang}@example.org", "a long enough password", ModeratorRole.ADMIN)
+    page.goto("/moderate/login")
+    check("moderator sign-in")
+    page.locator("#email").fill(f"mod-{lang}@example.org")
+    page.locator("#password").fill("a long enough password")
+    page.locator("main button[type=submit]").click()
+    expect(page.locator(".mod-nav")).to_be_visible()
+    check("moderation letters")
+    page.goto("/moderate/letters/test-letter?view=all")
+    expect(page.locator("tbody tr[data-signature]").first).to_be_visible()
+    check("moderation queue")
+    page.goto("/moderate/audit")
+    check("audit log")
+    page.goto("/moderate/letters/test-letter/edit")
+    check("letter edit")
+
+    assert len(found) == 23
     assert {name: problems for name, problems in found.items() if problems} == {}
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 from datetime import datetime, timedelta
 
@@ -38,4 +39,9 @@ def find_token(session: Session, raw: str, purpose: TokenPurpose) -> Token | Non
     """The token with this raw value and purpose, if any."""
     if not raw or len(raw) > 128:
         return None
-    return session.scalar(select(Token).where(Token.token_hash == hash_token(raw), Token.purpose == purpose))
+    digest = hash_token(raw)
+    token = session.scalar(select(Token).where(Token.token_hash == digest, Token.purpose == purpose))
+    # The index lookup is by a hash no one can steer; the final comparison is constant-time anyway.
+    if token is None or not hmac.compare_digest(token.token_hash, digest):
+        return None
+    return token
