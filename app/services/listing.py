@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -12,10 +11,11 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from app.models import Signature, SignatureStatus
+from app.services import search
 from app.services.errors import BadCursor
 
 MAX_LIMIT = 100
-MAX_QUERY_LENGTH = 100
+MAX_QUERY_LENGTH = search.MAX_QUERY_LENGTH
 _CURSOR = re.compile(r"^(\d{1,17})-(\d{1,18})$")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
@@ -48,10 +48,6 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
         raise BadCursor() from None
 
 
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def public_signatures(
     session: Session, letter_id: int, *, limit: int, cursor: str | None = None, query: str | None = None
 ) -> Page:
@@ -62,12 +58,9 @@ def public_signatures(
         Signature.status == SignatureStatus.CONFIRMED,
         Signature.public.is_(True),
     )
-    query = "".join(char for char in (query or "") if unicodedata.category(char) != "Cc").strip()
+    query = search.clean_query(query)
     if query:
-        pattern = f"%{_escape_like(query[:MAX_QUERY_LENGTH])}%"
-        stmt = stmt.where(
-            or_(Signature.name.ilike(pattern, escape="\\"), Signature.affiliation.ilike(pattern, escape="\\"))
-        )
+        stmt = stmt.where(search.matching(session, query, search.PUBLIC_FIELDS))
     if cursor:
         when, signature_id = decode_cursor(cursor)
         stmt = stmt.where(
