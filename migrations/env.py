@@ -8,7 +8,7 @@ import app.models  # noqa: F401  (registers every table on the metadata)
 from app.db import Base
 
 # Made by hand in the text-search migration; the models cannot describe them.
-SEARCH_OBJECTS = re.compile(r"^(signatures_fts(_\w+)?|ix_signatures_\w+_trgm|ix_signatures_name_nocase)$")
+SEARCH_OBJECTS = re.compile(r"^(signatures_(email_)?fts(_\w+)?|ix_signatures_\w+_trgm|ix_signatures_name_nocase)$")
 
 
 def include_name(name: str | None, type_: str, parent_names: object) -> bool:

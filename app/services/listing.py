@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
 from app.models import Signature, SignatureStatus
@@ -60,15 +60,15 @@ def public_signatures(
     )
     query = search.clean_query(query)
     if query:
-        stmt = stmt.where(search.matching(session, query, search.PUBLIC_FIELDS))
+        ids = search.few_matching_ids(session, letter_id, query, search.PUBLIC_FIELDS)
+        if ids == []:
+            return Page([], None)
+        stmt = stmt.where(search.matching(session, query) if ids is None else Signature.id.in_(ids))
     if cursor:
         when, signature_id = decode_cursor(cursor)
-        stmt = stmt.where(
-            or_(
-                Signature.confirmed_at < when,
-                and_(Signature.confirmed_at == when, Signature.id < signature_id),
-            )
-        )
+        # A row-value comparison: both databases seek their listing index to it (an OR of two
+        # conditions would make SQLite walk the index from the newest signature down).
+        stmt = stmt.where(tuple_(Signature.confirmed_at, Signature.id) < tuple_(when, signature_id))
     stmt = stmt.order_by(Signature.confirmed_at.desc(), Signature.id.desc()).limit(limit + 1)
     rows = list(session.scalars(stmt))
     next_cursor = encode_cursor(rows[limit - 1]) if len(rows) > limit else None

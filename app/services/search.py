@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 import unicodedata
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -19,6 +20,9 @@ from sqlalchemy.sql.elements import ColumnElement
 from app.models import Signature
 
 MAX_QUERY_LENGTH = 100
+# Up to this many matches are fetched by id and sorted; more, and the caller walks its
+# ordered index with the condition instead, which finds a page of common matches at once.
+FEW_MATCHES = 2000
 # Trigram indexes find substrings of at least this many characters.
 MIN_SUBSTRING = 3
 
@@ -35,13 +39,17 @@ class SearchField(enum.StrEnum):
 PUBLIC_FIELDS: tuple[SearchField, ...] = (SearchField.NAME, SearchField.AFFILIATION)
 MODERATOR_FIELDS: tuple[SearchField, ...] = (SearchField.NAME, SearchField.AFFILIATION, SearchField.EMAIL)
 
-_FTS_COLUMNS = {SearchField.NAME: "name", SearchField.AFFILIATION: "affiliation", SearchField.EMAIL: "email_key"}
+# FTS5 tables (SQLite) and their columns: addresses have an index of their own.
+_FTS_TABLES = {
+    SearchField.NAME: ("signatures_fts", "name"),
+    SearchField.AFFILIATION: ("signatures_fts", "affiliation"),
+    SearchField.EMAIL: ("signatures_email_fts", "email_key"),
+}
 _COLUMNS = {
     SearchField.NAME: Signature.name,
     SearchField.AFFILIATION: Signature.affiliation,
     SearchField.EMAIL: Signature.email_key,
 }
-_FTS = sa.table("signatures_fts", sa.column("rowid"))
 
 
 def clean_query(text: str | None) -> str:
@@ -54,18 +62,26 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _fts_phrase(query: str, fields: Sequence[SearchField]) -> str:
-    """An FTS5 query for ``query`` as one phrase (quotes doubled) in ``fields``' columns only."""
-    columns = " ".join(_FTS_COLUMNS[field] for field in fields)
-    return '{%s} : "%s"' % (columns, query.replace('"', '""'))  # noqa: UP031 (braces are FTS5 syntax)
+def _fts_ids(query: str, fields: Sequence[SearchField]) -> sa.Select[Any] | sa.CompoundSelect[Any]:
+    """The rowids (signature ids) the FTS5 indexes match for ``query`` as one phrase, in any letter."""
+    phrase = '"%s"' % query.replace('"', '""')  # noqa: UP031 (FTS5 quoting: quotes doubled)
+    selects = []
+    for table in dict.fromkeys(_FTS_TABLES[field][0] for field in fields):
+        columns = " ".join(_FTS_TABLES[field][1] for field in fields if _FTS_TABLES[field][0] == table)
+        fts = sa.table(table, sa.column("rowid"))
+        match = sa.literal_column(table).op("MATCH")("{%s} : %s" % (columns, phrase))  # noqa: UP031
+        selects.append(sa.select(fts.c.rowid).where(match))
+    return selects[0] if len(selects) == 1 else sa.union(*selects)
 
 
-def _name_prefix(dialect: str, query: str) -> ColumnElement[bool]:
-    """Names beginning with ``query`` (a short query), through an index on each database."""
+def _name_prefix(dialect: str, query: str, *, indexed: bool = False) -> ColumnElement[bool]:
+    """Names beginning with ``query`` (a short query); ``indexed`` lets SQLite use its name index."""
     pattern = _escape_like(query) + "%"
     if dialect == "sqlite":
-        # Uses ix_signatures_name_nocase(letter_id, name COLLATE NOCASE) as a range scan.
-        return Signature.name.collate("NOCASE").like(pattern, escape="\\")
+        # LIKE is case-insensitive (ASCII) on SQLite either way; with NOCASE it becomes a range
+        # scan of ix_signatures_name_nocase, without it the newest-first listing index is kept.
+        name = Signature.name.collate("NOCASE") if indexed else Signature.name
+        return name.like(pattern, escape="\\")
     return Signature.name.ilike(pattern, escape="\\")
 
 
@@ -81,8 +97,29 @@ def matching(session: Session, query: str, fields: Sequence[SearchField] = PUBLI
     if len(query) < MIN_SUBSTRING:
         return _name_prefix(dialect, query)
     if dialect == "sqlite":
-        phrase = _fts_phrase(query, fields)
-        matches = sa.select(_FTS.c.rowid).where(sa.literal_column("signatures_fts").op("MATCH")(phrase))
-        return Signature.id.in_(matches)
+        return Signature.id.in_(_fts_ids(query, fields))
     pattern = f"%{_escape_like(query)}%"
     return sa.or_(*(_COLUMNS[field].ilike(pattern, escape="\\") for field in fields))
+
+
+def few_matching_ids(
+    session: Session, letter_id: int, query: str, fields: Sequence[SearchField] = PUBLIC_FIELDS
+) -> list[int] | None:
+    """Ids of signatures matching ``query`` when there are at most FEW_MATCHES, else None.
+
+    A rare term is answered from the text index alone, and a short list of ids is cheap to
+    sort. Without this a database may walk its newest-first index testing every row, which
+    for a term that matches nothing reads the whole letter. The ids may include other
+    letters' signatures (on SQLite): the caller filters by letter as it always does.
+    """
+    stmt: sa.Select[Any] | sa.CompoundSelect[Any]
+    dialect = session.get_bind().dialect.name
+    if dialect == "sqlite" and len(query) >= MIN_SUBSTRING:
+        stmt = _fts_ids(query, fields)
+    elif len(query) < MIN_SUBSTRING:
+        prefix = _name_prefix(dialect, query, indexed=True)
+        stmt = sa.select(Signature.id).where(Signature.letter_id == letter_id, prefix)
+    else:
+        stmt = sa.select(Signature.id).where(Signature.letter_id == letter_id, matching(session, query, fields))
+    ids: list[int] = list(session.scalars(stmt.limit(FEW_MATCHES + 1)))
+    return ids if len(ids) <= FEW_MATCHES else None

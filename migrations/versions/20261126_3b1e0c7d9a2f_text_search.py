@@ -8,7 +8,7 @@ Both give case-insensitive substring search for queries of three characters or m
 search never reads the whole table. The objects are made here only (the models cannot describe
 them); migrations/env.py keeps autogenerate from proposing to drop them.
 
-SQLite: an external-content FTS5 table over signatures(name, affiliation, email_key), kept in
+SQLite: external-content FTS5 tables over signatures(name, affiliation) and (email_key), kept in
 sync by triggers. A batch migration that recreates the signatures table drops these triggers:
 such a migration must recreate them (see SQLITE_TRIGGERS), and tests/test_search.py checks
 that the index follows inserts, updates and deletes at head.
@@ -23,22 +23,30 @@ down_revision: str | None = "6fadebd11c8e"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-COLUMNS = "name, affiliation, email_key"
-NEW = "new.id, new.name, new.affiliation, new.email_key"
-OLD = "'delete', old.id, old.name, old.affiliation, old.email_key"
+# Two indexes: names and affiliations (public search), and addresses (moderators only), so
+# that a public query never reads the address index's long lists ("org", digits).
+FTS_TABLES = {"signatures_fts": ("name", "affiliation"), "signatures_email_fts": ("email_key",)}
 
-SQLITE_TRIGGERS = (
-    f"""CREATE TRIGGER signatures_fts_insert AFTER INSERT ON signatures BEGIN
-        INSERT INTO signatures_fts(rowid, {COLUMNS}) VALUES ({NEW});
-    END""",
-    f"""CREATE TRIGGER signatures_fts_delete AFTER DELETE ON signatures BEGIN
-        INSERT INTO signatures_fts(signatures_fts, rowid, {COLUMNS}) VALUES ({OLD});
-    END""",
-    f"""CREATE TRIGGER signatures_fts_update AFTER UPDATE OF {COLUMNS} ON signatures BEGIN
-        INSERT INTO signatures_fts(signatures_fts, rowid, {COLUMNS}) VALUES ({OLD});
-        INSERT INTO signatures_fts(rowid, {COLUMNS}) VALUES ({NEW});
-    END""",
-)
+
+def _triggers(table: str, columns: tuple[str, ...]) -> tuple[str, ...]:
+    cols = ", ".join(columns)
+    new = ", ".join(f"new.{c}" for c in columns)
+    old = ", ".join(f"old.{c}" for c in columns)
+    return (
+        f"""CREATE TRIGGER {table}_insert AFTER INSERT ON signatures BEGIN
+            INSERT INTO {table}(rowid, {cols}) VALUES (new.id, {new});
+        END""",
+        f"""CREATE TRIGGER {table}_delete AFTER DELETE ON signatures BEGIN
+            INSERT INTO {table}({table}, rowid, {cols}) VALUES ('delete', old.id, {old});
+        END""",
+        f"""CREATE TRIGGER {table}_update AFTER UPDATE OF {cols} ON signatures BEGIN
+            INSERT INTO {table}({table}, rowid, {cols}) VALUES ('delete', old.id, {old});
+            INSERT INTO {table}(rowid, {cols}) VALUES (new.id, {new});
+        END""",
+    )
+
+
+SQLITE_TRIGGERS = tuple(trigger for table, columns in FTS_TABLES.items() for trigger in _triggers(table, columns))
 
 POSTGRES_INDEXES = {
     "ix_signatures_name_trgm": "name",
@@ -50,13 +58,14 @@ POSTGRES_INDEXES = {
 def upgrade() -> None:
     dialect = op.get_bind().dialect.name
     if dialect == "sqlite":
-        op.execute(
-            f"CREATE VIRTUAL TABLE signatures_fts USING fts5({COLUMNS}, "
-            "content='signatures', content_rowid='id', tokenize='trigram')"
-        )
+        for table, columns in FTS_TABLES.items():
+            op.execute(
+                f"CREATE VIRTUAL TABLE {table} USING fts5({', '.join(columns)}, "
+                "content='signatures', content_rowid='id', tokenize='trigram')"
+            )
+            op.execute(f"INSERT INTO {table}({table}) VALUES ('rebuild')")
         for trigger in SQLITE_TRIGGERS:
             op.execute(trigger)
-        op.execute("INSERT INTO signatures_fts(signatures_fts) VALUES ('rebuild')")
         # Queries of one or two characters match names by prefix (LIKE 'ab%' uses this index).
         op.execute("CREATE INDEX ix_signatures_name_nocase ON signatures (letter_id, name COLLATE NOCASE)")
     elif dialect == "postgresql":
@@ -69,9 +78,10 @@ def downgrade() -> None:
     dialect = op.get_bind().dialect.name
     if dialect == "sqlite":
         op.execute("DROP INDEX ix_signatures_name_nocase")
-        for name in ("insert", "delete", "update"):
-            op.execute(f"DROP TRIGGER signatures_fts_{name}")
-        op.execute("DROP TABLE signatures_fts")
+        for table in FTS_TABLES:
+            for name in ("insert", "delete", "update"):
+                op.execute(f"DROP TRIGGER {table}_{name}")
+            op.execute(f"DROP TABLE {table}")
     elif dialect == "postgresql":
         for index in POSTGRES_INDEXES:
             op.execute(f"DROP INDEX {index}")
