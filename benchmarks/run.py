@@ -71,8 +71,8 @@ def wrk(name: str, url: str, *, duration: int, connections: int, script: str | N
         args += ["-s", script]
     out = subprocess.run([*args, url], capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    p50 = _ms(re.search(r"50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
-    p99 = _ms(re.search(r"99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"^\s*50%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"^\s*99%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
     requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     errors = 0
     if match := re.search(r"Non-2xx or 3xx responses: (\d+)", out):
@@ -306,7 +306,10 @@ def bench_backend(backend: str, args: argparse.Namespace, hello_rps: float, fold
     print(f"[{backend}] " + flask(env, "dev", "seed", SLUG, "--signatures", str(args.signatures)), flush=True)
     seed_seconds = time.monotonic() - started
     if backend == "postgresql":
-        database_facts(url, "ANALYZE; SELECT 1")  # what autovacuum does shortly after a bulk load
+        engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+        with engine.begin() as connection:
+            connection.exec_driver_sql("ANALYZE")  # what autovacuum does shortly after a bulk load
+        engine.dispose()
     tokens = make_confirmation_tokens(url, args.confirmations, folder)
     public = "status = 'confirmed' AND public"
     deep = database_facts(
@@ -366,6 +369,9 @@ def bench_backend(backend: str, args: argparse.Namespace, hello_rps: float, fold
     signed = database_facts(url, f"SELECT count(*) FROM signatures WHERE email LIKE 'bench-{run_id}-%'")
     sign_result = next(r for r in results if r.name == "signing POST")
     accepted = sign_result.requests - sign_result.errors
+    from benchmarks.counter import measure
+
+    counter = measure(url, SLUG)
     mail_sent, mail_rate = mail_worker_rate(env, url, args.mail_seconds)
     probe = export_rate(env)
     return {
@@ -376,6 +382,7 @@ def bench_backend(backend: str, args: argparse.Namespace, hello_rps: float, fold
         "signed_in_db": signed,
         "signed_accepted": accepted,
         "mail": (mail_sent, mail_rate),
+        "counter": counter,
         "export": probe,
         "count": database_facts(url, f"SELECT signature_count FROM letters WHERE slug = '{SLUG}'"),
     }
@@ -432,6 +439,9 @@ def write_report(runs: list[dict[str, Any]], args: argparse.Namespace, command: 
             f"{'met' if probe['rows_per_s'] >= 100_000 else '**missed**'}; < 100 MB: "
             f"{'met' if probe['peak_mb'] < 100 else '**missed**'}).",
             f"- Stored count after the run: {run['count']}.",
+            f"- Counter contention ({run['counter'].get('threads', 8):.0f} connections, confirmation-shaped "
+            f"transactions): {run['counter']['without']:.0f}/s without the counter update, "
+            f"{run['counter']['with']:.0f}/s with it (benchmarks/counter.py).",
             "",
         ]
     return "\n".join(lines)
