@@ -472,6 +472,9 @@ def main() -> None:
         print(f"hello ceiling: {hello_result.rps:.0f} req/s", flush=True)
         runs = [bench_backend(b, args, hello_result.rps, folder) for b in args.backends.split(",")]
     report = write_report(runs, args, command)
+    notes = ROOT / "benchmarks" / "notes.md"
+    if notes.exists():
+        report += "\n" + notes.read_text()
     Path(args.output).write_text(report + "\n")
     print(report)
 
