@@ -333,6 +333,16 @@ def fresh_database(backend: str, folder: Path) -> str:
     return PG_ADMIN.rsplit("/", 1)[0] + f"/{PG_DATABASE}"
 
 
+def drop_benchmark_database() -> None:
+    """Remove the PostgreSQL benchmark database (a million rows) once measured."""
+    engine = sa.create_engine(
+        PG_ADMIN.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT"
+    )
+    with engine.connect() as connection:
+        connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{PG_DATABASE}" WITH (FORCE)')
+    engine.dispose()
+
+
 def bench_backend(backend: str, args: argparse.Namespace, hello_rps: float, folder: Path) -> dict[str, Any]:
     """Seed, serve and measure one database."""
     url = fresh_database(backend, folder)
@@ -507,7 +517,11 @@ def main() -> None:
         finally:
             hello.stop()
         print(f"hello ceiling: {hello_result.rps:.0f} req/s", flush=True)
-        runs = [bench_backend(b, args, hello_result.rps, folder) for b in args.backends.split(",")]
+        try:
+            runs = [bench_backend(b, args, hello_result.rps, folder) for b in args.backends.split(",")]
+        finally:
+            if "postgresql" in args.backends:
+                drop_benchmark_database()
     report = write_report(runs, args, command)
     notes = ROOT / "benchmarks" / "notes.md"
     if notes.exists():
