@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 
 from babel import Locale
+from babel import dates as babel_dates
 from flask import Flask, Response, current_app, jsonify, render_template, request, url_for
-from flask_babel import format_date, format_datetime, format_decimal, format_timedelta, get_locale
+from flask_babel import format_date, format_datetime, format_decimal, format_timedelta, get_locale, to_user_timezone
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
@@ -175,12 +177,30 @@ def format_count(number: int) -> str:
     return str(format_decimal(number))
 
 
+@lru_cache(maxsize=4096)
+def _medium_date(day: date, locale: str) -> str:
+    return str(babel_dates.format_date(day, "medium", locale=locale))
+
+
+def signing_day(value: datetime) -> str:
+    """A signature's date ("Nov 25, 2026") in the visitor's language and time zone.
+
+    Cached per day and language: a list page shows fifty signers who mostly share a few days,
+    and babel's formatting was the largest cost of rendering it.
+    """
+    return _medium_date(to_user_timezone(value).date(), str(get_locale() or "en"))
+
+
+@lru_cache(maxsize=4096)
+def _territory(code: str, locale: str) -> str:
+    return str(Locale.parse(locale).territories.get(code, code))
+
+
 def country_name(code: str | None) -> str:
     """The name of a country from its ISO code, in the visitor's language."""
     if not code:
         return ""
-    locale = get_locale() or Locale("en")
-    return str(locale.territories.get(code, code))
+    return _territory(code, str(get_locale() or "en"))
 
 
 def init_app(app: Flask) -> None:
@@ -197,6 +217,7 @@ def init_app(app: Flask) -> None:
         asset_url=assets.url,
         format_count=format_count,
         country_name=country_name,
+        signing_day=signing_day,
         format_date=format_date,
         format_datetime=format_datetime,
         current_locale=lambda: str(get_locale() or "en"),
