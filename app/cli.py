@@ -30,6 +30,7 @@ db_cli = AppGroup("db", help="The database schema (Alembic migrations).")
 letter_cli = AppGroup("letter", help="Load, list, open, close and check letters.")
 mail_cli = AppGroup("mail", help="Send the mail waiting in the outbox.")
 moderator_cli = AppGroup("moderator", help="Moderator accounts.")
+dev_cli = AppGroup("dev", help="Development aids: fake data for trying the site at scale.")
 
 
 @contextmanager
@@ -290,6 +291,29 @@ def moderator_reset_password(email: str, password_stdin: bool) -> None:
     click.echo(f"New password set for {email}.")
 
 
+@dev_cli.command("seed")
+@click.argument("slug")
+@click.option("--signatures", "count", type=click.IntRange(min=1), default=1000, show_default=True)
+@click.option("--seed", "rng_seed", type=int, default=1, show_default=True, help="Same seed, same signers.")
+def dev_seed(slug: str, count: int, rng_seed: int) -> None:
+    """Fill the letter SLUG (made if missing) with COUNT fake signers, in bulk."""
+    import time
+
+    from app.dev.seed import seed_letter_text, seed_signatures
+
+    started = time.monotonic()
+    with db.transaction() as session:
+        letter = letters.find_letter(session, slug)
+        if letter is None:
+            source = letters.parse_letter_file(seed_letter_text(slug))
+            letter, _ = letters.load_letter(session, source, now=utcnow(), slug=slug)
+        result = seed_signatures(session, letter, count, now=utcnow(), seed=rng_seed)
+    click.echo(
+        f"Added {result.signatures} signers to '{slug}' ({result.confirmed} confirmed) "
+        f"in {time.monotonic() - started:.1f} s."
+    )
+
+
 @click.command("purge")
 @with_appcontext
 def purge() -> None:
@@ -304,6 +328,6 @@ def purge() -> None:
 
 def register(app: Flask) -> None:
     """Attach the command groups to the app's CLI."""
-    for group in (db_cli, letter_cli, mail_cli, moderator_cli):
+    for group in (db_cli, letter_cli, mail_cli, moderator_cli, dev_cli):
         app.cli.add_command(group)
     app.cli.add_command(purge)

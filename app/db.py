@@ -92,6 +92,8 @@ def make_engine(url: str, *, pool_size: int = 5, max_overflow: int = 5) -> Engin
         max_overflow=max_overflow,
         pool_pre_ping=True,
         pool_recycle=1800,
+        # A request waits at most this long for a connection, then fails rather than queue forever.
+        pool_timeout=10,
         hide_parameters=True,
     )
 

@@ -40,6 +40,12 @@ def network_hash(address: str, secret: str) -> str:
     return hmac.new(key, network_of(address).encode(), hashlib.sha256).hexdigest()[:32]
 
 
+def private_key(value: str) -> str:
+    """A keyed hash of a private value (an email address) to count it by, never the value itself."""
+    key = hashlib.sha256(b"undersigned-limit:" + current_app.config["SECRET_KEY"].encode()).digest()
+    return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()[:32]
+
+
 def client_network_key() -> str:
     """The current request's network hash (what limits and the signature record use)."""
     return network_hash(request.remote_addr or "unknown", current_app.config["SECRET_KEY"])

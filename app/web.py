@@ -5,12 +5,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import unicodedata
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from babel import Locale
+from babel import dates as babel_dates
 from flask import Flask, Request, Response, current_app, jsonify, render_template, request, url_for
 from flask_babel import (
     format_date,
@@ -19,6 +21,7 @@ from flask_babel import (
     format_timedelta,
     get_locale,
     get_translations,
+    to_user_timezone,
 )
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
@@ -291,12 +294,30 @@ def vary_on_language(response: Response) -> Response:
     return response
 
 
+@lru_cache(maxsize=4096)
+def _medium_date(day: date, locale: str) -> str:
+    return str(babel_dates.format_date(day, "medium", locale=locale))
+
+
+def signing_day(value: datetime) -> str:
+    """A signature's date ("Nov 25, 2026") in the visitor's language and time zone.
+
+    Cached per day and language: a list page shows fifty signers who mostly share a few days,
+    and babel's formatting was the largest cost of rendering it.
+    """
+    return _medium_date(to_user_timezone(value).date(), str(get_locale() or "en"))
+
+
+@lru_cache(maxsize=4096)
+def _territory(code: str, locale: str) -> str:
+    return str(Locale.parse(locale).territories.get(code, code))
+
+
 def country_name(code: str | None) -> str:
     """The name of a country from its ISO code, in the visitor's language."""
     if not code:
         return ""
-    locale = get_locale() or Locale("en")
-    return str(locale.territories.get(code, code))
+    return _territory(code, str(get_locale() or "en"))
 
 
 class TextFieldsParser(FormDataParser):
@@ -350,6 +371,7 @@ def init_app(app: Flask) -> None:
         external_url=external_url,
         languages=LANGUAGES,
         country_name=country_name,
+        signing_day=signing_day,
         format_date=format_date,
         format_datetime=format_datetime,
         current_locale=lambda: str(get_locale() or "en"),

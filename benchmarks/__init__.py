@@ -1,0 +1,1 @@
+"""Load benchmarks: run with scripts/bench (see README, Benchmarks)."""

@@ -175,11 +175,15 @@ def test_search_by_name_and_affiliation(
         data = client.get(f"/api/v1/letters/{SLUG}/signatures", query_string={"q": q}).get_json()
         return [s["name"] for s in data["signatures"]]
 
-    assert names("민지") == ["김민지"]
+    assert names("김민지") == ["김민지"]
+    assert names("김민") == ["김민지"]  # one or two characters: names that begin with them
+    assert names("민지") == []
     assert names("ghibli") == ["Jane_Doe"]
     assert names("100%") == ["김민지"]
     assert names("e_d") == ["Jane_Doe"]  # _ is literal, not a wildcard
-    assert names("%") == ["김민지"]
+    assert names("%") == []
+    assert names("J_") == []
+    assert names("ja") == ["Jane_Doe"]
     html = client.get(f"/letters/{SLUG}/signatures", query_string={"q": "ghibli"}).get_data(as_text=True)
     assert "Jane_Doe" in html and "김민지" not in html
 

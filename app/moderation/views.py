@@ -14,7 +14,7 @@ from app.db import db, utcnow
 from app.models import SignatureStatus
 from app.moderation.accounts import SignedInModerator, admin_required, authenticate, current_moderator, login_manager
 from app.moderation.forms import ACTION_LABELS, REASON_LABELS, ActionForm, LetterForm, LoginForm
-from app.ratelimit import config_limit, limiter
+from app.ratelimit import config_limit, limiter, private_key
 from app.services import letters, moderation, review
 from app.services.errors import DomainError
 
@@ -39,7 +39,7 @@ def private(response: Response) -> Response:
 
 
 def _login_account_key() -> str:
-    return "login:" + request.form.get("email", "").strip().lower()[:320]
+    return "login:" + private_key(request.form.get("email", "").strip().lower()[:320])
 
 
 login_per_network = limiter.limit(lambda: config_limit("RATELIMIT_LOGIN_PER_NETWORK"), methods=["POST"])

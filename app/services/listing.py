@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
 from app.models import Signature, SignatureStatus
+from app.services import search
 from app.services.errors import BadCursor
 
 MAX_LIMIT = 100
-MAX_QUERY_LENGTH = 100
+MAX_QUERY_LENGTH = search.MAX_QUERY_LENGTH
 _CURSOR = re.compile(r"([0-9]{1,17})-([0-9]{1,18})")
 # Row ids are 32-bit ("integer" on PostgreSQL): a bigger number cannot be bound to a comparison with them.
 _MAX_ROW_ID = 2**31 - 1
@@ -52,6 +52,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
 
 
 def escape_like(text: str) -> str:
+    """``text`` for a LIKE pattern, with its wildcards taken literally (escape character: backslash)."""
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
@@ -76,20 +77,17 @@ def public_signatures(
     )
     if with_comments:
         stmt = stmt.where(Signature.comment.is_not(None), Signature.comment != "")
-    query = "".join(char for char in (query or "") if unicodedata.category(char) != "Cc").strip()
+    query = search.clean_query(query)
     if query:
-        pattern = f"%{escape_like(query[:MAX_QUERY_LENGTH])}%"
-        stmt = stmt.where(
-            or_(Signature.name.ilike(pattern, escape="\\"), Signature.affiliation.ilike(pattern, escape="\\"))
-        )
+        ids = search.few_matching_ids(session, letter_id, query, search.PUBLIC_FIELDS)
+        if ids == []:
+            return Page([], None)
+        stmt = stmt.where(search.matching(session, query) if ids is None else Signature.id.in_(ids))
     if cursor:
         when, last_id = decode_cursor(cursor)
-        stmt = stmt.where(
-            or_(
-                Signature.confirmed_at < when,
-                and_(Signature.confirmed_at == when, Signature.id <= last_id),
-            )
-        )
+        # A row-value comparison: both databases seek their listing index to it (an OR of two
+        # conditions would make SQLite walk the index from the newest signature down).
+        stmt = stmt.where(tuple_(Signature.confirmed_at, Signature.id) <= tuple_(when, last_id))
     stmt = stmt.order_by(Signature.confirmed_at.desc(), Signature.id.desc()).limit(limit + 1)
     rows = list(session.scalars(stmt))
     next_cursor = encode_cursor(rows[limit - 1]) if len(rows) > limit else None

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.mail import compose, outbox
 from app.models import Flag, Letter, Signature, SignatureStatus, SuspectReason, Token, TokenPurpose
@@ -225,5 +226,10 @@ def confirm(session: Session, raw: str, *, now: datetime) -> Confirmation:
             counting.add_to_tally(session, signature.letter_id, counting.PENDING_TALLY, +1)
         else:
             counting.add_to_count(session, signature.letter_id, +1, now=now)
-    session.expire(signature)
+        # What the UPDATE stored, without reading the row back after commit (a second query
+        # and transaction for the page that follows).
+        set_committed_value(signature, "status", status)
+        set_committed_value(signature, "confirmed_at", now)
+    else:
+        session.expire(signature)
     return Confirmation(signature, already_confirmed=confirmed.rowcount != 1)  # type: ignore[attr-defined]

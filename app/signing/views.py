@@ -12,7 +12,7 @@ from app.db import db, utcnow
 from app.letters.views import render_letter
 from app.mail import requests
 from app.models import Letter, SignatureStatus
-from app.ratelimit import client_network_key, config_limit, limiter, over_soft_limit
+from app.ratelimit import client_network_key, config_limit, limiter, over_soft_limit, private_key
 from app.services import flags, letters, signing, withdrawal
 from app.services.errors import LetterClosed, TokenProblem
 from app.signing.bots import suspect_reason
@@ -31,7 +31,7 @@ def _lifetimes() -> signing.TokenLifetimes:
 
 def _may_mail(key: str) -> bool:
     """Whether this address may get another mail now (a quiet limit: the answer is the same)."""
-    return not over_soft_limit("RATELIMIT_MAIL_PER_ADDRESS", key)
+    return not over_soft_limit("RATELIMIT_MAIL_PER_ADDRESS", private_key(key))
 
 
 def _queue(kind: str, letter: Letter, address: str) -> None:
@@ -60,15 +60,20 @@ def sign(slug: str) -> Response | tuple[str, int]:
         return render_letter(letter, form=form), 422
     data = form.to_input(str(get_locale()))
     network = client_network_key()
+
+    def over_limit(setting: str, key: str) -> bool:
+        # Names and addresses are counted by a keyed hash, never stored in the limit storage.
+        return over_soft_limit(setting, private_key(key))
+
     raised = flags.assess(
         db.session,
         letter,
         name=data.name,
         email_domain=data.email_key.rpartition("@")[2],
         affiliation=data.affiliation,
-        over_limit=over_soft_limit,
+        over_limit=over_limit,
     )
-    burst = flags.network_burst(over_soft_limit, letter, network)
+    burst = flags.network_burst(over_limit, letter, network)
     screening = signing.Screening(
         suspect_reason=suspect_reason(form.website.data, form.started.data),
         network_hash=network,

@@ -1,0 +1,94 @@
+"""The hot paths do the fewest queries: signing, confirming and reading the count."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+
+from app.db import db
+from app.models import Letter
+from tests.support import csrf_token, link_in, path_of, sign
+
+SLUG = "test-letter"
+TRANSACTION = "<transaction>"
+
+
+@contextmanager
+def statements(app: Flask) -> Iterator[list[str]]:
+    """Every SQL statement sent to the database meanwhile (BEGIN and COMMIT included)."""
+    seen: list[str] = []
+
+    def record(conn: object, cursor: object, statement: str, *args: object) -> None:
+        seen.append(" ".join(statement.split()).lower())
+
+    def begin(conn: object) -> None:
+        seen.append(TRANSACTION)
+
+    with app.app_context():
+        engine = db.engine
+    sa.event.listen(engine, "before_cursor_execute", record)
+    sa.event.listen(engine, "begin", begin)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
+        sa.event.remove(engine, "begin", begin)
+
+
+def _sql(seen: list[str]) -> list[str]:
+    # SQLite's explicit BEGIN shows up as a statement; transactions are counted by the event.
+    return [s for s in seen if s != TRANSACTION and not s.startswith("begin")]
+
+
+def test_signing_a_new_address_is_one_transaction_of_few_statements(
+    app: Flask, client: FlaskClient, letter: Letter
+) -> None:
+    token = csrf_token(client, f"/letters/{SLUG}")
+    with statements(app) as seen:
+        assert sign(client, SLUG, token=token).status_code == 303
+    sql = _sql(seen)
+    # The letter, the watch list (one unique-index lookup of the name), the address's earlier
+    # signature if any, the signature inside the savepoint that catches a concurrent duplicate,
+    # its two tokens (one statement where the driver batches them with RETURNING, PostgreSQL),
+    # the letter's translations (the mail is in the signer's language), the mail.
+    kinds = [s.split()[0] for s in sql]
+    tokens = ["insert"] if app.config["DATABASE_URL"].startswith("postgresql") else ["insert", "insert"]
+    expected = ["select", "select", "select", "savepoint", "insert", "release", *tokens, "select", "insert"]
+    assert kinds == expected, sql
+    assert "from watch_names" in sql[1] and "from letter_translations" in sql[-2], sql
+    assert seen.count(TRANSACTION) == 1
+
+
+def test_reading_the_count_is_one_query(app: Flask, client: FlaskClient, letter: Letter) -> None:
+    first = client.get(f"/api/v1/letters/{SLUG}")
+    with statements(app) as seen:
+        assert client.get(f"/api/v1/letters/{SLUG}").status_code == 200
+        cached = client.get(f"/api/v1/letters/{SLUG}", headers={"If-None-Match": first.headers["ETag"]})
+        assert cached.status_code == 304
+    assert [s.split()[0] for s in _sql(seen)] == ["select", "select"]
+    assert all("from letters" in s and "where letters.slug" in s for s in _sql(seen))
+
+
+def test_confirming_takes_one_transaction_and_no_count(
+    app: Flask, client: FlaskClient, letter: Letter, tmp_path: object
+) -> None:
+    sign(client, SLUG, email="ada@example.org")
+    app.test_cli_runner().invoke(args=["mail", "send"])
+    from email import message_from_bytes, policy
+    from pathlib import Path
+
+    [path] = list((Path(str(tmp_path)) / "mail").glob("*.eml"))
+    link = path_of(link_in(message_from_bytes(path.read_bytes(), policy=policy.default)))  # type: ignore[arg-type]
+    token = csrf_token(client, link)
+    with statements(app) as seen:
+        assert client.post(link, data={"csrf_token": token}).status_code == 200
+    sql = _sql(seen)
+    assert not [s for s in sql if "count(" in s]
+    updates = [s for s in sql if s.startswith("update")]
+    # The signature, its token, and the counter last: its row lock is held the shortest time.
+    assert len(updates) == 3 and updates[-1].startswith("update letters"), sql
+    assert seen.count(TRANSACTION) == 1
