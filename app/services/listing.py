@@ -12,7 +12,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from app.models import Signature, SignatureStatus
-from app.services.errors import BadCursor
+from app.services.errors import BadCursor, DomainError
 
 MAX_LIMIT = 100
 MAX_QUERY_LENGTH = 100
@@ -48,20 +48,53 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
         raise BadCursor() from None
 
 
+class BadFilter(DomainError):
+    """A yes/no filter with a value other than 1, 0, true or false."""
+
+    code = "bad_parameter"
+
+
+def parse_flag(name: str, raw: str | None) -> bool | None:
+    """A yes/no query parameter: None when absent or empty, else True or False, or BadFilter."""
+    if raw is None or raw == "":
+        return None
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes"}:
+        return True
+    if lowered in {"0", "false", "no"}:
+        return False
+    raise BadFilter(f"{name} must be 1 or 0.")
+
+
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def public_signatures(
-    session: Session, letter_id: int, *, limit: int, cursor: str | None = None, query: str | None = None
+    session: Session,
+    letter_id: int,
+    *,
+    limit: int,
+    cursor: str | None = None,
+    query: str | None = None,
+    verified: bool | None = None,
+    founding: bool | None = None,
 ) -> Page:
-    """Confirmed, public signatures of a letter, newest first, after ``cursor``, matching ``query``."""
+    """Confirmed, public signatures of a letter, newest first, after ``cursor``, matching ``query``.
+
+    ``verified`` and ``founding`` keep only signatures that are (True) or are not (False) verified
+    or founding; None keeps both. The order, and so the cursors, are the same with or without them.
+    """
     limit = max(1, min(limit, MAX_LIMIT))
     stmt = select(Signature).where(
         Signature.letter_id == letter_id,
         Signature.status == SignatureStatus.CONFIRMED,
         Signature.public.is_(True),
     )
+    if verified is not None:
+        stmt = stmt.where(Signature.verified_at.is_not(None) if verified else Signature.verified_at.is_(None))
+    if founding is not None:
+        stmt = stmt.where(Signature.founding.is_(founding))
     query = "".join(char for char in (query or "") if unicodedata.category(char) != "Cc").strip()
     if query:
         pattern = f"%{_escape_like(query[:MAX_QUERY_LENGTH])}%"

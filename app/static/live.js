@@ -26,6 +26,7 @@
     var li = document.createElement("li");
     li.className = "signer";
     li.appendChild(text("span", "signer-name", s.name));
+    if (s.verified) { li.appendChild(text("span", "badge badge-verified", box.getAttribute("data-label-verified"))); }
     if (s.affiliation) { li.appendChild(text("span", "signer-affiliation", s.affiliation)); }
     var place = [s.city, s.country && countries ? countries.of(s.country) : s.country].filter(Boolean).join(", ");
     if (place) { li.appendChild(text("span", "signer-place", place)); }
@@ -33,6 +34,10 @@
     var time = text("time", "signer-date", dates.format(new Date(s.signed_at)));
     time.setAttribute("datetime", s.signed_at);
     li.appendChild(time);
+    var report = text("a", "signer-report", box.getAttribute("data-label-report"));
+    report.href = box.getAttribute("data-report-base") + "/" + encodeURIComponent(s.id) + "/report";
+    report.rel = "nofollow";
+    li.appendChild(report);
     return li;
   }
 
