@@ -72,10 +72,12 @@ def register_blueprints(app: Flask) -> None:
     from app.api.views import bp as api_bp
     from app.letters.views import bp as letters_bp
     from app.moderation.views import bp as moderation_bp
+    from app.reports.views import bp as reports_bp
     from app.signing.views import bp as signing_bp
 
     app.register_blueprint(letters_bp)
     app.register_blueprint(signing_bp)
+    app.register_blueprint(reports_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(moderation_bp)
     csrf.exempt(api_bp)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from types import FrameType
 
@@ -21,8 +22,8 @@ from sqlalchemy.orm import Session
 from app.db import db, utcnow
 from app.models import Letter, Moderator, ModeratorRole
 from app.moderation import accounts
-from app.services import counting, letters, retention
-from app.services.errors import LetterNotFound
+from app.services import counting, export, founding, letters, retention, signing
+from app.services.errors import LetterClosed, LetterNotFound
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -31,6 +32,7 @@ letter_cli = AppGroup("letter", help="Load, list, open, close and check letters.
 mail_cli = AppGroup("mail", help="Send the mail waiting in the outbox.")
 moderator_cli = AppGroup("moderator", help="Moderator accounts.")
 dev_cli = AppGroup("dev", help="Development aids: fake data for trying the site at scale.")
+signatures_cli = AppGroup("signatures", help="Export signatures; import founding signatories.")
 
 
 @contextmanager
@@ -187,6 +189,70 @@ def letter_recount(slug: str, fix: bool) -> None:
         raise SystemExit(1)
 
 
+@signatures_cli.command("export")
+@click.argument("slug")
+@click.option("--public", "public_only", is_flag=True, help="Only the public list (no addresses), as on the site.")
+@click.option("--format", "file_format", type=click.Choice(["csv", "json"]), default="csv", show_default=True)
+@click.option("--output", type=click.Path(dir_okay=False, writable=True, path_type=Path), help="Default: stdout.")
+def signatures_export(slug: str, public_only: bool, file_format: str, output: Path | None) -> None:
+    """Write a letter's signatures: every field but tokens and network hashes, or --public ones."""
+    session = db.session
+    letter = _letter_or_fail(session, slug)
+    rows: Iterator[export.Row]
+    fields: Sequence[str]
+    if public_only:
+        rows, fields = export.public_rows(session, letter.id), export.PUBLIC_FIELDS
+    else:
+        rows, fields = export.all_rows(session, letter.id), export.ALL_FIELDS
+    if file_format == "csv":
+        chunks = export.write_csv(rows, fields)
+    else:
+        chunks = export.write_json(rows, fields, letter=letter.slug, exported_at=utcnow())
+    if output is None:
+        for chunk in chunks:
+            click.echo(chunk, nl=False)
+        return
+    # newline="": the CSV writer ends rows with CRLF itself, as RFC 4180 says.
+    with output.open("w", encoding="utf-8", newline="") as handle:
+        for chunk in chunks:
+            handle.write(chunk)
+    click.echo(f"Wrote {output}.", err=True)
+
+
+@signatures_cli.command("import-founding")
+@click.argument("slug")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def signatures_import_founding(slug: str, path: Path) -> None:
+    """Sign SLUG for each founding signatory in a CSV file (name, email, affiliation, country, city).
+
+    Each gets the usual confirmation mail and counts once confirmed. A file with a bad row
+    stores nothing: every problem is listed by line number.
+    """
+    from app.signing.founding import FoundingFileError, read_founding_csv
+
+    config = current_app.config
+    ttl = signing.TokenLifetimes(
+        confirm=timedelta(days=config["CONFIRM_TOKEN_DAYS"]), withdraw=timedelta(days=config["WITHDRAW_TOKEN_DAYS"])
+    )
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise click.ClickException(f"{path}: not UTF-8 text; save the file as CSV UTF-8") from None
+    try:
+        rows = read_founding_csv(text, locale=config["DEFAULT_LOCALE"])
+    except FoundingFileError as exc:
+        raise click.ClickException(
+            f"{path}: nothing imported; fix these and try again:\n  " + "\n  ".join(exc.problems)
+        ) from None
+    with db.transaction() as session:
+        letter = _letter_or_fail(session, slug)
+        try:
+            count = founding.sign_founding(session, letter, [row.data for row in rows], now=utcnow(), ttl=ttl)
+        except LetterClosed:
+            raise click.ClickException(f"'{slug}' is closed to signatures; open it first ('letter open').") from None
+    click.echo(f"Imported {count} founding signatories into '{slug}'; each has been sent a confirmation link.")
+
+
 @contextmanager
 def _stop_on_signals() -> Iterator[threading.Event]:
     stop = threading.Event()
@@ -328,6 +394,6 @@ def purge() -> None:
 
 def register(app: Flask) -> None:
     """Attach the command groups to the app's CLI."""
-    for group in (db_cli, letter_cli, mail_cli, moderator_cli, dev_cli):
+    for group in (db_cli, letter_cli, mail_cli, moderator_cli, dev_cli, signatures_cli):
         app.cli.add_command(group)
     app.cli.add_command(purge)

@@ -114,7 +114,17 @@ def test_signatures_are_public_fields_only_newest_first(
     data = client.get(f"/api/v1/letters/{SLUG}/signatures").get_json()
     names = [s["name"] for s in data["signatures"]]
     assert names == ["Signer 0002", "Signer 0001", "Signer 0000"]
-    assert set(data["signatures"][0]) == {"name", "affiliation", "country", "city", "comment", "signed_at"}
+    assert set(data["signatures"][0]) == {
+        "id",
+        "name",
+        "affiliation",
+        "country",
+        "city",
+        "comment",
+        "signed_at",
+        "verified",
+        "founding",
+    }
     assert data["signatures"][0]["country"] == "KR"
     assert data["next_cursor"] is None
     assert "@" not in str(data)

@@ -1,60 +1,256 @@
-"""The streamed CSV export: public fields only, formula-safe, every public signer once."""
+"""Exports: the public list as CSV and JSON for anyone, every field for operators, streamed in batches."""
 
 from __future__ import annotations
 
 import csv
 import io
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
+import pytest
+import sqlalchemy as sa
 from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
 
 from app.db import db, utcnow
-from app.models import Letter, Signature, SignatureStatus
-from app.services import export
+from app.models import Flag, FlagKind, Letter, RemovalReason, Signature, SignatureStatus
+from app.services import counting, export
+
+SLUG = "test-letter"
 
 
-def add(app: Flask, letter: Letter, count: int, **fields: object) -> None:
-    start = utcnow() - timedelta(days=1)
+@pytest.fixture
+def signatures(app: Flask, letter: Letter) -> dict[str, int]:
+    """A letter with signatures in several states, some with text a spreadsheet would run."""
+    start = utcnow() - timedelta(hours=1)
+    rows: list[dict[str, Any]] = [
+        {"name": "Ada Lovelace", "affiliation": "Engine Society", "country": "GB", "city": "London"},
+        {"name": '=HYPERLINK("http://evil")', "affiliation": "+1 555", "city": "-London", "comment": "@SUM(A1)"},
+        {"name": "Tab", "comment": "\tstarts with a tab", "affiliation": "\rstarts with CR"},
+        {"name": "Verified Person", "verified_at": start, "verified_note": "Checked by phone"},
+        {"name": "Not Public", "public": False},
+        {"name": "Pending", "status": SignatureStatus.PENDING},
+        {"name": "Unconfirmed", "status": SignatureStatus.UNCONFIRMED, "confirmed_at": None},
+        {"name": "Hidden", "status": SignatureStatus.HIDDEN, "removal_reason": RemovalReason.FAKE},
+    ]
+    ids: dict[str, int] = {}
     with app.app_context(), db.transaction() as session:
-        first = session.query(Signature).count()
-        for n in range(first, first + count):
-            values = {
-                "name": f"Signer {n}",
+        for n, fields in enumerate(rows):
+            values: dict[str, Any] = {
+                "letter_id": letter.id,
+                "email": f"person{n}@example.org",
+                "email_key": f"person{n}@example.org",
+                "email_domain": "example.org",
                 "status": SignatureStatus.CONFIRMED,
-                "confirmed_at": start + timedelta(seconds=n),
+                "confirmed_at": start + timedelta(minutes=n),
+                "network_hash": "f" * 32,
             } | fields
-            session.add(
-                Signature(letter_id=letter.id, email=f"s{n}@example.org", email_key=f"s{n}@example.org", **values)
-            )
+            signature = Signature(**values)
+            session.add(signature)
+            session.flush()
+            ids[signature.name] = signature.id
+        session.add(Flag(letter_id=letter.id, signature_id=ids["Hidden"], kind=FlagKind.REPORT, detail="fake"))
+        session.add(
+            Flag(letter_id=letter.id, signature_id=ids["Hidden"], kind=FlagKind.WATCHLIST, resolved_at=utcnow())
+        )
+        counting.add_to_count(session, letter.id, 5, now=utcnow())
+    return ids
 
 
-def exported(app: Flask, letter: Letter) -> list[list[str]]:
+PUBLIC_NAMES = ["Ada Lovelace", '\'=HYPERLINK("http://evil")', "Tab", "Verified Person"]
+
+
+def download(client: FlaskClient, path: str) -> tuple[Any, str]:
+    """GET a download as a WSGI server would: streamed, read to the end, then closed."""
+    response = client.get(path)
+    try:
+        assert response.is_streamed or response.status_code != 200, path
+        return response, response.get_data(as_text=True)
+    finally:
+        # Ends the request, and with it the transaction the stream read in.
+        response.close()
+
+
+def read_csv(text: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(text, newline="")))
+
+
+def test_anyone_can_download_the_public_list_as_csv(client: FlaskClient, signatures: dict[str, int]) -> None:
+    response, text = download(client, f"/letters/{SLUG}/signatures.csv")
+    assert response.status_code == 200
+    assert response.content_type == "text/csv; charset=utf-8"
+    assert response.headers["Content-Disposition"] == f'attachment; filename="{SLUG}-signatures.csv"'
+    assert text.splitlines()[0] == "name,affiliation,country,city,comment,verified,signed_at"
+    rows = read_csv(text)
+    assert [row["name"] for row in rows] == PUBLIC_NAMES  # public, confirmed, oldest first
+    assert rows[0] | {"signed_at": ""} == {
+        "name": "Ada Lovelace",
+        "affiliation": "Engine Society",
+        "country": "GB",
+        "city": "London",
+        "comment": "",
+        "verified": "false",
+        "signed_at": "",
+    }
+    assert rows[0]["signed_at"].endswith("Z")
+    assert rows[3]["verified"] == "true"
+    assert "@example.org" not in text and "Checked by phone" not in text and "f" * 32 not in text
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_are_quoted_as_text(
+    client: FlaskClient, signatures: dict[str, int]
+) -> None:
+    rows = read_csv(download(client, f"/letters/{SLUG}/signatures.csv")[1])
+    injected, tab = rows[1], rows[2]
+    assert injected["name"] == '\'=HYPERLINK("http://evil")'
+    assert injected["affiliation"] == "'+1 555"
+    assert injected["city"] == "'-London"
+    assert injected["comment"] == "'@SUM(A1)"
+    assert tab["comment"] == "'\tstarts with a tab"
+    assert tab["affiliation"] == "'\rstarts with CR"
+    assert all(not cell.startswith(export.FORMULA_STARTS) for row in rows for cell in row.values())
+
+
+def test_anyone_can_download_the_public_list_as_json(client: FlaskClient, signatures: dict[str, int]) -> None:
+    response, text = download(client, f"/letters/{SLUG}/signatures.json")
+    assert response.status_code == 200
+    assert response.mimetype == "application/json"
+    assert response.headers["Content-Disposition"] == f'attachment; filename="{SLUG}-signatures.json"'
+    data = json.loads(text)
+    assert data["letter"] == SLUG and data["exported_at"].endswith("Z")
+    people = data["signatures"]
+    # JSON is not a spreadsheet: the text is as signed.
+    assert [p["name"] for p in people] == ["Ada Lovelace", '=HYPERLINK("http://evil")', "Tab", "Verified Person"]
+    assert set(people[0]) == set(export.PUBLIC_FIELDS)
+    assert people[3]["verified"] is True and people[0]["verified"] is False
+    assert "@example.org" not in text
+
+
+def test_an_empty_list_and_an_unknown_letter(client: FlaskClient, letter: Letter) -> None:
+    assert json.loads(download(client, f"/letters/{SLUG}/signatures.json")[1])["signatures"] == []
+    assert download(client, f"/letters/{SLUG}/signatures.csv")[1].strip() == ",".join(export.PUBLIC_FIELDS)
+    assert download(client, "/letters/nope/signatures.csv")[0].status_code == 404
+    assert download(client, "/letters/nope/signatures.json")[0].status_code == 404
+
+
+@contextmanager
+def selects(app: Flask) -> Iterator[list[str]]:
+    statements: list[str] = []
+
+    def record(conn: object, cursor: object, statement: str, parameters: Any, *args: object) -> None:
+        text = statement.lower()
+        if text.lstrip().startswith("select"):
+            # SQLite always writes an OFFSET after a LIMIT: record whether it skips any rows.
+            if "offset" in text and isinstance(parameters, tuple | list) and parameters[-1] == 0:
+                text = text.replace("offset", "")
+            statements.append(text)
+
     with app.app_context():
-        text = "".join(export.public_csv(db.session, letter.id))
-    return list(csv.reader(io.StringIO(text)))
+        engine = db.engine
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
 
 
-def test_public_signers_only_in_batches_oldest_first(app: Flask, letter: Letter, monkeypatch: object) -> None:
-    monkeypatch.setattr(export, "BATCH", 7)  # type: ignore[attr-defined]
-    add(app, letter, 20, affiliation="Lab", country="KR", city="Seoul", comment="Yes")
-    add(app, letter, 3, public=False)
-    add(app, letter, 2, status=SignatureStatus.UNCONFIRMED, confirmed_at=None)
-    rows = exported(app, letter)
-    assert rows[0] == list(export.PUBLIC_COLUMNS)
-    assert [row[0] for row in rows[1:]] == [f"Signer {n}" for n in range(20)]
-    assert rows[1][1:5] == ["Lab", "KR", "Seoul", "Yes"]
-    assert rows[1][5].endswith("Z")
-    assert "@" not in str(rows)
+def test_rows_are_read_lazily_in_keyset_batches(app: Flask, letter: Letter) -> None:
+    same_time = utcnow() - timedelta(hours=1)
+    with app.app_context(), db.transaction() as session:
+        for n in range(7):  # one timestamp for all: the id breaks the ties between batches
+            session.add(
+                Signature(
+                    letter_id=letter.id,
+                    name=f"P{n}",
+                    email=f"p{n}@example.org",
+                    email_key=f"p{n}@example.org",
+                    status=SignatureStatus.CONFIRMED,
+                    confirmed_at=same_time,
+                )
+            )
+    with app.app_context(), selects(app) as statements:
+        rows = export.public_rows(db.session, letter.id, batch_size=3)
+        assert statements == []  # nothing read until asked
+        first = next(rows)
+        assert first["name"] == "P0" and len(statements) == 1
+        names = [first["name"]] + [row["name"] for row in rows]
+        assert names == [f"P{n}" for n in range(7)]
+        assert len(statements) == 3 and not any("offset" in s for s in statements)
+        assert all("signatures.id >" in s for s in statements[1:])  # each batch starts after the last
+        everyone = [row["name"] for row in export.all_rows(db.session, letter.id, batch_size=3)]
+        assert everyone == [f"P{n}" for n in range(7)] and len(statements) == 6
 
 
-def test_cells_that_a_spreadsheet_would_run_are_defused(app: Flask, letter: Letter) -> None:
-    add(app, letter, 1, name='=HYPERLINK("http://x")', affiliation="+1 lab", comment="@SUM(A1)")
-    add(app, letter, 1, name="-2", affiliation="\tTab", comment="\rCR", city="Normal")
-    first, second = exported(app, letter)[1:]
-    assert first[0] == '\'=HYPERLINK("http://x")' and first[1] == "'+1 lab" and first[4] == "'@SUM(A1)"
-    assert second[0] == "'-2" and second[1] == "'\tTab" and second[4] == "'\rCR" and second[3] == "Normal"
+def test_write_csv_streams_in_chunks() -> None:
+    rows = ({"name": f"P{n}"} for n in range(250))
+    chunks = list(export.write_csv(rows, ["name"]))
+    assert len(chunks) == 3 and chunks[0].startswith("name\r\nP0\r\n")
+    assert "".join(chunks).count("\r\n") == 251
 
 
-def test_formula_safe_leaves_plain_text_alone() -> None:
-    assert export.formula_safe(None) == ""
-    assert export.formula_safe("Ada") == "Ada"
+def test_all_rows_have_every_field_but_tokens_and_network_hashes(app: Flask, signatures: dict[str, int]) -> None:
+    with app.app_context():
+        letter = db.session.scalar(sa.select(Letter))
+        assert letter is not None
+        rows = {row["name"]: row for row in export.all_rows(db.session, letter.id)}
+    assert len(rows) == 8  # every state
+    hidden = rows["Hidden"]
+    assert hidden["email"] == "person7@example.org"
+    assert (hidden["status"], hidden["removal_reason"], hidden["flags"], hidden["open_flags"]) == (
+        "hidden",
+        "fake",
+        2,
+        1,
+    )
+    assert (
+        rows["Verified Person"]["verified"] is True and rows["Verified Person"]["verified_note"] == "Checked by phone"
+    )
+    assert rows["Unconfirmed"]["confirmed_at"] is None and rows["Unconfirmed"]["created_at"] is not None
+    assert set(hidden) == set(export.ALL_FIELDS)
+    assert not {"network_hash", "email_key", "token_hash", "tokens"} & set(hidden)
+
+
+def test_the_cli_exports_every_field_as_csv_to_stdout_by_default(
+    runner: FlaskCliRunner, signatures: dict[str, int]
+) -> None:
+    result = runner.invoke(args=["signatures", "export", SLUG])
+    assert result.exit_code == 0, result.output
+    rows = read_csv(result.stdout)
+    assert [row["name"] for row in rows][:2] == ["Ada Lovelace", '\'=HYPERLINK("http://evil")']
+    assert len(rows) == 8 and rows[0]["email"] == "person0@example.org"
+    assert list(rows[0]) == list(export.ALL_FIELDS)
+    assert "f" * 32 not in result.stdout
+
+
+def test_the_cli_writes_the_public_list_as_json_to_a_file(
+    runner: FlaskCliRunner, signatures: dict[str, int], tmp_path: Path
+) -> None:
+    output = tmp_path / "list.json"
+    result = runner.invoke(args=["signatures", "export", SLUG, "--public", "--format", "json", "--output", str(output)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(output.read_text(encoding="utf-8"))
+    names = [p["name"] for p in data["signatures"]]
+    assert names == ["Ada Lovelace", '=HYPERLINK("http://evil")', "Tab", "Verified Person"]
+    assert "@example.org" not in output.read_text(encoding="utf-8")
+    csv_file = tmp_path / "list.csv"
+    assert runner.invoke(args=["signatures", "export", SLUG, "--public", "--output", str(csv_file)]).exit_code == 0
+    assert csv_file.read_bytes().startswith(b"name,affiliation,country,city,comment,verified,signed_at\r\n")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["signatures", "export", "nope"], "no letter with slug 'nope'"),
+        (["signatures", "export", SLUG, "--format", "xml"], "'xml' is not one of 'csv', 'json'"),
+    ],
+)
+def test_the_cli_refuses_bad_arguments(
+    runner: FlaskCliRunner, letter: Letter, args: list[str], message: str, create_letter: Callable[..., Letter]
+) -> None:
+    result = runner.invoke(args=args)
+    assert result.exit_code != 0
+    assert message in result.output

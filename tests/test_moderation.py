@@ -474,3 +474,22 @@ def test_automatic_flags_say_why_and_hide_nothing(app: Flask, client: FlaskClien
     assert "Claims Studio Ghibli, whose address domain is ghibli.jp; this address is at gmail.com." in details
     confirm_all(app)
     assert public_count(client) == 5  # flags never hide
+
+
+def test_moderators_download_every_signature_with_addresses_as_csv(
+    app: Flask, client: FlaskClient, letter: Letter, create_moderator: Callable[..., Moderator]
+) -> None:
+    sign(client, SLUG, name="=HYPERLINK(1)", email="formula@example.org")
+    sign(client, SLUG, name="Ada Lovelace", email="ada@example.org")
+    confirm_all(app)
+    create_moderator()
+    log_in(client)
+    response = client.get(f"/moderate/letters/{SLUG}/export.csv")
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    assert response.headers["Cache-Control"] == "no-store"
+    text = response.get_data(as_text=True)
+    header, *rows = text.strip().splitlines()
+    assert header.startswith("id,status,name,email,")
+    assert len(rows) == 2 and "ada@example.org" in text and "formula@example.org" in text
+    assert "'=HYPERLINK(1)" in text  # never a formula in a spreadsheet
+    assert audit(app)[-1].action == "export"

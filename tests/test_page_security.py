@@ -113,6 +113,16 @@ def test_every_public_page_has_no_inline_code_and_all_security_headers(
     more = re.search(r'class="more" href="([^"]+)"', visit(f"/letters/{slug}").get_data(as_text=True))
     assert more, "a long comment has a link to the whole of it"
     assert visit(more.group(1)).status_code == 200
+    # The confirmed signature is listed, with a link to report it.
+    listed = visit(f"/letters/{slug}/signatures?verified=0").get_data(as_text=True)
+    report_path = re.search(r'href="(/letters/[^"]+/signatures/\d+/report)"', listed)
+    assert report_path
+    assert visit(report_path.group(1)).status_code == 200
+    token = csrf_token(client, report_path.group(1))
+    assert visit(report_path.group(1), "POST", data={"csrf_token": token, "reason": "nonsense"}).status_code == 422
+    answer = visit(report_path.group(1), "POST", data={"csrf_token": token, "reason": "fake"})
+    assert answer.status_code == 303
+    assert visit(answer.headers["Location"]).status_code == 200
     withdraw_path = re.search(r'href="http://localhost(/withdraw/[^"]+)"', message)
     assert withdraw_path
     assert visit(withdraw_path.group(1)).status_code == 200

@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
-from app.db import db
-from app.models import Letter, OutboxMessage, OutboxStatus, Signature, SignatureStatus, SuspectReason
+from app.db import db, utcnow
+from app.models import Flag, Letter, OutboxMessage, OutboxStatus, Signature, SignatureStatus, SuspectReason
 from app.ratelimit import network_hash, network_of
 from tests.support import csrf_token, marked_settings, ratelimit_settings, sign, table_counts
 
@@ -143,3 +143,32 @@ def test_networks_are_hashed_with_the_secret_never_stored_raw(app: Flask, client
     assert "198.51.100.12" not in repr(signature.__dict__)
     assert network_of("2001:db8:1:2:3:4:5:6") == "2001:db8:1:2::/64"
     assert network_of("::ffff:198.51.100.12") == "198.51.100.12"
+
+
+@pytest.mark.settings(RATELIMIT_REPORTS_PER_NETWORK="2 per minute")
+def test_reports_have_a_hard_limit_per_network(app: Flask, client: FlaskClient, letter: Letter) -> None:
+    with app.app_context(), db.transaction() as session:
+        signature = Signature(
+            letter_id=letter.id,
+            name="Ada Lovelace",
+            email="ada@example.org",
+            email_key="ada@example.org",
+            status=SignatureStatus.CONFIRMED,
+            confirmed_at=utcnow(),
+        )
+        session.add(signature)
+    path = f"/letters/{SLUG}/signatures/{signature.id}/report"
+
+    def post(address: str) -> Any:
+        token = csrf_token(client, path)
+        return client.post(path, data={"reason": "fake", "csrf_token": token}, **on(address))
+
+    assert [post("203.0.113.20").status_code for _ in range(2)] == [303, 303]
+    refused = post("203.0.113.20")
+    assert refused.status_code == 429 and "Retry-After" in refused.headers
+    assert "You have sent too many requests" in refused.get_data(as_text=True)
+    # Reading the form is not limited, and other networks may still report.
+    assert client.get(path, **on("203.0.113.20")).status_code == 200
+    assert post("192.0.2.50").status_code == 303
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Flag)) == 3

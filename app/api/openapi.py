@@ -6,6 +6,8 @@ from typing import Any
 
 from flask import current_app
 
+from app.services.ledger import REMOVAL_REASONS
+
 _NULLABLE_STRING = {"type": ["string", "null"]}
 _NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
 
@@ -117,6 +119,18 @@ def openapi_document() -> dict[str, Any]:
                             "description": "Search in names and affiliations (only the first 100 characters are used)",
                             "schema": {"type": "string"},
                         },
+                        {
+                            "name": "verified",
+                            "in": "query",
+                            "description": "1: only signatories a moderator verified; 0: only the others",
+                            "schema": {"type": "string", "enum": ["1", "0", "true", "false"]},
+                        },
+                        {
+                            "name": "founding",
+                            "in": "query",
+                            "description": "1: only founding signatories; 0: only later signers",
+                            "schema": {"type": "string", "enum": ["1", "0", "true", "false"]},
+                        },
                     ],
                     "responses": {
                         "200": {
@@ -149,7 +163,7 @@ def openapi_document() -> dict[str, Any]:
             "schemas": {
                 "Letter": {
                     "type": "object",
-                    "required": ["slug", "title", "signature_count", "updated_at"],
+                    "required": ["slug", "title", "signature_count", "updated_at", "moderation"],
                     "properties": {
                         "slug": {"type": "string"},
                         "title": {"type": "string"},
@@ -162,18 +176,61 @@ def openapi_document() -> dict[str, Any]:
                         "closes_at": _NULLABLE_TIME,
                         "updated_at": {"type": "string", "format": "date-time"},
                         "url": {"type": "string", "format": "uri"},
+                        "moderation": {"$ref": "#/components/schemas/Moderation"},
+                    },
+                },
+                "Moderation": {
+                    "type": "object",
+                    "description": "Public moderation numbers: never names. signature_count is the confirmed count.",
+                    "required": ["mode", "awaiting_review", "removed"],
+                    "properties": {
+                        "mode": {
+                            "type": "string",
+                            "enum": ["post", "pre"],
+                            "description": "post: a confirmed signature counts at once; pre: after a moderator "
+                            "approves it",
+                        },
+                        "awaiting_review": {
+                            "type": "integer",
+                            "minimum": 0,
+                            "description": "Confirmed by email, waiting for a moderator",
+                        },
+                        "removed": {
+                            "type": "object",
+                            "description": "Signatures hidden or removed by moderators, by reason, and withdrawn by "
+                            "their signers",
+                            "required": list(REMOVAL_REASONS),
+                            "properties": {reason: {"type": "integer", "minimum": 0} for reason in REMOVAL_REASONS},
+                            "additionalProperties": False,
+                        },
                     },
                 },
                 "Signature": {
                     "type": "object",
-                    "required": ["name", "affiliation", "country", "city", "comment", "signed_at"],
+                    "required": [
+                        "id",
+                        "name",
+                        "affiliation",
+                        "country",
+                        "city",
+                        "comment",
+                        "signed_at",
+                        "verified",
+                        "founding",
+                    ],
                     "properties": {
+                        "id": {"type": "integer", "description": "For the report link"},
                         "name": {"type": "string"},
                         "affiliation": _NULLABLE_STRING,
                         "country": {"type": ["string", "null"], "description": "ISO 3166-1 alpha-2"},
                         "city": _NULLABLE_STRING,
                         "comment": _NULLABLE_STRING,
                         "signed_at": {"type": "string", "format": "date-time"},
+                        "verified": {
+                            "type": "boolean",
+                            "description": "A moderator checked that this signatory is who the name says",
+                        },
+                        "founding": {"type": "boolean", "description": "One of the letter's founding signatories"},
                     },
                 },
                 "Error": {

@@ -9,8 +9,9 @@ from flask import Blueprint, Response, jsonify, request
 from app.api.openapi import openapi_document
 from app.db import db, utcnow
 from app.models import Letter, Signature
-from app.services import letters, listing
+from app.services import ledger, letters, listing
 from app.services.errors import DomainError
+from app.services.ledger import Ledger
 from app.urls import external_url
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -30,7 +31,12 @@ def _iso(value: Any) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value is not None else None
 
 
-def letter_json(letter: Letter) -> dict[str, Any]:
+def moderation_json(ledger: Ledger) -> dict[str, Any]:
+    """The public moderation numbers of a letter (never names)."""
+    return {"mode": ledger.mode, "awaiting_review": ledger.awaiting_review, "removed": dict(ledger.removed)}
+
+
+def letter_json(letter: Letter, ledger: Ledger) -> dict[str, Any]:
     """The public fields of a letter."""
     return {
         "slug": letter.slug,
@@ -44,18 +50,22 @@ def letter_json(letter: Letter) -> dict[str, Any]:
         "closes_at": _iso(letter.closes_at),
         "updated_at": _iso(letter.updated_at),
         "url": external_url("letters.letter", slug=letter.slug),
+        "moderation": moderation_json(ledger),
     }
 
 
 def signature_json(signature: Signature) -> dict[str, Any]:
     """The public fields of a signature (never the email)."""
     return {
+        "id": signature.id,
         "name": signature.name,
         "affiliation": signature.affiliation,
         "country": signature.country,
         "city": signature.city,
         "comment": signature.comment,
         "signed_at": _iso(signature.confirmed_at),
+        "verified": signature.verified_at is not None,
+        "founding": signature.founding,
     }
 
 
@@ -70,13 +80,16 @@ def _cacheable(payload: dict[str, Any]) -> Response:
 @bp.get("/letters")
 def list_letters() -> Response:
     """Every letter."""
-    return _cacheable({"letters": [letter_json(letter) for letter in letters.all_letters(db.session)]})
+    all_letters = letters.all_letters(db.session)
+    numbers = ledger.ledgers(db.session, all_letters)
+    return _cacheable({"letters": [letter_json(letter, numbers[letter.id]) for letter in all_letters]})
 
 
 @bp.get("/letters/<slug>")
 def get_letter(slug: str) -> Response:
     """One letter with its count; supports If-None-Match."""
-    return _cacheable(letter_json(letters.get_letter(db.session, slug)))
+    letter = letters.get_letter(db.session, slug)
+    return _cacheable(letter_json(letter, ledger.ledger(db.session, letter)))
 
 
 def _limit() -> int:
@@ -98,6 +111,8 @@ def list_signatures(slug: str) -> Response:
         limit=_limit(),
         cursor=request.args.get("cursor") or None,
         query=request.args.get("q") or None,
+        verified=listing.parse_flag("verified", request.args.get("verified")),
+        founding=listing.parse_flag("founding", request.args.get("founding")),
     )
     return _cacheable(
         {"signatures": [signature_json(signature) for signature in page.signatures], "next_cursor": page.next_cursor}

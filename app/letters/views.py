@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
-from flask import Blueprint, abort, current_app, render_template, request
+from flask import Blueprint, abort, current_app, render_template, request, stream_with_context
 from flask_babel import get_locale
 from werkzeug.wrappers import Response
 
 from app import web
 from app.db import db, utcnow
 from app.models import Letter
-from app.services import letters, listing
+from app.services import export, ledger, letters, listing
 from app.services.progress import progress
 from app.signing.bots import current_captcha
 from app.signing.forms import SignForm
@@ -20,6 +21,8 @@ from app.urls import external_url
 bp = Blueprint("letters", __name__)
 
 NEWEST_SIGNERS = 10
+NOTABLE_SIGNERS = 6
+FOUNDING_SIGNERS = 100
 LIST_PAGE_SIZE = 50
 # Comments longer than this are shortened in lists, with a link to the signature's own page.
 COMMENT_PREVIEW = 240
@@ -51,13 +54,20 @@ def letter_url(letter: Letter, lang: str) -> str:
 
 
 def render_letter(letter: Letter, form: SignForm | None = None) -> str:
-    """The letter with its count, its newest public signers and (while open) the form."""
-    newest = listing.public_signatures(db.session, letter.id, limit=NEWEST_SIGNERS)
+    """The letter with its count and ledger, its signers (notable, founding, newest) and the form."""
+    session = db.session
+    notable = listing.public_signatures(session, letter.id, limit=NOTABLE_SIGNERS, verified=True)
+    founding = listing.public_signatures(session, letter.id, limit=FOUNDING_SIGNERS, founding=True)
+    # Later signers: the founding ones have their own section.
+    newest = listing.public_signatures(session, letter.id, limit=NEWEST_SIGNERS, founding=False)
     return render_template(
         "letters/letter.html",
         **letter_context(letter),
         form=form or SignForm(),
+        notable=notable,
+        founding=founding,
         newest=newest.signatures,
+        ledger=ledger.ledger(session, letter),
         poll_seconds=current_app.config["LIVE_POLL_SECONDS"],
         captcha=current_captcha(),
         comment_preview=COMMENT_PREVIEW,
@@ -83,7 +93,7 @@ def letter(slug: str) -> str:
 def newest(slug: str) -> str:
     """The newest public signers as list items, for the letter page's live update."""
     letter = letters.get_letter(db.session, slug)
-    page = listing.public_signatures(db.session, letter.id, limit=NEWEST_SIGNERS)
+    page = listing.public_signatures(db.session, letter.id, limit=NEWEST_SIGNERS, founding=False)
     return render_template(
         "letters/_newest.html", letter=letter, signatures=page.signatures, comment_preview=COMMENT_PREVIEW
     )
@@ -96,9 +106,20 @@ def signatures(slug: str) -> str:
     query = request.args.get("q", "").strip()[: listing.MAX_QUERY_LENGTH]
     cursor = request.args.get("cursor") or None
     with_comments = request.args.get("comments") == "1"
+    verified = listing.parse_flag("verified", request.args.get("verified"))
+    founding = listing.parse_flag("founding", request.args.get("founding"))
     page = listing.public_signatures(
-        db.session, letter.id, limit=LIST_PAGE_SIZE, cursor=cursor, query=query, with_comments=with_comments
+        db.session,
+        letter.id,
+        limit=LIST_PAGE_SIZE,
+        cursor=cursor,
+        query=query,
+        with_comments=with_comments,
+        verified=verified,
+        founding=founding,
     )
+    # The filters as query parameters, kept by the search form and the pager.
+    filters = {"verified": _flag(verified), "founding": _flag(founding)}
     return render_template(
         "letters/signatures.html",
         **letter_context(letter),
@@ -106,8 +127,45 @@ def signatures(slug: str) -> str:
         query=query,
         cursor=cursor,
         with_comments=with_comments,
+        filters=filters,
         comment_preview=COMMENT_PREVIEW,
     )
+
+
+def _flag(value: bool | None) -> str | None:
+    return None if value is None else ("1" if value else "0")
+
+
+def _public_export(letter: Letter, file_format: str) -> Iterator[str]:
+    """The public list in ``file_format``, read in a session of the stream's own.
+
+    The request's session is closed when the view returns, before the body is sent; a stream
+    that went on with it would leave a transaction open behind the closed request.
+    """
+    with db.new_session() as session:
+        rows = export.public_rows(session, letter.id)
+        if file_format == "csv":
+            yield from export.write_csv(rows, export.PUBLIC_FIELDS)
+        else:
+            yield from export.write_json(rows, export.PUBLIC_FIELDS, letter=letter.slug, exported_at=utcnow())
+
+
+def _download(letter: Letter, file_format: str, mimetype: str) -> Response:
+    response = Response(stream_with_context(_public_export(letter, file_format)), mimetype=mimetype)
+    response.headers["Content-Disposition"] = f'attachment; filename="{letter.slug}-signatures.{file_format}"'
+    return response
+
+
+@bp.get("/letters/<slug>/signatures.csv")
+def signatures_csv(slug: str) -> Response:
+    """The public list as CSV (streamed): names and public details, never an address."""
+    return _download(letters.get_letter(db.session, slug), "csv", "text/csv")
+
+
+@bp.get("/letters/<slug>/signatures.json")
+def signatures_json(slug: str) -> Response:
+    """The public list as JSON (streamed): names and public details, never an address."""
+    return _download(letters.get_letter(db.session, slug), "json", "application/json")
 
 
 @bp.get("/letters/<slug>/signatures/<int:signature_id>")

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, session, stream_with_context, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user, login_user, logout_user
@@ -15,7 +16,7 @@ from app.models import SignatureStatus
 from app.moderation.accounts import SignedInModerator, admin_required, authenticate, current_moderator, login_manager
 from app.moderation.forms import ACTION_LABELS, REASON_LABELS, ActionForm, LetterForm, LoginForm
 from app.ratelimit import config_limit, limiter, private_key
-from app.services import letters, moderation, review
+from app.services import export, letters, moderation, review
 from app.services.errors import DomainError
 
 bp = Blueprint("moderation", __name__, url_prefix="/moderate")
@@ -162,6 +163,23 @@ def act(slug: str) -> Response:
         )
     flash(message)
     return redirect(url_for(".queue", slug=letter.slug, **search.as_args()), 303)  # type: ignore[arg-type]
+
+
+def _all_signatures_csv(letter_id: int) -> Iterator[str]:
+    # The stream's own session: the request's is closed before a streamed body is sent.
+    with db.new_session() as session:
+        yield from export.write_csv(export.all_rows(session, letter_id), export.ALL_FIELDS)
+
+
+@bp.get("/letters/<slug>/export.csv")
+def export_csv(slug: str) -> Response:
+    """Every signature of the letter with every field (addresses included), streamed as CSV."""
+    letter = letters.get_letter(db.session, slug)
+    moderation.record(db.session, current_moderator(), "export", now=utcnow(), letter=letter, detail="CSV, all fields")
+    db.session.commit()
+    response = Response(stream_with_context(_all_signatures_csv(letter.id)), mimetype="text/csv")
+    response.headers["Content-Disposition"] = f'attachment; filename="{letter.slug}-all-signatures.csv"'
+    return response
 
 
 @bp.get("/audit")

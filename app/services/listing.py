@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from app.models import Signature, SignatureStatus
 from app.services import search
-from app.services.errors import BadCursor
+from app.services.errors import BadCursor, DomainError
 
 MAX_LIMIT = 100
 MAX_QUERY_LENGTH = search.MAX_QUERY_LENGTH
@@ -51,6 +51,24 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
         raise BadCursor() from None
 
 
+class BadFilter(DomainError):
+    """A yes/no filter with a value other than 1, 0, true or false."""
+
+    code = "bad_parameter"
+
+
+def parse_flag(name: str, raw: str | None) -> bool | None:
+    """A yes/no query parameter: None when absent or empty, else True or False, or BadFilter."""
+    if raw is None or raw == "":
+        return None
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes"}:
+        return True
+    if lowered in {"0", "false", "no"}:
+        return False
+    raise BadFilter(f"{name} must be 1 or 0.")
+
+
 def escape_like(text: str) -> str:
     """``text`` for a LIKE pattern, with its wildcards taken literally (escape character: backslash)."""
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -64,10 +82,14 @@ def public_signatures(
     cursor: str | None = None,
     query: str | None = None,
     with_comments: bool = False,
+    verified: bool | None = None,
+    founding: bool | None = None,
 ) -> Page:
     """Confirmed, public signatures of a letter, newest first, after ``cursor``, matching ``query``.
 
-    ``with_comments`` keeps only the signers who left a comment.
+    ``with_comments`` keeps only the signers who left a comment. ``verified`` and ``founding``
+    keep only signatures that are (True) or are not (False) verified or founding; None keeps
+    both. The order, and so the cursors, are the same with or without them.
     """
     limit = max(1, min(limit, MAX_LIMIT))
     stmt = select(Signature).where(
@@ -77,6 +99,10 @@ def public_signatures(
     )
     if with_comments:
         stmt = stmt.where(Signature.comment.is_not(None), Signature.comment != "")
+    if verified is not None:
+        stmt = stmt.where(Signature.verified_at.is_not(None) if verified else Signature.verified_at.is_(None))
+    if founding is not None:
+        stmt = stmt.where(Signature.founding.is_(founding))
     query = search.clean_query(query)
     if query:
         ids = search.few_matching_ids(session, letter_id, query, search.PUBLIC_FIELDS)

@@ -1,0 +1,1 @@
+"""Reports from the public about a listed signature."""

@@ -1,0 +1,51 @@
+"""The report form: a reason, optional details and an optional address to answer."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import EmailField, SelectField, TextAreaField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Length, Optional
+
+from app.services.reports import ReportReason
+from app.signing.forms import EMAIL_MAX, EmailAddress, normalise_line, normalise_paragraphs
+
+DETAILS_MAX = 500
+
+
+class ReportForm(FlaskForm):
+    """What is wrong with a signature, in the reporter's words."""
+
+    reason = SelectField(
+        _l("What is wrong?"),
+        choices=[
+            SelectChoice(ReportReason.FAKE.value, _l("It is fake: this person did not sign")),
+            SelectChoice(ReportReason.DUPLICATE.value, _l("It is a duplicate of another signature")),
+            SelectChoice(ReportReason.ABUSIVE.value, _l("It is abusive or offensive")),
+            SelectChoice(ReportReason.OTHER.value, _l("Something else")),
+        ],
+        validators=[DataRequired(message=_l("Please choose what is wrong."))],
+        validate_choice=True,
+    )
+    details = TextAreaField(
+        _l("Details"),
+        description=_l("At most %(max)d characters. Only moderators read this.", max=DETAILS_MAX),
+        filters=[normalise_paragraphs],
+        validators=[
+            Optional(),
+            Length(max=DETAILS_MAX, message=_l("Please use at most %(max)d characters.", max=DETAILS_MAX)),
+        ],
+    )
+    contact = EmailField(
+        _l("Your email"),
+        description=_l("If moderators may ask you about this report. Only moderators see it."),
+        filters=[normalise_line],
+        validators=[
+            Optional(),
+            Length(max=EMAIL_MAX, message=_l("Please use at most %(max)d characters.", max=EMAIL_MAX)),
+            EmailAddress(),
+        ],
+    )
+
+    normalised_email: str = ""

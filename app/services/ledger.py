@@ -1,0 +1,66 @@
+"""The public moderation ledger: how many signatures count, wait for review, or were removed, and why.
+
+Numbers only, never names; read from the tallies kept by app.services.counting, not counted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.models import Letter, LetterTally
+from app.services import counting
+
+# The reasons published, in the order they are shown.
+REMOVAL_REASONS = ("fake", "duplicate", "abuse", "withdrawn", "other")
+
+
+@dataclass(frozen=True)
+class Ledger:
+    """A letter's public numbers."""
+
+    mode: str
+    confirmed: int
+    awaiting_review: int
+    removed: dict[str, int]
+
+    @property
+    def shows_awaiting_review(self) -> bool:
+        """Whether the page mentions review: in pre-moderation, or while any signature waits."""
+        return self.mode == "pre" or self.awaiting_review > 0
+
+    @property
+    def removed_total(self) -> int:
+        """Signatures taken off the count or the list, for every reason."""
+        return sum(self.removed.values())
+
+
+def _ledger(letter: Letter, tallies: Mapping[str, int]) -> Ledger:
+    return Ledger(
+        mode=letter.moderation_mode,
+        confirmed=letter.signature_count,
+        awaiting_review=tallies.get(counting.PENDING_TALLY, 0),
+        removed={reason: tallies.get(f"removed:{reason}", 0) for reason in REMOVAL_REASONS},
+    )
+
+
+def ledger(session: Session, letter: Letter) -> Ledger:
+    """One letter's ledger (one query)."""
+    return _ledger(letter, counting.tallies(session, letter.id))
+
+
+def ledgers(session: Session, letters: Sequence[Letter]) -> dict[int, Ledger]:
+    """The ledgers of several letters by id, in one query."""
+    stored: dict[int, dict[str, int]] = {letter.id: {} for letter in letters}
+    if stored:
+        rows = session.execute(
+            select(LetterTally.letter_id, LetterTally.name, LetterTally.value).where(
+                LetterTally.letter_id.in_(list(stored))
+            )
+        )
+        for letter_id, name, value in rows:
+            stored[letter_id][name] = value
+    return {letter.id: _ledger(letter, stored[letter.id]) for letter in letters}
