@@ -128,12 +128,12 @@ def looks_like_url(text: str) -> bool:
 
 
 # What spreadsheets read as the start of a formula (ASCII, and the full-width forms some also accept).
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 
 
 def csv_safe(value: str) -> str:
     """``value`` for a CSV cell: a leading apostrophe if a spreadsheet would run it as a formula."""
-    return "'" + value if value.startswith(_FORMULA_STARTS) else value
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
 
 
 def name_key(name: str) -> str:

@@ -20,6 +20,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from app.models import Flag, Signature, SignatureStatus
+from app.text import FORMULA_STARTS as FORMULA_STARTS
 from app.text import csv_safe
 
 BATCH_SIZE = 1000

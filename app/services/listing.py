@@ -103,17 +103,18 @@ def public_signatures(
         stmt = stmt.where(Signature.verified_at.is_not(None) if verified else Signature.verified_at.is_(None))
     if founding is not None:
         stmt = stmt.where(Signature.founding.is_(founding))
+    if cursor:
+        when, last_id = decode_cursor(cursor)
+        # A row-value comparison: both databases seek their listing index to it (an OR of two
+        # conditions would make SQLite walk the index from the newest signature down).
+        stmt = stmt.where(tuple_(Signature.confirmed_at, Signature.id) <= tuple_(when, last_id))
+    # (The cursor is read first: a bad one is refused even when the search finds nothing.)
     query = search.clean_query(query)
     if query:
         ids = search.few_matching_ids(session, letter_id, query, search.PUBLIC_FIELDS)
         if ids == []:
             return Page([], None)
         stmt = stmt.where(search.matching(session, query) if ids is None else Signature.id.in_(ids))
-    if cursor:
-        when, last_id = decode_cursor(cursor)
-        # A row-value comparison: both databases seek their listing index to it (an OR of two
-        # conditions would make SQLite walk the index from the newest signature down).
-        stmt = stmt.where(tuple_(Signature.confirmed_at, Signature.id) <= tuple_(when, last_id))
     stmt = stmt.order_by(Signature.confirmed_at.desc(), Signature.id.desc()).limit(limit + 1)
     rows = list(session.scalars(stmt))
     next_cursor = encode_cursor(rows[limit - 1]) if len(rows) > limit else None

@@ -7,12 +7,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import Select, func, or_, select, union
+from sqlalchemy import Select, func, select, union
 from sqlalchemy.orm import Session
 
 from app.models import AuditEntry, Flag, Signature, SignatureStatus
+from app.services import search as text_search
 from app.services.errors import BadCursor
-from app.services.listing import MAX_QUERY_LENGTH, escape_like
+from app.services.listing import escape_like
 
 PAGE_SIZE = 50
 VIEWS = ("review", "flagged", "held", "all")
@@ -63,7 +64,7 @@ def _pending_ids(letter_id: int) -> Select[int]:
     return select(Signature.id).where(Signature.letter_id == letter_id, Signature.status == SignatureStatus.PENDING)
 
 
-def matching(letter_id: int, search: Search) -> Select[Signature]:
+def matching(session: Session, letter_id: int, search: Search) -> Select[Signature]:
     """Every signature of the letter that the search matches (no order, no limit)."""
     stmt = select(Signature).where(Signature.letter_id == letter_id)
     # The queues are small even on a large letter: start from what is in them, by index.
@@ -74,11 +75,10 @@ def matching(letter_id: int, search: Search) -> Select[Signature]:
         stmt = stmt.where(Signature.id.in_(_flagged_ids(letter_id)))
     elif search.view == "held":
         stmt = stmt.where(Signature.status == SignatureStatus.SUSPECT)
-    if search.text:
-        pattern = f"%{escape_like(search.text[:MAX_QUERY_LENGTH])}%"
-        stmt = stmt.where(
-            or_(Signature.name.ilike(pattern, escape="\\"), Signature.affiliation.ilike(pattern, escape="\\"))
-        )
+    text = text_search.clean_query(search.text)
+    if text:
+        # The database's text index (FTS5 on SQLite, pg_trgm on PostgreSQL), as for the public list.
+        stmt = stmt.where(text_search.matching(session, text, text_search.PUBLIC_FIELDS))
     if search.email:
         # A prefix of the folded address: served by the (letter_id, email_key) unique index.
         stmt = stmt.where(Signature.email_key.like(f"{escape_like(search.email.strip().lower())}%", escape="\\"))
@@ -97,7 +97,7 @@ def matching(letter_id: int, search: Search) -> Select[Signature]:
 
 def queue_page(session: Session, letter_id: int, search: Search, *, cursor: str | None = None) -> QueuePage:
     """A page of matching signatures, newest first (keyset on id), with their open flags."""
-    stmt = matching(letter_id, search)
+    stmt = matching(session, letter_id, search)
     if cursor:
         match = _CURSOR.match(cursor)
         if not match:
@@ -115,7 +115,7 @@ def queue_page(session: Session, letter_id: int, search: Search, *, cursor: str 
 
 def matching_ids(session: Session, letter_id: int, search: Search, *, limit: int) -> list[int]:
     """The ids of up to ``limit`` + 1 matching signatures (one more, to tell that there are too many)."""
-    stmt = matching(letter_id, search).with_only_columns(Signature.id).order_by(Signature.id).limit(limit + 1)
+    stmt = matching(session, letter_id, search).with_only_columns(Signature.id).order_by(Signature.id).limit(limit + 1)
     return list(session.scalars(stmt))
 
 
@@ -123,7 +123,7 @@ def queue_counts(session: Session, letter_id: int) -> dict[str, int]:
     """How many signatures wait in each view (for the tabs)."""
     counts = {}
     for view in ("review", "flagged", "held"):
-        stmt = matching(letter_id, Search(view=view)).with_only_columns(func.count())
+        stmt = matching(session, letter_id, Search(view=view)).with_only_columns(func.count())
         counts[view] = session.scalar(stmt) or 0
     return counts
 
