@@ -125,6 +125,25 @@ class Signature(Base):
         # Moderators' queue and search: by letter, newest first; by domain.
         sa.Index("ix_signatures_moderation", "letter_id", "created_at", "id"),
         sa.Index("ix_signatures_domain", "letter_id", "email_domain"),
+        # The few verified and founding signatories, newest first, without walking the whole list.
+        sa.Index(
+            "ix_signatures_verified",
+            "letter_id",
+            "status",
+            "confirmed_at",
+            "id",
+            sqlite_where=sa.text("verified_at IS NOT NULL"),
+            postgresql_where=sa.text("verified_at IS NOT NULL"),
+        ),
+        sa.Index(
+            "ix_signatures_founding",
+            "letter_id",
+            "status",
+            "confirmed_at",
+            "id",
+            sqlite_where=sa.text("founding = 1"),
+            postgresql_where=sa.text("founding = true"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
@@ -96,3 +98,38 @@ def test_confirming_takes_one_transaction_and_no_count(
     # The signature, its token, and the counter last: its row lock is held the shortest time.
     assert len(updates) == 3 and updates[-1].startswith("update letters"), sql
     assert seen.count(TRANSACTION) == 1
+
+
+@pytest.mark.parametrize(
+    ("option", "index"), [("verified", "ix_signatures_verified"), ("founding", "ix_signatures_founding")]
+)
+def test_verified_and_founding_signatories_are_found_by_their_partial_indexes(
+    app: Flask, letter: Letter, option: str, index: str
+) -> None:
+    """The letter page lists them on every view: they must not be found by walking the whole list."""
+    from app.services import listing
+
+    captured: list[tuple[str, Any]] = []
+
+    def record(conn: object, cursor: object, statement: str, parameters: Any, *args: object) -> None:
+        captured.append((statement, parameters))
+
+    with app.app_context():
+        sa.event.listen(db.engine, "before_cursor_execute", record)
+        try:
+            listing.public_signatures(db.session, letter.id, limit=6, **{option: True})
+        finally:
+            sa.event.remove(db.engine, "before_cursor_execute", record)
+        statement, parameters = captured[-1]
+        raw = db.engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            if db.engine.dialect.name == "postgresql":
+                cursor.execute("SET enable_seqscan = off")  # the test table is tiny: it would be scanned
+                cursor.execute("EXPLAIN " + statement, parameters)
+            else:
+                cursor.execute("EXPLAIN QUERY PLAN " + statement, parameters)
+            plan = str(cursor.fetchall())
+        finally:
+            raw.close()
+    assert index in plan, plan

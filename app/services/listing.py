@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import sqlalchemy as sa
 from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
@@ -102,7 +103,8 @@ def public_signatures(
     if verified is not None:
         stmt = stmt.where(Signature.verified_at.is_not(None) if verified else Signature.verified_at.is_(None))
     if founding is not None:
-        stmt = stmt.where(Signature.founding.is_(founding))
+        # "= true" (not "IS true"), so that the databases use the partial index of founders.
+        stmt = stmt.where(Signature.founding == (sa.true() if founding else sa.false()))
     if cursor:
         when, last_id = decode_cursor(cursor)
         # A row-value comparison: both databases seek their listing index to it (an OR of two
