@@ -16,6 +16,7 @@ from app.models import AuditEntry, Flag, FlagKind, Letter, Moderator, ModeratorR
 from app.models import SignatureStatus as S
 from app.moderation import accounts
 from app.services import moderation
+from app.services.flags import flag_params
 from tests.support import csrf_token, sign
 
 SLUG = "test-letter"
@@ -470,10 +471,28 @@ def test_automatic_flags_say_why_and_hide_nothing(app: Flask, client: FlaskClien
     # The fifth signature from one network within the hour is a burst; its own domain matches.
     assert found["real@ghibli.jp"] == {FlagKind.NETWORK_BURST}
     with app.app_context():
-        details = set(db.session.scalars(sa.select(Flag.detail)))
-    assert "Claims Studio Ghibli, whose address domain is ghibli.jp; this address is at gmail.com." in details
+        details = [flag_params(detail) for detail in db.session.scalars(sa.select(Flag.detail))]
+    assert {"organisation": "Studio Ghibli", "organisation_domain": "ghibli.jp", "domain": "gmail.com"} in details
     confirm_all(app)
     assert public_count(client) == 5  # flags never hide
+
+
+def test_flag_reasons_read_in_the_moderators_language(
+    app: Flask, client: FlaskClient, letter: Letter, create_moderator: Callable[..., Moderator]
+) -> None:
+    with app.app_context(), db.transaction() as session:
+        session.add(Organisation(name="Studio Ghibli", domain="ghibli.jp"))
+    sign(client, SLUG, name="Throwaway", email="x@mailinator.com")
+    sign(client, SLUG, name="Animator", email="someone@gmail.com", affiliation="Studio Ghibli")
+    create_moderator()
+    log_in(client)
+    english = client.get(f"/moderate/letters/{SLUG}?view=flagged&lang=en").get_data(as_text=True)
+    assert "The address is at mailinator.com, a disposable-address service." in english
+    assert "Claims Studio Ghibli, whose address domain is ghibli.jp; this address is at gmail.com." in english
+    korean = client.get(f"/moderate/letters/{SLUG}?view=flagged&lang=ko").get_data(as_text=True)
+    assert "mailinator.com" in korean and "disposable-address" not in korean
+    assert "일회용" in korean  # the Korean sentence, with the same facts
+    assert "Studio Ghibli" in korean and "ghibli.jp" in korean and "Claims" not in korean
 
 
 def test_moderators_download_every_signature_with_addresses_as_csv(

@@ -15,6 +15,7 @@ from flask.testing import FlaskClient
 from app.db import db, utcnow
 from app.models import Flag, FlagKind, Letter, Moderator, RemovalReason, Signature, SignatureStatus
 from app.services import counting, moderation
+from app.services.flags import flag_params
 from tests.support import csrf_token
 
 SLUG = "test-letter"
@@ -99,14 +100,14 @@ def test_a_report_adds_a_flag_and_hides_nothing(app: Flask, client: FlaskClient,
     assert "Thank you for your report" in thanks
     [flag] = flags(app)
     assert (flag.kind, flag.signature_id, flag.resolved_at) == (FlagKind.REPORT, signature_id, None)
-    assert flag.detail == "duplicate: Signed twice,\nonce as A. L."
+    assert flag_params(flag.detail) == {"reason": "duplicate", "details": "Signed twice,\nonce as A. L."}
     assert flag.contact == "Me@example.org"  # normalised by email-validator
     # Still counted and listed.
     assert client.get(f"/api/v1/letters/{SLUG}").get_json()["signature_count"] == 1
     assert "Ada Lovelace" in client.get(f"/letters/{SLUG}/signatures").get_data(as_text=True)
     # Without details or contact.
     assert report(client, signature_id, reason="other").status_code == 303
-    assert [(f.detail, f.contact) for f in flags(app)][1] == ("other", None)
+    assert [(flag_params(f.detail), f.contact) for f in flags(app)][1] == ({"reason": "other", "details": ""}, None)
 
 
 @pytest.mark.parametrize(

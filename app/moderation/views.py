@@ -15,6 +15,7 @@ from app.db import db, utcnow
 from app.models import SignatureStatus
 from app.moderation.accounts import SignedInModerator, admin_required, authenticate, current_moderator, login_manager
 from app.moderation.forms import ACTION_LABELS, REASON_LABELS, ActionForm, LetterForm, LoginForm
+from app.moderation.wording import FLAG_KINDS, describe_flag
 from app.ratelimit import config_limit, limiter, private_key
 from app.services import export, letters, moderation, review
 from app.services.errors import DomainError
@@ -125,6 +126,8 @@ def queue(slug: str) -> str:
         statuses=list(SignatureStatus),
         action_labels=ACTION_LABELS,
         reason_labels=REASON_LABELS,
+        flag_kinds=FLAG_KINDS,
+        describe_flag=describe_flag,
     )
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 from disposable_email_domains import blocklist as DISPOSABLE_DOMAINS
 from sqlalchemy import select
@@ -15,10 +16,26 @@ from app.text import name_key
 
 @dataclass(frozen=True)
 class Raised:
-    """One flag to raise, with the reason a moderator reads."""
+    """One flag to raise, with the facts behind it (a moderator reads them in their own language)."""
 
     kind: FlagKind
-    detail: str
+    params: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def detail(self) -> str:
+        """The facts as stored in ``Flag.detail``: a JSON object, turned into a sentence when shown."""
+        return json.dumps(dict(self.params), ensure_ascii=False, sort_keys=True)
+
+
+def flag_params(detail: str) -> dict[str, str] | None:
+    """The facts stored by ``Raised.detail``, or None for a detail written as plain text."""
+    if not detail.startswith("{"):
+        return None
+    try:
+        params = json.loads(detail)
+    except ValueError:
+        return None
+    return {str(k): str(v) for k, v in params.items()} if isinstance(params, dict) else None
 
 
 def _domain_matches(domain: str, organisation_domain: str) -> bool:
@@ -44,13 +61,11 @@ def assess(
     key = name_key(name)
     watched = session.scalar(select(WatchName.name).where(WatchName.key == key))
     if watched:
-        raised.append(Raised(FlagKind.WATCHLIST, f"The name matches “{watched}” on the watch list."))
+        raised.append(Raised(FlagKind.WATCHLIST, {"name": watched}))
     if email_domain in DISPOSABLE_DOMAINS:
-        raised.append(Raised(FlagKind.DISPOSABLE, f"The address is at {email_domain}, a disposable-address service."))
+        raised.append(Raised(FlagKind.DISPOSABLE, {"domain": email_domain}))
     if over_limit("FLAG_SIMILAR_NAMES", f"{letter.id}:{key}"):
-        raised.append(
-            Raised(FlagKind.SIMILAR_NAMES, "The same name (ignoring case, accents and punctuation) signed just before.")
-        )
+        raised.append(Raised(FlagKind.SIMILAR_NAMES))
     if affiliation:
         claimed = affiliation.casefold()
         for organisation in session.scalars(select(Organisation)):
@@ -58,8 +73,11 @@ def assess(
                 raised.append(
                     Raised(
                         FlagKind.AFFILIATION,
-                        f"Claims {organisation.name}, whose address domain is {organisation.domain}; "
-                        f"this address is at {email_domain}.",
+                        {
+                            "organisation": organisation.name,
+                            "organisation_domain": organisation.domain,
+                            "domain": email_domain,
+                        },
                     )
                 )
                 break
@@ -69,5 +87,5 @@ def assess(
 def network_burst(over_limit: Callable[[str, str], bool], letter: Letter, network: str) -> Raised | None:
     """A flag when many signatures come from one network in a short window."""
     if over_limit("FLAG_NETWORK_BURST", f"{letter.id}:{network}"):
-        return Raised(FlagKind.NETWORK_BURST, "Many signatures came from the same network within the hour.")
+        return Raised(FlagKind.NETWORK_BURST)
     return None

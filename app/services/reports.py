@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from app.models import Flag, FlagKind, Letter, Signature, SignatureStatus
 from app.services.errors import DomainError
+from app.services.flags import Raised
 
 
 class ReportReason(enum.StrEnum):
@@ -61,7 +62,7 @@ def report_signature(
         letter_id=letter.id,
         signature_id=signature.id,
         kind=FlagKind.REPORT,
-        detail=f"{reason}: {details}" if details else str(reason),
+        detail=Raised(FlagKind.REPORT, {"reason": str(reason), "details": details}).detail,
         contact=contact or None,
         created_at=now,
     )
