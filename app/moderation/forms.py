@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
 from wtforms import BooleanField, EmailField, PasswordField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
@@ -72,3 +73,35 @@ class LetterForm(FlaskForm):
         ],
     )
     featured = BooleanField(_l("Featured on the front page"))
+
+
+class OrganisationForm(FlaskForm):
+    """An organisation and the email domain its people confirm with."""
+
+    domain = StringField(
+        _l("Domain"),
+        description=_l("For example example.edu; its subdomains (cs.example.edu) count too."),
+        validators=[DataRequired(message=_l("Please enter a domain.")), Length(max=255)],
+    )
+    name = StringField(
+        _l("Name"),
+        description=_l("As it is shown in the badge, e.g. “Example University”."),
+        validators=[DataRequired(message=_l("Please enter a name.")), Length(max=200)],
+    )
+
+
+class OrganisationUploadForm(FlaskForm):
+    """A CSV file of organisations: columns domain,name."""
+
+    file = FileField(_l("CSV file"), validators=[FileRequired(message=_l("Please choose a CSV file."))])
+    skip_bad = BooleanField(_l("Load the good lines even if some lines are bad"))
+
+
+class UpdateForm(FlaskForm):
+    """An update to a letter's signers."""
+
+    title = StringField(_l("Title"), validators=[DataRequired(message=_l("Please enter a title.")), Length(max=300)])
+    body_markdown = TextAreaField(
+        _l("Text (Markdown)"),
+        validators=[DataRequired(message=_l("Please enter the text of the update.")), Length(max=100_000)],
+    )

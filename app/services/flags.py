@@ -6,10 +6,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from disposable_email_domains import blocklist as DISPOSABLE_DOMAINS
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from app.models import FlagKind, Letter, Organisation, WatchName
+from app.services.domains import parent_domains
 from app.text import name_key
 
 
@@ -23,6 +24,30 @@ class Raised:
 
 def _domain_matches(domain: str, organisation_domain: str) -> bool:
     return domain == organisation_domain or domain.endswith("." + organisation_domain)
+
+
+def _claimed_elsewhere(session: Session, affiliation: str, email_domain: str) -> Organisation | None:
+    """An organisation the affiliation names whose domain is not the address's, if any.
+
+    One query: the organisations at the address's domain or a parent of it, and those whose
+    name appears in the affiliation (compared in the database, so the table is never loaded).
+    """
+    claimed = affiliation.casefold()
+    contains = func.strpos if session.get_bind().dialect.name == "postgresql" else func.instr
+    rows = list(
+        session.scalars(
+            select(Organisation).where(
+                or_(
+                    Organisation.domain.in_(parent_domains(email_domain)),
+                    contains(claimed, func.lower(Organisation.name)) > 0,
+                )
+            )
+        )
+    )
+    named = [o for o in rows if o.name.casefold() in claimed]
+    if any(_domain_matches(email_domain, o.domain) for o in named):
+        return None
+    return min(named, key=lambda o: o.id, default=None)
 
 
 def assess(
@@ -52,17 +77,15 @@ def assess(
             Raised(FlagKind.SIMILAR_NAMES, "The same name (ignoring case, accents and punctuation) signed just before.")
         )
     if affiliation:
-        claimed = affiliation.casefold()
-        for organisation in session.scalars(select(Organisation)):
-            if organisation.name.casefold() in claimed and not _domain_matches(email_domain, organisation.domain):
-                raised.append(
-                    Raised(
-                        FlagKind.AFFILIATION,
-                        f"Claims {organisation.name}, whose address domain is {organisation.domain}; "
-                        f"this address is at {email_domain}.",
-                    )
+        mismatch = _claimed_elsewhere(session, affiliation, email_domain)
+        if mismatch is not None:
+            raised.append(
+                Raised(
+                    FlagKind.AFFILIATION,
+                    f"Claims {mismatch.name}, whose address domain is {mismatch.domain}; "
+                    f"this address is at {email_domain}.",
                 )
-                break
+            )
     return raised
 
 
