@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from flask_wtf.file import FileField, FileRequired
 from wtforms import BooleanField, EmailField, PasswordField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
@@ -91,9 +90,12 @@ class OrganisationForm(FlaskForm):
 
 
 class OrganisationUploadForm(FlaskForm):
-    """A CSV file of organisations: columns domain,name."""
+    """CSV lines of organisations, pasted (the site takes no file uploads): columns domain,name."""
 
-    file = FileField(_l("CSV file"), validators=[FileRequired(message=_l("Please choose a CSV file."))])
+    csv_text = TextAreaField(
+        _l("CSV lines"),
+        validators=[DataRequired(message=_l("Please paste the CSV lines.")), Length(max=60_000)],
+    )
     skip_bad = BooleanField(_l("Load the good lines even if some lines are bad"))
 
 

@@ -355,15 +355,11 @@ def delete_organisation(organisation_id: int) -> Response:
 @bp.post("/organisations/upload")
 @admin_required
 def upload_organisations() -> Response | tuple[str, int]:
-    """Admins: add or update organisations from a CSV file (domain,name)."""
+    """Admins: add or update organisations from pasted CSV lines (domain,name)."""
     upload = OrganisationUploadForm()
     if not upload.validate():
         return _organisations_page(upload=upload), 422
-    try:
-        text = upload.file.data.read().decode("utf-8")
-    except UnicodeDecodeError:
-        upload.file.errors = [_("The file must be CSV text in UTF-8.")]
-        return _organisations_page(upload=upload), 422
+    text = upload.csv_text.data
     report = organisations.load_csv(
         db.session, text, moderator=current_moderator(), now=utcnow(), skip_bad=upload.skip_bad.data
     )
