@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from app.db import db, utcnow
 from app.models import Letter, Moderator, ModeratorRole
 from app.moderation import accounts
-from app.services import counting, export, founding, letters, retention, signing
+from app.services import counting, export, founding, letters, organisations, retention, signing, updates
 from app.services.errors import LetterClosed, LetterNotFound
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -33,6 +33,7 @@ mail_cli = AppGroup("mail", help="Send the mail waiting in the outbox.")
 moderator_cli = AppGroup("moderator", help="Moderator accounts.")
 dev_cli = AppGroup("dev", help="Development aids: fake data for trying the site at scale.")
 signatures_cli = AppGroup("signatures", help="Export signatures; import founding signatories.")
+organisations_cli = AppGroup("organisations", help="Organisations and their email domains (confirmed badges).")
 
 
 @contextmanager
@@ -168,6 +169,27 @@ def letter_feature(slug: str) -> None:
     with db.transaction() as session:
         letters.feature_letter(session, _letter_or_fail(session, slug))
     click.echo(f"'{slug}' is now the featured letter.")
+
+
+@letter_cli.command("update")
+@click.argument("slug")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def letter_update(slug: str, path: Path) -> None:
+    """Publish an update (Markdown, with a 'title:' in front matter or a first '# Title') and email it.
+
+    Every confirmed signer who asked for updates gets it through the mail worker.
+    """
+    try:
+        title, body = updates.parse_update_file(path.read_text(encoding="utf-8"))
+    except (updates.BadUpdate, UnicodeDecodeError) as exc:
+        raise click.ClickException(f"{path}: {exc}") from None
+    with db.transaction() as session:
+        letter = _letter_or_fail(session, slug)
+        try:
+            update = updates.publish(session, letter, title=title, body_markdown=body, now=utcnow())
+        except updates.BadUpdate as exc:
+            raise click.ClickException(f"{path}: {exc}") from None
+    click.echo(f"Published update {update.id} to '{slug}': {title}. The mail worker emails the signers who asked.")
 
 
 @letter_cli.command("recount")
@@ -392,8 +414,39 @@ def purge() -> None:
     )
 
 
+@organisations_cli.command("load")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--skip-bad", is_flag=True, help="Load the good lines even if some lines are bad.")
+def organisations_load(path: Path, skip_bad: bool) -> None:
+    """Add or update organisations from a CSV file with columns domain,name (a header line is optional).
+
+    A bad line stops the load (nothing is stored) unless --skip-bad; every bad line is listed.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise click.ClickException(f"{path}: not UTF-8 text") from None
+    with db.transaction() as session:
+        report = organisations.load_csv(session, text, now=utcnow(), skip_bad=skip_bad)
+    for line, reason in report.errors:
+        click.echo(f"{path}:{line}: {reason}", err=True)
+    if report.errors and not skip_bad:
+        raise click.ClickException(f"{len(report.errors)} bad lines; nothing loaded (fix them, or use --skip-bad)")
+    click.echo(
+        f"{report.added} added, {report.updated} updated, {report.unchanged} unchanged"
+        + (f", {len(report.errors)} bad lines skipped." if report.errors else ".")
+    )
+
+
+@organisations_cli.command("list")
+def organisations_list() -> None:
+    """List the organisations by domain."""
+    for organisation in organisations.all_organisations(db.session):
+        click.echo(f"{organisation.domain:40} {organisation.name}")
+
+
 def register(app: Flask) -> None:
     """Attach the command groups to the app's CLI."""
-    for group in (db_cli, letter_cli, mail_cli, moderator_cli, dev_cli, signatures_cli):
+    for group in (db_cli, letter_cli, mail_cli, moderator_cli, dev_cli, signatures_cli, organisations_cli):
         app.cli.add_command(group)
     app.cli.add_command(purge)

@@ -72,6 +72,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MAIL_BATCH_SIZE", as_int, 50),
     Setting("MAIL_MAX_ATTEMPTS", as_int, 8),
     Setting("MAIL_POLL_INTERVAL", as_int, 2),
+    # How many signers' update mails the worker queues in one transaction.
+    Setting("MAIL_UPDATE_BATCH_SIZE", as_int, 500),
     Setting("EMAIL_CHECK_DELIVERABILITY", as_bool),
     Setting("CONFIRM_TOKEN_DAYS", as_int, 7),
     Setting("DB_POOL_SIZE", as_int, 5),

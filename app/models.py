@@ -144,6 +144,24 @@ class Signature(Base):
             sqlite_where=sa.text("founding = 1"),
             postgresql_where=sa.text("founding = true"),
         ),
+        # Signers who show the domain they confirmed with: the list filtered to them.
+        sa.Index(
+            "ix_signatures_confirmed_domain",
+            "letter_id",
+            "status",
+            "confirmed_at",
+            "id",
+            sqlite_where=sa.text("confirmed_domain IS NOT NULL"),
+            postgresql_where=sa.text("confirmed_domain IS NOT NULL"),
+        ),
+        # The signers of a letter who want its updates by email, for expanding an update into mail.
+        sa.Index(
+            "ix_signatures_update_recipients",
+            "letter_id",
+            "id",
+            sqlite_where=sa.text("wants_updates = 1"),
+            postgresql_where=sa.text("wants_updates = true"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -170,6 +188,13 @@ class Signature(Base):
     verified_note: Mapped[str | None] = mapped_column(sa.Text)
     # One of the first signatories, loaded before launch and shown apart.
     founding: Mapped[bool] = mapped_column(default=False)
+    # The signer asked to show the domain of their address ("confirmed via @example.edu").
+    show_domain: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    # Set when confirmed, if show_domain and the domain is not public webmail or disposable: the
+    # domain the address that confirmed is at (never the address itself).
+    confirmed_domain: Mapped[str | None] = mapped_column(sa.String(255))
+    # The signer asked to be emailed the letter's updates (consent; erased with the signature).
+    wants_updates: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     # A keyed hash of the signer's network (never the raw address), erased after IP_RETENTION_DAYS.
     network_hash: Mapped[str | None] = mapped_column(sa.String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -236,6 +261,8 @@ class OutboxMessage(Base):
     claimed_until: Mapped[datetime | None]
     claimed_by: Mapped[str | None] = mapped_column(sa.String(64))
     last_error: Mapped[str | None] = mapped_column(sa.Text)
+    # Extra headers for this message as a JSON object (e.g. List-Unsubscribe on updates).
+    headers: Mapped[str | None] = mapped_column(sa.Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
 
@@ -331,13 +358,40 @@ class WatchName(Base):
 
 
 class Organisation(Base):
-    """A known organisation and its email domain (for affiliation checks)."""
+    """A known organisation and its email domain: affiliation checks and "confirmed" badges."""
 
     __tablename__ = "organisations"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(sa.String(200))
     domain: Mapped[str] = mapped_column(sa.String(255), unique=True)
+
+
+class LetterDomainTally(Base):
+    """How many counted signers of a letter confirmed through each domain; kept like the count."""
+
+    __tablename__ = "letter_domain_tallies"
+    __table_args__ = (sa.Index("ix_letter_domain_tallies_top", "letter_id", "value"),)
+
+    letter_id: Mapped[int] = mapped_column(sa.ForeignKey("letters.id", ondelete="CASCADE"), primary_key=True)
+    domain: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
+    value: Mapped[int] = mapped_column(default=0)
+
+
+class LetterUpdate(Base):
+    """A dated update an organiser published about a letter: on the page, in a feed, by email."""
+
+    __tablename__ = "letter_updates"
+    __table_args__ = (sa.Index("ix_letter_updates_letter_published", "letter_id", "published_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    letter_id: Mapped[int] = mapped_column(sa.ForeignKey("letters.id", ondelete="CASCADE"))
+    title: Mapped[str] = mapped_column(sa.String(300))
+    body_markdown: Mapped[str] = mapped_column(sa.Text)
+    body_html: Mapped[str] = mapped_column(sa.Text)
+    published_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    letter: Mapped[Letter] = relationship()
 
 
 class LetterTally(Base):

@@ -9,9 +9,10 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
-from app.db import db
-from app.models import ModeratorRole, OutboxMessage
+from app.db import db, utcnow
+from app.models import Letter, ModeratorRole, Organisation, OutboxMessage, Signature
 from app.moderation import accounts
+from app.services import updates
 from tests.support import add_confirmed, csrf_token, sign
 
 
@@ -58,6 +59,7 @@ def tour_the_site(app: Flask, client: FlaskClient, letter_id: int, slug: str, la
     tour.visit(client, "signature", f"/letters/{slug}/signatures/1")
     tour.visit(client, "privacy", "/privacy")
     tour.visit(client, "embed", f"/letters/{slug}/embed")
+    tour.visit(client, "domain-confirmed signers", f"/letters/{slug}/signatures?domain_confirmed=1")
     token = csrf_token(client, f"/letters/{slug}")
     tour.visit(
         client,
@@ -66,13 +68,26 @@ def tour_the_site(app: Flask, client: FlaskClient, letter_id: int, slug: str, la
         status=422,
         data={"csrf_token": token, "name": "", "email": "not an address", "comment": "<b>bold</b>"},
     )
-    address = f"tour-{lang}@example.org"
-    assert sign(client, slug, name="Tour Signer", email=address).status_code == 303
+    address = f"tour-{lang}@cs.example.edu"
+    assert sign(client, slug, name="Tour Signer", email=address, show_domain="y", wants_updates="y").status_code == 303
     tour.visit(client, "check inbox", f"/letters/{slug}/signed")
     tour.visit(client, "resend", f"/letters/{slug}/resend")
     confirm, withdraw = _links(app, address)
     tour.visit(client, "confirm", confirm)
     tour.visit(client, "confirmed", confirm, data={"csrf_token": csrf_token(client, confirm)})
+    with app.app_context(), db.transaction() as session:
+        if session.scalar(sa.select(Organisation.id).where(Organisation.domain == "example.edu")) is None:
+            session.add(Organisation(domain="example.edu", name="Example University"))
+        letter = session.get(Letter, letter_id)
+        assert letter is not None
+        updates.publish(session, letter, title="Tour update", body_markdown="News **for** signers.", now=utcnow())
+        session.flush()
+        signature = session.scalars(sa.select(Signature).where(Signature.email == address)).one()
+        unsubscribe = "/unsubscribe/" + updates.unsubscribe_token(app.config["SECRET_KEY"], signature)
+    tour.visit(client, "letter with updates and badges", f"/letters/{slug}")
+    tour.visit(client, "signatures with a badge", f"/letters/{slug}/signatures")
+    tour.visit(client, "unsubscribe", unsubscribe)
+    tour.visit(client, "unsubscribed", unsubscribe, data={"List-Unsubscribe": "One-Click"})
     tour.visit(client, "withdraw request", f"/letters/{slug}/withdraw")
     tour.visit(client, "withdraw", withdraw)
     tour.visit(client, "withdrawn", withdraw, data={"csrf_token": csrf_token(client, withdraw)})
@@ -89,4 +104,16 @@ def tour_the_site(app: Flask, client: FlaskClient, letter_id: int, slug: str, la
     tour.visit(client, "moderation queue", f"/moderate/letters/{slug}?view=all")
     tour.visit(client, "audit log", "/moderate/audit")
     tour.visit(client, "letter edit", f"/moderate/letters/{slug}/edit")
+    tour.visit(client, "organisations", "/moderate/organisations")
+    with app.app_context():
+        organisation_id = db.session.scalar(sa.select(Organisation.id).where(Organisation.domain == "example.edu"))
+    tour.visit(client, "organisation edit", f"/moderate/organisations/{organisation_id}/edit")
+    tour.visit(
+        client,
+        "organisations errors",
+        "/moderate/organisations/upload",
+        status=422,
+        data={"csrf_token": csrf_token(client, "/moderate/organisations"), "csv_text": "not a domain,X\n"},
+    )
+    tour.visit(client, "letter updates", f"/moderate/letters/{slug}/updates")
     return tour

@@ -84,7 +84,8 @@ def test_anyone_can_download_the_public_list_as_csv(client: FlaskClient, signatu
     assert response.status_code == 200
     assert response.content_type == "text/csv; charset=utf-8"
     assert response.headers["Content-Disposition"] == f'attachment; filename="{SLUG}-signatures.csv"'
-    assert text.splitlines()[0] == "name,affiliation,country,city,comment,verified,signed_at"
+    header = "name,affiliation,country,city,comment,verified,signed_at,confirmed_domain,confirmed_organisation"
+    assert text.splitlines()[0] == header
     rows = read_csv(text)
     assert [row["name"] for row in rows] == PUBLIC_NAMES  # public, confirmed, oldest first
     assert rows[0] | {"signed_at": ""} == {
@@ -95,6 +96,8 @@ def test_anyone_can_download_the_public_list_as_csv(client: FlaskClient, signatu
         "comment": "",
         "verified": "false",
         "signed_at": "",
+        "confirmed_domain": "",
+        "confirmed_organisation": "",
     }
     assert rows[0]["signed_at"].endswith("Z")
     assert rows[3]["verified"] == "true"
@@ -238,7 +241,7 @@ def test_the_cli_writes_the_public_list_as_json_to_a_file(
     assert "@example.org" not in output.read_text(encoding="utf-8")
     csv_file = tmp_path / "list.csv"
     assert runner.invoke(args=["signatures", "export", SLUG, "--public", "--output", str(csv_file)]).exit_code == 0
-    assert csv_file.read_bytes().startswith(b"name,affiliation,country,city,comment,verified,signed_at\r\n")
+    assert csv_file.read_bytes().startswith(b"name,affiliation,country,city,comment,verified,signed_at,confirmed")
 
 
 @pytest.mark.parametrize(

@@ -146,6 +146,29 @@ def test_every_public_page_has_no_inline_code_and_all_security_headers(
     assert client.post("/moderate/login", data=form).status_code == 303
     for path in ("/moderate", f"/moderate/letters/{slug}", "/moderate/audit", f"/moderate/letters/{slug}/edit"):
         assert visit(path).status_code == 200, path
+    # Organisations and updates (admins), and the unsubscribe page behind an update's link.
+    import sqlalchemy as sa
+
+    from app.models import Organisation, Signature
+    from app.services import updates
+    from tests.support import add_confirmed
+
+    add_confirmed(app, letter.id, 1)
+    with app.app_context(), db.transaction() as session:
+        session.add(Organisation(domain="example.edu", name="Example University"))
+        session.flush()
+        organisation_id = session.scalar(sa.select(Organisation.id))
+        signature = session.scalars(sa.select(Signature).where(Signature.status == "confirmed")).first()
+        assert signature is not None
+        unsubscribe = "/unsubscribe/" + updates.unsubscribe_token(app.config["SECRET_KEY"], signature)
+    for path in (
+        "/moderate/organisations",
+        f"/moderate/organisations/{organisation_id}/edit",
+        f"/moderate/letters/{slug}/updates",
+        unsubscribe,
+    ):
+        assert visit(path).status_code == 200, path
+    assert visit(unsubscribe, "POST", data={"List-Unsubscribe": "One-Click"}).status_code == 200
 
     for path, response in visited:
         assert_safe_page(response, path)

@@ -131,6 +131,12 @@ def openapi_document() -> dict[str, Any]:
                             "description": "1: only founding signatories; 0: only later signers",
                             "schema": {"type": "string", "enum": ["1", "0", "true", "false"]},
                         },
+                        {
+                            "name": "domain_confirmed",
+                            "in": "query",
+                            "description": "1: only signers who show the domain they confirmed with; 0: the others",
+                            "schema": {"type": "string", "enum": ["1", "0", "true", "false"]},
+                        },
                     ],
                     "responses": {
                         "200": {
@@ -154,6 +160,36 @@ def openapi_document() -> dict[str, Any]:
                         },
                         "304": {"description": "Not modified since the ETag sent in If-None-Match"},
                         "400": _ERROR,
+                        "404": _ERROR,
+                    },
+                }
+            },
+            "/letters/{slug}/updates": {
+                "get": {
+                    "operationId": "listUpdates",
+                    "summary": "The letter's published updates, newest first (also an Atom feed at "
+                    "/letters/{slug}/updates.atom)",
+                    "parameters": [_SLUG, _IF_NONE_MATCH],
+                    "responses": {
+                        "200": {
+                            "description": "The updates",
+                            "headers": _CACHED,
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "type": "object",
+                                        "required": ["updates"],
+                                        "properties": {
+                                            "updates": {
+                                                "type": "array",
+                                                "items": {"$ref": "#/components/schemas/Update"},
+                                            }
+                                        },
+                                    }
+                                }
+                            },
+                        },
+                        "304": {"description": "Not modified since the ETag sent in If-None-Match"},
                         "404": _ERROR,
                     },
                 }
@@ -217,6 +253,8 @@ def openapi_document() -> dict[str, Any]:
                         "signed_at",
                         "verified",
                         "founding",
+                        "confirmed_domain",
+                        "confirmed_organisation",
                     ],
                     "properties": {
                         "id": {"type": "integer", "description": "For the report link"},
@@ -231,6 +269,27 @@ def openapi_document() -> dict[str, Any]:
                             "description": "A moderator checked that this signatory is who the name says",
                         },
                         "founding": {"type": "boolean", "description": "One of the letter's founding signatories"},
+                        "confirmed_domain": {
+                            "type": ["string", "null"],
+                            "description": "The domain of the address the signer confirmed with, if they chose to "
+                            "show it (never for webmail or disposable domains; never the address)",
+                        },
+                        "confirmed_organisation": {
+                            "type": ["string", "null"],
+                            "description": "The listed organisation that confirmed_domain belongs to, if any",
+                        },
+                    },
+                },
+                "Update": {
+                    "type": "object",
+                    "required": ["id", "title", "published_at", "body_html", "body_markdown", "url"],
+                    "properties": {
+                        "id": {"type": "integer"},
+                        "title": {"type": "string"},
+                        "published_at": {"type": "string", "format": "date-time"},
+                        "body_html": {"type": "string", "description": "Rendered and sanitised like a letter's text"},
+                        "body_markdown": {"type": "string"},
+                        "url": {"type": "string", "format": "uri"},
                     },
                 },
                 "Error": {

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
 from app.api.openapi import openapi_document
 from app.db import db, utcnow
-from app.models import Letter, Signature
-from app.services import ledger, letters, listing
+from app.models import Letter, LetterUpdate, Organisation, Signature
+from app.services import domains, ledger, letters, listing, updates
 from app.services.errors import DomainError
 from app.services.ledger import Ledger
 from app.urls import external_url
@@ -54,8 +55,14 @@ def letter_json(letter: Letter, ledger: Ledger) -> dict[str, Any]:
     }
 
 
-def signature_json(signature: Signature) -> dict[str, Any]:
-    """The public fields of a signature (never the email)."""
+def signature_json(signature: Signature, organisations: Mapping[str, Organisation] | None = None) -> dict[str, Any]:
+    """The public fields of a signature (never the email).
+
+    ``organisations`` maps confirmed domains to their organisations (see
+    ``domains.organisations_for``), for the "confirmed" badge.
+    """
+    domain = signature.confirmed_domain
+    organisation = (organisations or {}).get(domain) if domain else None
     return {
         "id": signature.id,
         "name": signature.name,
@@ -66,6 +73,26 @@ def signature_json(signature: Signature) -> dict[str, Any]:
         "signed_at": _iso(signature.confirmed_at),
         "verified": signature.verified_at is not None,
         "founding": signature.founding,
+        "confirmed_domain": domain,
+        "confirmed_organisation": organisation.name if organisation else None,
+    }
+
+
+def signatures_json(signatures: Sequence[Signature]) -> list[dict[str, Any]]:
+    """The public fields of several signatures, their organisations found in one query."""
+    owners = domains.organisations_for(db.session, (s.confirmed_domain for s in signatures if s.confirmed_domain))
+    return [signature_json(signature, owners) for signature in signatures]
+
+
+def update_json(update: LetterUpdate, letter_url: str) -> dict[str, Any]:
+    """A published update to a letter."""
+    return {
+        "id": update.id,
+        "title": update.title,
+        "published_at": _iso(update.published_at),
+        "body_html": update.body_html,
+        "body_markdown": update.body_markdown,
+        "url": f"{letter_url}#update-{update.id}",
     }
 
 
@@ -113,10 +140,18 @@ def list_signatures(slug: str) -> Response:
         query=request.args.get("q") or None,
         verified=listing.parse_flag("verified", request.args.get("verified")),
         founding=listing.parse_flag("founding", request.args.get("founding")),
+        domain_confirmed=listing.parse_flag("domain_confirmed", request.args.get("domain_confirmed")),
     )
-    return _cacheable(
-        {"signatures": [signature_json(signature) for signature in page.signatures], "next_cursor": page.next_cursor}
-    )
+    return _cacheable({"signatures": signatures_json(page.signatures), "next_cursor": page.next_cursor})
+
+
+@bp.get("/letters/<slug>/updates")
+def list_updates(slug: str) -> Response:
+    """The letter's published updates, newest first."""
+    letter = letters.get_letter(db.session, slug)
+    letter_url = external_url("letters.letter", slug=letter.slug)
+    found = updates.letter_updates(db.session, letter.id)
+    return _cacheable({"updates": [update_json(update, letter_url) for update in found]})
 
 
 @bp.get("/openapi.json")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from flask import Blueprint, abort, current_app, render_template, request, stream_with_context
@@ -11,8 +11,8 @@ from werkzeug.wrappers import Response
 
 from app import web
 from app.db import db, utcnow
-from app.models import Letter
-from app.services import export, ledger, letters, listing
+from app.models import Letter, Organisation, Signature
+from app.services import domains, export, ledger, letters, listing, updates
 from app.services.progress import progress
 from app.signing.bots import current_captcha
 from app.signing.forms import SignForm
@@ -21,6 +21,10 @@ from app.urls import external_url
 bp = Blueprint("letters", __name__)
 
 NEWEST_SIGNERS = 10
+# The letter page's top organisations (signers confirmed through each) and latest updates.
+TOP_ORGANISATIONS = 10
+PAGE_UPDATES = 10
+FEED_UPDATES = 50
 NOTABLE_SIGNERS = 6
 FOUNDING_SIGNERS = 100
 LIST_PAGE_SIZE = 50
@@ -53,6 +57,12 @@ def letter_url(letter: Letter, lang: str) -> str:
     return external_url("letters.letter", slug=letter.slug, lang=lang)
 
 
+def organisations_of(*lists: Sequence[Signature]) -> dict[str, Organisation]:
+    """The organisations of the domains these signers confirmed with (one query, none if none)."""
+    shown = {s.confirmed_domain for signatures in lists for s in signatures if s.confirmed_domain}
+    return domains.organisations_for(db.session, shown) if shown else {}
+
+
 def render_letter(letter: Letter, form: SignForm | None = None) -> str:
     """The letter with its count and ledger, its signers (notable, founding, newest) and the form."""
     session = db.session
@@ -67,6 +77,9 @@ def render_letter(letter: Letter, form: SignForm | None = None) -> str:
         notable=notable,
         founding=founding,
         newest=newest.signatures,
+        organisations=organisations_of(notable.signatures, founding.signatures, newest.signatures),
+        top_organisations=domains.top_organisations(session, letter.id, limit=TOP_ORGANISATIONS),
+        letter_updates=updates.letter_updates(session, letter.id, limit=PAGE_UPDATES),
         ledger=ledger.ledger(session, letter),
         poll_seconds=current_app.config["LIVE_POLL_SECONDS"],
         captcha=current_captcha(),
@@ -95,7 +108,11 @@ def newest(slug: str) -> str:
     letter = letters.get_letter(db.session, slug)
     page = listing.public_signatures(db.session, letter.id, limit=NEWEST_SIGNERS, founding=False)
     return render_template(
-        "letters/_newest.html", letter=letter, signatures=page.signatures, comment_preview=COMMENT_PREVIEW
+        "letters/_newest.html",
+        letter=letter,
+        signatures=page.signatures,
+        organisations=organisations_of(page.signatures),
+        comment_preview=COMMENT_PREVIEW,
     )
 
 
@@ -108,6 +125,7 @@ def signatures(slug: str) -> str:
     with_comments = request.args.get("comments") == "1"
     verified = listing.parse_flag("verified", request.args.get("verified"))
     founding = listing.parse_flag("founding", request.args.get("founding"))
+    domain_confirmed = listing.parse_flag("domain_confirmed", request.args.get("domain_confirmed"))
     page = listing.public_signatures(
         db.session,
         letter.id,
@@ -117,9 +135,14 @@ def signatures(slug: str) -> str:
         with_comments=with_comments,
         verified=verified,
         founding=founding,
+        domain_confirmed=domain_confirmed,
     )
     # The filters as query parameters, kept by the search form and the pager.
-    filters = {"verified": _flag(verified), "founding": _flag(founding)}
+    filters = {
+        "verified": _flag(verified),
+        "founding": _flag(founding),
+        "domain_confirmed": _flag(domain_confirmed),
+    }
     return render_template(
         "letters/signatures.html",
         **letter_context(letter),
@@ -128,6 +151,7 @@ def signatures(slug: str) -> str:
         cursor=cursor,
         with_comments=with_comments,
         filters=filters,
+        organisations=organisations_of(page.signatures),
         comment_preview=COMMENT_PREVIEW,
     )
 
@@ -175,7 +199,29 @@ def signature(slug: str, signature_id: int) -> str:
     found = listing.public_signature(db.session, letter.id, signature_id)
     if found is None:
         abort(404)
-    return render_template("letters/signature.html", **letter_context(letter), signature=found)
+    return render_template(
+        "letters/signature.html", **letter_context(letter), signature=found, organisations=organisations_of([found])
+    )
+
+
+@bp.get("/letters/<slug>/updates.atom")
+def updates_feed(slug: str) -> Response:
+    """The letter's updates as an Atom 1.0 feed, newest first."""
+    letter = letters.get_letter(db.session, slug)
+    entries = updates.letter_updates(db.session, letter.id, limit=FEED_UPDATES)
+    xml = render_template(
+        "letters/updates.atom.xml",
+        letter=letter,
+        entries=entries,
+        # An empty feed is as old as the letter.
+        updated=entries[0].published_at if entries else letter.published_at,
+        letter_url=external_url("letters.letter", slug=letter.slug),
+        feed_url=external_url("letters.updates_feed", slug=letter.slug),
+    )
+    response = current_app.make_response(xml)
+    response.mimetype = "application/atom+xml"
+    response.headers["Cache-Control"] = EMBED_CACHE_CONTROL
+    return response
 
 
 def _embeddable(response: Response) -> Response:

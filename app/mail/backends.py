@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import smtplib
 import ssl
 from collections.abc import Mapping
@@ -20,7 +21,7 @@ class PermanentFailure(Exception):
 
 
 def build_message(row: OutboxMessage, sender: str) -> EmailMessage:
-    """The MIME message for an outbox row: text and HTML alternatives, Date and Message-ID."""
+    """The MIME message for an outbox row: text and HTML alternatives, Date, Message-ID, its own headers."""
     message = EmailMessage()
     message["From"] = sender
     message["To"] = row.recipient
@@ -28,6 +29,8 @@ def build_message(row: OutboxMessage, sender: str) -> EmailMessage:
     message["Date"] = formatdate(usegmt=True)
     message["Message-ID"] = row.message_id
     message["Auto-Submitted"] = "auto-generated"
+    for name, value in json.loads(row.headers).items() if row.headers else ():
+        message[name] = value
     message.set_content(row.body_text)
     message.add_alternative(row.body_html, subtype="html")
     return message

@@ -8,7 +8,7 @@ from typing import Any
 from flask import current_app, render_template
 from flask_babel import force_locale
 
-from app.models import Signature
+from app.models import LetterUpdate, Signature
 from app.services.letters import letter_text
 from app.urls import external_url
 
@@ -71,4 +71,17 @@ def already_signed(signature: Signature, withdraw_token: str) -> Email:
         letter=signature.letter,
         letter_url=external_url("letters.letter", slug=signature.letter.slug, lang=signature.locale),
         withdraw_url=external_url("signing.withdraw", token=withdraw_token, lang=signature.locale),
+    )
+
+
+def update(signature: Signature, letter_update: LetterUpdate, unsubscribe_url: str) -> Email:
+    """An update about a letter the signer signed, with the link that stops these mails."""
+    return _render(
+        "update",
+        signature.locale,
+        signature=signature,
+        letter=signature.letter,
+        update=letter_update,
+        letter_url=external_url("letters.letter", slug=signature.letter.slug, lang=signature.locale),
+        unsubscribe_url=unsubscribe_url,
     )

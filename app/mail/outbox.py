@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from datetime import datetime
 from email.headerregistry import Address
 from email.utils import make_msgid, parseaddr
@@ -25,12 +27,20 @@ def new_message_id() -> str:
 
 
 def enqueue(
-    session: Session, recipient: str, email: Email, *, kind: str, now: datetime, signature: Signature | None = None
+    session: Session,
+    recipient: str,
+    email: Email,
+    *,
+    kind: str,
+    now: datetime,
+    signature: Signature | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> OutboxMessage:
     """Add ``email`` for ``recipient`` to the outbox; the worker sends it after commit.
 
     ``signature`` links the message to the signature it is about, so that erasing or purging
-    the signature takes its mail with it.
+    the signature takes its mail with it. ``headers`` are added to the message as they are
+    (List-Unsubscribe, for instance).
     """
     # Refuse a recipient that is not one plain address (no display name, no header tricks).
     Address(addr_spec=recipient)
@@ -42,6 +52,7 @@ def enqueue(
         body_text=email.text,
         body_html=email.html,
         message_id=new_message_id(),
+        headers=json.dumps(dict(headers), ensure_ascii=False) if headers else None,
         created_at=now,
         next_attempt_at=now,
     )

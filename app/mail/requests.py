@@ -16,9 +16,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.mail import compose, outbox
-from app.models import Letter, OutboxMessage, OutboxStatus, Signature, SignatureStatus, TokenPurpose
+from app.models import Letter, LetterUpdate, OutboxMessage, OutboxStatus, Signature, SignatureStatus, TokenPurpose
+from app.services import updates
 from app.services.tokens import issue_token
 from app.services.withdrawal import LIVE_STATUSES
+from app.urls import external_url
 
 RESEND = "resend_request"
 WITHDRAW = "withdraw_request"
@@ -84,3 +86,56 @@ def expand_request(session: Session, row: OutboxMessage, *, now: datetime) -> bo
     row.recipient = signature.email
     row.subject, row.body_text, row.body_html = email.subject, email.text, email.html
     return True
+
+
+def expand_update(session: Session, row: OutboxMessage, *, now: datetime, batch_size: int) -> int:
+    """Queue the update's mail for the next ``batch_size`` opted-in signers; the row keeps its place.
+
+    The row holds the update's id (``body_text``) and the id of the last signer reached
+    (``subject``); it stays pending until a batch comes up short, then it is done. Each batch
+    is its own transaction, so an update to a million signers never holds one giant one.
+    Returns how many messages were queued.
+    """
+    letter_update = session.get(LetterUpdate, int(row.body_text))
+    after = int(row.subject or 0)
+    recipients: list[Signature] = []
+    if letter_update is not None:
+        recipients = list(
+            session.scalars(
+                select(Signature)
+                .where(
+                    Signature.letter_id == letter_update.letter_id,
+                    Signature.wants_updates.is_(True),
+                    Signature.id > after,
+                    Signature.status == SignatureStatus.CONFIRMED,
+                )
+                .order_by(Signature.id)
+                .limit(batch_size)
+            )
+        )
+    secret = current_app.config["SECRET_KEY"]
+    for signature in recipients:
+        url = external_url(
+            "signing.unsubscribe", token=updates.unsubscribe_token(secret, signature), lang=signature.locale
+        )
+        email = compose.update(signature, letter_update, url)  # type: ignore[arg-type]
+        outbox.enqueue(
+            session,
+            signature.email,
+            email,
+            kind=updates.UPDATE_MAIL,
+            now=now,
+            signature=signature,
+            # RFC 2369 and RFC 8058: mail programs show an "unsubscribe" button that POSTs to the link.
+            headers={"List-Unsubscribe": f"<{url}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
+        )
+    row.claimed_until = row.claimed_by = None
+    if len(recipients) < batch_size:
+        # Every opted-in signer has their message: the request is done.
+        row.status = OutboxStatus.SENT
+        row.sent_at = now
+    else:
+        row.subject = str(recipients[-1].id)
+        row.next_attempt_at = now
+    session.flush()
+    return len(recipients)

@@ -22,9 +22,10 @@ from sqlalchemy.orm import Session
 
 from app.db import db, utcnow
 from app.mail.backends import PermanentFailure, backend_for, build_message
-from app.mail.requests import REQUEST_KINDS, expand_request
+from app.mail.requests import REQUEST_KINDS, expand_request, expand_update
 from app.models import OutboxMessage, OutboxStatus
 from app.services import retention
+from app.services.updates import UPDATE_REQUEST
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,8 @@ class BatchResult:
     sent: int = 0
     retrying: int = 0
     failed: int = 0
+    # Messages queued by expanding an update to its recipients (sent in the batches that follow).
+    expanded: int = 0
     errors: list[str] = field(default_factory=list)
 
 
@@ -146,17 +149,24 @@ def send_batch(*, worker_id: str, now: datetime | None = None) -> BatchResult:
     """Claim one batch of due mail, send it, and record what happened (needs an app context)."""
     config = current_app.config
     now = now or utcnow()
+    expanded = 0
     with db.transaction() as session:
         rows = claim_due(session, worker_id=worker_id, now=now, limit=config["MAIL_BATCH_SIZE"])
+        # An update becomes per-signer messages, a batch at a time; they go in the next batches.
+        for row in rows:
+            if row.kind == UPDATE_REQUEST:
+                expanded += expand_update(session, row, now=now, batch_size=config["MAIL_UPDATE_BATCH_SIZE"])
+        rows = [row for row in rows if row.kind != UPDATE_REQUEST]
         # Requests for a new link become their mail now, or are discarded (see app.mail.requests).
         rows = [row for row in rows if row.kind not in REQUEST_KINDS or expand_request(session, row, now=now)]
     if not rows:
-        return BatchResult()
+        return BatchResult(expanded=expanded)
     outcomes = _deliver(rows)
     with db.transaction() as session:
         result = _record(
             session, rows, outcomes, worker_id=worker_id, now=utcnow(), max_attempts=config["MAIL_MAX_ATTEMPTS"]
         )
+    result.expanded = expanded
     log.info(
         "mail batch: %d sent, %d to retry, %d failed%s",
         result.sent,
@@ -177,9 +187,11 @@ def send_pending(*, worker_id: str | None = None) -> BatchResult:
         total.sent += result.sent
         total.retrying += result.retrying
         total.failed += result.failed
+        total.expanded += result.expanded
         total.errors += result.errors
-        # Stop when nothing was due, or when nothing could be sent (the server is down).
-        if result.claimed == 0 or result.sent == 0:
+        # Stop when nothing was due, or when nothing could be sent (the server is down); an
+        # update that was just expanded has messages due now.
+        if result.expanded == 0 and (result.claimed == 0 or result.sent == 0):
             return total
 
 
@@ -219,6 +231,6 @@ def run_worker(stop: threading.Event, *, poll_interval: float | None = None) -> 
         except Exception:
             log.exception("mail worker: batch failed; trying again shortly")
             result = BatchResult()
-        if result.claimed == 0 or result.sent == 0:
+        if result.expanded == 0 and (result.claimed == 0 or result.sent == 0):
             stop.wait(interval)
     log.info("mail worker %s stopped", worker_id)

@@ -72,3 +72,38 @@ class LetterForm(FlaskForm):
         ],
     )
     featured = BooleanField(_l("Featured on the front page"))
+
+
+class OrganisationForm(FlaskForm):
+    """An organisation and the email domain its people confirm with."""
+
+    domain = StringField(
+        _l("Domain"),
+        description=_l("For example example.edu; its subdomains (cs.example.edu) count too."),
+        validators=[DataRequired(message=_l("Please enter a domain.")), Length(max=255)],
+    )
+    name = StringField(
+        _l("Name"),
+        description=_l("As it is shown in the badge, e.g. “Example University”."),
+        validators=[DataRequired(message=_l("Please enter a name.")), Length(max=200)],
+    )
+
+
+class OrganisationUploadForm(FlaskForm):
+    """CSV lines of organisations, pasted (the site takes no file uploads): columns domain,name."""
+
+    csv_text = TextAreaField(
+        _l("CSV lines"),
+        validators=[DataRequired(message=_l("Please paste the CSV lines.")), Length(max=60_000)],
+    )
+    skip_bad = BooleanField(_l("Load the good lines even if some lines are bad"))
+
+
+class UpdateForm(FlaskForm):
+    """An update to a letter's signers."""
+
+    title = StringField(_l("Title"), validators=[DataRequired(message=_l("Please enter a title.")), Length(max=300)])
+    body_markdown = TextAreaField(
+        _l("Text (Markdown)"),
+        validators=[DataRequired(message=_l("Please enter the text of the update.")), Length(max=100_000)],
+    )

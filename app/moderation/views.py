@@ -12,12 +12,21 @@ from flask_login import current_user, login_user, logout_user
 from werkzeug.wrappers import Response
 
 from app.db import db, utcnow
-from app.models import SignatureStatus
+from app.models import Organisation, SignatureStatus
 from app.moderation.accounts import SignedInModerator, admin_required, authenticate, current_moderator, login_manager
-from app.moderation.forms import ACTION_LABELS, REASON_LABELS, ActionForm, LetterForm, LoginForm
+from app.moderation.forms import (
+    ACTION_LABELS,
+    REASON_LABELS,
+    ActionForm,
+    LetterForm,
+    LoginForm,
+    OrganisationForm,
+    OrganisationUploadForm,
+    UpdateForm,
+)
 from app.moderation.wording import FLAG_KINDS, describe_flag
 from app.ratelimit import config_limit, limiter, private_key
-from app.services import export, letters, moderation, review
+from app.services import export, letters, moderation, organisations, review, updates
 from app.services.errors import DomainError
 
 bp = Blueprint("moderation", __name__, url_prefix="/moderate")
@@ -204,7 +213,18 @@ def audit() -> str:
         criteria=criteria,
         letter=letter,
         slugs=slugs,
-        actions=[*ACTION_LABELS, "letter.edit", "letter.open", "letter.close", "letter.feature"],
+        actions=[
+            *ACTION_LABELS,
+            "letter.edit",
+            "letter.open",
+            "letter.close",
+            "letter.feature",
+            "letter.update",
+            "organisation.add",
+            "organisation.edit",
+            "organisation.delete",
+            "organisation.load",
+        ],
     )
 
 
@@ -253,3 +273,130 @@ def open_or_close(slug: str) -> Response:
     moderation.record(db.session, current_moderator(), action, now=now, letter=letter, detail="")
     db.session.commit()
     return redirect(url_for(".edit_letter", slug=letter.slug), 303)
+
+
+def _organisations_page(
+    form: OrganisationForm | None = None, upload: OrganisationUploadForm | None = None, **extra: object
+) -> str:
+    return render_template(
+        "moderate/organisations.html",
+        organisations=organisations.all_organisations(db.session),
+        form=form or OrganisationForm(formdata=None),
+        upload=upload or OrganisationUploadForm(formdata=None),
+        **extra,
+    )
+
+
+@bp.route("/organisations", methods=["GET", "POST"])
+@admin_required
+def organisations_index() -> Response | str | tuple[str, int]:
+    """Admins: the organisations and their domains (for badges and affiliation flags); add one."""
+    form = OrganisationForm()
+    if form.validate_on_submit():
+        try:
+            organisation = organisations.add(
+                db.session, current_moderator(), domain=form.domain.data, name=form.name.data, now=utcnow()
+            )
+        except organisations.BadOrganisation as exc:
+            db.session.rollback()
+            form.domain.errors = [*form.domain.errors, exc.message]
+        else:
+            db.session.commit()
+            flash(_("%(name)s (%(domain)s) is added.", name=organisation.name, domain=organisation.domain))
+            return redirect(url_for(".organisations_index"), 303)
+    if form.is_submitted():
+        return _organisations_page(form), 422
+    return _organisations_page()
+
+
+def _organisation(organisation_id: int) -> Organisation:
+    organisation = db.session.get(Organisation, organisation_id)
+    if organisation is None:
+        abort(404)
+    return organisation
+
+
+@bp.route("/organisations/<int:organisation_id>/edit", methods=["GET", "POST"])
+@admin_required
+def edit_organisation(organisation_id: int) -> Response | str | tuple[str, int]:
+    """Admins: change an organisation's domain or name."""
+    organisation = _organisation(organisation_id)
+    form = OrganisationForm(obj=organisation)
+    if form.validate_on_submit():
+        try:
+            organisations.edit(
+                db.session,
+                current_moderator(),
+                organisation,
+                domain=form.domain.data,
+                name=form.name.data,
+                now=utcnow(),
+            )
+        except organisations.BadOrganisation as exc:
+            db.session.rollback()
+            form.domain.errors = [*form.domain.errors, exc.message]
+        else:
+            db.session.commit()
+            flash(_("The organisation is saved."))
+            return redirect(url_for(".organisations_index"), 303)
+    status = 422 if form.is_submitted() else 200
+    return render_template("moderate/organisation_edit.html", organisation=organisation, form=form), status
+
+
+@bp.post("/organisations/<int:organisation_id>/delete")
+@admin_required
+def delete_organisation(organisation_id: int) -> Response:
+    """Admins: remove an organisation."""
+    organisation = _organisation(organisation_id)
+    name = organisation.name
+    organisations.delete(db.session, current_moderator(), organisation, now=utcnow())
+    db.session.commit()
+    flash(_("%(name)s is removed.", name=name))
+    return redirect(url_for(".organisations_index"), 303)
+
+
+@bp.post("/organisations/upload")
+@admin_required
+def upload_organisations() -> Response | tuple[str, int]:
+    """Admins: add or update organisations from pasted CSV lines (domain,name)."""
+    upload = OrganisationUploadForm()
+    if not upload.validate():
+        return _organisations_page(upload=upload), 422
+    text = upload.csv_text.data
+    report = organisations.load_csv(
+        db.session, text, moderator=current_moderator(), now=utcnow(), skip_bad=upload.skip_bad.data
+    )
+    if report.errors and not upload.skip_bad.data:
+        db.session.rollback()
+        return _organisations_page(upload=upload, report=report), 422
+    db.session.commit()
+    flash(
+        _(
+            "Loaded: %(added)d added, %(updated)d updated, %(skipped)d bad lines skipped.",
+            added=report.added,
+            updated=report.updated,
+            skipped=len(report.errors),
+        )
+    )
+    return redirect(url_for(".organisations_index"), 303)
+
+
+@bp.route("/letters/<slug>/updates", methods=["GET", "POST"])
+@admin_required
+def letter_updates(slug: str) -> Response | str | tuple[str, int]:
+    """Admins: publish an update to a letter; it is emailed to the signers who asked for updates."""
+    letter = letters.get_letter(db.session, slug)
+    form = UpdateForm()
+    if form.validate_on_submit():
+        now = utcnow()
+        update = updates.publish(
+            db.session, letter, title=form.title.data, body_markdown=form.body_markdown.data, now=now
+        )
+        moderation.record(db.session, current_moderator(), "letter.update", now=now, letter=letter, detail=update.title)
+        db.session.commit()
+        flash(_("The update is published. It is emailed to the signers who asked for updates."))
+        return redirect(url_for(".letter_updates", slug=letter.slug), 303)
+    status = 422 if form.is_submitted() else 200
+    return render_template(
+        "moderate/updates.html", letter=letter, form=form, letter_updates=updates.letter_updates(db.session, letter.id)
+    ), status

@@ -9,7 +9,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from app.models import Letter, LetterTally, RemovalReason, Signature, SignatureStatus
+from app.models import Letter, LetterDomainTally, LetterTally, RemovalReason, Signature, SignatureStatus
 
 PENDING_TALLY = "pending"
 REMOVED_STATUSES = (SignatureStatus.HIDDEN, SignatureStatus.REMOVED)
@@ -39,6 +39,18 @@ def add_to_tally(session: Session, letter_id: int, name: str, delta: int) -> Non
     )
 
 
+def add_to_domain_tally(session: Session, letter_id: int, domain: str, delta: int) -> None:
+    """Add ``delta`` to the number of a letter's counted signers confirmed through ``domain``."""
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    statement = insert(LetterDomainTally).values(letter_id=letter_id, domain=domain, value=delta)
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[LetterDomainTally.letter_id, LetterDomainTally.domain],
+            set_={"value": LetterDomainTally.value + delta},
+        )
+    )
+
+
 def move(
     session: Session,
     signature: Signature,
@@ -60,6 +72,8 @@ def move(
     after_tally = tally_name(status, signature.removal_reason)
     if before_count != after_count:
         add_to_count(session, signature.letter_id, 1 if after_count else -1, now=now)
+        if signature.confirmed_domain:
+            add_to_domain_tally(session, signature.letter_id, signature.confirmed_domain, 1 if after_count else -1)
     if before_tally != after_tally:
         if before_tally:
             add_to_tally(session, signature.letter_id, before_tally, -1)

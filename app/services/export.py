@@ -20,12 +20,23 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from app.models import Flag, Signature, SignatureStatus
+from app.services.domains import organisations_for
 from app.text import FORMULA_STARTS as FORMULA_STARTS
 from app.text import csv_safe
 
 BATCH_SIZE = 1000
 
-PUBLIC_FIELDS = ("name", "affiliation", "country", "city", "comment", "verified", "signed_at")
+PUBLIC_FIELDS = (
+    "name",
+    "affiliation",
+    "country",
+    "city",
+    "comment",
+    "verified",
+    "signed_at",
+    "confirmed_domain",
+    "confirmed_organisation",
+)
 ALL_FIELDS = (
     "id",
     "status",
@@ -37,6 +48,9 @@ ALL_FIELDS = (
     "city",
     "comment",
     "public",
+    "show_domain",
+    "confirmed_domain",
+    "wants_updates",
     "locale",
     "founding",
     "verified",
@@ -71,6 +85,7 @@ def public_rows(session: Session, letter_id: int, *, batch_size: int = BATCH_SIZ
             Signature.comment,
             Signature.verified_at,
             Signature.confirmed_at,
+            Signature.confirmed_domain,
         ).where(
             Signature.letter_id == letter_id,
             Signature.status == SignatureStatus.CONFIRMED,
@@ -82,7 +97,11 @@ def public_rows(session: Session, letter_id: int, *, batch_size: int = BATCH_SIZ
                 or_(Signature.confirmed_at > when, and_(Signature.confirmed_at == when, Signature.id > last_id))
             )
         batch = session.execute(stmt.order_by(Signature.confirmed_at, Signature.id).limit(batch_size)).all()
+        # One query per batch for the organisations of the domains shown in it.
+        shown = {row.confirmed_domain for row in batch if row.confirmed_domain}
+        owners = organisations_for(session, shown) if shown else {}
         for row in batch:
+            owner = owners.get(row.confirmed_domain) if row.confirmed_domain else None
             yield {
                 "name": row.name,
                 "affiliation": row.affiliation,
@@ -91,6 +110,8 @@ def public_rows(session: Session, letter_id: int, *, batch_size: int = BATCH_SIZ
                 "comment": row.comment,
                 "verified": row.verified_at is not None,
                 "signed_at": row.confirmed_at,
+                "confirmed_domain": row.confirmed_domain,
+                "confirmed_organisation": owner.name if owner else None,
             }
         if len(batch) < batch_size:
             return

@@ -7,10 +7,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from disposable_email_domains import blocklist as DISPOSABLE_DOMAINS
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from app.models import FlagKind, Letter, Organisation, WatchName
+from app.services.domains import parent_domains
 from app.text import name_key
 
 
@@ -42,6 +43,30 @@ def _domain_matches(domain: str, organisation_domain: str) -> bool:
     return domain == organisation_domain or domain.endswith("." + organisation_domain)
 
 
+def _claimed_elsewhere(session: Session, affiliation: str, email_domain: str) -> Organisation | None:
+    """An organisation the affiliation names whose domain is not the address's, if any.
+
+    One query: the organisations at the address's domain or a parent of it, and those whose
+    name appears in the affiliation (compared in the database, so the table is never loaded).
+    """
+    claimed = affiliation.casefold()
+    contains = func.strpos if session.get_bind().dialect.name == "postgresql" else func.instr
+    rows = list(
+        session.scalars(
+            select(Organisation).where(
+                or_(
+                    Organisation.domain.in_(parent_domains(email_domain)),
+                    contains(claimed, func.lower(Organisation.name)) > 0,
+                )
+            )
+        )
+    )
+    named = [o for o in rows if o.name.casefold() in claimed]
+    if any(_domain_matches(email_domain, o.domain) for o in named):
+        return None
+    return min(named, key=lambda o: o.id, default=None)
+
+
 def assess(
     session: Session,
     letter: Letter,
@@ -67,20 +92,14 @@ def assess(
     if over_limit("FLAG_SIMILAR_NAMES", f"{letter.id}:{key}"):
         raised.append(Raised(FlagKind.SIMILAR_NAMES))
     if affiliation:
-        claimed = affiliation.casefold()
-        for organisation in session.scalars(select(Organisation)):
-            if organisation.name.casefold() in claimed and not _domain_matches(email_domain, organisation.domain):
-                raised.append(
-                    Raised(
-                        FlagKind.AFFILIATION,
-                        {
-                            "organisation": organisation.name,
-                            "organisation_domain": organisation.domain,
-                            "domain": email_domain,
-                        },
-                    )
+        mismatch = _claimed_elsewhere(session, affiliation, email_domain)
+        if mismatch is not None:
+            raised.append(
+                Raised(
+                    FlagKind.AFFILIATION,
+                    {"organisation": mismatch.name, "organisation_domain": mismatch.domain, "domain": email_domain},
                 )
-                break
+            )
     return raised
 
 

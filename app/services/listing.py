@@ -85,12 +85,14 @@ def public_signatures(
     with_comments: bool = False,
     verified: bool | None = None,
     founding: bool | None = None,
+    domain_confirmed: bool | None = None,
 ) -> Page:
     """Confirmed, public signatures of a letter, newest first, after ``cursor``, matching ``query``.
 
     ``with_comments`` keeps only the signers who left a comment. ``verified`` and ``founding``
-    keep only signatures that are (True) or are not (False) verified or founding; None keeps
-    both. The order, and so the cursors, are the same with or without them.
+    keep only signatures that are (True) or are not (False) verified or founding, and
+    ``domain_confirmed`` those that show (or do not show) the domain they confirmed with; None
+    keeps both. The order, and so the cursors, are the same with or without them.
     """
     limit = max(1, min(limit, MAX_LIMIT))
     stmt = select(Signature).where(
@@ -105,6 +107,10 @@ def public_signatures(
     if founding is not None:
         # "= true" (not "IS true"), so that the databases use the partial index of founders.
         stmt = stmt.where(Signature.founding == (sa.true() if founding else sa.false()))
+    if domain_confirmed is not None:
+        # IS NOT NULL: the condition of the partial index of domain-confirmed signers.
+        column = Signature.confirmed_domain
+        stmt = stmt.where(column.is_not(None) if domain_confirmed else column.is_(None))
     if cursor:
         when, last_id = decode_cursor(cursor)
         # A row-value comparison: both databases seek their listing index to it (an OR of two

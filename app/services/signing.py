@@ -12,7 +12,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from app.mail import compose, outbox
 from app.models import Flag, Letter, Signature, SignatureStatus, SuspectReason, Token, TokenPurpose
-from app.services import counting
+from app.services import counting, domains
 from app.services.errors import N_, LetterClosed, TokenExpired, TokenProblem
 from app.services.flags import Raised
 from app.services.tokens import find_token, issue_token
@@ -31,6 +31,10 @@ class SignatureInput:
     comment: str | None = None
     public: bool = True
     locale: str = "en"
+    # Show the domain of the address once confirmed ("confirmed via @example.edu").
+    show_domain: bool = False
+    # Email me updates about this letter.
+    wants_updates: bool = False
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,8 @@ def _apply(signature: Signature, data: SignatureInput) -> None:
     signature.comment = data.comment or None
     signature.public = data.public
     signature.locale = data.locale
+    signature.show_domain = data.show_domain
+    signature.wants_updates = data.wants_updates
 
 
 def _send_confirmation(session: Session, signature: Signature, *, now: datetime, ttl: TokenLifetimes) -> None:
@@ -208,11 +214,13 @@ def confirm(session: Session, raw: str, *, now: datetime) -> Confirmation:
     # In pre-moderation a confirmed address waits for a moderator before it counts.
     pre = signature.letter.moderation_mode == "pre"
     status = SignatureStatus.PENDING if pre else SignatureStatus.CONFIRMED
+    # The address that confirmed is at this domain: shown if the signer asked (never the address).
+    shown = domains.shown_domain(signature.email_domain, signature.show_domain)
     # Conditional updates, so two clicks racing each other count the signature once.
     confirmed = session.execute(
         update(Signature)
         .where(Signature.id == signature.id, Signature.status == SignatureStatus.UNCONFIRMED)
-        .values(status=status, confirmed_at=now)
+        .values(status=status, confirmed_at=now, confirmed_domain=shown)
         .execution_options(synchronize_session=False)
     )
     session.execute(
@@ -225,11 +233,14 @@ def confirm(session: Session, raw: str, *, now: datetime) -> Confirmation:
         if pre:
             counting.add_to_tally(session, signature.letter_id, counting.PENDING_TALLY, +1)
         else:
+            if shown:
+                counting.add_to_domain_tally(session, signature.letter_id, shown, +1)
             counting.add_to_count(session, signature.letter_id, +1, now=now)
         # What the UPDATE stored, without reading the row back after commit (a second query
         # and transaction for the page that follows).
         set_committed_value(signature, "status", status)
         set_committed_value(signature, "confirmed_at", now)
+        set_committed_value(signature, "confirmed_domain", shown)
     else:
         session.expire(signature)
     return Confirmation(signature, already_confirmed=confirmed.rowcount != 1)  # type: ignore[attr-defined]

@@ -83,5 +83,8 @@ def erase_signature(
     signature.moderator_note = None
     signature.verified_at = None
     signature.verified_note = None
+    signature.show_domain = False
+    signature.confirmed_domain = None
+    signature.wants_updates = False
     session.flush()
     session.expire(signature, ["tokens"])

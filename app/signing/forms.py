@@ -185,6 +185,10 @@ class SignForm(FlaskForm):
         validators=[Optional(), _too_long(COMMENT_MAX), PlainText()],
     )
     public = BooleanField(_l("Show my name on the public list"), default=True)
+    show_domain = BooleanField(
+        _l("Show the domain of my email address, e.g. “confirmed via @example.edu”"), default=False
+    )
+    wants_updates = BooleanField(_l("Email me updates about this letter"), default=False)
     # Bot checks (see app.signing.bots): a field people never see, and when the form was shown.
     website = StringField(_l("Leave this field empty"))
     started = HiddenField(default=new_form_stamp)
@@ -207,4 +211,6 @@ class SignForm(FlaskForm):
             comment=self.comment.data or None,
             public=bool(self.public.data),
             locale=locale,
+            show_domain=bool(self.show_domain.data),
+            wants_updates=bool(self.wants_updates.data),
         )

@@ -9,11 +9,12 @@ from flask_babel import get_locale
 from werkzeug.wrappers import Response
 
 from app.db import db, utcnow
+from app.extensions import csrf
 from app.letters.views import render_letter
 from app.mail import requests
-from app.models import Letter, SignatureStatus
+from app.models import Letter, Signature, SignatureStatus
 from app.ratelimit import client_network_key, config_limit, limiter, over_soft_limit, private_key
-from app.services import flags, letters, signing, withdrawal
+from app.services import flags, letters, signing, updates, withdrawal
 from app.services.errors import LetterClosed, TokenProblem
 from app.signing.bots import suspect_reason
 from app.signing.forms import AddressForm, SignForm
@@ -167,6 +168,36 @@ def withdraw(token: str) -> str:
     return render_template("signing/withdrawn.html", letter=letter)
 
 
+def _subscriber(token: str) -> Signature:
+    signature = updates.find_subscriber(db.session, current_app.config["SECRET_KEY"], token)
+    if signature is None:
+        raise TokenProblem(purpose="unsubscribe")
+    return signature
+
+
+@bp.get("/unsubscribe/<token>")
+def unsubscribe_page(token: str) -> str:
+    """A page with one button: link scanners open links, only people (and mail programs) POST."""
+    signature = _subscriber(token)
+    return render_template("signing/unsubscribe.html", letter=signature.letter, done=False)
+
+
+# Exempt from CSRF on purpose: RFC 8058's one-click unsubscribe is a POST that the mail program
+# makes with the body "List-Unsubscribe=One-Click" and no CSRF token. The token in the URL is the
+# proof instead: only the signer's mailbox has it, and all it can do is stop update mail.
+@bp.post("/unsubscribe/<token>")
+def unsubscribe(token: str) -> str:
+    """Stop the letter's update mail to this signer (one-click, RFC 8058); doing it twice is harmless."""
+    signature = _subscriber(token)
+    letter = signature.letter
+    updates.unsubscribe(db.session, signature)
+    db.session.commit()
+    return render_template("signing/unsubscribe.html", letter=letter, done=True)
+
+
+csrf.exempt(unsubscribe)
+
+
 @bp.errorhandler(TokenProblem)
 def token_problem(error: TokenProblem) -> tuple[str, int]:
     """A bad, used or expired link: say so, and offer a new one."""
@@ -178,6 +209,13 @@ def token_problem(error: TokenProblem) -> tuple[str, int]:
 @bp.after_request
 def no_referrer_on_token_pages(response: Response) -> Response:
     """Pages under a secret link never leak it to another site through the Referer header."""
-    if request.endpoint in {"signing.confirm_page", "signing.confirm", "signing.withdraw_page", "signing.withdraw"}:
+    if request.endpoint in {
+        "signing.confirm_page",
+        "signing.confirm",
+        "signing.withdraw_page",
+        "signing.withdraw",
+        "signing.unsubscribe_page",
+        "signing.unsubscribe",
+    }:
         response.headers["Referrer-Policy"] = "no-referrer"
     return response

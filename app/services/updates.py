@@ -1,0 +1,144 @@
+"""Updates to signers: dated news about a letter, on its page, in a feed, and by email to those who asked.
+
+Publishing stores the update and one outbox row standing for all its mail; the mail worker
+expands that row into one message per opted-in signer, a batch at a time (see
+app.mail.requests.expand_update), so a million recipients never make one giant transaction.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import datetime
+
+import yaml
+from itsdangerous import BadSignature, URLSafeSerializer
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from app.mail import outbox
+from app.models import Letter, LetterUpdate, OutboxMessage, OutboxStatus, Signature
+from app.services.errors import DomainError
+from app.text import clean_line, render_markdown
+
+# The outbox row that stands for an update's mail until the worker expands it.
+UPDATE_REQUEST = "update_request"
+UPDATE_MAIL = "update"
+TITLE_MAX = 300
+BODY_MAX = 100_000
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.DOTALL)
+_HEADING = re.compile(r"\A#[ \t]+(.+?)[ \t#]*(?:\r?\n|\Z)")
+
+
+class BadUpdate(DomainError):
+    """An update without a title or a text, or one too long."""
+
+    code = "bad_update"
+
+
+def parse_update_file(text: str) -> tuple[str, str]:
+    """The title and Markdown body of an update file: front matter with a title, or a first "# heading"."""
+    title = ""
+    body = text.strip()
+    match = _FRONT_MATTER.match(text)
+    if match:
+        try:
+            meta = yaml.safe_load(match.group(1)) or {}
+        except yaml.YAMLError as exc:
+            raise BadUpdate(f"the front matter is not valid YAML: {exc}") from None
+        if not isinstance(meta, dict):
+            raise BadUpdate("the front matter must be a mapping of fields")
+        title = str(meta.get("title") or "")
+        body = text[match.end() :].strip()
+    else:
+        heading = _HEADING.match(body)
+        if heading:
+            title, body = heading.group(1), body[heading.end() :].strip()
+    if not clean_line(title):
+        raise BadUpdate("an update needs a title: front matter 'title:' or a first line '# Title'")
+    return title, body
+
+
+def publish(session: Session, letter: Letter, *, title: str, body_markdown: str, now: datetime) -> LetterUpdate:
+    """Publish an update and queue its mail to every confirmed signer who asked for updates."""
+    title = clean_line(title)
+    body_markdown = body_markdown.strip()
+    if not title or len(title) > TITLE_MAX:
+        raise BadUpdate(f"The title must be 1 to {TITLE_MAX} characters.")
+    if not body_markdown or len(body_markdown) > BODY_MAX:
+        raise BadUpdate(f"The text must be 1 to {BODY_MAX} characters.")
+    update = LetterUpdate(
+        letter=letter,
+        title=title,
+        body_markdown=body_markdown,
+        body_html=render_markdown(body_markdown),
+        published_at=now,
+    )
+    session.add(update)
+    session.flush()
+    # One row for all the update's mail: the letter, the update, and the last signer reached (none yet).
+    session.add(
+        OutboxMessage(
+            kind=UPDATE_REQUEST,
+            recipient="",
+            subject="0",
+            body_text=str(update.id),
+            body_html="",
+            message_id=outbox.new_message_id(),
+            created_at=now,
+            next_attempt_at=now,
+        )
+    )
+    session.flush()
+    return update
+
+
+def letter_updates(session: Session, letter_id: int, *, limit: int | None = None) -> Sequence[LetterUpdate]:
+    """A letter's updates, newest first."""
+    stmt = (
+        select(LetterUpdate)
+        .where(LetterUpdate.letter_id == letter_id)
+        .order_by(LetterUpdate.published_at.desc(), LetterUpdate.id.desc())
+    )
+    return list(session.scalars(stmt.limit(limit) if limit else stmt))
+
+
+def _serializer(secret: str, signature: Signature) -> URLSafeSerializer:
+    # Bound to the address: once the signature is erased (its key replaced), the link is dead.
+    return URLSafeSerializer(secret, salt="unsubscribe-updates:" + signature.email_key)
+
+
+def unsubscribe_token(secret: str, signature: Signature) -> str:
+    """A link token that stops ``signature``'s update mail (signed, never stored; it does not expire)."""
+    return _serializer(secret, signature).dumps(signature.id)
+
+
+def find_subscriber(session: Session, secret: str, token: str) -> Signature | None:
+    """The signature an unsubscribe token belongs to, or None if the token is not genuine."""
+    if not token or len(token) > 200:
+        return None
+    valid, payload = URLSafeSerializer(secret).loads_unsafe(token)
+    del valid  # the salt differs per signature: checked below with the right one
+    if not isinstance(payload, int) or isinstance(payload, bool) or not 0 < payload < 2**31:
+        return None
+    signature = session.get(Signature, payload)
+    if signature is None:
+        return None
+    try:
+        _serializer(secret, signature).loads(token)
+    except BadSignature:
+        return None
+    return signature
+
+
+def unsubscribe(session: Session, signature: Signature) -> None:
+    """Stop update mail to ``signature``: the consent goes, and so does update mail not yet sent."""
+    signature.wants_updates = False
+    session.execute(
+        delete(OutboxMessage).where(
+            OutboxMessage.signature_id == signature.id,
+            OutboxMessage.kind == UPDATE_MAIL,
+            OutboxMessage.status == OutboxStatus.PENDING,
+        )
+    )
+    session.flush()

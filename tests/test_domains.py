@@ -1,0 +1,325 @@
+"""Domain-confirmed affiliations: the choice on the form, the shown domain, organisation badges, filters."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+
+from app.db import db, utcnow
+from app.models import AuditEntry, Letter, LetterDomainTally, Moderator, ModeratorRole, Organisation, Signature
+from app.moderation import accounts
+from app.services import domains
+from tests.support import SMTPSink, add_confirmed, csrf_token, link_in, path_of, sign, smtp_settings
+
+SLUG = "test-letter"
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def app_config(smtp_sink: SMTPSink) -> dict[str, Any]:
+    """Deliver to the test SMTP server."""
+    return smtp_settings(smtp_sink)
+
+
+def add_organisation(app: Flask, domain: str = "example.edu", name: str = "Example University") -> None:
+    with app.app_context(), db.transaction() as session:
+        session.add(Organisation(domain=domain, name=name))
+
+
+def sign_and_confirm(app: Flask, client: FlaskClient, sink: SMTPSink, address: str, **fields: Any) -> None:
+    """Sign through the form, receive the mail over SMTP, and press the button behind its link."""
+    assert sign(client, SLUG, email=address, **fields).status_code == 303
+    result = app.test_cli_runner().invoke(args=["mail", "send"])
+    assert result.exit_code == 0, result.output
+    link = path_of(link_in(sink.messages_to(address)[-1]))
+    assert client.post(link, data={"csrf_token": csrf_token(client, link)}).status_code == 200
+
+
+def api_signers(client: FlaskClient, query: str = "") -> dict[str, dict[str, Any]]:
+    data = client.get(f"/api/v1/letters/{SLUG}/signatures{query}").get_json()
+    return {s["name"]: s for s in data["signatures"]}
+
+
+def test_a_signer_at_a_listed_domain_shows_the_badge_on_the_list_and_in_the_api(
+    app: Flask, client: FlaskClient, letter: Letter, smtp_sink: SMTPSink
+) -> None:
+    add_organisation(app)
+    sign_and_confirm(
+        app, client, smtp_sink, "grace@cs.example.edu", name="Grace Hopper", affiliation="Navy", show_domain="y"
+    )
+    sign_and_confirm(app, client, smtp_sink, "ada@gmail.com", name="Ada Lovelace", show_domain="y")
+    sign_and_confirm(app, client, smtp_sink, "alan@example.edu", name="Alan Turing")  # did not ask
+
+    page = client.get(f"/letters/{SLUG}/signatures").get_data(as_text=True)
+    assert "Example University (confirmed)" in page and "@cs.example.edu" in page
+    assert page.count("(confirmed)") == 1  # Ada is at gmail.com; Alan did not ask
+    assert "gmail.com" not in page and "grace@" not in page
+    signers = api_signers(client)
+    assert signers["Grace Hopper"]["confirmed_domain"] == "cs.example.edu"
+    assert signers["Grace Hopper"]["confirmed_organisation"] == "Example University"
+    assert signers["Ada Lovelace"]["confirmed_domain"] is None
+    assert signers["Ada Lovelace"]["confirmed_organisation"] is None
+    assert signers["Alan Turing"]["confirmed_domain"] is None
+
+    # The letter page counts signers by organisation; the filter keeps only domain-confirmed ones.
+    letter_page = client.get(f"/letters/{SLUG}").get_data(as_text=True)
+    assert "Confirmed through their organisation" in letter_page and "Example University" in letter_page
+    assert list(api_signers(client, "?domain_confirmed=1")) == ["Grace Hopper"]
+    assert set(api_signers(client, "?domain_confirmed=0")) == {"Ada Lovelace", "Alan Turing"}
+    filtered = client.get(f"/letters/{SLUG}/signatures?domain_confirmed=1").get_data(as_text=True)
+    assert "Grace Hopper" in filtered and "Ada Lovelace" not in filtered
+
+    # The CSV download has the domain and the organisation, never an address.
+    text = client.get(f"/letters/{SLUG}/signatures.csv").get_data(as_text=True)
+    rows = {row["name"]: row for row in csv.DictReader(io.StringIO(text))}
+    assert rows["Grace Hopper"]["confirmed_domain"] == "cs.example.edu"
+    assert rows["Grace Hopper"]["confirmed_organisation"] == "Example University"
+    assert rows["Ada Lovelace"]["confirmed_domain"] == ""
+    assert "@" not in text
+
+
+def test_withdrawal_erases_the_choices_and_takes_the_signer_off_the_tally(
+    app: Flask, client: FlaskClient, letter: Letter, smtp_sink: SMTPSink
+) -> None:
+    add_organisation(app)
+    sign_and_confirm(app, client, smtp_sink, "grace@example.edu", name="Grace", show_domain="y", wants_updates="y")
+    with app.app_context():
+        assert domains.top_organisations(db.session, letter.id, limit=5)[0].count == 1
+    withdraw = path_of(link_in(smtp_sink.messages_to("grace@example.edu")[0], r"https?://\S+/withdraw/\S+"))
+    assert client.post(withdraw, data={"csrf_token": csrf_token(client, withdraw)}).status_code == 200
+    with app.app_context():
+        signature = db.session.scalars(sa.select(Signature)).one()
+        assert (signature.show_domain, signature.confirmed_domain, signature.wants_updates) == (False, None, False)
+        assert db.session.scalar(sa.select(LetterDomainTally.value)) == 0
+        assert domains.top_organisations(db.session, letter.id, limit=5) == []
+
+
+@pytest.mark.parametrize(
+    ("domain", "public"),
+    [
+        ("gmail.com", True),
+        ("naver.com", True),
+        ("daum.net", True),
+        ("hanmail.net", True),
+        ("kakao.com", True),
+        ("yahoo.co.kr", True),
+        ("yahoo.fr", True),
+        ("gmx.de", True),
+        ("proton.me", True),
+        ("mailinator.com", True),  # disposable
+        ("example.edu", False),
+        ("cs.example.edu", False),
+        ("yahoo-research.example.org", False),
+    ],
+)
+def test_public_webmail_and_disposable_domains_are_never_shown(domain: str, public: bool) -> None:
+    assert domains.is_public_mail(domain) is public
+    assert domains.shown_domain(domain, True) == (None if public else domain)
+    assert domains.shown_domain(domain, False) is None
+
+
+def test_the_most_specific_listed_domain_names_the_organisation(app: Flask, letter: Letter) -> None:
+    add_organisation(app)
+    add_organisation(app, "med.example.edu", "Example Medical School")
+    with app.app_context():
+        found = domains.organisations_for(db.session, ["a.med.example.edu", "cs.example.edu", "example.edu", "x.org"])
+    assert {domain: o.name for domain, o in found.items()} == {
+        "a.med.example.edu": "Example Medical School",
+        "cs.example.edu": "Example University",
+        "example.edu": "Example University",
+    }
+
+
+def test_the_domain_filter_is_served_by_its_partial_index(app: Flask, letter: Letter) -> None:
+    """At a million signers, the filtered list must not walk the whole list."""
+    from app.services import listing
+
+    captured: list[tuple[str, Any]] = []
+
+    def record(conn: object, cursor: object, statement: str, parameters: Any, *args: object) -> None:
+        captured.append((statement, parameters))
+
+    with app.app_context():
+        sa.event.listen(db.engine, "before_cursor_execute", record)
+        try:
+            listing.public_signatures(db.session, letter.id, limit=50, domain_confirmed=True)
+        finally:
+            sa.event.remove(db.engine, "before_cursor_execute", record)
+        statement, parameters = captured[-1]
+        raw = db.engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            if db.engine.dialect.name == "postgresql":
+                cursor.execute("SET enable_seqscan = off")
+                cursor.execute("EXPLAIN " + statement, parameters)
+            else:
+                cursor.execute("EXPLAIN QUERY PLAN " + statement, parameters)
+            plan = str(cursor.fetchall())
+        finally:
+            raw.close()
+    assert "ix_signatures_confirmed_domain" in plan, plan
+
+
+def test_the_affiliation_flag_finds_organisations_without_loading_the_table(
+    app: Flask, client: FlaskClient, letter: Letter
+) -> None:
+    add_organisation(app)
+    with app.app_context(), db.transaction() as session:
+        session.add_all(Organisation(domain=f"org{n}.example", name=f"Organisation {n}") for n in range(50))
+    sign(client, SLUG, name="Faker", email="faker@elsewhere.org", affiliation="Professor, example university")
+    sign(client, SLUG, name="Real", email="real@cs.example.edu", affiliation="Example University")
+    sign(client, SLUG, name="Other", email="other@elsewhere.org", affiliation="Independent")
+    with app.app_context():
+        from app.models import Flag, FlagKind
+
+        flagged = {
+            f.signature.name: f.detail
+            for f in db.session.scalars(sa.select(Flag).where(Flag.kind == FlagKind.AFFILIATION))
+        }
+    assert list(flagged) == ["Faker"]
+    assert "Example University" in flagged["Faker"] and "example.edu" in flagged["Faker"]
+
+
+# --- the organisations table: the CLI loader and the moderators' editor -------------------------
+
+
+def test_the_csv_loader_upserts_good_lines_and_names_each_bad_one(app: Flask, letter: Letter, tmp_path: Any) -> None:
+    add_organisation(app, "old.example", "Old Name")
+    good = tmp_path / "good.csv"
+    good.write_text("domain,name\nexample.edu,Example University\n@OLD.example.,New Name\n", encoding="utf-8")
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["organisations", "load", str(good)])
+    assert result.exit_code == 0, result.output
+    assert "1 added, 1 updated" in result.output
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text(
+        "domain,name\nthird.example,Third\nnot a domain,X\ngmail.com,Google\nfourth.example\nexample.edu,\n"
+        "third.example,Again\n",
+        encoding="utf-8",
+    )
+    result = runner.invoke(args=["organisations", "load", str(bad)])
+    assert result.exit_code == 1
+    assert f"{bad}:3:" in result.output and "not a domain" in result.output
+    assert f"{bad}:4:" in result.output and "webmail" in result.output
+    assert f"{bad}:5:" in result.output and "2 columns" in result.output
+    assert f"{bad}:6:" in result.output and "name" in result.output
+    assert f"{bad}:7:" in result.output and "line 2" in result.output
+    assert "nothing loaded" in result.output
+
+    def stored() -> dict[str, str]:
+        with app.app_context():
+            return {o.domain: o.name for o in db.session.scalars(sa.select(Organisation))}
+
+    assert stored() == {"old.example": "New Name", "example.edu": "Example University"}
+    result = runner.invoke(args=["organisations", "load", "--skip-bad", str(bad)])
+    assert result.exit_code == 0, result.output
+    assert stored()["third.example"] == "Third"
+
+
+@pytest.fixture
+def create_moderator(app: Flask) -> Callable[..., Moderator]:
+    def make(email: str, role: ModeratorRole) -> Moderator:
+        with app.app_context(), db.transaction() as session:
+            moderator = accounts.create_moderator(session, email, PASSWORD, role)
+            session.expunge(moderator)
+            return moderator
+
+    return make
+
+
+def log_in(client: FlaskClient, email: str) -> None:
+    token = csrf_token(client, "/moderate/login")
+    response = client.post("/moderate/login", data={"email": email, "password": PASSWORD, "csrf_token": token})
+    assert response.status_code == 303
+
+
+def test_admins_edit_organisations_and_each_change_is_audited(
+    app: Flask, client: FlaskClient, letter: Letter, create_moderator: Callable[..., Moderator]
+) -> None:
+    create_moderator("admin@example.org", ModeratorRole.ADMIN)
+    log_in(client, "admin@example.org")
+    page = "/moderate/organisations"
+    token = csrf_token(client, page)
+    response = client.post(page, data={"csrf_token": token, "domain": "Example.EDU", "name": "Example University"})
+    assert response.status_code == 303
+    refused = client.post(page, data={"csrf_token": token, "domain": "gmail.com", "name": "Google"})
+    assert refused.status_code == 422 and "webmail" in refused.get_data(as_text=True)
+    assert client.post(page, data={"domain": "x.example", "name": "No CSRF"}).status_code == 400
+
+    with app.app_context():
+        organisation = db.session.scalars(sa.select(Organisation)).one()
+        assert (organisation.domain, organisation.name) == ("example.edu", "Example University")
+    edit = f"/moderate/organisations/{organisation.id}/edit"
+    data = {"csrf_token": csrf_token(client, edit), "domain": "example.edu", "name": "Example Univ."}
+    assert client.post(edit, data=data).status_code == 303
+
+    upload = {"csrf_token": token, "csv_text": "domain,name\nsecond.example,Second\nbad line\n"}
+    refused = client.post("/moderate/organisations/upload", data=upload)
+    assert refused.status_code == 422 and "Line 3" in refused.get_data(as_text=True)
+    upload = {"csrf_token": token, "csv_text": "second.example,Second\n"}
+    upload = {"csrf_token": token, "csv_text": "second.example,Second\n"}
+    assert client.post("/moderate/organisations/upload", data=upload).status_code == 303
+    assert "Second" in client.get(page).get_data(as_text=True)
+
+    delete = f"/moderate/organisations/{organisation.id}/delete"
+    assert client.post(delete, data={"csrf_token": token}).status_code == 303
+    with app.app_context():
+        assert [o.domain for o in db.session.scalars(sa.select(Organisation))] == ["second.example"]
+        entries = list(db.session.scalars(sa.select(AuditEntry).order_by(AuditEntry.id)))
+    assert [e.action for e in entries] == [
+        "organisation.add",
+        "organisation.edit",
+        "organisation.load",
+        "organisation.delete",
+    ]
+    assert all(e.moderator_email == "admin@example.org" for e in entries)
+    assert "Example Univ." in entries[1].reason
+    assert "organisation.add" in client.get("/moderate/audit").get_data(as_text=True)
+
+
+def test_a_plain_moderator_cannot_touch_organisations(
+    app: Flask, client: FlaskClient, letter: Letter, create_moderator: Callable[..., Moderator]
+) -> None:
+    add_organisation(app)
+    create_moderator("mod@example.org", ModeratorRole.MODERATOR)
+    log_in(client, "mod@example.org")
+    assert client.get("/moderate/organisations").status_code == 403
+    token = csrf_token(client, f"/moderate/letters/{SLUG}")
+    assert (
+        client.post(
+            "/moderate/organisations", data={"csrf_token": token, "domain": "a.example", "name": "A"}
+        ).status_code
+        == 403
+    )
+    assert client.post("/moderate/organisations/1/delete", data={"csrf_token": token}).status_code == 403
+    assert client.get("/moderate/organisations/1/edit").status_code == 403
+    client.post("/moderate/logout", data={"csrf_token": token})
+    assert client.get("/moderate/organisations").status_code in (302, 303)
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Organisation)) == 1
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry)) == 0
+
+
+def test_pre_moderation_counts_the_organisation_once_approved(app: Flask, letter: Letter) -> None:
+    """The domain tally follows the count: moves in and out of the public list keep it exact."""
+    from app.models import SignatureStatus as S
+    from app.services import counting
+
+    add_organisation(app)
+    add_confirmed(app, letter.id, 2, confirmed_domain="example.edu")
+    with app.app_context(), db.transaction() as session:
+        counting.add_to_domain_tally(session, letter.id, "example.edu", +2)
+        first = session.scalars(sa.select(Signature).order_by(Signature.id)).first()
+        assert first is not None
+        counting.move(session, first, S.HIDDEN, now=utcnow())
+    with app.app_context():
+        [top] = domains.top_organisations(db.session, letter.id, limit=5)
+    assert (top.name, top.count) == ("Example University", 1)
