@@ -128,6 +128,19 @@ def _limit() -> int:
     return int(raw)
 
 
+FLAG_VALUES = frozenset({"1", "0", "true", "false"})
+
+
+def _flag(name: str) -> bool | None:
+    """A yes/no filter exactly as the OpenAPI document spells it (1, 0, true, false), or BadParameter."""
+    raw = request.args.get(name)
+    if raw is None:
+        return None
+    if raw not in FLAG_VALUES:
+        raise BadParameter(f"{name} must be 1 or 0.")
+    return listing.parse_flag(name, raw)
+
+
 @bp.get("/letters/<slug>/signatures")
 def list_signatures(slug: str) -> Response:
     """Public signers, newest first, with a cursor for the next page."""
@@ -138,9 +151,9 @@ def list_signatures(slug: str) -> Response:
         limit=_limit(),
         cursor=request.args.get("cursor") or None,
         query=request.args.get("q") or None,
-        verified=listing.parse_flag("verified", request.args.get("verified")),
-        founding=listing.parse_flag("founding", request.args.get("founding")),
-        domain_confirmed=listing.parse_flag("domain_confirmed", request.args.get("domain_confirmed")),
+        verified=_flag("verified"),
+        founding=_flag("founding"),
+        domain_confirmed=_flag("domain_confirmed"),
     )
     return _cacheable({"signatures": signatures_json(page.signatures), "next_cursor": page.next_cursor})
 
