@@ -124,6 +124,7 @@ def test_signatures_are_public_fields_only_newest_first(
         "signed_at",
         "verified",
         "founding",
+        "version",
     }
     assert data["signatures"][0]["country"] == "KR"
     assert data["next_cursor"] is None

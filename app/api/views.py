@@ -51,6 +51,15 @@ def letter_json(letter: Letter, ledger: Ledger) -> dict[str, Any]:
         "updated_at": _iso(letter.updated_at),
         "url": external_url("letters.letter", slug=letter.slug),
         "moderation": moderation_json(ledger),
+        "version": letter.current_version,
+        "versions": [
+            {
+                "version": number,
+                "signature_count": count,
+                "url": external_url("letters.version", slug=letter.slug, number=number),
+            }
+            for number, count in sorted(ledger.by_version.items())
+        ],
     }
 
 
@@ -66,6 +75,7 @@ def signature_json(signature: Signature) -> dict[str, Any]:
         "signed_at": _iso(signature.confirmed_at),
         "verified": signature.verified_at is not None,
         "founding": signature.founding,
+        "version": signature.letter_version,
     }
 
 

@@ -31,6 +31,7 @@ class SignatureInput:
     comment: str | None = None
     public: bool = True
     locale: str = "en"
+    wants_updates: bool = False
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,7 @@ def _apply(signature: Signature, data: SignatureInput) -> None:
     signature.comment = data.comment or None
     signature.public = data.public
     signature.locale = data.locale
+    signature.wants_updates = data.wants_updates
 
 
 def _send_confirmation(session: Session, signature: Signature, *, now: datetime, ttl: TokenLifetimes) -> None:
@@ -137,6 +139,8 @@ def sign(
             status=SignatureStatus.SUSPECT if suspect else SignatureStatus.UNCONFIRMED,
             suspect_reason=suspect,
             network_hash=screening.network_hash,
+            # The text in force now; the letter's row keeps the number, so no query for it.
+            letter_version=letter.current_version,
         )
         _apply(signature, data)
         try:
@@ -161,6 +165,7 @@ def sign(
         _apply(signature, data)
         signature.status = SignatureStatus.UNCONFIRMED
         signature.suspect_reason = None
+        signature.letter_version = letter.current_version
         signature.network_hash = screening.network_hash or signature.network_hash
         _raise_flags(session, signature, screening.flags, now=now)
         if screening.may_mail:
@@ -225,7 +230,7 @@ def confirm(session: Session, raw: str, *, now: datetime) -> Confirmation:
         if pre:
             counting.add_to_tally(session, signature.letter_id, counting.PENDING_TALLY, +1)
         else:
-            counting.add_to_count(session, signature.letter_id, +1, now=now)
+            counting.add_to_count(session, signature.letter_id, +1, now=now, version=signature.letter_version)
         # What the UPDATE stored, without reading the row back after commit (a second query
         # and transaction for the page that follows).
         set_committed_value(signature, "status", status)

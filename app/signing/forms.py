@@ -185,6 +185,7 @@ class SignForm(FlaskForm):
         validators=[Optional(), _too_long(COMMENT_MAX), PlainText()],
     )
     public = BooleanField(_l("Show my name on the public list"), default=True)
+    wants_updates = BooleanField(_l("Email me updates about this letter"), default=False)
     # Bot checks (see app.signing.bots): a field people never see, and when the form was shown.
     website = StringField(_l("Leave this field empty"))
     started = HiddenField(default=new_form_stamp)
@@ -207,4 +208,5 @@ class SignForm(FlaskForm):
             comment=self.comment.data or None,
             public=bool(self.public.data),
             locale=locale,
+            wants_updates=bool(self.wants_updates.data),
         )
