@@ -155,11 +155,7 @@ def letter_load(
             else:
                 click.echo(f"{done} letter '{result.letter.slug}': {result.letter.title}")
                 if result.version is not None and not result.created:
-                    kind = (
-                        "a material change: signers who asked for updates will be emailed"
-                        if material
-                        else "not material"
-                    )
+                    kind = "material: signers who asked for updates will be emailed" if material else "not material"
                     click.echo(f"  The text changed: version {result.version} ({kind}).")
                 elif not result.created:
                     click.echo(f"  The text is unchanged: still version {result.letter.current_version}.")

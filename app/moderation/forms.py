@@ -79,7 +79,7 @@ class LetterForm(FlaskForm):
     change_note = StringField(
         _l("What changed"),
         description=_l("One sentence, shown in the letter's history and in the email. Required for a material change."),
-        validators=[Optional(), Length(max=500)],
+        validators=[Length(max=500)],
     )
 
     def validate_change_note(self, field: StringField) -> None:
