@@ -146,6 +146,17 @@ def test_every_public_page_has_no_inline_code_and_all_security_headers(
     assert client.post("/moderate/login", data=form).status_code == 303
     for path in ("/moderate", f"/moderate/letters/{slug}", "/moderate/audit", f"/moderate/letters/{slug}/edit"):
         assert visit(path).status_code == 200, path
+    # A second version of the letter's text: its history, a version, and what changed.
+    edit = {
+        "csrf_token": csrf_token(client, f"/moderate/letters/{slug}/edit"),
+        "title": "A revised title",
+        "body_markdown": "A revised <script>alert(1)</script> text.",
+        "moderation_mode": "post",
+        "change_note": "Revised.",
+    }
+    assert visit(f"/moderate/letters/{slug}/edit", "POST", data=edit).status_code == 303
+    for path in (f"/letters/{slug}/versions", f"/letters/{slug}/versions/2", f"/letters/{slug}/versions/2/diff"):
+        assert visit(path).status_code == 200, path
 
     for path, response in visited:
         assert_safe_page(response, path)

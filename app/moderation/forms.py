@@ -72,10 +72,8 @@ class LetterForm(FlaskForm):
         ],
     )
     featured = BooleanField(_l("Featured on the front page"))
-    material = BooleanField(
-        _l("This is a material change: email the signers who asked for updates"),
-        description=_l("Each gets the changes and a link that withdraws their signature."),
-    )
+    # Its hint is in the template: a checkbox's label follows the box, the hint after both.
+    material = BooleanField(_l("This is a material change: email the signers who asked for updates"))
     change_note = StringField(
         _l("What changed"),
         description=_l("One sentence, shown in the letter's history and in the email. Required for a material change."),
