@@ -102,25 +102,52 @@ def _letter_or_fail(session: Session, slug: str) -> Letter:
 @click.option("--lang", help="The file's language, e.g. ko (default: front matter 'lang:', else en).")
 @click.option("--featured", is_flag=True, help="Show this letter at /.")
 @click.option("--if-empty", is_flag=True, help="Do nothing if the site has a letter already (for set-up scripts).")
-def letter_load(paths: tuple[Path, ...], slug: str | None, lang: str | None, featured: bool, if_empty: bool) -> None:
+@click.option(
+    "--material", is_flag=True, help="The text changed in substance: email the signers who asked for updates."
+)
+@click.option(
+    "--note", default="", help="What changed, in a sentence (shown in the history; required with --material)."
+)
+def letter_load(
+    paths: tuple[Path, ...],
+    slug: str | None,
+    lang: str | None,
+    featured: bool,
+    if_empty: bool,
+    material: bool,
+    note: str,
+) -> None:
     """Create or update a letter, or its translation, from Markdown files with YAML front matter.
 
     A file in another language than an existing letter with the same slug becomes its
-    translation. Several files (a letter and its translations) load in one transaction.
+    translation. Several files (a letter and its translations) load in one transaction. A
+    changed text of a letter becomes its next version; --material and --note describe it.
     """
     if lang and len(paths) > 1:
         raise click.UsageError("--lang applies to one file; give each file a 'lang:' in its front matter instead")
+    if material and not note.strip():
+        raise click.UsageError("--material needs a --note that says what changed (it goes to the signers)")
     with db.transaction() as session:
         if if_empty and session.scalar(select(Letter.id).limit(1)) is not None:
             click.echo("A letter exists already; nothing loaded.")
             return
         first_slug: str | None = None
+        versioned = False
         for path in paths:
             try:
                 source = letters.parse_letter_file(path.read_text(encoding="utf-8"))
                 # A file after the first, without a slug of its own, is about the first file's letter.
                 file_slug = slug or source.slug or first_slug
-                result = letters.load_file(session, source, now=utcnow(), slug=file_slug, lang=lang, featured=featured)
+                result = letters.load_file(
+                    session,
+                    source,
+                    now=utcnow(),
+                    slug=file_slug,
+                    lang=lang,
+                    featured=featured,
+                    material=material,
+                    note=note,
+                )
             except (letters.LetterFileError, UnicodeDecodeError) as exc:
                 raise click.ClickException(f"{path}: {exc}") from None
             done = "Created" if result.created else "Updated"
@@ -128,7 +155,18 @@ def letter_load(paths: tuple[Path, ...], slug: str | None, lang: str | None, fea
                 click.echo(f"{done} the '{result.translation}' translation of '{result.letter.slug}': {source.title}")
             else:
                 click.echo(f"{done} letter '{result.letter.slug}': {result.letter.title}")
+                if result.version is not None and not result.created:
+                    kind = "material: signers who asked for updates will be emailed" if material else "not material"
+                    click.echo(f"  The text changed: version {result.version} ({kind}).")
+                elif not result.created:
+                    click.echo(f"  The text is unchanged: still version {result.letter.current_version}.")
             first_slug = first_slug or result.letter.slug
+            versioned = versioned or result.version is not None
+        if material and not versioned:
+            # Leaving the transaction by an exception stores nothing.
+            raise click.ClickException(
+                "--material, but no file changed a letter's own text (translations have no versions)"
+            )
 
 
 @letter_cli.command("list")
@@ -204,9 +242,10 @@ def letter_recount(slug: str, fix: bool) -> None:
         click.echo(f"'{slug}': {result.stored} signatures; the stored count is exact.")
         return
     click.echo(f"'{slug}': stored count {result.stored}, recount {result.actual}." + (" Fixed." if fix else ""))
-    for name, value in result.actual_tallies.items():
-        if result.stored_tallies[name] != value:
-            click.echo(f"  {name}: stored {result.stored_tallies[name]}, recount {value}.")
+    for name in sorted(result.stored_tallies.keys() | result.actual_tallies.keys()):
+        stored, actual = result.stored_tallies.get(name, 0), result.actual_tallies.get(name, 0)
+        if stored != actual:
+            click.echo(f"  {name}: stored {stored}, recount {actual}.")
     if not fix:
         raise SystemExit(1)
 

@@ -43,6 +43,9 @@ class Letter(Base):
     moderation_mode: Mapped[str] = mapped_column(sa.String(10), default="post")
     # Kept exact in the same transaction as every change that affects it; see services.counting.
     signature_count: Mapped[int] = mapped_column(default=0)
+    # The number of the newest LetterVersion, kept in step with it so that signing reads it from
+    # this row (no query of its own).
+    current_version: Mapped[int] = mapped_column(default=1, server_default="1")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -68,10 +71,39 @@ class LetterTranslation(Base):
     summary: Mapped[str] = mapped_column(sa.String(500), default="")
     body_markdown: Mapped[str] = mapped_column(sa.Text)
     body_html: Mapped[str] = mapped_column(sa.Text)
+    # The version of the letter's own text this translation was last loaded for: a translation
+    # older than the letter's current version says so on the page.
+    letter_version: Mapped[int] = mapped_column(default=1, server_default="1")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     letter: Mapped[Letter] = relationship(back_populates="translations")
+
+
+class LetterVersion(Base):
+    """One published text of a letter (in its own language); a new one whenever the text changes.
+
+    Versions are never changed or deleted: each signature records the number of the one it was
+    signed under, and the history page shows what changed from one to the next.
+    """
+
+    __tablename__ = "letter_versions"
+    __table_args__ = (sa.UniqueConstraint("letter_id", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    letter_id: Mapped[int] = mapped_column(sa.ForeignKey("letters.id", ondelete="CASCADE"))
+    # 1, 2, ... in order of publication.
+    number: Mapped[int]
+    lang: Mapped[str] = mapped_column(sa.String(10))
+    title: Mapped[str] = mapped_column(sa.String(300))
+    summary: Mapped[str] = mapped_column(sa.String(500), default="")
+    body_markdown: Mapped[str] = mapped_column(sa.Text)
+    body_html: Mapped[str] = mapped_column(sa.Text)
+    published_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # A change of substance (as the admin judged it): the signers who asked for updates are told.
+    material: Mapped[bool] = mapped_column(default=False)
+    # What changed, in a sentence, shown on the history page and in the mail to signers.
+    note: Mapped[str] = mapped_column(sa.String(500), default="")
 
 
 class SignatureStatus(enum.StrEnum):
@@ -193,7 +225,10 @@ class Signature(Base):
     # Set when confirmed, if show_domain and the domain is not public webmail or disposable: the
     # domain the address that confirmed is at (never the address itself).
     confirmed_domain: Mapped[str | None] = mapped_column(sa.String(255))
-    # The signer asked to be emailed the letter's updates (consent; erased with the signature).
+    # The number of the letter's version (LetterVersion.number) in force when this was signed.
+    letter_version: Mapped[int] = mapped_column(default=1, server_default="1")
+    # The signer asked to be emailed the letter's updates and material changes of its text
+    # (consent; erased with the signature).
     wants_updates: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     # A keyed hash of the signer's network (never the raw address), erased after IP_RETENTION_DAYS.
     network_hash: Mapped[str | None] = mapped_column(sa.String(64))

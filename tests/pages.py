@@ -116,4 +116,18 @@ def tour_the_site(app: Flask, client: FlaskClient, letter_id: int, slug: str, la
         data={"csrf_token": csrf_token(client, "/moderate/organisations"), "csv_text": "not a domain,X\n"},
     )
     tour.visit(client, "letter updates", f"/moderate/letters/{slug}/updates")
+    # A second version of the text: its history, its text, what changed, and the letter page that links to them.
+    edit = {
+        "csrf_token": csrf_token(client, f"/moderate/letters/{slug}/edit"),
+        "title": "An open letter for testing, revised",
+        "body_markdown": "We, the undersigned, **ask** for [better tests](https://example.org) and pay.\n\nA new line.",
+        "moderation_mode": "post",
+        "change_note": "Asks for fair pay too.",
+    }
+    assert client.post(f"/moderate/letters/{slug}/edit", data=edit).status_code == 303
+    add_confirmed(app, letter_id, 1, letter_version=2)
+    tour.visit(client, "versions", f"/letters/{slug}/versions")
+    tour.visit(client, "version", f"/letters/{slug}/versions/1")
+    tour.visit(client, "version diff", f"/letters/{slug}/versions/2/diff")
+    tour.visit(client, "letter with versions", f"/letters/{slug}")
     return tour

@@ -229,4 +229,4 @@ def add_confirmed(app: Flask, letter_id: int, count: int, *, public: bool = True
                 )
             )
         session.flush()
-        counting.add_to_count(session, letter_id, count, now=utcnow())
+        counting.add_to_count(session, letter_id, count, now=utcnow(), version=fields.get("letter_version", 1))

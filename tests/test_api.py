@@ -126,6 +126,7 @@ def test_signatures_are_public_fields_only_newest_first(
         "founding",
         "confirmed_domain",
         "confirmed_organisation",
+        "version",
     }
     assert data["signatures"][0]["country"] == "KR"
     assert data["next_cursor"] is None

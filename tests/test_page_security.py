@@ -8,15 +8,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from flask import Flask, Response, template_rendered
 from flask.testing import FlaskClient
 from jinja2 import Template
 
 from app import web
 from app.db import db
-from app.models import Letter, ModeratorRole
+from app.models import Letter, ModeratorRole, Organisation, Signature
 from app.moderation import accounts
-from tests.support import csrf_token, sign
+from app.services import updates
+from tests.support import add_confirmed, csrf_token, sign
 
 TEMPLATES = Path(web.__file__).parent / "templates"
 _SCRIPT = re.compile(r"<script\b([^>]*)>(.*?)</script\s*>", re.IGNORECASE | re.DOTALL)
@@ -147,12 +149,6 @@ def test_every_public_page_has_no_inline_code_and_all_security_headers(
     for path in ("/moderate", f"/moderate/letters/{slug}", "/moderate/audit", f"/moderate/letters/{slug}/edit"):
         assert visit(path).status_code == 200, path
     # Organisations and updates (admins), and the unsubscribe page behind an update's link.
-    import sqlalchemy as sa
-
-    from app.models import Organisation, Signature
-    from app.services import updates
-    from tests.support import add_confirmed
-
     add_confirmed(app, letter.id, 1)
     with app.app_context(), db.transaction() as session:
         session.add(Organisation(domain="example.edu", name="Example University"))
@@ -169,6 +165,17 @@ def test_every_public_page_has_no_inline_code_and_all_security_headers(
     ):
         assert visit(path).status_code == 200, path
     assert visit(unsubscribe, "POST", data={"List-Unsubscribe": "One-Click"}).status_code == 200
+    # A second version of the letter's text: its history, a version, and what changed.
+    edit = {
+        "csrf_token": csrf_token(client, f"/moderate/letters/{slug}/edit"),
+        "title": "A revised title",
+        "body_markdown": "A revised <script>alert(1)</script> text.",
+        "moderation_mode": "post",
+        "change_note": "Revised.",
+    }
+    assert visit(f"/moderate/letters/{slug}/edit", "POST", data=edit).status_code == 303
+    for path in (f"/letters/{slug}/versions", f"/letters/{slug}/versions/2", f"/letters/{slug}/versions/2/diff"):
+        assert visit(path).status_code == 200, path
 
     for path, response in visited:
         assert_safe_page(response, path)

@@ -199,7 +199,7 @@ def openapi_document() -> dict[str, Any]:
             "schemas": {
                 "Letter": {
                     "type": "object",
-                    "required": ["slug", "title", "signature_count", "updated_at", "moderation"],
+                    "required": ["slug", "title", "signature_count", "updated_at", "moderation", "version", "versions"],
                     "properties": {
                         "slug": {"type": "string"},
                         "title": {"type": "string"},
@@ -213,6 +213,27 @@ def openapi_document() -> dict[str, Any]:
                         "updated_at": {"type": "string", "format": "date-time"},
                         "url": {"type": "string", "format": "uri"},
                         "moderation": {"$ref": "#/components/schemas/Moderation"},
+                        "version": {
+                            "type": "integer",
+                            "minimum": 1,
+                            "description": "The number of the letter's current text; every change of the text makes a "
+                            "new version",
+                        },
+                        "versions": {
+                            "type": "array",
+                            "description": "Every version of the text, oldest first, with how many counted signatures "
+                            "were signed under it (they add up to signature_count)",
+                            "items": {"$ref": "#/components/schemas/LetterVersion"},
+                        },
+                    },
+                },
+                "LetterVersion": {
+                    "type": "object",
+                    "required": ["version", "signature_count", "url"],
+                    "properties": {
+                        "version": {"type": "integer", "minimum": 1},
+                        "signature_count": {"type": "integer", "minimum": 0},
+                        "url": {"type": "string", "format": "uri", "description": "The page with this version's text"},
                     },
                 },
                 "Moderation": {
@@ -255,6 +276,7 @@ def openapi_document() -> dict[str, Any]:
                         "founding",
                         "confirmed_domain",
                         "confirmed_organisation",
+                        "version",
                     ],
                     "properties": {
                         "id": {"type": "integer", "description": "For the report link"},
@@ -277,6 +299,11 @@ def openapi_document() -> dict[str, Any]:
                         "confirmed_organisation": {
                             "type": ["string", "null"],
                             "description": "The listed organisation that confirmed_domain belongs to, if any",
+                        },
+                        "version": {
+                            "type": "integer",
+                            "minimum": 1,
+                            "description": "The version of the letter's text this signature was signed under",
                         },
                     },
                 },

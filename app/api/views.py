@@ -52,6 +52,15 @@ def letter_json(letter: Letter, ledger: Ledger) -> dict[str, Any]:
         "updated_at": _iso(letter.updated_at),
         "url": external_url("letters.letter", slug=letter.slug),
         "moderation": moderation_json(ledger),
+        "version": letter.current_version,
+        "versions": [
+            {
+                "version": number,
+                "signature_count": count,
+                "url": external_url("letters.version", slug=letter.slug, number=number),
+            }
+            for number, count in sorted(ledger.by_version.items())
+        ],
     }
 
 
@@ -73,6 +82,7 @@ def signature_json(signature: Signature, organisations: Mapping[str, Organisatio
         "signed_at": _iso(signature.confirmed_at),
         "verified": signature.verified_at is not None,
         "founding": signature.founding,
+        "version": signature.letter_version,
         "confirmed_domain": domain,
         "confirmed_organisation": organisation.name if organisation else None,
     }

@@ -12,7 +12,9 @@ from werkzeug.wrappers import Response
 from app import web
 from app.db import db, utcnow
 from app.models import Letter, Organisation, Signature
-from app.services import domains, export, ledger, letters, listing, updates
+from app.services import counting, domains, export, ledger, letters, listing, textdiff, updates
+from app.services import versions as letter_versions
+from app.services.errors import N_
 from app.services.progress import progress
 from app.signing.bots import current_captcha
 from app.signing.forms import SignForm
@@ -222,6 +224,46 @@ def updates_feed(slug: str) -> Response:
     response.mimetype = "application/atom+xml"
     response.headers["Cache-Control"] = EMBED_CACHE_CONTROL
     return response
+
+
+_NO_EARLIER = N_("The first version has no earlier one to compare with.")
+
+
+@bp.get("/letters/<slug>/versions")
+def versions(slug: str) -> str:
+    """Every published text of the letter: when, what changed, and how many signed under each."""
+    letter = letters.get_letter(db.session, slug)
+    all_versions = letter_versions.versions(db.session, letter)
+    counts = letter_versions.counts_by_version(letter, counting.tallies(db.session, letter.id))
+    return render_template(
+        "letters/versions.html", **letter_context(letter), versions=list(reversed(all_versions)), counts=counts
+    )
+
+
+@bp.get("/letters/<slug>/versions/<int:number>")
+def version(slug: str, number: int) -> str:
+    """One version's text, as it read then."""
+    letter = letters.get_letter(db.session, slug)
+    found = letter_versions.get_version(db.session, letter, number)
+    return render_template("letters/version.html", **letter_context(letter), version=found)
+
+
+@bp.get("/letters/<slug>/versions/<int:number>/diff")
+def version_diff(slug: str, number: int) -> str:
+    """What changed from the version before to this one: the Markdown source, added and removed."""
+    letter = letters.get_letter(db.session, slug)
+    if number < 2:
+        raise letter_versions.VersionNotFound(_NO_EARLIER)
+    new = letter_versions.get_version(db.session, letter, number)
+    old = letter_versions.get_version(db.session, letter, number - 1)
+    return render_template(
+        "letters/version_diff.html",
+        **letter_context(letter),
+        version=new,
+        previous=old,
+        title_diff=textdiff.diff_texts(old.title, new.title),
+        body_diff=textdiff.diff_texts(old.body_markdown, new.body_markdown),
+    )
 
 
 def _embeddable(response: Response) -> Response:

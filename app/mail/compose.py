@@ -8,7 +8,7 @@ from typing import Any
 from flask import current_app, render_template
 from flask_babel import force_locale
 
-from app.models import LetterUpdate, Signature
+from app.models import LetterUpdate, LetterVersion, Signature
 from app.services.letters import letter_text
 from app.urls import external_url
 
@@ -84,4 +84,22 @@ def update(signature: Signature, letter_update: LetterUpdate, unsubscribe_url: s
         update=letter_update,
         letter_url=external_url("letters.letter", slug=signature.letter.slug, lang=signature.locale),
         unsubscribe_url=unsubscribe_url,
+    )
+
+
+def material_change(signature: Signature, version: LetterVersion, withdraw_token: str) -> Email:
+    """The note to a signer who asked for updates: the letter's text changed in substance since they signed."""
+    letter = signature.letter
+    return _render(
+        "material_change",
+        signature.locale,
+        signature=signature,
+        letter=letter,
+        version=version,
+        diff_url=external_url("letters.version_diff", slug=letter.slug, number=version.number, lang=signature.locale),
+        signed_url=external_url(
+            "letters.version", slug=letter.slug, number=signature.letter_version, lang=signature.locale
+        ),
+        withdraw_url=external_url("signing.withdraw", token=withdraw_token, lang=signature.locale),
+        days=current_app.config["WITHDRAW_TOKEN_DAYS"],
     )

@@ -16,8 +16,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.mail import compose, outbox
-from app.models import Letter, LetterUpdate, OutboxMessage, OutboxStatus, Signature, SignatureStatus, TokenPurpose
-from app.services import updates
+from app.models import (
+    Letter,
+    LetterUpdate,
+    LetterVersion,
+    OutboxMessage,
+    OutboxStatus,
+    Signature,
+    SignatureStatus,
+    TokenPurpose,
+)
+from app.services import updates, versions
 from app.services.tokens import issue_token
 from app.services.withdrawal import LIVE_STATUSES
 from app.urls import external_url
@@ -139,3 +148,39 @@ def expand_update(session: Session, row: OutboxMessage, *, now: datetime, batch_
         row.next_attempt_at = now
     session.flush()
     return len(recipients)
+
+
+def expand_material_change(
+    session: Session, row: OutboxMessage, *, now: datetime, limit: int, worker_id: str, lease_until: datetime
+) -> list[OutboxMessage]:
+    """Turn the next ``limit`` opted-in signers of a material change into their mail, leased to this worker.
+
+    The request row remembers the last signature mailed and stays due until a batch comes
+    up short; then it is done. Each batch is its own short transaction, however many signed.
+    """
+    letter_id, _, number = row.subject.partition(":")
+    version = session.scalar(
+        select(LetterVersion).where(LetterVersion.letter_id == int(letter_id), LetterVersion.number == int(number))
+    )
+    row.claimed_until = row.claimed_by = None
+    if version is None:  # the letter was deleted meanwhile
+        row.status = OutboxStatus.DISCARDED
+        return []
+    signatures = versions.signers_to_notify(
+        session, version.letter_id, version.number, after_id=int(row.body_text), limit=limit
+    )
+    ttl = timedelta(days=current_app.config["WITHDRAW_TOKEN_DAYS"])
+    messages = []
+    for signature in signatures:
+        raw = issue_token(session, signature, TokenPurpose.WITHDRAW, now=now, ttl=ttl)
+        email = compose.material_change(signature, version, raw)
+        message = outbox.enqueue(session, signature.email, email, kind="material_change", now=now, signature=signature)
+        message.claimed_by, message.claimed_until = worker_id, lease_until
+        messages.append(message)
+    if signatures:
+        row.body_text = str(signatures[-1].id)
+    if len(signatures) < limit:
+        row.status = OutboxStatus.SENT
+        row.sent_at = now
+    session.flush()
+    return messages

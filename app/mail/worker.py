@@ -22,10 +22,11 @@ from sqlalchemy.orm import Session
 
 from app.db import db, utcnow
 from app.mail.backends import PermanentFailure, backend_for, build_message
-from app.mail.requests import REQUEST_KINDS, expand_request, expand_update
+from app.mail.requests import REQUEST_KINDS, expand_material_change, expand_request, expand_update
 from app.models import OutboxMessage, OutboxStatus
 from app.services import retention
 from app.services.updates import UPDATE_REQUEST
+from app.services.versions import MATERIAL_CHANGE_REQUEST
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +160,19 @@ def send_batch(*, worker_id: str, now: datetime | None = None) -> BatchResult:
         rows = [row for row in rows if row.kind != UPDATE_REQUEST]
         # Requests for a new link become their mail now, or are discarded (see app.mail.requests).
         rows = [row for row in rows if row.kind not in REQUEST_KINDS or expand_request(session, row, now=now)]
+        # A material change of a letter becomes the mail to the next batch of its opted-in
+        # signers, sent with this batch; the request stays due until every signer has theirs.
+        changes = [row for row in rows if row.kind == MATERIAL_CHANGE_REQUEST]
+        rows = [row for row in rows if row.kind != MATERIAL_CHANGE_REQUEST]
+        for change in changes:
+            rows += expand_material_change(
+                session,
+                change,
+                now=now,
+                limit=config["MAIL_BATCH_SIZE"],
+                worker_id=worker_id,
+                lease_until=now + LEASE,
+            )
     if not rows:
         return BatchResult(expanded=expanded)
     outcomes = _deliver(rows)

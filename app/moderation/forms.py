@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, SelectChoice, SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from app.models import RemovalReason
 from app.services.moderation import Action
@@ -72,6 +72,18 @@ class LetterForm(FlaskForm):
         ],
     )
     featured = BooleanField(_l("Featured on the front page"))
+    # Its hint is in the template: a checkbox's label follows the box, the hint after both.
+    material = BooleanField(_l("This is a material change: email the signers who asked for updates"))
+    change_note = StringField(
+        _l("What changed"),
+        description=_l("One sentence, shown in the letter's history and in the email. Required for a material change."),
+        validators=[Length(max=500)],
+    )
+
+    def validate_change_note(self, field: StringField) -> None:
+        """A material change must say what changed: the signers read it."""
+        if self.material.data and not (field.data or "").strip():
+            raise ValidationError(_l("Please say what changed: the signers will read it."))
 
 
 class OrganisationForm(FlaskForm):

@@ -12,7 +12,7 @@ from flask_login import current_user, login_user, logout_user
 from werkzeug.wrappers import Response
 
 from app.db import db, utcnow
-from app.models import Organisation, SignatureStatus
+from app.models import Letter, Organisation, SignatureStatus
 from app.moderation.accounts import SignedInModerator, admin_required, authenticate, current_moderator, login_manager
 from app.moderation.forms import (
     ACTION_LABELS,
@@ -236,24 +236,45 @@ def edit_letter(slug: str) -> Response | str | tuple[str, int]:
     form = LetterForm(obj=letter)
     if form.validate_on_submit():
         now = utcnow()
-        letters.edit_letter(
-            db.session,
-            letter,
-            title=form.title.data,
-            body_markdown=form.body_markdown.data,
-            moderation_mode=form.moderation_mode.data,
-            now=now,
-        )
+        try:
+            version = letters.edit_letter(
+                db.session,
+                letter,
+                title=form.title.data,
+                body_markdown=form.body_markdown.data,
+                moderation_mode=form.moderation_mode.data,
+                now=now,
+                material=form.material.data,
+                note=form.change_note.data or "",
+            )
+        except letters.LetterFileError:
+            # The only refusal left after the form's checks: a material change of an unchanged text.
+            db.session.rollback()
+            form.material.errors = [_("The text is the same as before: there is no change to announce.")]
+            return _letter_edit_page(letter, form), 422
         if form.featured.data and not letter.featured:
             letters.feature_letter(db.session, letter)
-        moderation.record(db.session, current_moderator(), "letter.edit", now=now, letter=letter, detail=letter.title)
+        detail = letter.title if version is None else f"{letter.title} (version {version})"
+        moderation.record(db.session, current_moderator(), "letter.edit", now=now, letter=letter, detail=detail)
         db.session.commit()
-        flash(_("The letter is saved."))
+        if version is None:
+            flash(_("The letter is saved."))
+        elif form.material.data:
+            flash(
+                _(
+                    "The letter is saved as version %(number)d. The signers who asked for updates will be emailed.",
+                    number=version,
+                )
+            )
+        else:
+            flash(_("The letter is saved as version %(number)d.", number=version))
         return redirect(url_for(".edit_letter", slug=letter.slug), 303)
     status = 422 if form.is_submitted() else 200
-    return render_template(
-        "moderate/letter_edit.html", letter=letter, form=form, closed=letter.is_closed(utcnow())
-    ), status
+    return _letter_edit_page(letter, form), status
+
+
+def _letter_edit_page(letter: Letter, form: LetterForm) -> str:
+    return render_template("moderate/letter_edit.html", letter=letter, form=form, closed=letter.is_closed(utcnow()))
 
 
 @bp.post("/letters/<slug>/signing")

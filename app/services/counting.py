@@ -10,6 +10,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from app.models import Letter, LetterDomainTally, LetterTally, RemovalReason, Signature, SignatureStatus
+from app.services.versions import VERSION_TALLY_PREFIX, version_tally
 
 PENDING_TALLY = "pending"
 REMOVED_STATUSES = (SignatureStatus.HIDDEN, SignatureStatus.REMOVED)
@@ -71,9 +72,10 @@ def move(
     after_count = status == SignatureStatus.CONFIRMED
     after_tally = tally_name(status, signature.removal_reason)
     if before_count != after_count:
-        add_to_count(session, signature.letter_id, 1 if after_count else -1, now=now)
+        delta = 1 if after_count else -1
+        add_to_count(session, signature.letter_id, delta, now=now, version=signature.letter_version)
         if signature.confirmed_domain:
-            add_to_domain_tally(session, signature.letter_id, signature.confirmed_domain, 1 if after_count else -1)
+            add_to_domain_tally(session, signature.letter_id, signature.confirmed_domain, delta)
     if before_tally != after_tally:
         if before_tally:
             add_to_tally(session, signature.letter_id, before_tally, -1)
@@ -81,36 +83,56 @@ def move(
             add_to_tally(session, signature.letter_id, after_tally, +1)
 
 
+def _with_versions(fixed: dict[str, int], found: dict[str, int]) -> dict[str, int]:
+    # The per-version tallies that are not zero (versions come and go; zero means no row needed).
+    versions = {name: value for name, value in found.items() if name.startswith(VERSION_TALLY_PREFIX) and value}
+    return fixed | dict(sorted(versions.items()))
+
+
 def tallies(session: Session, letter_id: int) -> dict[str, int]:
-    """A letter's public tallies (every name present, zero when nothing counted yet)."""
+    """A letter's public tallies (every name present, zero when nothing counted yet).
+
+    Also the count of each version after the first that any counted signature was signed under,
+    as ``version:N`` (see app.services.versions.counts_by_version).
+    """
     rows = session.execute(select(LetterTally.name, LetterTally.value).where(LetterTally.letter_id == letter_id))
     stored = {name: value for name, value in rows}
-    return {name: stored.get(name, 0) for name in TALLY_NAMES}
+    return _with_versions({name: stored.get(name, 0) for name in TALLY_NAMES}, stored)
 
 
 def counted_tallies(session: Session, letter_id: int) -> dict[str, int]:
     """The tallies counted from the signatures themselves."""
     rows = session.execute(
-        select(Signature.status, Signature.removal_reason, func.count())
+        select(Signature.status, Signature.removal_reason, Signature.letter_version, func.count())
         .where(Signature.letter_id == letter_id)
-        .group_by(Signature.status, Signature.removal_reason)
+        .group_by(Signature.status, Signature.removal_reason, Signature.letter_version)
     )
     counted = dict.fromkeys(TALLY_NAMES, 0)
-    for status, reason, number in rows:
+    versions: dict[str, int] = {}
+    for status, reason, version, number in rows:
         name = tally_name(status, reason)
         if name:
             counted[name] += number
-    return counted
+        if status == SignatureStatus.CONFIRMED and version > 1:
+            versions[version_tally(version)] = versions.get(version_tally(version), 0) + number
+    return _with_versions(counted, versions)
 
 
-def add_to_count(session: Session, letter_id: int, delta: int, *, now: datetime) -> None:
-    """Add ``delta`` to the letter's count with one atomic UPDATE (no read-modify-write)."""
+def add_to_count(session: Session, letter_id: int, delta: int, *, now: datetime, version: int = 1) -> None:
+    """Add ``delta`` to the letter's count with one atomic UPDATE (no read-modify-write).
+
+    ``version`` is the letter version the signatures were signed under: after the first, its
+    own tally changes too. The letter's row is locked first, as everywhere else the count and
+    a tally change together, so that two such transactions never wait for each other in a circle.
+    """
     session.execute(
         update(Letter)
         .where(Letter.id == letter_id)
         .values(signature_count=Letter.signature_count + delta, updated_at=now)
         .execution_options(synchronize_session=False)
     )
+    if version > 1:
+        add_to_tally(session, letter_id, version_tally(version), delta)
 
 
 def counted_signatures(session: Session, letter_id: int) -> int:
@@ -152,8 +174,9 @@ def recount(session: Session, letter: Letter, *, now: datetime, fix: bool = Fals
     if fix and not result.exact:
         letter.signature_count = result.actual
         letter.updated_at = now
-        for name, value in result.actual_tallies.items():
-            if result.stored_tallies[name] != value:
-                add_to_tally(session, letter.id, name, value - result.stored_tallies[name])
+        for name in result.stored_tallies.keys() | result.actual_tallies.keys():
+            stored, actual = result.stored_tallies.get(name, 0), result.actual_tallies.get(name, 0)
+            if stored != actual:
+                add_to_tally(session, letter.id, name, actual - stored)
         session.flush()
     return result

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import Letter, LetterTally
-from app.services import counting
+from app.services import counting, versions
 
 # The reasons published, in the order they are shown.
 REMOVAL_REASONS = ("fake", "duplicate", "abuse", "withdrawn", "other")
@@ -26,6 +26,8 @@ class Ledger:
     confirmed: int
     awaiting_review: int
     removed: dict[str, int]
+    # The confirmed count by the letter version signed under: {1: ..., 2: ...}, every version.
+    by_version: dict[int, int]
 
     @property
     def shows_awaiting_review(self) -> bool:
@@ -44,6 +46,7 @@ def _ledger(letter: Letter, tallies: Mapping[str, int]) -> Ledger:
         confirmed=letter.signature_count,
         awaiting_review=tallies.get(counting.PENDING_TALLY, 0),
         removed={reason: tallies.get(f"removed:{reason}", 0) for reason in REMOVAL_REASONS},
+        by_version=versions.counts_by_version(letter, tallies),
     )
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.models import Letter, LetterTranslation
+from app.services import versions
 from app.services.errors import LetterNotFound
 from app.text import clean_line, render_markdown
 
@@ -47,6 +48,8 @@ class LetterText:
     title: str
     summary: str
     body_html: str
+    # The version of the letter's own text this text is of (a translation may lag behind).
+    version: int = 1
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,8 @@ class LoadResult:
     letter: Letter
     created: bool
     translation: str | None = None
+    # The version the load made, if it changed the letter's own text (1 for a new letter).
+    version: int | None = None
 
 
 def normalise_lang(value: str) -> str:
@@ -137,23 +142,31 @@ def load_file(
     slug: str | None = None,
     lang: str | None = None,
     featured: bool = False,
+    material: bool = False,
+    note: str = "",
 ) -> LoadResult:
     """Load a letter file: a new letter, an update of one, or a translation of one.
 
     A file for an existing slug in a language other than the letter's own becomes (or updates)
     that letter's translation: its title, summary and text only; dates, goal and signatures stay
-    the letter's. ``lang`` (the CLI's --lang) wins over the front matter's ``lang:``.
+    the letter's. ``lang`` (the CLI's --lang) wins over the front matter's ``lang:``. A change
+    of the letter's own text makes a new version (see app.services.versions), ``material`` and
+    described by ``note`` if so asked.
     """
     lang = normalise_lang(lang) if lang else source.lang
     slug = _slug_for(source, slug)
     existing = session.scalar(select(Letter).where(Letter.slug == slug))
     if existing is not None and lang is not None and lang != existing.lang:
+        # A translation has no versions of its own: ``material`` is about the letter's own text.
         translation, created = load_translation(session, existing, source, lang=lang, now=now)
         if featured:
             feature_letter(session, existing)
         return LoadResult(existing, created, translation.lang)
-    letter, created = load_letter(session, source, now=now, slug=slug, featured=featured, lang=lang)
-    return LoadResult(letter, created)
+    before = existing.current_version if existing is not None else 0
+    letter, created = load_letter(
+        session, source, now=now, slug=slug, featured=featured, lang=lang, material=material, note=note
+    )
+    return LoadResult(letter, created, version=letter.current_version if letter.current_version != before else None)
 
 
 def _slug_for(source: LetterSource, slug: str | None) -> str:
@@ -180,6 +193,7 @@ def load_translation(
     translation.summary = source.summary[:500]
     translation.body_markdown = source.body_markdown
     translation.body_html = render_markdown(source.body_markdown)
+    translation.letter_version = letter.current_version
     translation.updated_at = now
     letter.updated_at = now
     session.flush()
@@ -194,16 +208,27 @@ def load_letter(
     slug: str | None = None,
     featured: bool = False,
     lang: str | None = None,
+    material: bool = False,
+    note: str = "",
 ) -> tuple[Letter, bool]:
-    """Create or update the letter with this slug; return it and whether it was created."""
+    """Create or update the letter with this slug; return it and whether it was created.
+
+    A new letter gets version 1; an update whose text differs gets the next version.
+    """
     slug = _slug_for(source, slug)
     letter = session.scalar(select(Letter).where(Letter.slug == slug))
     created = letter is None
+    summary = source.summary[:500]
+    changed = letter is None or versions.text_differs(
+        letter, title=source.title, summary=summary, body_markdown=source.body_markdown
+    )
+    if material and not changed:
+        raise LetterFileError("the text is the same as the current version's: there is no change to announce")
     if letter is None:
-        letter = Letter(slug=slug, created_at=now, signature_count=0)
+        letter = Letter(slug=slug, created_at=now, signature_count=0, current_version=0)
         session.add(letter)
     letter.title = source.title
-    letter.summary = source.summary[:500]
+    letter.summary = summary
     letter.body_markdown = source.body_markdown
     letter.body_html = render_markdown(source.body_markdown)
     letter.lang = lang or source.lang or letter.lang or DEFAULT_LANG
@@ -212,6 +237,11 @@ def load_letter(
     letter.goal = source.goal
     letter.updated_at = now
     session.flush()
+    if changed:
+        try:
+            versions.record_version(session, letter, now=now, material=material, note=note)
+        except versions.MaterialChangeError as exc:
+            raise LetterFileError(str(exc)) from None
     if featured or session.scalar(select(Letter.id).where(Letter.featured)) is None:
         feature_letter(session, letter)
     return letter, created
@@ -283,21 +313,47 @@ def letter_text(letter: Letter, lang: str) -> LetterText:
     if letter.lang != wanted:
         choices = exact or ([] if _primary(letter.lang) == _primary(wanted) else near)
     if not choices:
-        return LetterText(letter.lang, letter.title, letter.summary, letter.body_html)
+        return LetterText(letter.lang, letter.title, letter.summary, letter.body_html, letter.current_version)
     chosen = choices[0]
-    return LetterText(chosen.lang, chosen.title, chosen.summary, chosen.body_html)
+    return LetterText(chosen.lang, chosen.title, chosen.summary, chosen.body_html, chosen.letter_version)
 
 
 def edit_letter(
-    session: Session, letter: Letter, *, title: str, body_markdown: str, moderation_mode: str, now: datetime
-) -> None:
-    """Change a letter's title, text and moderation mode (from the moderators' pages)."""
+    session: Session,
+    letter: Letter,
+    *,
+    title: str,
+    body_markdown: str,
+    moderation_mode: str,
+    now: datetime,
+    material: bool = False,
+    note: str = "",
+) -> int | None:
+    """Change a letter's title, text and moderation mode (from the moderators' pages).
+
+    A change of the text makes a new version, ``material`` and described by ``note`` if so
+    marked; returns its number, or None when the text stayed the same.
+    """
     if moderation_mode not in ("post", "pre"):
         raise LetterFileError("moderation mode must be 'post' or 'pre'")
-    letter.title = clean_line(title)
+    title = clean_line(title)
+    # A browser sends a textarea's lines ending in CR LF: the same text must not look changed.
+    body_markdown = body_markdown.replace("\r\n", "\n").replace("\r", "\n").strip()
+    # The summary follows the text; one from the letter's file stays while the text does.
+    summary = letter.summary if body_markdown == letter.body_markdown else _summary_from(body_markdown)
+    changed = versions.text_differs(letter, title=title, summary=summary, body_markdown=body_markdown)
+    if material and not changed:
+        raise LetterFileError("the text is the same as the current version's: there is no change to announce")
+    letter.title = title
     letter.body_markdown = body_markdown
     letter.body_html = render_markdown(body_markdown)
-    letter.summary = _summary_from(body_markdown)
+    letter.summary = summary
     letter.moderation_mode = moderation_mode
     letter.updated_at = now
     session.flush()
+    if not changed:
+        return None
+    try:
+        return versions.record_version(session, letter, now=now, material=material, note=note).number
+    except versions.MaterialChangeError as exc:
+        raise LetterFileError(str(exc)) from None

@@ -143,6 +143,8 @@ def sign(
             status=SignatureStatus.SUSPECT if suspect else SignatureStatus.UNCONFIRMED,
             suspect_reason=suspect,
             network_hash=screening.network_hash,
+            # The text in force now; the letter's row keeps the number, so no query for it.
+            letter_version=letter.current_version,
         )
         _apply(signature, data)
         try:
@@ -167,6 +169,7 @@ def sign(
         _apply(signature, data)
         signature.status = SignatureStatus.UNCONFIRMED
         signature.suspect_reason = None
+        signature.letter_version = letter.current_version
         signature.network_hash = screening.network_hash or signature.network_hash
         _raise_flags(session, signature, screening.flags, now=now)
         if screening.may_mail:
@@ -233,9 +236,10 @@ def confirm(session: Session, raw: str, *, now: datetime) -> Confirmation:
         if pre:
             counting.add_to_tally(session, signature.letter_id, counting.PENDING_TALLY, +1)
         else:
+            # The letter's row first, then the tallies: the order moderation takes them in.
+            counting.add_to_count(session, signature.letter_id, +1, now=now, version=signature.letter_version)
             if shown:
                 counting.add_to_domain_tally(session, signature.letter_id, shown, +1)
-            counting.add_to_count(session, signature.letter_id, +1, now=now)
         # What the UPDATE stored, without reading the row back after commit (a second query
         # and transaction for the page that follows).
         set_committed_value(signature, "status", status)
