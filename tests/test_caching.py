@@ -1,0 +1,130 @@
+"""The short-lived caches of public answers: fresh within PAGE_CACHE_SECONDS, never one visitor's data."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from app import create_app
+from app.db import db
+from app.models import Letter
+from tests.support import add_confirmed
+
+SLUG = "test-letter"
+API = f"/api/v1/letters/{SLUG}"
+
+
+def _count(client: FlaskClient) -> int:
+    response = client.get(API)
+    assert response.status_code == 200
+    count: int = response.get_json()["signature_count"]
+    return count
+
+
+@pytest.fixture
+def other_app(app: Flask, database_url: str) -> Iterator[Flask]:
+    """Another app server on the same database, with caches of its own (as another process has)."""
+    settings = ("SECRET_KEY", "BASE_URL", "MAIL_OUTBOX_DIR", "EMAIL_CHECK_DELIVERABILITY", "PAGE_CACHE_SECONDS")
+    other = create_app({"TESTING": True, "DATABASE_URL": database_url, **{name: app.config[name] for name in settings}})
+    yield other
+    with other.app_context():
+        db.engine.dispose()
+
+
+@pytest.mark.settings(PAGE_CACHE_SECONDS=1)
+def test_the_count_api_answers_again_without_the_database(app: Flask, client: FlaskClient, letter: Letter) -> None:
+    first = client.get(API)
+    queries: list[str] = []
+    with app.app_context():
+        engine = db.engine
+
+    def record(*args: Any) -> None:
+        queries.append(args[2])
+
+    import sqlalchemy as sa
+
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        again = client.get(API)
+        not_modified = client.get(API, headers={"If-None-Match": first.headers["ETag"]})
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
+    assert queries == []
+    assert again.status_code == 200 and again.data == first.data
+    # The same headers as the app's own answer (security headers, ETag, Cache-Control).
+    assert {k: v for k, v in again.headers.items() if k != "Date"} == {
+        k: v for k, v in first.headers.items() if k != "Date"
+    }
+    assert not_modified.status_code == 304 and not_modified.data == b""
+    assert not_modified.headers["ETag"] == first.headers["ETag"]
+    assert not_modified.headers["Cache-Control"] == "public, max-age=2"
+    assert "Content-Security-Policy" in not_modified.headers and "Content-Type" not in not_modified.headers
+
+
+@pytest.mark.settings(PAGE_CACHE_SECONDS=1)
+def test_if_none_match_on_a_cold_cache_is_answered_304(client: FlaskClient, letter: Letter, other_app: Flask) -> None:
+    etag = client.get(API).headers["ETag"]
+    cold = other_app.test_client()
+    assert cold.get(API, headers={"If-None-Match": etag}).status_code == 304
+    assert cold.get(API, headers={"If-None-Match": '"something-else"'}).status_code == 200
+    assert cold.get(API, headers={"If-None-Match": f'"x", {etag}'}).status_code == 304
+
+
+@pytest.mark.settings(PAGE_CACHE_SECONDS=1)
+def test_a_change_made_by_this_process_shows_at_once(app: Flask, client: FlaskClient, letter: Letter) -> None:
+    etag = client.get(API).headers["ETag"]
+    assert _count(client) == 0
+    add_confirmed(app, letter.id, 3)
+    assert _count(client) == 3
+    assert client.get(API, headers={"If-None-Match": etag}).status_code == 200
+
+
+@pytest.mark.settings(PAGE_CACHE_SECONDS=1)
+def test_a_change_made_elsewhere_shows_within_the_lifetime(
+    client: FlaskClient, letter: Letter, other_app: Flask
+) -> None:
+    assert _count(client) == 0
+    add_confirmed(other_app, letter.id, 2)
+    assert _count(client) == 0  # kept for at most PAGE_CACHE_SECONDS
+    time.sleep(1.05)
+    assert _count(client) == 2
+
+
+@pytest.mark.settings(PAGE_CACHE_SECONDS=0)
+def test_no_cache_when_turned_off(client: FlaskClient, letter: Letter, other_app: Flask) -> None:
+    assert _count(client) == 0
+    add_confirmed(other_app, letter.id, 2)
+    assert _count(client) == 2
+
+
+@pytest.mark.settings(PAGE_CACHE_SECONDS=1)
+def test_errors_and_other_addresses_are_not_kept(app: Flask, client: FlaskClient, letter: Letter) -> None:
+    for _ in range(2):
+        missing = client.get("/api/v1/letters/no-such-letter")
+        assert missing.status_code == 404 and missing.get_json()["error"] == "letter_not_found"
+    add_confirmed(app, letter.id, 1)
+    assert client.get(API + "?x=1").get_json()["signature_count"] == 1
+    assert client.head(API).status_code == 200
+
+
+@pytest.mark.settings(PAGE_CACHE_SECONDS=1)
+def test_no_cookie_is_kept_or_shared(app: Flask, letter: Letter) -> None:
+    first, second = app.test_client(), app.test_client()
+    first.get(f"/letters/{SLUG}?lang=ko")  # a session of its own
+    for client in (first, second):
+        response = client.get(API)
+        assert "Set-Cookie" not in response.headers
+    assert second.get_cookie("session") is None
+
+
+def _form_values(html: str) -> tuple[str, str]:
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html)
+    started = re.search(r'name="started" type="hidden" value="([^"]*)"', html)
+    assert token and started, html
+    return token.group(1), started.group(1)
