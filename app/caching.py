@@ -11,12 +11,14 @@ is kept with holes where the form's per-visitor values go, see ``app.letters.vie
 from __future__ import annotations
 
 import re
+import secrets
 import time
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from flask import Flask, current_app
+from flask import Flask, current_app, request, session
+from flask_babel import get_locale
 from sqlalchemy import event
 from werkzeug.datastructures import Headers
 from werkzeug.http import parse_etags, remove_entity_headers, unquote_etag
@@ -30,7 +32,7 @@ EXTENSION = "undersigned.cache"
 class TTLCache:
     """Values kept for ``ttl`` seconds, at most ``max_entries`` of them (the oldest go first)."""
 
-    def __init__(self, ttl: float, max_entries: int = 2048, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, ttl: float, max_entries: int = 256, clock: Callable[[], float] = time.monotonic) -> None:
         self.ttl = ttl
         self.max_entries = max_entries
         self.clock = clock
@@ -174,3 +176,38 @@ def init_app(app: Flask) -> None:
         cache.clear()
 
     event.listen(db.sessionmaker_of(app), "after_commit", forget)
+
+
+# Marks where a per-visitor value goes in a kept page; random, so no letter's text can hold it.
+_HOLE = "\x00" + secrets.token_hex(8) + ":{}\x00"
+
+
+def cached_page(
+    kind: str,
+    render: Callable[[], tuple[str, Mapping[str, str]]],
+    holes: Mapping[str, Callable[[], str]] | None = None,
+) -> str:
+    """A public page rendered at most once per PAGE_CACHE_SECONDS for its address and language.
+
+    ``render`` gives the page and the per-visitor values it holds by name (a CSRF token, a
+    form's time stamp); the page is kept with holes in their place, and each later visitor
+    gets fresh values from ``holes``, made in their own request (so their own session). A
+    value that does not occur exactly once in the page makes it one not to keep. Pages with
+    flashed messages (they live in the visitor's session) are never kept nor served from here.
+    """
+    cache = page_cache()
+    if not cache.enabled or request.method not in {"GET", "HEAD"} or session.get("_flashes"):
+        return render()[0]
+    key = (kind, request.full_path, str(get_locale()))
+    kept: str | None = cache.get(key)
+    if kept is not None:
+        for name, make in (holes or {}).items():
+            kept = kept.replace(_HOLE.format(name), make())
+        return kept
+    html, values = render()
+    if set(values) == set(holes or {}) and all(html.count(value) == 1 for value in values.values()):
+        template = html
+        for name, value in values.items():
+            template = template.replace(value, _HOLE.format(name))
+        cache.put(key, template)
+    return html

@@ -128,3 +128,102 @@ def _form_values(html: str) -> tuple[str, str]:
     started = re.search(r'name="started" type="hidden" value="([^"]*)"', html)
     assert token and started, html
     return token.group(1), started.group(1)
+
+
+@pytest.mark.settings(PAGE_CACHE_SECONDS=60)
+@pytest.mark.parametrize("path", [f"/letters/{SLUG}", "/"])
+def test_each_visitor_of_a_kept_letter_page_gets_their_own_csrf_token(
+    app: Flask, letter: Letter, path: str, other_app: Flask
+) -> None:
+    visitors = [app.test_client() for _ in range(3)]
+    pages = [visitors[0].get(path)]
+    add_confirmed(other_app, letter.id, 1, name="Grace Hopper")  # another process: not seen for a while
+    pages += [visitor.get(path) for visitor in visitors[1:]]
+    assert not any("Grace Hopper" in page.get_data(as_text=True) for page in pages)
+    assert all(page.status_code == 200 for page in pages)
+    tokens = [_form_values(page.get_data(as_text=True))[0] for page in pages]
+    cookies = [visitor.get_cookie("session") for visitor in visitors]
+    assert len(set(tokens)) == 3, tokens
+    assert all(cookie is not None for cookie in cookies) and len({c.value for c in cookies if c}) == 3
+    assert all("\x00" not in page.get_data(as_text=True) for page in pages)
+    # The pages are the same but for the form's per-visitor values: the later ones came from the cache.
+    first, later = (
+        page.get_data(as_text=True).replace(token, "") for page, token in list(zip(pages, tokens, strict=True))[:2]
+    )
+    assert _without_stamp(first) == _without_stamp(later)
+    # Each token works only with its own visitor's session.
+    form = {"name": "Ada Lovelace", "public": "y"}
+    assert (
+        visitors[1]
+        .post(f"/letters/{SLUG}/sign", data={**form, "email": "a@example.org", "csrf_token": tokens[0]})
+        .status_code
+        == 400
+    )
+    assert (
+        visitors[1]
+        .post(f"/letters/{SLUG}/sign", data={**form, "email": "b@example.org", "csrf_token": tokens[1]})
+        .status_code
+        == 303
+    )
+    assert (
+        visitors[2]
+        .post(f"/letters/{SLUG}/sign", data={**form, "email": "c@example.org", "csrf_token": tokens[2]})
+        .status_code
+        == 303
+    )
+
+
+def _without_stamp(html: str) -> str:
+    return re.sub(r'(name="started" type="hidden" value=")[^"]*', r"\1", html)
+
+
+@pytest.mark.settings(PAGE_CACHE_SECONDS=60)
+def test_a_visitor_who_comes_back_keeps_their_token(app: Flask, client: FlaskClient, letter: Letter) -> None:
+    app.test_client().get(f"/letters/{SLUG}")  # fills the cache
+    first = _form_values(client.get(f"/letters/{SLUG}").get_data(as_text=True))[0]
+    again = _form_values(client.get(f"/letters/{SLUG}").get_data(as_text=True))[0]
+    # Signed anew on each page, the same session token underneath: both are accepted.
+    form = {"name": "Ada Lovelace", "public": "y", "email": "ada@example.org"}
+    assert client.post(f"/letters/{SLUG}/sign", data={**form, "csrf_token": first}).status_code == 303
+    assert client.post(f"/letters/{SLUG}/sign", data={**form, "csrf_token": again}).status_code == 303
+
+
+@pytest.mark.settings(PAGE_CACHE_SECONDS=60)
+def test_kept_pages_follow_the_language(app: Flask, letter: Letter) -> None:
+    english = app.test_client().get(f"/letters/{SLUG}/signatures")
+    korean = app.test_client().get(f"/letters/{SLUG}/signatures", headers={"Accept-Language": "ko"})
+    chosen = app.test_client()
+    chosen.get(f"/letters/{SLUG}?lang=ko")
+    remembered = chosen.get(f"/letters/{SLUG}/signatures")
+    assert '<html lang="en">' in english.get_data(as_text=True)
+    assert '<html lang="ko">' in korean.get_data(as_text=True)
+    assert '<html lang="ko">' in remembered.get_data(as_text=True)
+
+
+@pytest.mark.settings(PAGE_CACHE_SECONDS=1)
+def test_the_list_shows_a_new_signer_within_the_lifetime(
+    app: Flask, client: FlaskClient, letter: Letter, other_app: Flask
+) -> None:
+    add_confirmed(app, letter.id, 1, name="Grace Hopper")
+    assert "Grace Hopper" in client.get(f"/letters/{SLUG}/signatures").get_data(as_text=True)
+    assert "Grace Hopper" in client.get(f"/letters/{SLUG}/newest").get_data(as_text=True)
+    add_confirmed(other_app, letter.id, 1, name="Katherine Johnson")
+    assert "Katherine Johnson" not in client.get(f"/letters/{SLUG}/signatures").get_data(as_text=True)
+    time.sleep(1.05)
+    for path in (f"/letters/{SLUG}/signatures", f"/letters/{SLUG}/newest", f"/letters/{SLUG}"):
+        assert "Katherine Johnson" in client.get(path).get_data(as_text=True), path
+    add_confirmed(app, letter.id, 1, name="Dorothy Vaughan")  # this process: at once
+    for path in (f"/letters/{SLUG}/signatures", f"/letters/{SLUG}/newest", f"/letters/{SLUG}"):
+        assert "Dorothy Vaughan" in client.get(path).get_data(as_text=True), path
+
+
+@pytest.mark.settings(PAGE_CACHE_SECONDS=60)
+def test_searches_and_pages_are_kept_apart(app: Flask, client: FlaskClient, letter: Letter) -> None:
+    add_confirmed(app, letter.id, 2, name="Grace Hopper")
+    add_confirmed(app, letter.id, 1, name="Ada Lovelace")
+    hopper = client.get(f"/letters/{SLUG}/signatures?q=Hopper").get_data(as_text=True)
+    lovelace = client.get(f"/letters/{SLUG}/signatures?q=Lovelace").get_data(as_text=True)
+    assert "Grace Hopper" in hopper and "Ada Lovelace" not in hopper
+    assert "Ada Lovelace" in lovelace and "Grace Hopper" not in lovelace
+    assert client.get(f"/letters/{SLUG}/signatures?cursor=nonsense").status_code == 400
+    assert client.get("/letters/no-such-letter/signatures").status_code == 404
