@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import threading
 import time
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
@@ -37,6 +38,8 @@ class TTLCache:
         self.max_entries = max_entries
         self.clock = clock
         self._entries: dict[Hashable, tuple[float, Any]] = {}
+        # Reads are single dict operations; writers take turns (threaded servers evict and clear).
+        self._lock = threading.Lock()
 
     @property
     def enabled(self) -> bool:
@@ -57,13 +60,15 @@ class TTLCache:
         """Keep ``value`` under ``key`` for the cache's lifetime."""
         if not self.enabled:
             return
-        if len(self._entries) >= self.max_entries and key not in self._entries:
-            self._entries.pop(next(iter(self._entries)))
-        self._entries[key] = (self.clock() + self.ttl, value)
+        with self._lock:
+            if len(self._entries) >= self.max_entries and key not in self._entries:
+                self._entries.pop(next(iter(self._entries)))
+            self._entries[key] = (self.clock() + self.ttl, value)
 
     def clear(self) -> None:
         """Forget everything (after this process changed the database)."""
-        self._entries.clear()
+        with self._lock:
+            self._entries.clear()
 
 
 def page_cache() -> TTLCache:

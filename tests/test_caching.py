@@ -12,6 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app import create_app
+from app.caching import TTLCache
 from app.db import db
 from app.models import Letter
 from tests.support import add_confirmed
@@ -227,3 +228,22 @@ def test_searches_and_pages_are_kept_apart(app: Flask, client: FlaskClient, lett
     assert "Ada Lovelace" in lovelace and "Grace Hopper" not in lovelace
     assert client.get(f"/letters/{SLUG}/signatures?cursor=nonsense").status_code == 400
     assert client.get("/letters/no-such-letter/signatures").status_code == 404
+
+
+def test_the_cache_is_bounded_and_forgets_after_its_lifetime() -> None:
+    now = [0.0]
+    cache = TTLCache(1, max_entries=2, clock=lambda: now[0])
+    cache.put("a", 1)
+    cache.put("b", 2)
+    cache.put("c", 3)  # the oldest goes
+    assert (cache.get("a"), cache.get("b"), cache.get("c")) == (None, 2, 3)
+    now[0] = 0.99
+    assert cache.get("b") == 2
+    now[0] = 1.0
+    assert cache.get("b") is None and cache.get("c") is None
+    cache.put("d", 4)
+    cache.clear()
+    assert cache.get("d") is None
+    off = TTLCache(0)
+    off.put("a", 1)
+    assert not off.enabled and off.get("a") is None
