@@ -18,8 +18,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the application: configuration, database, extensions, pages, CLI."""
     app = Flask(__name__, instance_relative_config=True)
     load_configuration(app, test_config)
-    trust_reverse_proxies(app)
     db.init_app(app)
+    init_caches(app)
+    trust_reverse_proxies(app)
     init_extensions(app)
     register_blueprints(app)
     register_web_hooks(app)
@@ -37,6 +38,13 @@ def load_configuration(app: Flask, test_config: dict[str, Any] | None) -> None:
         app.config.update(test_config)
     os.makedirs(app.instance_path, exist_ok=True)
     settings.finalise(app.config, debug=app.debug, testing=app.testing, instance_path=app.instance_path)
+
+
+def init_caches(app: Flask) -> None:
+    """Short-lived caches of public answers (inside ProxyFix: they see the client's scheme)."""
+    from app import caching
+
+    caching.init_app(app)
 
 
 def trust_reverse_proxies(app: Flask) -> None:

@@ -80,6 +80,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DB_MAX_OVERFLOW", as_int, 5),
     Setting("DEFAULT_LOCALE", as_str, "en"),
     Setting("LIVE_POLL_SECONDS", as_int, 3),
+    Setting("PAGE_CACHE_SECONDS", as_int, 1),
     # Who may frame /letters/<slug>/embed and the badge: a CSP frame-ancestors source list.
     Setting("EMBED_ALLOWED_ORIGINS", as_str, "*"),
     # Abuse resistance. Limits are Flask-Limiter strings ("10 per minute"); see README.

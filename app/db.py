@@ -117,6 +117,11 @@ class Database:
         app.extensions["undersigned.db"] = _State(engine, sessionmaker(engine, expire_on_commit=False))
         app.teardown_appcontext(self._close_session)
 
+    def sessionmaker_of(self, app: Flask) -> sessionmaker[Session]:
+        """The session factory of ``app`` (to listen to its sessions' events)."""
+        state: _State = app.extensions["undersigned.db"]
+        return state.sessions
+
     @property
     def _state(self) -> _State:
         state: _State = current_app.extensions["undersigned.db"]

@@ -14,6 +14,7 @@ from urllib.parse import quote
 from babel import Locale
 from babel import dates as babel_dates
 from flask import Flask, Request, Response, current_app, jsonify, render_template, request, url_for
+from flask.sessions import SecureCookieSessionInterface
 from flask_babel import (
     format_date,
     format_datetime,
@@ -25,6 +26,7 @@ from flask_babel import (
 )
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
+from itsdangerous import URLSafeTimedSerializer
 from markupsafe import Markup
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.formparser import FormDataParser
@@ -338,6 +340,19 @@ class TextFieldsParser(FormDataParser):
         return stream, form, self.cls()
 
 
+class SiteSessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, with the signing serializer made once per key, not twice a request."""
+
+    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
+        """The serializer for the app's current keys (a new one only when they change)."""
+        keys = (app.secret_key, *(app.config.get("SECRET_KEY_FALLBACKS") or ()))
+        cached: tuple[tuple[Any, ...], URLSafeTimedSerializer | None] | None = getattr(self, "_serializer", None)
+        if cached is None or cached[0] != keys:
+            cached = (keys, super().get_signing_serializer(app))
+            self._serializer = cached
+        return cached[1]
+
+
 class SiteRequest(Request):
     """Flask's request, with the form parser above."""
 
@@ -347,6 +362,7 @@ class SiteRequest(Request):
 def init_app(app: Flask) -> None:
     """Register the request class, the error handlers, the header hook and the template helpers."""
     app.request_class = SiteRequest
+    app.session_interface = SiteSessionInterface()
     app.register_error_handler(DomainError, handle_domain_error)
     app.register_error_handler(CSRFError, handle_csrf_error)
     app.register_error_handler(HTTPException, handle_http_error)

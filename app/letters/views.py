@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from flask import Blueprint, abort, current_app, render_template, request, stream_with_context
 from flask_babel import get_locale
+from flask_wtf.csrf import generate_csrf
 from werkzeug.wrappers import Response
 
-from app import web
+from app import caching, web
 from app.db import db, utcnow
 from app.models import Letter, Organisation, Signature
 from app.services import counting, domains, export, ledger, letters, listing, textdiff, updates
 from app.services import versions as letter_versions
 from app.services.errors import N_
 from app.services.progress import progress
-from app.signing.bots import current_captcha
+from app.signing.bots import current_captcha, new_form_stamp
 from app.signing.forms import SignForm
 from app.urls import external_url
 
@@ -89,38 +90,67 @@ def render_letter(letter: Letter, form: SignForm | None = None) -> str:
     )
 
 
+# The signing form's per-visitor values: a letter page is kept with holes where they go.
+FORM_HOLES = {"csrf_token": generate_csrf, "started": new_form_stamp}
+
+
+def letter_page(find: Callable[[], Letter | None]) -> str:
+    """The page of the letter ``find`` gives (or how to load one), from the page cache when fresh.
+
+    Each visitor still gets a CSRF token and form stamp of their own, in their own session.
+    """
+
+    def render() -> tuple[str, dict[str, str]]:
+        letter = find()
+        if letter is None:
+            return render_template("letters/empty.html"), {}
+        form = SignForm()
+        html = render_letter(letter, form)
+        return html, {"csrf_token": form.csrf_token.current_token, "started": form.started.data}
+
+    if current_captcha() is not None:
+        return render()[0]  # a CAPTCHA's widget may be per visitor
+    return caching.cached_page("letter", render, FORM_HOLES)
+
+
 @bp.get("/")
 def index() -> str:
     """The featured letter, or how to load one."""
-    letter = letters.featured_letter(db.session)
-    if letter is None:
-        return render_template("letters/empty.html")
-    return render_letter(letter)
+    return letter_page(lambda: letters.featured_letter(db.session))
 
 
 @bp.get("/letters/<slug>")
 def letter(slug: str) -> str:
     """One letter's own page."""
-    return render_letter(letters.get_letter(db.session, slug))
+    return letter_page(lambda: letters.get_letter(db.session, slug))
 
 
 @bp.get("/letters/<slug>/newest")
 def newest(slug: str) -> str:
     """The newest public signers as list items, for the letter page's live update."""
-    letter = letters.get_letter(db.session, slug)
-    page = listing.public_signatures(db.session, letter.id, limit=NEWEST_SIGNERS, founding=False)
-    return render_template(
-        "letters/_newest.html",
-        letter=letter,
-        signatures=page.signatures,
-        organisations=organisations_of(page.signatures),
-        comment_preview=COMMENT_PREVIEW,
-    )
+
+    def render() -> tuple[str, dict[str, str]]:
+        letter = letters.get_letter(db.session, slug)
+        page = listing.public_signatures(db.session, letter.id, limit=NEWEST_SIGNERS, founding=False)
+        html = render_template(
+            "letters/_newest.html",
+            letter=letter,
+            signatures=page.signatures,
+            organisations=organisations_of(page.signatures),
+            comment_preview=COMMENT_PREVIEW,
+        )
+        return html, {}
+
+    return caching.cached_page("newest", render)
 
 
 @bp.get("/letters/<slug>/signatures")
 def signatures(slug: str) -> str:
     """All public signers, newest first, a page at a time, searchable, optionally only those with comments."""
+    return caching.cached_page("signatures", lambda: (_render_signatures(slug), {}))
+
+
+def _render_signatures(slug: str) -> str:
     letter = letters.get_letter(db.session, slug)
     query = request.args.get("q", "").strip()[: listing.MAX_QUERY_LENGTH]
     cursor = request.args.get("cursor") or None

@@ -106,6 +106,11 @@ def _countries(locale_name: str) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(names, key=lambda item: item[1]))
 
 
+@lru_cache(maxsize=32)
+def _country_codes(locale_name: str) -> frozenset[str]:
+    return frozenset(code for code, _name in _countries(locale_name))
+
+
 def country_choices() -> list[tuple[str, Any]]:
     """Countries by ISO code, named and sorted in the visitor's language."""
     locale = str(get_locale() or "en")
@@ -134,6 +139,15 @@ class CachedSelect(Select):
             if len(self._cache) < self.MAX_ENTRIES:
                 self._cache[key] = html
         return html
+
+
+class CountryField(SelectField):
+    """The country select, checked against a set of codes rather than by walking its 250 options."""
+
+    def pre_validate(self, form: Any) -> None:
+        """Refuse a code that is not one of the countries offered (no country is fine)."""
+        if self.data and self.data not in _country_codes(str(get_locale() or "en")):
+            raise ValidationError(_l("Not a valid choice."))
 
 
 class AddressForm(FlaskForm):
@@ -174,7 +188,7 @@ class SignForm(FlaskForm):
         filters=[clean_name],
         validators=[Optional(), _too_long(AFFILIATION_MAX), SingleLine(), PlainText()],
     )
-    country = SelectField(_l("Country"), validators=[Optional()], validate_choice=True, widget=CachedSelect())
+    country = CountryField(_l("Country"), validators=[Optional()], widget=CachedSelect())
     city = StringField(
         _l("City"), filters=[normalise_line], validators=[Optional(), _too_long(CITY_MAX), SingleLine(), PlainText()]
     )

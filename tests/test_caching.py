@@ -1,0 +1,259 @@
+"""The short-lived caches of public answers: fresh within PAGE_CACHE_SECONDS, never one visitor's data."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from app import create_app
+from app.caching import TTLCache
+from app.db import db
+from app.models import Letter
+from tests.support import add_confirmed
+
+SLUG = "test-letter"
+API = f"/api/v1/letters/{SLUG}"
+LIFETIME = 2
+
+
+def _within_lifetime(since: float) -> bool:
+    """Whether an answer kept at ``since`` is surely still kept (a margin for the next request)."""
+    return time.monotonic() - since < LIFETIME - 0.5
+
+
+def _count(client: FlaskClient) -> int:
+    response = client.get(API)
+    assert response.status_code == 200
+    count: int = response.get_json()["signature_count"]
+    return count
+
+
+@pytest.fixture
+def other_app(app: Flask, database_url: str) -> Iterator[Flask]:
+    """Another app server on the same database, with caches of its own (as another process has)."""
+    settings = ("SECRET_KEY", "BASE_URL", "MAIL_OUTBOX_DIR", "EMAIL_CHECK_DELIVERABILITY", "PAGE_CACHE_SECONDS")
+    other = create_app({"TESTING": True, "DATABASE_URL": database_url, **{name: app.config[name] for name in settings}})
+    yield other
+    with other.app_context():
+        db.engine.dispose()
+
+
+@pytest.mark.settings(PAGE_CACHE_SECONDS=1)
+def test_the_count_api_answers_again_without_the_database(app: Flask, client: FlaskClient, letter: Letter) -> None:
+    first = client.get(API)
+    queries: list[str] = []
+    with app.app_context():
+        engine = db.engine
+
+    def record(*args: Any) -> None:
+        queries.append(args[2])
+
+    import sqlalchemy as sa
+
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        again = client.get(API)
+        not_modified = client.get(API, headers={"If-None-Match": first.headers["ETag"]})
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
+    assert queries == []
+    assert again.status_code == 200 and again.data == first.data
+    # The same headers as the app's own answer (security headers, ETag, Cache-Control).
+    assert {k: v for k, v in again.headers.items() if k != "Date"} == {
+        k: v for k, v in first.headers.items() if k != "Date"
+    }
+    assert not_modified.status_code == 304 and not_modified.data == b""
+    assert not_modified.headers["ETag"] == first.headers["ETag"]
+    assert not_modified.headers["Cache-Control"] == "public, max-age=2"
+    assert "Content-Security-Policy" in not_modified.headers and "Content-Type" not in not_modified.headers
+
+
+@pytest.mark.settings(PAGE_CACHE_SECONDS=1)
+def test_if_none_match_on_a_cold_cache_is_answered_304(client: FlaskClient, letter: Letter, other_app: Flask) -> None:
+    etag = client.get(API).headers["ETag"]
+    cold = other_app.test_client()
+    assert cold.get(API, headers={"If-None-Match": etag}).status_code == 304
+    assert cold.get(API, headers={"If-None-Match": '"something-else"'}).status_code == 200
+    assert cold.get(API, headers={"If-None-Match": f'"x", {etag}'}).status_code == 304
+
+
+@pytest.mark.settings(PAGE_CACHE_SECONDS=1)
+def test_a_change_made_by_this_process_shows_at_once(app: Flask, client: FlaskClient, letter: Letter) -> None:
+    etag = client.get(API).headers["ETag"]
+    assert _count(client) == 0
+    add_confirmed(app, letter.id, 3)
+    assert _count(client) == 3
+    assert client.get(API, headers={"If-None-Match": etag}).status_code == 200
+
+
+@pytest.mark.settings(PAGE_CACHE_SECONDS=LIFETIME)
+def test_a_change_made_elsewhere_shows_within_the_lifetime(
+    client: FlaskClient, letter: Letter, other_app: Flask
+) -> None:
+    kept_at = time.monotonic()
+    assert _count(client) == 0
+    add_confirmed(other_app, letter.id, 2)
+    if _within_lifetime(kept_at):  # (a loaded machine may take longer than that to get here)
+        assert _count(client) == 0  # kept for at most PAGE_CACHE_SECONDS
+    time.sleep(LIFETIME + 0.05)
+    assert _count(client) == 2
+
+
+@pytest.mark.settings(PAGE_CACHE_SECONDS=0)
+def test_no_cache_when_turned_off(client: FlaskClient, letter: Letter, other_app: Flask) -> None:
+    assert _count(client) == 0
+    add_confirmed(other_app, letter.id, 2)
+    assert _count(client) == 2
+
+
+@pytest.mark.settings(PAGE_CACHE_SECONDS=1)
+def test_errors_and_other_addresses_are_not_kept(app: Flask, client: FlaskClient, letter: Letter) -> None:
+    for _ in range(2):
+        missing = client.get("/api/v1/letters/no-such-letter")
+        assert missing.status_code == 404 and missing.get_json()["error"] == "letter_not_found"
+    add_confirmed(app, letter.id, 1)
+    assert client.get(API + "?x=1").get_json()["signature_count"] == 1
+    assert client.head(API).status_code == 200
+
+
+@pytest.mark.settings(PAGE_CACHE_SECONDS=1)
+def test_no_cookie_is_kept_or_shared(app: Flask, letter: Letter) -> None:
+    first, second = app.test_client(), app.test_client()
+    first.get(f"/letters/{SLUG}?lang=ko")  # a session of its own
+    for client in (first, second):
+        response = client.get(API)
+        assert "Set-Cookie" not in response.headers
+    assert second.get_cookie("session") is None
+
+
+def _form_values(html: str) -> tuple[str, str]:
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html)
+    started = re.search(r'name="started" type="hidden" value="([^"]*)"', html)
+    assert token and started, html
+    return token.group(1), started.group(1)
+
+
+@pytest.mark.settings(PAGE_CACHE_SECONDS=60)
+@pytest.mark.parametrize("path", [f"/letters/{SLUG}", "/"])
+def test_each_visitor_of_a_kept_letter_page_gets_their_own_csrf_token(
+    app: Flask, letter: Letter, path: str, other_app: Flask
+) -> None:
+    visitors = [app.test_client() for _ in range(3)]
+    pages = [visitors[0].get(path)]
+    add_confirmed(other_app, letter.id, 1, name="Grace Hopper")  # another process: not seen for a while
+    pages += [visitor.get(path) for visitor in visitors[1:]]
+    assert not any("Grace Hopper" in page.get_data(as_text=True) for page in pages)
+    assert all(page.status_code == 200 for page in pages)
+    tokens = [_form_values(page.get_data(as_text=True))[0] for page in pages]
+    cookies = [visitor.get_cookie("session") for visitor in visitors]
+    assert len(set(tokens)) == 3, tokens
+    assert all(cookie is not None for cookie in cookies) and len({c.value for c in cookies if c}) == 3
+    assert all("\x00" not in page.get_data(as_text=True) for page in pages)
+    # The pages are the same but for the form's per-visitor values: the later ones came from the cache.
+    first, later = (
+        page.get_data(as_text=True).replace(token, "") for page, token in list(zip(pages, tokens, strict=True))[:2]
+    )
+    assert _without_stamp(first) == _without_stamp(later)
+    # Each token works only with its own visitor's session.
+    form = {"name": "Ada Lovelace", "public": "y"}
+    assert (
+        visitors[1]
+        .post(f"/letters/{SLUG}/sign", data={**form, "email": "a@example.org", "csrf_token": tokens[0]})
+        .status_code
+        == 400
+    )
+    assert (
+        visitors[1]
+        .post(f"/letters/{SLUG}/sign", data={**form, "email": "b@example.org", "csrf_token": tokens[1]})
+        .status_code
+        == 303
+    )
+    assert (
+        visitors[2]
+        .post(f"/letters/{SLUG}/sign", data={**form, "email": "c@example.org", "csrf_token": tokens[2]})
+        .status_code
+        == 303
+    )
+
+
+def _without_stamp(html: str) -> str:
+    return re.sub(r'(name="started" type="hidden" value=")[^"]*', r"\1", html)
+
+
+@pytest.mark.settings(PAGE_CACHE_SECONDS=60)
+def test_a_visitor_who_comes_back_keeps_their_token(app: Flask, client: FlaskClient, letter: Letter) -> None:
+    app.test_client().get(f"/letters/{SLUG}")  # fills the cache
+    first = _form_values(client.get(f"/letters/{SLUG}").get_data(as_text=True))[0]
+    again = _form_values(client.get(f"/letters/{SLUG}").get_data(as_text=True))[0]
+    # Signed anew on each page, the same session token underneath: both are accepted.
+    form = {"name": "Ada Lovelace", "public": "y", "email": "ada@example.org"}
+    assert client.post(f"/letters/{SLUG}/sign", data={**form, "csrf_token": first}).status_code == 303
+    assert client.post(f"/letters/{SLUG}/sign", data={**form, "csrf_token": again}).status_code == 303
+
+
+@pytest.mark.settings(PAGE_CACHE_SECONDS=60)
+def test_kept_pages_follow_the_language(app: Flask, letter: Letter) -> None:
+    english = app.test_client().get(f"/letters/{SLUG}/signatures")
+    korean = app.test_client().get(f"/letters/{SLUG}/signatures", headers={"Accept-Language": "ko"})
+    chosen = app.test_client()
+    chosen.get(f"/letters/{SLUG}?lang=ko")
+    remembered = chosen.get(f"/letters/{SLUG}/signatures")
+    assert '<html lang="en">' in english.get_data(as_text=True)
+    assert '<html lang="ko">' in korean.get_data(as_text=True)
+    assert '<html lang="ko">' in remembered.get_data(as_text=True)
+
+
+@pytest.mark.settings(PAGE_CACHE_SECONDS=LIFETIME)
+def test_the_list_shows_a_new_signer_within_the_lifetime(
+    app: Flask, client: FlaskClient, letter: Letter, other_app: Flask
+) -> None:
+    add_confirmed(app, letter.id, 1, name="Grace Hopper")
+    assert "Grace Hopper" in client.get(f"/letters/{SLUG}/signatures").get_data(as_text=True)
+    kept_at = time.monotonic()
+    assert "Grace Hopper" in client.get(f"/letters/{SLUG}/newest").get_data(as_text=True)
+    add_confirmed(other_app, letter.id, 1, name="Katherine Johnson")
+    if _within_lifetime(kept_at):  # (a loaded machine may take longer than that to get here)
+        assert "Katherine Johnson" not in client.get(f"/letters/{SLUG}/newest").get_data(as_text=True)
+    time.sleep(LIFETIME + 0.05)
+    for path in (f"/letters/{SLUG}/signatures", f"/letters/{SLUG}/newest", f"/letters/{SLUG}"):
+        assert "Katherine Johnson" in client.get(path).get_data(as_text=True), path
+    add_confirmed(app, letter.id, 1, name="Dorothy Vaughan")  # this process: at once
+    for path in (f"/letters/{SLUG}/signatures", f"/letters/{SLUG}/newest", f"/letters/{SLUG}"):
+        assert "Dorothy Vaughan" in client.get(path).get_data(as_text=True), path
+
+
+@pytest.mark.settings(PAGE_CACHE_SECONDS=60)
+def test_searches_and_pages_are_kept_apart(app: Flask, client: FlaskClient, letter: Letter) -> None:
+    add_confirmed(app, letter.id, 2, name="Grace Hopper")
+    add_confirmed(app, letter.id, 1, name="Ada Lovelace")
+    hopper = client.get(f"/letters/{SLUG}/signatures?q=Hopper").get_data(as_text=True)
+    lovelace = client.get(f"/letters/{SLUG}/signatures?q=Lovelace").get_data(as_text=True)
+    assert "Grace Hopper" in hopper and "Ada Lovelace" not in hopper
+    assert "Ada Lovelace" in lovelace and "Grace Hopper" not in lovelace
+    assert client.get(f"/letters/{SLUG}/signatures?cursor=nonsense").status_code == 400
+    assert client.get("/letters/no-such-letter/signatures").status_code == 404
+
+
+def test_the_cache_is_bounded_and_forgets_after_its_lifetime() -> None:
+    now = [0.0]
+    cache = TTLCache(1, max_entries=2, clock=lambda: now[0])
+    cache.put("a", 1)
+    cache.put("b", 2)
+    cache.put("c", 3)  # the oldest goes
+    assert (cache.get("a"), cache.get("b"), cache.get("c")) == (None, 2, 3)
+    now[0] = 0.99
+    assert cache.get("b") == 2
+    now[0] = 1.0
+    assert cache.get("b") is None and cache.get("c") is None
+    cache.put("d", 4)
+    cache.clear()
+    assert cache.get("d") is None
+    off = TTLCache(0)
+    off.put("a", 1)
+    assert not off.enabled and off.get("a") is None
