@@ -1,15 +1,29 @@
-"""The exact signature count: changed in the same transaction as the signature, read in O(1)."""
+"""The exact signature count: changed in the same transaction as the signature, read in O(shards).
+
+A letter's count is split over a few rows (``letter_counter_shards``, COUNTER_SHARDS of them,
+default 8 on PostgreSQL and 1 on SQLite) plus the part folded into the letter row by a recount.
+A confirmation adds one to a single shard with one atomic upsert in its own transaction, so
+concurrent confirmations on other connections rarely wait for the same row lock; on PostgreSQL
+each database connection keeps to its own shard (its backend pid modulo the shard count), so
+two connections collide only when their pids do. The letter is read with the sum of its shards
+in the same query (``Letter.signature_count``), an index range of at most COUNTER_SHARDS rows:
+the count is exact at every commit, and nothing needs to fold the shards back periodically.
+``recount`` compares it with the signatures and, with ``fix``, folds everything into the letter row.
+"""
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Table, delete, func, select
+from sqlalchemy.dialects import postgresql as postgresql_dialect
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
-from app.models import Letter, LetterTally, RemovalReason, Signature, SignatureStatus
+from app.models import Letter, LetterCounterShard, LetterTally, RemovalReason, Signature, SignatureStatus
 
 PENDING_TALLY = "pending"
 REMOVED_STATUSES = (SignatureStatus.HIDDEN, SignatureStatus.REMOVED)
@@ -29,7 +43,7 @@ def tally_name(status: SignatureStatus, reason: RemovalReason | None) -> str | N
 
 def add_to_tally(session: Session, letter_id: int, name: str, delta: int) -> None:
     """Add ``delta`` to one of a letter's tallies, creating it if needed (one atomic statement)."""
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    insert = postgresql_dialect.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     statement = insert(LetterTally).values(letter_id=letter_id, name=name, value=delta)
     session.execute(
         statement.on_conflict_do_update(
@@ -90,12 +104,29 @@ def counted_tallies(session: Session, letter_id: int) -> dict[str, int]:
 
 
 def add_to_count(session: Session, letter_id: int, delta: int, *, now: datetime) -> None:
-    """Add ``delta`` to the letter's count with one atomic UPDATE (no read-modify-write)."""
+    """Add ``delta`` to the letter's count: one atomic upsert of one of its shards (no read-modify-write).
+
+    The letter row itself is not touched (nor its ``updated_at``, which dates its text and
+    settings), so confirmations do not queue behind one row lock.
+    """
+    shards = int(session.info.get("counter_shards", 1))
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    insert = postgresql_dialect.insert if postgresql else sqlite.insert
+    if shards == 1:
+        shard: object = 0
+    elif postgresql:
+        # The connection's own shard: a connection runs one transaction at a time.
+        shard = func.pg_backend_pid() % shards
+    else:
+        shard = random.randrange(shards)  # noqa: S311 (spreading writes, not a secret)
+    # The table, not the entity: a plain INSERT ... ON CONFLICT, nothing for the ORM to read back.
+    table = cast(Table, LetterCounterShard.__table__)
+    statement = insert(table).values(letter_id=letter_id, shard=shard, value=delta)
     session.execute(
-        update(Letter)
-        .where(Letter.id == letter_id)
-        .values(signature_count=Letter.signature_count + delta, updated_at=now)
-        .execution_options(synchronize_session=False)
+        statement.on_conflict_do_update(
+            index_elements=[table.c.letter_id, table.c.shard],
+            set_={"value": table.c.value + delta},
+        )
     )
 
 
@@ -136,10 +167,13 @@ def recount(session: Session, letter: Letter, *, now: datetime, fix: bool = Fals
         counted_tallies(session, letter.id),
     )
     if fix and not result.exact:
-        letter.signature_count = result.actual
+        # Fold the whole count into the letter row; the shards start again from nothing.
+        session.execute(delete(LetterCounterShard).where(LetterCounterShard.letter_id == letter.id))
+        letter.folded_count = result.actual
         letter.updated_at = now
         for name, value in result.actual_tallies.items():
             if result.stored_tallies[name] != value:
                 add_to_tally(session, letter.id, name, value - result.stored_tallies[name])
         session.flush()
+        session.refresh(letter, ["signature_count"])
     return result
