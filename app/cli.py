@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -259,16 +259,17 @@ def signatures_export(slug: str, public_only: bool, file_format: str, output: Pa
     """Write a letter's signatures: every field but tokens and network hashes, or --public ones."""
     session = db.session
     letter = _letter_or_fail(session, slug)
-    rows: Iterator[export.Row]
-    fields: Sequence[str]
-    if public_only:
-        rows, fields = export.public_rows(session, letter.id), export.PUBLIC_FIELDS
-    else:
-        rows, fields = export.all_rows(session, letter.id), export.ALL_FIELDS
+    chunks: Iterator[str]
     if file_format == "csv":
-        chunks = export.write_csv(rows, fields)
+        chunks = export.public_csv(session, letter.id) if public_only else export.all_csv(session, letter.id)
+    elif public_only:
+        chunks = export.write_json(
+            export.public_rows(session, letter.id), export.PUBLIC_FIELDS, letter=letter.slug, exported_at=utcnow()
+        )
     else:
-        chunks = export.write_json(rows, fields, letter=letter.slug, exported_at=utcnow())
+        chunks = export.write_json(
+            export.all_rows(session, letter.id), export.ALL_FIELDS, letter=letter.slug, exported_at=utcnow()
+        )
     if output is None:
         for chunk in chunks:
             click.echo(chunk, nl=False)

@@ -78,6 +78,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("CONFIRM_TOKEN_DAYS", as_int, 7),
     Setting("DB_POOL_SIZE", as_int, 5),
     Setting("DB_MAX_OVERFLOW", as_int, 5),
+    # Counter rows per letter; default 8 on PostgreSQL, 1 on SQLite (its writers take turns anyway).
+    Setting("COUNTER_SHARDS", as_int),
     Setting("DEFAULT_LOCALE", as_str, "en"),
     Setting("LIVE_POLL_SECONDS", as_int, 3),
     Setting("PAGE_CACHE_SECONDS", as_int, 1),
@@ -175,6 +177,12 @@ def finalise(config: dict[str, Any], *, debug: bool, testing: bool, instance_pat
     if not config.get("DATABASE_URL"):
         config["DATABASE_URL"] = "sqlite:///" + str(Path(instance_path) / "undersigned.db")
     config["DATABASE_URL"] = normalise_database_url(config["DATABASE_URL"])
+    if config.get("COUNTER_SHARDS") is None:
+        config["COUNTER_SHARDS"] = 8 if config["DATABASE_URL"].startswith("postgresql") else 1
+    if not 1 <= config["COUNTER_SHARDS"] <= 1000:
+        raise ConfigError(
+            f"COUNTER_SHARDS is a number of counter rows per letter, 1 to 1000, got {config['COUNTER_SHARDS']}"
+        )
 
     if config.get("EMAIL_CHECK_DELIVERABILITY") is None:
         config["EMAIL_CHECK_DELIVERABILITY"] = not relaxed

@@ -114,7 +114,9 @@ class Database:
             pool_size=app.config["DB_POOL_SIZE"],
             max_overflow=app.config["DB_MAX_OVERFLOW"],
         )
-        app.extensions["undersigned.db"] = _State(engine, sessionmaker(engine, expire_on_commit=False))
+        # Sessions carry the counter's shard count to services.counting, which knows no app.
+        sessions = sessionmaker(engine, expire_on_commit=False, info={"counter_shards": app.config["COUNTER_SHARDS"]})
+        app.extensions["undersigned.db"] = _State(engine, sessions)
         app.teardown_appcontext(self._close_session)
 
     def sessionmaker_of(self, app: Flask) -> sessionmaker[Session]:

@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, column_property, mapped_column, relationship
 
 from app.db import Base, utcnow
 
@@ -20,6 +20,19 @@ def _enum(cls: type[enum.Enum]) -> sa.Enum:
         length=20,
         values_callable=lambda members: [m.value for m in members],
     )
+
+
+class LetterCounterShard(Base):
+    """One of a letter's counter rows: confirmations add to one of several, so they rarely wait for each other.
+
+    A letter's count is its folded count plus the sum of its shards (see services.counting).
+    """
+
+    __tablename__ = "letter_counter_shards"
+
+    letter_id: Mapped[int] = mapped_column(sa.ForeignKey("letters.id", ondelete="CASCADE"), primary_key=True)
+    shard: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    value: Mapped[int] = mapped_column(default=0)
 
 
 class Letter(Base):
@@ -41,8 +54,19 @@ class Letter(Base):
     goal: Mapped[int | None]
     # "post": a confirmed signature shows at once; "pre": only after a moderator approves it.
     moderation_mode: Mapped[str] = mapped_column(sa.String(10), default="post")
-    # Kept exact in the same transaction as every change that affects it; see services.counting.
-    signature_count: Mapped[int] = mapped_column(default=0)
+    # The part of the count folded into the letter's own row (by a recount); changes add to the
+    # shards instead, so that concurrent confirmations do not queue for this row's lock.
+    folded_count: Mapped[int] = mapped_column("signature_count", default=0)
+    # The exact count, read with the letter in the same query: the folded count plus the shards
+    # (a primary-key range of at most COUNTER_SHARDS rows). Kept exact in the same transaction
+    # as every change that affects it; see services.counting.
+    signature_count: Mapped[int] = column_property(
+        folded_count
+        + sa.select(sa.func.coalesce(sa.func.sum(LetterCounterShard.value), 0))
+        .where(LetterCounterShard.letter_id == id)
+        .correlate_except(LetterCounterShard)
+        .scalar_subquery()
+    )
     # The number of the newest LetterVersion, kept in step with it so that signing reads it from
     # this row (no query of its own).
     current_version: Mapped[int] = mapped_column(default=1, server_default="1")

@@ -1,9 +1,11 @@
 """Does the one counter row serialise confirmations? Confirmation-shaped transactions, with and without it.
 
 Each of THREADS connections runs transactions that update a signature row of its own (as a
-confirmation does) and, in the "counter" run, add one to the letter's count in the same
-transaction, committed last as services.signing.confirm does. If the counter row were the
-bottleneck, the counter run would be much slower than the run without it.
+confirmation does) and, in the counter runs, add one to the letter's count in the same
+transaction, last, as services.signing.confirm does: "one row" updates the letter row (the
+design before the sharded counter), "shards" upserts one of SHARDS counter rows chosen by the
+connection (what services.counting.add_to_count does on PostgreSQL). If a counter row is the
+bottleneck, its run is much slower than the run without any counter.
 """
 
 from __future__ import annotations
@@ -14,9 +16,24 @@ import time
 import sqlalchemy as sa
 
 THREADS = 8
+# COUNTER_SHARDS's defaults: SQLite's writers take turns whatever the rows.
+SHARDS = {"postgresql": 8, "sqlite": 1}
+
+ONE_ROW = "UPDATE letters SET signature_count = signature_count + 0 WHERE id = :id"
+SHARD_UPSERT = {
+    "postgresql": (
+        "INSERT INTO letter_counter_shards (letter_id, shard, value) VALUES (:id, pg_backend_pid() % :n, 0) "
+        "ON CONFLICT (letter_id, shard) DO UPDATE SET value = letter_counter_shards.value + 0"
+    ),
+    "sqlite": (
+        "INSERT INTO letter_counter_shards (letter_id, shard, value) VALUES (:id, abs(random()) % :n, 0) "
+        "ON CONFLICT (letter_id, shard) DO UPDATE SET value = letter_counter_shards.value + 0"
+    ),
+}
 
 
-def _run(engine: sa.Engine, letter_id: int, ids: list[list[int]], *, counter: bool) -> float:
+def _run(engine: sa.Engine, letter_id: int, ids: list[list[int]], *, counter: str | None) -> float:
+    shards = SHARDS[engine.dialect.name]
     done = [0]
     lock = threading.Lock()
 
@@ -26,10 +43,7 @@ def _run(engine: sa.Engine, letter_id: int, ids: list[list[int]], *, counter: bo
                 with connection.begin():
                     connection.execute(sa.text("UPDATE signatures SET locale = 'en' WHERE id = :id"), {"id": sid})
                     if counter:
-                        connection.execute(
-                            sa.text("UPDATE letters SET signature_count = signature_count + 0 WHERE id = :id"),
-                            {"id": letter_id},
-                        )
+                        connection.execute(sa.text(counter), {"id": letter_id, "n": shards})
                 with lock:
                     done[0] += 1
 
@@ -43,7 +57,7 @@ def _run(engine: sa.Engine, letter_id: int, ids: list[list[int]], *, counter: bo
 
 
 def measure(url: str, slug: str, per_thread: int = 300) -> dict[str, float]:
-    """Transactions per second without and with the shared counter update."""
+    """Transactions per second without a counter, with the one letter row, and with the shards."""
     connect_args = {"timeout": 30} if url.startswith("sqlite") else {}
     engine = sa.create_engine(
         url.replace("postgresql://", "postgresql+psycopg://", 1), pool_size=THREADS, connect_args=connect_args
@@ -59,7 +73,15 @@ def measure(url: str, slug: str, per_thread: int = 300) -> dict[str, float]:
             .all()
         )
     chunks = [list(rows[n::THREADS]) for n in range(THREADS)]
-    without = _run(engine, letter_id, chunks, counter=False)
-    with_counter = _run(engine, letter_id, chunks, counter=True)
+    without = _run(engine, letter_id, chunks, counter=None)
+    one_row = _run(engine, letter_id, chunks, counter=ONE_ROW)
+    shards = _run(engine, letter_id, chunks, counter=SHARD_UPSERT[engine.dialect.name])
     engine.dispose()
-    return {"without": without, "with": with_counter}
+    return {"threads": THREADS, "without": without, "with": one_row, "shards": shards}
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+
+    print(json.dumps(measure(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "bench")))

@@ -529,8 +529,9 @@ def write_report(runs: list[dict[str, Any]], args: argparse.Namespace, command: 
             f"{'met' if probe['peak_mb'] < 100 else '**missed**'}).",
             f"- Stored count after the run: {run['count']}.",
             f"- Counter contention ({run['counter'].get('threads', 8):.0f} connections, confirmation-shaped "
-            f"transactions): {run['counter']['without']:.0f}/s without the counter update, "
-            f"{run['counter']['with']:.0f}/s with it (benchmarks/counter.py).",
+            f"transactions): {run['counter']['without']:.0f}/s without a counter update, "
+            f"{run['counter']['with']:.0f}/s with the one letter row, {run['counter']['shards']:.0f}/s with "
+            "the sharded counter (benchmarks/counter.py).",
             "",
         ]
     return "\n".join(lines)

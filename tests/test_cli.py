@@ -10,7 +10,7 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
 from app.db import db
-from app.models import Letter
+from app.models import Letter, LetterCounterShard
 
 LETTER = """---
 title: Stop the training on our work
@@ -107,12 +107,17 @@ def test_list_close_open_and_recount(app: Flask, runner: FlaskCliRunner, tmp_pat
 
     assert "exact" in runner.invoke(args=["letter", "recount", "art"]).output
     with app.app_context():
-        db.session.execute(sa.update(Letter).values(signature_count=7))
+        # Drift in the letter row and in one of its counter shards: the count is their sum.
+        letter_id = db.session.scalar(sa.select(Letter.id).where(Letter.slug == "art"))
+        db.session.execute(sa.update(Letter).values(folded_count=4))
+        db.session.add(LetterCounterShard(letter_id=letter_id, shard=5, value=3))
         db.session.commit()
     drift = runner.invoke(args=["letter", "recount", "art"])
     assert drift.exit_code == 1 and "stored count 7, recount 0" in drift.output
     assert runner.invoke(args=["letter", "recount", "art", "--fix"]).exit_code == 0
     assert letters(app)[0].signature_count == 0
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(LetterCounterShard)) == 0  # folded
 
 
 def test_unknown_slug_is_a_clear_error(runner: FlaskCliRunner) -> None:

@@ -163,7 +163,7 @@ def test_counts_and_dates_are_formatted_for_the_locale(app: Flask, client: Flask
 
         stored = db.session.get(LetterModel, letter.id)
         assert stored is not None
-        stored.signature_count = 1234  # as if 1,232 more had signed: the page reads the counter
+        stored.folded_count = 1232  # as if 1,232 more had signed: the page reads the counter
         db.session.commit()
     english = visible_text(client.get(f"/letters/{SLUG}").get_data(as_text=True))
     assert "1,234 signatures" in english

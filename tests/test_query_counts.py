@@ -113,9 +113,12 @@ def test_confirming_takes_one_transaction_and_no_count(
         assert client.post(link, data={"csrf_token": token}).status_code == 200
     sql = _sql(seen)
     assert not [s for s in sql if "count(" in s]
-    updates = [s for s in sql if s.startswith("update")]
-    # The signature, its token, and the counter last: its row lock is held the shortest time.
-    assert len(updates) == 3 and updates[-1].startswith("update letters"), sql
+    writes = [s for s in sql if s.startswith(("update", "insert"))]
+    # The signature, its token, and one counter shard last (an upsert: its row lock is held the
+    # shortest time); never the letter row, which every confirmation would wait for.
+    assert [s.split()[0] for s in writes] == ["update", "update", "insert"], sql
+    assert writes[-1].startswith("insert into letter_counter_shards") and "on conflict" in writes[-1], sql
+    assert not [s for s in sql if s.startswith("update letters")], sql
     assert seen.count(TRANSACTION) == 1
 
 

@@ -199,10 +199,10 @@ def _public_export(letter: Letter, file_format: str) -> Iterator[str]:
     that went on with it would leave a transaction open behind the closed request.
     """
     with db.new_session() as session:
-        rows = export.public_rows(session, letter.id)
         if file_format == "csv":
-            yield from export.write_csv(rows, export.PUBLIC_FIELDS)
+            yield from export.public_csv(session, letter.id)
         else:
+            rows = export.public_rows(session, letter.id)
             yield from export.write_json(rows, export.PUBLIC_FIELDS, letter=letter.slug, exported_at=utcnow())
 
 

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import formatdate
+from functools import cache
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol, Self
@@ -49,6 +50,12 @@ class MailBackend(Protocol):
         """Deliver one message, or raise (PermanentFailure when retrying is pointless)."""
 
 
+@cache
+def _tls_context() -> ssl.SSLContext:
+    """The TLS settings, made once per process (loading the system's CA certificates takes a while)."""
+    return ssl.create_default_context()
+
+
 class SMTPBackend:
     """One SMTP connection per batch, with STARTTLS or implicit TLS and login as configured."""
 
@@ -63,13 +70,12 @@ class SMTPBackend:
         self._smtp: smtplib.SMTP | None = None
 
     def __enter__(self) -> SMTPBackend:
-        context = ssl.create_default_context()
         if self.use_ssl:
-            smtp: smtplib.SMTP = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
+            smtp: smtplib.SMTP = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=_tls_context())
         else:
             smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
             if self.use_tls:
-                smtp.starttls(context=context)
+                smtp.starttls(context=_tls_context())
         if self.username:
             smtp.login(self.username, self.password or "")
         self._smtp = smtp

@@ -47,7 +47,7 @@ def retry_delay(attempts: int) -> timedelta:
 
 
 def claim_due(session: Session, *, worker_id: str, now: datetime, limit: int) -> list[OutboxMessage]:
-    """Lease up to ``limit`` due, unleased rows to ``worker_id``."""
+    """Lease up to ``limit`` due, unleased rows to ``worker_id``, in one statement; oldest first."""
     due = (
         select(OutboxMessage.id)
         .where(
@@ -59,16 +59,14 @@ def claim_due(session: Session, *, worker_id: str, now: datetime, limit: int) ->
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    ids = list(session.scalars(due))
-    if not ids:
-        return []
-    session.execute(
+    claimed = session.scalars(
         update(OutboxMessage)
-        .where(OutboxMessage.id.in_(ids))
+        .where(OutboxMessage.id.in_(due.scalar_subquery()))
         .values(claimed_until=now + LEASE, claimed_by=worker_id)
+        .returning(OutboxMessage)
         .execution_options(synchronize_session=False)
     )
-    return list(session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(ids)).order_by(OutboxMessage.id)))
+    return sorted(claimed, key=lambda row: row.id)
 
 
 @dataclass
@@ -121,15 +119,35 @@ def _record(
     now: datetime,
     max_attempts: int,
 ) -> BatchResult:
+    """Store what happened to each row: the sent ones in one UPDATE, the others (rare) one by one.
+
+    Only rows still leased to this worker are changed: a row whose lease ran out belongs to
+    whichever worker took it next.
+    """
     result = BatchResult(claimed=len(rows))
+    sent = [row.id for row in rows if outcomes[row.id][0] is None]
+    if sent:
+        session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(sent), OutboxMessage.claimed_by == worker_id)
+            .values(
+                status=OutboxStatus.SENT,
+                sent_at=now,
+                last_error=None,
+                attempts=OutboxMessage.attempts + 1,
+                claimed_until=None,
+                claimed_by=None,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        result.sent = len(sent)
     for row in rows:
         outcome, error = outcomes[row.id]
+        if outcome is None:
+            continue
         attempts = row.attempts + 1
         values: dict[str, object] = {"attempts": attempts, "claimed_until": None, "claimed_by": None}
-        if outcome is None:
-            values.update(status=OutboxStatus.SENT, sent_at=now, last_error=None)
-            result.sent += 1
-        elif outcome == OutboxStatus.FAILED or attempts >= max_attempts:
+        if outcome == OutboxStatus.FAILED or attempts >= max_attempts:
             values.update(status=OutboxStatus.FAILED, last_error=error)
             result.failed += 1
         else:

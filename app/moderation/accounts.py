@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable
-from functools import wraps
+from functools import cache, wraps
 from typing import Any, TypeVar
 
 from argon2 import PasswordHasher
@@ -20,11 +20,19 @@ from app.models import Moderator, ModeratorRole
 
 login_manager = LoginManager()
 password_hasher = PasswordHasher()
-# Verified against when an address has no account, so a wrong address costs as long as a wrong password.
-_DUMMY_HASH = password_hasher.hash("no account has this password")
 MIN_PASSWORD_LENGTH = 12
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+@cache
+def _dummy_hash() -> str:
+    """Verified against when an address has no account, so a wrong address costs as long as a wrong password.
+
+    Made on first use, not at import: hashing takes Argon2's 64 MiB, which every process
+    (each web worker, the mail worker, a CLI export) would otherwise carry at its peak.
+    """
+    return password_hasher.hash("no account has this password")
 
 
 class AccountError(ValueError):
@@ -100,7 +108,7 @@ def authenticate(session: Session, email: str, password: str) -> Moderator | Non
     """The active account with this address and password, else None (timing alike either way)."""
     moderator = session.scalar(select(Moderator).where(Moderator.email == normalise_email(email)))
     try:
-        password_hasher.verify(moderator.password_hash if moderator else _DUMMY_HASH, password)
+        password_hasher.verify(moderator.password_hash if moderator else _dummy_hash(), password)
     except (VerificationError, InvalidHashError):
         return None
     if moderator is None or moderator.disabled_at is not None:

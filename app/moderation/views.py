@@ -180,7 +180,7 @@ def act(slug: str) -> Response:
 def _all_signatures_csv(letter_id: int) -> Iterator[str]:
     # The stream's own session: the request's is closed before a streamed body is sent.
     with db.new_session() as session:
-        yield from export.write_csv(export.all_rows(session, letter_id), export.ALL_FIELDS)
+        yield from export.all_csv(session, letter_id)
 
 
 @bp.get("/letters/<slug>/export.csv")

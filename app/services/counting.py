@@ -1,15 +1,38 @@
-"""The exact signature count: changed in the same transaction as the signature, read in O(1)."""
+"""The exact signature count: changed in the same transaction as the signature, read in O(shards).
+
+A letter's count is split over a few rows (``letter_counter_shards``, COUNTER_SHARDS of them,
+default 8 on PostgreSQL and 1 on SQLite) plus the part folded into the letter row by a recount.
+A confirmation adds one to a single shard with one atomic upsert in its own transaction, so
+concurrent confirmations on other connections rarely wait for the same row lock; on PostgreSQL
+each database connection keeps to its own shard (its backend pid modulo the shard count), so
+two connections collide only when their pids do. The letter is read with the sum of its shards
+in the same query (``Letter.signature_count``), an index range of at most COUNTER_SHARDS rows:
+the count is exact at every commit, and nothing needs to fold the shards back periodically.
+``recount`` compares it with the signatures and, with ``fix``, folds everything into the letter row.
+"""
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Table, delete, func, select
+from sqlalchemy.dialects import postgresql as postgresql_dialect
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
-from app.models import Letter, LetterDomainTally, LetterTally, RemovalReason, Signature, SignatureStatus
+from app.db import Base
+from app.models import (
+    Letter,
+    LetterCounterShard,
+    LetterDomainTally,
+    LetterTally,
+    RemovalReason,
+    Signature,
+    SignatureStatus,
+)
 from app.services.versions import VERSION_TALLY_PREFIX, version_tally
 
 PENDING_TALLY = "pending"
@@ -28,28 +51,31 @@ def tally_name(status: SignatureStatus, reason: RemovalReason | None) -> str | N
     return None
 
 
-def add_to_tally(session: Session, letter_id: int, name: str, delta: int) -> None:
-    """Add ``delta`` to one of a letter's tallies, creating it if needed (one atomic statement)."""
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    statement = insert(LetterTally).values(letter_id=letter_id, name=name, value=delta)
+def _add(session: Session, model: type[Base], key: dict[str, object], delta: int) -> None:
+    """Add ``delta`` to the ``value`` of ``model``'s row at ``key``, creating it if needed.
+
+    One atomic INSERT ... ON CONFLICT DO UPDATE on both databases: no read-modify-write, and
+    through the table, not the entity, so there is nothing for the ORM to read back.
+    """
+    insert = postgresql_dialect.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    table = cast(Table, model.__table__)
+    statement = insert(table).values(**key, value=delta)
     session.execute(
         statement.on_conflict_do_update(
-            index_elements=[LetterTally.letter_id, LetterTally.name],
-            set_={"value": LetterTally.value + delta},
+            index_elements=[table.c[name] for name in key],
+            set_={"value": table.c.value + delta},
         )
     )
+
+
+def add_to_tally(session: Session, letter_id: int, name: str, delta: int) -> None:
+    """Add ``delta`` to one of a letter's tallies, creating it if needed (one atomic statement)."""
+    _add(session, LetterTally, {"letter_id": letter_id, "name": name}, delta)
 
 
 def add_to_domain_tally(session: Session, letter_id: int, domain: str, delta: int) -> None:
     """Add ``delta`` to the number of a letter's counted signers confirmed through ``domain``."""
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    statement = insert(LetterDomainTally).values(letter_id=letter_id, domain=domain, value=delta)
-    session.execute(
-        statement.on_conflict_do_update(
-            index_elements=[LetterDomainTally.letter_id, LetterDomainTally.domain],
-            set_={"value": LetterDomainTally.value + delta},
-        )
-    )
+    _add(session, LetterDomainTally, {"letter_id": letter_id, "domain": domain}, delta)
 
 
 def move(
@@ -119,18 +145,22 @@ def counted_tallies(session: Session, letter_id: int) -> dict[str, int]:
 
 
 def add_to_count(session: Session, letter_id: int, delta: int, *, now: datetime, version: int = 1) -> None:
-    """Add ``delta`` to the letter's count with one atomic UPDATE (no read-modify-write).
+    """Add ``delta`` to the letter's count: one atomic upsert of one of its shards (no read-modify-write).
 
-    ``version`` is the letter version the signatures were signed under: after the first, its
-    own tally changes too. The letter's row is locked first, as everywhere else the count and
-    a tally change together, so that two such transactions never wait for each other in a circle.
+    The letter row itself is not touched (nor its ``updated_at``, which dates its text and
+    settings), so confirmations do not queue behind one row lock. ``version`` is the letter
+    version the signatures were signed under: after the first, its own tally changes too,
+    after the shard, the order every change of the count and a tally takes.
     """
-    session.execute(
-        update(Letter)
-        .where(Letter.id == letter_id)
-        .values(signature_count=Letter.signature_count + delta, updated_at=now)
-        .execution_options(synchronize_session=False)
-    )
+    shards = int(session.info.get("counter_shards", 1))
+    if shards == 1:
+        shard: object = 0
+    elif session.get_bind().dialect.name == "postgresql":
+        # The connection's own shard: a connection runs one transaction at a time.
+        shard = func.pg_backend_pid() % shards
+    else:
+        shard = random.randrange(shards)  # noqa: S311 (spreading writes, not a secret)
+    _add(session, LetterCounterShard, {"letter_id": letter_id, "shard": shard}, delta)
     if version > 1:
         add_to_tally(session, letter_id, version_tally(version), delta)
 
@@ -172,11 +202,14 @@ def recount(session: Session, letter: Letter, *, now: datetime, fix: bool = Fals
         counted_tallies(session, letter.id),
     )
     if fix and not result.exact:
-        letter.signature_count = result.actual
+        # Fold the whole count into the letter row; the shards start again from nothing.
+        session.execute(delete(LetterCounterShard).where(LetterCounterShard.letter_id == letter.id))
+        letter.folded_count = result.actual
         letter.updated_at = now
         for name in result.stored_tallies.keys() | result.actual_tallies.keys():
             stored, actual = result.stored_tallies.get(name, 0), result.actual_tallies.get(name, 0)
             if stored != actual:
                 add_to_tally(session, letter.id, name, actual - stored)
         session.flush()
+        session.refresh(letter, ["signature_count"])
     return result

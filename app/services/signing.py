@@ -236,7 +236,7 @@ def confirm(session: Session, raw: str, *, now: datetime) -> Confirmation:
         if pre:
             counting.add_to_tally(session, signature.letter_id, counting.PENDING_TALLY, +1)
         else:
-            # The letter's row first, then the tallies: the order moderation takes them in.
+            # The count's shard first, then the tallies: the order moderation takes them in.
             counting.add_to_count(session, signature.letter_id, +1, now=now, version=signature.letter_version)
             if shown:
                 counting.add_to_domain_tally(session, signature.letter_id, shown, +1)
