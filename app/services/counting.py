@@ -10,6 +10,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from app.models import Letter, LetterTally, RemovalReason, Signature, SignatureStatus
+from app.services import log
 
 PENDING_TALLY = "pending"
 REMOVED_STATUSES = (SignatureStatus.HIDDEN, SignatureStatus.REMOVED)
@@ -50,8 +51,9 @@ def move(
     """Put ``signature`` in ``status``, keeping the count and the public tallies exact.
 
     Every change of state that the count or the tallies depend on goes through here, in the
-    caller's transaction.
+    caller's transaction; so does the public log's record of it (services.log).
     """
+    before = signature.status
     before_count = signature.status == SignatureStatus.CONFIRMED
     before_tally = tally_name(signature.status, signature.removal_reason)
     signature.status = status
@@ -65,6 +67,7 @@ def move(
             add_to_tally(session, signature.letter_id, before_tally, -1)
         if after_tally:
             add_to_tally(session, signature.letter_id, after_tally, +1)
+    log.on_move(session, signature, before, status, now=now)
 
 
 def tallies(session: Session, letter_id: int) -> dict[str, int]:

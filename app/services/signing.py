@@ -12,7 +12,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from app.mail import compose, outbox
 from app.models import Flag, Letter, Signature, SignatureStatus, SuspectReason, Token, TokenPurpose
-from app.services import counting
+from app.services import counting, log
 from app.services.errors import N_, LetterClosed, TokenExpired, TokenProblem
 from app.services.flags import Raised
 from app.services.tokens import find_token, issue_token
@@ -230,6 +230,7 @@ def confirm(session: Session, raw: str, *, now: datetime) -> Confirmation:
         # and transaction for the page that follows).
         set_committed_value(signature, "status", status)
         set_committed_value(signature, "confirmed_at", now)
+        log.on_move(session, signature, SignatureStatus.UNCONFIRMED, status, now=now)
     else:
         session.expire(signature)
     return Confirmation(signature, already_confirmed=confirmed.rowcount != 1)  # type: ignore[attr-defined]
