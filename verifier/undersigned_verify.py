@@ -386,7 +386,7 @@ def _check_inclusion(
 ) -> None:
     """The inclusion proof of one signature's latest entry in the signed tree."""
     try:
-        proof = site.api("/log/proof/inclusion", signature_id=signature_id, tree_size=head["tree_size"])
+        proof = site.api(f"/log/proof/signature/{signature_id}", tree_size=head["tree_size"])
     except Unreadable as error:
         report.problem(f"no inclusion proof for signature {signature_id}: {error}")
         return

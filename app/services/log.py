@@ -55,11 +55,11 @@ MAX_ENTRIES = 1000
 ERASED = (SignatureStatus.WITHDRAWN, SignatureStatus.REMOVED)
 
 
-class BadLogRequest(DomainError):
-    """A log request outside the tree (an index, a size or a range it does not have)."""
+class NotInLog(DomainError):
+    """A request for a part of the log it does not have (an index, a tree size, a signature)."""
 
-    status_code = 400
-    code = "bad_parameter"
+    status_code = 404
+    code = "not_in_log"
 
 
 def iso(value: datetime | None) -> str | None:
@@ -416,9 +416,9 @@ def inclusion_proof(session: Session, letter_id: int, index: int, size: int) -> 
     """The audit path of entry ``index`` in the tree of ``size`` entries, as hex."""
     current = tree_size(session, letter_id)
     if not 0 < size <= current:
-        raise BadLogRequest(f"tree_size must be from 1 to {current}, the log's size.")
+        raise NotInLog(f"The log has no tree of {size} entries: tree_size must be from 1 to {current}.")
     if not 0 <= index < size:
-        raise BadLogRequest(f"leaf_index must be from 0 to {size - 1} in a tree of {size} entries.")
+        raise NotInLog(f"The tree of {size} entries has no entry {index}: leaf_index must be below {size}.")
 
     def proof(get: merkle.NodeGetter) -> list[bytes]:
         return merkle.inclusion_path(get, index, size)
@@ -431,9 +431,9 @@ def consistency_proof(session: Session, letter_id: int, first: int, second: int)
     """The consistency proof from ``first`` to ``second`` entries, as hex."""
     current = tree_size(session, letter_id)
     if not 0 < second <= current:
-        raise BadLogRequest(f"second must be from 1 to {current}, the log's size.")
+        raise NotInLog(f"The log has no tree of {second} entries: second must be from 1 to {current}.")
     if not 0 < first <= second:
-        raise BadLogRequest(f"first must be from 1 to second ({second}).")
+        raise NotInLog(f"No consistency proof from {first} to {second} entries: first must be from 1 to {second}.")
 
     def proof(get: merkle.NodeGetter) -> list[bytes]:
         return merkle.consistency_path(get, first, second)
