@@ -10,6 +10,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app.db import db
+from app.mail.worker import snapshot_logs
 from app.models import ModeratorRole, OutboxMessage
 from app.moderation import accounts
 from tests.support import add_confirmed, csrf_token, sign
@@ -58,6 +59,10 @@ def tour_the_site(app: Flask, client: FlaskClient, letter_id: int, slug: str, la
     tour.visit(client, "signature", f"/letters/{slug}/signatures/1")
     tour.visit(client, "privacy", "/privacy")
     tour.visit(client, "embed", f"/letters/{slug}/embed")
+    with app.app_context():
+        snapshot_logs()
+    tour.visit(client, "verify this list", f"/letters/{slug}/log")
+    tour.visit(client, "snapshots", f"/letters/{slug}/snapshots/")
     token = csrf_token(client, f"/letters/{slug}")
     tour.visit(
         client,

@@ -40,7 +40,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from sqlalchemy import and_, delete, func, insert, select, tuple_, update
+from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
@@ -344,9 +344,14 @@ def _nodes(session: Session, letter_id: int, keys: set[tuple[int, int]]) -> dict
     """Stored subtree hashes by (level, index), in one query."""
     if not keys:
         return {}
+    by_level: dict[int, list[int]] = {}
+    for level, index in sorted(keys):
+        by_level.setdefault(level, []).append(index)
+    # One primary-key range per level (a row-value IN would make SQLite scan the table).
     rows = session.execute(
         select(LogNode.level, LogNode.index, LogNode.hash).where(
-            LogNode.letter_id == letter_id, tuple_(LogNode.level, LogNode.index).in_(sorted(keys))
+            LogNode.letter_id == letter_id,
+            or_(*(and_(LogNode.level == level, LogNode.index.in_(indices)) for level, indices in by_level.items())),
         )
     )
     return {(level, index): bytes.fromhex(value) for level, index, value in rows}
@@ -660,9 +665,16 @@ def snapshots(session: Session, letter_id: int) -> list[LogSnapshot]:
     )
 
 
-def head_at(session: Session, letter_id: int, size: int) -> LogHead | None:
-    """The signed tree head of exactly ``size`` entries, if one was signed."""
-    return session.get(LogHead, (letter_id, size))
+def head_at(session: Session, letter: Letter, size: int, key: SigningKey) -> LogHead | None:
+    """The signed tree head of exactly ``size`` entries (the empty tree's is signed on demand)."""
+    if size == 0:
+        return _sign(letter, 0, merkle.EMPTY_ROOT.hex(), letter.created_at, key)
+    return session.get(LogHead, (letter.id, size))
+
+
+def snapshot(session: Session, letter_id: int, day: date) -> LogSnapshot | None:
+    """The snapshot of ``day``, if one was taken."""
+    return session.get(LogSnapshot, (letter_id, day))
 
 
 def snapshot_rows(session: Session, letter_id: int, size: int, *, batch_size: int = 1000) -> Iterator[dict[str, Any]]:
