@@ -262,3 +262,86 @@ def test_a_letter_with_an_empty_log_has_a_signed_empty_tree_head(app: Flask, let
     with app.app_context():
         head = log.current_head(db.session, db.session.get(Letter, letter.id), log_key())  # type: ignore[arg-type]
     assert head.tree_size == 0 and head.root_hash == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+
+def test_daily_snapshots_carry_the_signed_head_that_covers_them(
+    app: Flask, client: FlaskClient, runner: FlaskCliRunner, letter: Letter
+) -> None:
+    ada, ada_withdraw = signed_and_confirmed(app, client, "ada@example.org", name="Ada Lovelace")
+    grace, _ = signed_and_confirmed(app, client, "grace@example.org", name="Grace Hopper", city="Arlington")
+    signed_and_confirmed(app, client, "quiet@example.org", name="Quiet Person", public=False)
+    result = runner.invoke(args=["log", "snapshot"])
+    assert result.exit_code == 0 and "Took 1 snapshots." in result.output
+    assert runner.invoke(args=["log", "snapshot"]).output.startswith("Took 0 snapshots.")  # once a day
+    day = utcnow().date().isoformat()
+    signed_and_confirmed(app, client, "later@example.org", name="Signed Later")  # after the snapshot
+    sequenced(app)
+
+    index = client.get(f"/letters/{SLUG}/snapshots/").get_data(as_text=True)
+    assert f"/letters/{SLUG}/snapshots/{day}.json" in index and f"/letters/{SLUG}/snapshots/{day}.csv" in index
+    document = json.loads(client.get(f"/letters/{SLUG}/snapshots/{day}.json").get_data(as_text=True))
+    head = document["tree_head"]
+    assert document["date"] == day and head["tree_size"] == 3
+    assert [row["name"] for row in document["signatures"]] == ["Ada Lovelace", "Grace Hopper"]
+    # Each row opens its entry's commitment, and the head is signed by the site's key.
+    from tests.test_merkle import verifier
+
+    key = base64.b64decode(client.get(f"/api/v1/letters/{SLUG}/log/key").get_json()["public_key"])
+    assert verifier.check_head(head, key) is None
+    for row in document["signatures"]:
+        fields = log.canonical({name: row[name] for name in log.SNAPSHOT_FIELDS})
+        proof = client.get(
+            f"/api/v1/letters/{SLUG}/log/proof/inclusion?leaf_index={row['leaf_index']}&tree_size=3"
+        ).get_json()
+        assert json.loads(proof["leaf"])["commitment"] == verifier.commitment(row["salt"], fields)
+        path = [bytes.fromhex(item) for item in proof["audit_path"]]
+        leaf_hash = verifier.leaf_hash(proof["leaf"].encode())
+        assert verifier.verify_inclusion(row["leaf_index"], 3, leaf_hash, path, bytes.fromhex(head["root_hash"]))
+    csv_text = client.get(f"/letters/{SLUG}/snapshots/{day}.csv").get_data(as_text=True)
+    assert csv_text.splitlines()[0] == ",".join(log.SNAPSHOT_COLUMNS)
+    assert "Grace Hopper,,,Arlington," in csv_text
+
+    # A withdrawal takes the signer out of earlier snapshots too: their fields are gone from the log.
+    assert client.post(ada_withdraw, data={"csrf_token": csrf_token(client, ada_withdraw)}).status_code == 200
+    document = json.loads(client.get(f"/letters/{SLUG}/snapshots/{day}.json").get_data(as_text=True))
+    assert [row["id"] for row in document["signatures"]] == [grace] and ada != grace
+    assert client.get(f"/letters/{SLUG}/snapshots/2001-01-01.json").status_code == 404
+    assert client.get(f"/letters/{SLUG}/snapshots/not-a-day.csv").status_code == 404
+
+
+def test_the_letter_page_shows_the_tree_head_and_links_to_verify_this_list(
+    app: Flask, client: FlaskClient, letter: Letter
+) -> None:
+    signed_and_confirmed(app, client, "ada@example.org", name="Ada Lovelace")
+    sequenced(app)
+    head = client.get(f"/api/v1/letters/{SLUG}/log/head").get_json()
+    page = client.get(f"/letters/{SLUG}").get_data(as_text=True)
+    assert "1 change to the list is logged and signed." in page and head["root_hash"][:16] in page
+    assert f'href="/letters/{SLUG}/log"' in page
+    verify_page = client.get(f"/letters/{SLUG}/log").get_data(as_text=True)
+    key = client.get(f"/api/v1/letters/{SLUG}/log/key").get_json()["public_key"]
+    assert key in verify_page and head["root_hash"] in verify_page
+    assert f"undersigned_verify.py http://localhost/letters/{SLUG} --key {key}" in verify_page
+
+
+def test_bad_log_requests_get_a_clear_answer_never_a_500(app: Flask, client: FlaskClient, letter: Letter) -> None:
+    signed_and_confirmed(app, client, "ada@example.org")
+    sequenced(app)
+    base = f"/api/v1/letters/{SLUG}/log"
+    cases = {
+        "/entries?start=-1": (400, "start must be a whole number"),
+        "/entries?end=x": (400, "end must be a whole number"),
+        "/proof/inclusion": (400, "leaf_index is required"),
+        "/proof/inclusion?leaf_index=5": (404, "has no entry 5"),
+        "/proof/inclusion?leaf_index=0&tree_size=9": (404, "no tree of 9 entries"),
+        "/proof/signature/999": (404, "Signature 999 has no entry"),
+        "/proof/consistency": (400, "first is required"),
+        "/proof/consistency?first=2&second=1": (404, "first must be from 1 to 1"),
+        "/proof/consistency?first=1&second=2": (404, "no tree of 2 entries"),
+    }
+    for path, (status, message) in cases.items():
+        answer = client.get(base + path)
+        assert answer.status_code == status, (path, answer.get_data(as_text=True))
+        assert message in answer.get_json()["message"], (path, answer.get_json())
+    assert client.get("/api/v1/letters/nope/log/head").status_code == 404
+    assert client.get(base + "/entries?start=0&end=5000").get_json()["entries"][0]["index"] == 0
