@@ -40,7 +40,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import and_, delete, func, insert, select, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
@@ -347,13 +347,15 @@ def _nodes(session: Session, letter_id: int, keys: set[tuple[int, int]]) -> dict
     by_level: dict[int, list[int]] = {}
     for level, index in sorted(keys):
         by_level.setdefault(level, []).append(index)
-    # One primary-key range per level (a row-value IN would make SQLite scan the table).
-    rows = session.execute(
+    # A primary-key lookup per level, in one statement (a row-value IN, or an OR of levels, makes
+    # SQLite scan the table).
+    parts = [
         select(LogNode.level, LogNode.index, LogNode.hash).where(
-            LogNode.letter_id == letter_id,
-            or_(*(and_(LogNode.level == level, LogNode.index.in_(indices)) for level, indices in by_level.items())),
+            LogNode.letter_id == letter_id, LogNode.level == level, LogNode.index.in_(indices)
         )
-    )
+        for level, indices in by_level.items()
+    ]
+    rows = session.execute(union_all(*parts) if len(parts) > 1 else parts[0])
     return {(level, index): bytes.fromhex(value) for level, index, value in rows}
 
 
