@@ -241,8 +241,9 @@ def _log_signing_key(config: dict[str, Any], *, debug: bool, testing: bool, inst
         check_log_signing_key(config["LOG_SIGNING_KEY"])
     else:
         raise ConfigError(
-            "LOG_SIGNING_KEY must be set outside debug mode: it signs the public log's tree heads. "
-            f"Make one with '{LOG_KEYGEN}' and keep it as safe as SECRET_KEY"
+            "LOG_SIGNING_KEY must be set outside debug mode: it signs the public log's tree heads. Make one with "
+            "python -c 'import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())' "
+            f"(or '{LOG_KEYGEN}' where the app runs, which also prints the public key); keep it like SECRET_KEY"
         )
 
 
