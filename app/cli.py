@@ -34,6 +34,7 @@ moderator_cli = AppGroup("moderator", help="Moderator accounts.")
 dev_cli = AppGroup("dev", help="Development aids: fake data for trying the site at scale.")
 signatures_cli = AppGroup("signatures", help="Export signatures; import founding signatories.")
 organisations_cli = AppGroup("organisations", help="Organisations and their email domains (confirmed badges).")
+log_cli = AppGroup("log", help="The tamper-evident public log: keys, sequencing, checks, snapshots.")
 
 
 @contextmanager
@@ -442,6 +443,58 @@ def dev_seed(slug: str, count: int, rng_seed: int) -> None:
     )
 
 
+@log_cli.command("keygen")
+def log_keygen() -> None:
+    """Print a new Ed25519 key for LOG_SIGNING_KEY, and its public half."""
+    from app.services.log import SigningKey, generate_key_text
+
+    text = generate_key_text()
+    key = SigningKey.from_text(text)
+    click.echo(f"LOG_SIGNING_KEY={text}")
+    click.echo(
+        f"# public key {key.public_text} (key id {key.key_id}); keep the private key as safe as SECRET_KEY", err=True
+    )
+
+
+@log_cli.command("sequence")
+def log_sequence() -> None:
+    """Give waiting log events their places in the tree and sign new tree heads (the mail worker does this too)."""
+    from app.mail.worker import sequence_logs
+
+    click.echo(f"Sequenced {sequence_logs()} log events.")
+
+
+@log_cli.command("snapshot")
+def log_snapshot() -> None:
+    """Take today's open-data snapshot of each letter that has none yet (the mail worker does this daily)."""
+    from app.mail.worker import snapshot_logs
+
+    click.echo(f"Took {snapshot_logs()} snapshots.")
+
+
+@log_cli.command("verify")
+@click.argument("slug")
+def log_verify(slug: str) -> None:
+    """Check SLUG's stored log against its entries, tree heads and signatures (exit 1 on any problem)."""
+    from app.mail.worker import log_key
+    from app.services import log
+
+    with db.transaction() as session:
+        letter = _letter_or_fail(session, slug)
+        result = log.check(session, letter, log_key())
+    click.echo(
+        f"'{slug}': {result.size} log entries, {result.heads} signed tree heads, {result.live} signatures live"
+        + (f", {result.waiting} events waiting to be sequenced" if result.waiting else "")
+        + "."
+    )
+    for problem in result.problems:
+        click.echo(f"  FAIL  {problem}")
+    if result.problems:
+        click.echo(f"FAILED: the log of '{slug}' does not match ({len(result.problems)} problems).")
+        raise SystemExit(1)
+    click.echo(f"VERIFIED: the log of '{slug}' matches its tree heads and its signatures.")
+
+
 @click.command("purge")
 @with_appcontext
 def purge() -> None:
@@ -487,6 +540,6 @@ def organisations_list() -> None:
 
 def register(app: Flask) -> None:
     """Attach the command groups to the app's CLI."""
-    for group in (db_cli, letter_cli, mail_cli, moderator_cli, dev_cli, signatures_cli, organisations_cli):
+    for group in (db_cli, letter_cli, mail_cli, moderator_cli, dev_cli, signatures_cli, organisations_cli, log_cli):
         app.cli.add_command(group)
     app.cli.add_command(purge)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -108,6 +111,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("RATELIMIT_REPORTS_PER_NETWORK", as_str, "10 per hour"),
     Setting("MODERATOR_IDLE_MINUTES", as_int, 30),
     Setting("MODERATOR_DIGEST", as_bool, False),
+    # The public log (see app/services/log.py). LOG_ENABLED=false is for benchmarks only.
+    Setting("LOG_ENABLED", as_bool, True),
+    Setting("LOG_SIGNING_KEY", as_str),
+    Setting("LOG_BATCH_SIZE", as_int, 5000),
     # How many reverse proxies in front of the app set each X-Forwarded-* header (0: trust none).
     Setting("PROXY_FIX_X_FOR", as_int, 0),
     Setting("PROXY_FIX_X_PROTO", as_int, 0),
@@ -201,12 +208,54 @@ def finalise(config: dict[str, Any], *, debug: bool, testing: bool, instance_pat
             f" or '*', got {origins!r}"
         )
 
+    _log_signing_key(config, debug=debug, testing=testing, instance_path=instance_path)
+
     if config.get("SESSION_COOKIE_SECURE") is None:
         config["SESSION_COOKIE_SECURE"] = parts.scheme == "https"
     config["BABEL_DEFAULT_LOCALE"] = config.get("DEFAULT_LOCALE", "en")
     _check_rate_limits(config)
     # Only moderators' sessions are permanent: they end after this long without a request.
     config["PERMANENT_SESSION_LIFETIME"] = timedelta(minutes=config["MODERATOR_IDLE_MINUTES"])
+
+
+LOG_KEY_FILE = "log-signing.key"
+LOG_KEYGEN = "flask --app app log keygen"
+
+
+def check_log_signing_key(text: str) -> bytes:
+    """The 32-byte Ed25519 private key that LOG_SIGNING_KEY holds (URL-safe base64), or ConfigError."""
+    try:
+        raw = base64.urlsafe_b64decode(text.strip() + "=" * (-len(text.strip()) % 4))
+    except (ValueError, binascii.Error):
+        raw = b""
+    if len(raw) != 32:
+        raise ConfigError(f"LOG_SIGNING_KEY must be an Ed25519 private key as '{LOG_KEYGEN}' prints it")
+    return raw
+
+
+def _log_signing_key(config: dict[str, Any], *, debug: bool, testing: bool, instance_path: str) -> None:
+    """Refuse to run the public log in production without its key; make one for development."""
+    if config.get("LOG_SIGNING_KEY"):
+        check_log_signing_key(config["LOG_SIGNING_KEY"])
+        return
+    if testing or not config.get("LOG_ENABLED", True):
+        # Tests, and benchmarks with the log off: a key of this process's own, never a literal.
+        config["LOG_SIGNING_KEY"] = base64.urlsafe_b64encode(os.urandom(32)).decode()
+    elif debug:
+        # Development: a key kept in the instance folder, so tree heads stay verifiable across restarts.
+        path = Path(instance_path) / LOG_KEY_FILE
+        if not path.exists():
+            path.write_text(base64.urlsafe_b64encode(os.urandom(32)).decode() + "\n", encoding="utf-8")
+            path.chmod(0o600)
+            print(f" * Development: made a signing key for the public log in {path}", file=sys.stderr)
+        config["LOG_SIGNING_KEY"] = path.read_text(encoding="utf-8").strip()
+        check_log_signing_key(config["LOG_SIGNING_KEY"])
+    else:
+        raise ConfigError(
+            "LOG_SIGNING_KEY must be set outside debug mode: it signs the public log's tree heads. Make one with "
+            "python -c 'import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())' "
+            f"(or '{LOG_KEYGEN}' where the app runs, which also prints the public key); keep it like SECRET_KEY"
+        )
 
 
 RATE_LIMIT_SETTINGS = (

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import date, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, column_property, mapped_column, relationship
@@ -461,3 +461,87 @@ class LetterTally(Base):
     letter_id: Mapped[int] = mapped_column(sa.ForeignKey("letters.id", ondelete="CASCADE"), primary_key=True)
     name: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
     value: Mapped[int] = mapped_column(default=0)
+
+
+class LogEvent(Base):
+    """One change to a letter's public list, appended to its tamper-evident log (see services.log).
+
+    Written unsequenced (``leaf_index`` NULL) by the transaction that made the change; the
+    sequencer later gives it the next index of the letter's Merkle tree. ``leaf`` is the exact
+    text hashed into the tree and is never changed; ``fields`` and ``salt`` open the leaf's
+    commitment and are deleted when the signature is erased.
+    """
+
+    __tablename__ = "log_events"
+    __table_args__ = (
+        sa.UniqueConstraint("letter_id", "leaf_index"),
+        # A signature's entries, latest last (inclusion proofs by signature, erasure).
+        sa.Index("ix_log_events_signature", "letter_id", "signature_id", "leaf_index"),
+        # The sequencer's queue: unsequenced events by letter, oldest first.
+        sa.Index(
+            "ix_log_events_unsequenced",
+            "letter_id",
+            "id",
+            sqlite_where=sa.text("leaf_index IS NULL"),
+            postgresql_where=sa.text("leaf_index IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    letter_id: Mapped[int] = mapped_column(sa.ForeignKey("letters.id", ondelete="CASCADE"))
+    # No foreign key: the log outlives what it records.
+    signature_id: Mapped[int]
+    event: Mapped[str] = mapped_column(sa.String(10))
+    # Whether the entry puts the signature's name on the public list (False: counted, not named).
+    listed: Mapped[bool] = mapped_column(default=False)
+    at: Mapped[datetime]
+    leaf: Mapped[str] = mapped_column(sa.Text)
+    leaf_hash: Mapped[str] = mapped_column(sa.String(64))
+    fields: Mapped[str | None] = mapped_column(sa.Text)
+    salt: Mapped[str | None] = mapped_column(sa.String(64))
+    leaf_index: Mapped[int | None]
+
+
+class LogNode(Base):
+    """The hash of a complete subtree of a letter's log: level L, index i covers leaves [i·2^L, (i+1)·2^L)."""
+
+    __tablename__ = "log_nodes"
+
+    letter_id: Mapped[int] = mapped_column(sa.ForeignKey("letters.id", ondelete="CASCADE"), primary_key=True)
+    level: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    index: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    hash: Mapped[str] = mapped_column(sa.String(64))
+
+
+class LogHead(Base):
+    """A signed tree head: the log's size and root hash at a moment, signed with the site's key."""
+
+    __tablename__ = "log_heads"
+
+    letter_id: Mapped[int] = mapped_column(sa.ForeignKey("letters.id", ondelete="CASCADE"), primary_key=True)
+    tree_size: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    root_hash: Mapped[str] = mapped_column(sa.String(64))
+    # Milliseconds since 1970 (UTC): the time the signature covers.
+    timestamp: Mapped[int] = mapped_column(sa.BigInteger)
+    signature: Mapped[str] = mapped_column(sa.String(100))
+    key_id: Mapped[str] = mapped_column(sa.String(16))
+
+
+class LogState(Base):
+    """The size of a letter's log; its row is the lock that makes one sequencer run at a time."""
+
+    __tablename__ = "log_states"
+
+    letter_id: Mapped[int] = mapped_column(sa.ForeignKey("letters.id", ondelete="CASCADE"), primary_key=True)
+    tree_size: Mapped[int] = mapped_column(default=0)
+
+
+class LogSnapshot(Base):
+    """A day's open-data snapshot: the public list as the log of that size held it."""
+
+    __tablename__ = "log_snapshots"
+
+    letter_id: Mapped[int] = mapped_column(sa.ForeignKey("letters.id", ondelete="CASCADE"), primary_key=True)
+    day: Mapped[date] = mapped_column(primary_key=True)
+    tree_size: Mapped[int]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

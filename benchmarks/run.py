@@ -11,6 +11,7 @@ same way is the ceiling each path is compared with. The table goes to docs/bench
 from __future__ import annotations
 
 import argparse
+import base64
 import http.cookiejar
 import json
 import os
@@ -92,11 +93,13 @@ def _env(database_url: str, port: int) -> dict[str, str]:
         "SIGN_MIN_SECONDS": "0",
         "EMAIL_CHECK_DELIVERABILITY": "false",
         "FLASK_DEBUG": "0",
+        "LOG_SIGNING_KEY": LOG_KEY,
         "WEB_CONCURRENCY": "2",
     }
 
 
 SECRET = secrets.token_urlsafe(48)
+LOG_KEY = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
 
 
 def flask(env: dict[str, str], *args: str) -> str:

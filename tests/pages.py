@@ -10,6 +10,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app.db import db, utcnow
+from app.mail.worker import snapshot_logs
 from app.models import Letter, ModeratorRole, Organisation, OutboxMessage, Signature
 from app.moderation import accounts
 from app.services import updates
@@ -60,6 +61,10 @@ def tour_the_site(app: Flask, client: FlaskClient, letter_id: int, slug: str, la
     tour.visit(client, "privacy", "/privacy")
     tour.visit(client, "embed", f"/letters/{slug}/embed")
     tour.visit(client, "domain-confirmed signers", f"/letters/{slug}/signatures?domain_confirmed=1")
+    with app.app_context():
+        snapshot_logs()
+    tour.visit(client, "verify this list", f"/letters/{slug}/log")
+    tour.visit(client, "snapshots", f"/letters/{slug}/snapshots/")
     token = csrf_token(client, f"/letters/{slug}")
     tour.visit(
         client,

@@ -11,6 +11,8 @@ from app import create_app
 from app.config import ConfigError, finalise, normalise_database_url, read_environment
 
 STRONG = "k" * 40
+# A valid LOG_SIGNING_KEY (32 bytes, URL-safe base64); its own rules are tested in test_log.py.
+LOG_KEY = "A" * 43
 
 
 def test_test_config_applies(app: Flask) -> None:
@@ -20,7 +22,7 @@ def test_test_config_applies(app: Flask) -> None:
 
 
 def production(tmp_path: Path, **env: str) -> dict[str, object]:
-    config = read_environment(env)
+    config = read_environment({"LOG_SIGNING_KEY": LOG_KEY, **env})
     finalise(config, debug=False, testing=False, instance_path=str(tmp_path))
     return config
 

@@ -114,9 +114,11 @@ def test_confirming_takes_one_transaction_and_no_count(
     sql = _sql(seen)
     assert not [s for s in sql if "count(" in s]
     writes = [s for s in sql if s.startswith(("update", "insert"))]
-    # The signature, its token, and one counter shard last (an upsert: its row lock is held the
-    # shortest time); never the letter row, which every confirmation would wait for.
-    assert [s.split()[0] for s in writes] == ["update", "update", "insert"], sql
+    # The signature, its token, the public log's event (an unsequenced insert no one waits for),
+    # and one counter shard last (an upsert: its row lock is held the shortest time); never the
+    # letter row, which every confirmation would wait for.
+    assert [s.split()[0] for s in writes] == ["update", "update", "insert", "insert"], sql
+    assert writes[2].startswith("insert into log_events"), sql
     assert writes[-1].startswith("insert into letter_counter_shards") and "on conflict" in writes[-1], sql
     assert not [s for s in sql if s.startswith("update letters")], sql
     assert seen.count(TRANSACTION) == 1

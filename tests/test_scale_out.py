@@ -7,6 +7,7 @@ count is exact after concurrent confirmations on both.
 
 from __future__ import annotations
 
+import base64
 import http.cookiejar
 import os
 import re
@@ -106,6 +107,7 @@ def site(postgres_url: str, smtp_sink: SMTPSink, tmp_path: Path) -> Iterator[tup
         "MAIL_PORT": str(smtp_sink.port),
         "MAIL_BATCH_SIZE": "2",  # small batches, so both workers take part
         "FLASK_DEBUG": "0",
+        "LOG_SIGNING_KEY": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
     }
     processes = []
     try:

@@ -36,6 +36,158 @@ _CACHED = {
 }
 
 
+_HEX = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
+_COUNT = {"type": "integer", "minimum": 0, "maximum": 999_999_999_999}
+
+
+def _query(name: str, description: str, *, required: bool = False, minimum: int = 0) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": required,
+        "description": description,
+        "schema": {**_COUNT, "minimum": minimum},
+    }
+
+
+def _log_get(operation_id: str, summary: str, schema: str, parameters: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "get": {
+            "operationId": operation_id,
+            "summary": summary,
+            "tags": ["log"],
+            "parameters": [_SLUG, *parameters],
+            "responses": {
+                "200": {
+                    "description": summary,
+                    "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
+                },
+                "400": _ERROR,
+                "404": _ERROR,
+            },
+        }
+    }
+
+
+LOG_PATHS: dict[str, Any] = {
+    "/letters/{slug}/log/head": _log_get(
+        "getLogHead",
+        "The latest signed tree head of the letter's public log",
+        "TreeHead",
+        [],
+    ),
+    "/letters/{slug}/log/key": _log_get("getLogKey", "The public key that signs the tree heads", "LogKey", []),
+    "/letters/{slug}/log/entries": _log_get(
+        "getLogEntries",
+        "Log entries by index, from start to end - 1 (at most 1000 at once: a longer range gets its first 1000)",
+        "LogEntries",
+        [
+            _query("start", "The first index (default 0)"),
+            _query("end", "One past the last index (default: start + 1000, at most the tree size)"),
+        ],
+    ),
+    "/letters/{slug}/log/proof/inclusion": _log_get(
+        "getInclusionProof",
+        "The audit path of an entry in the tree of tree_size entries (RFC 6962 2.1.1)",
+        "InclusionProof",
+        [
+            _query("leaf_index", "The entry to prove", required=True),
+            _query("tree_size", "The tree the proof is for (default: the current size)", minimum=1),
+        ],
+    ),
+    "/letters/{slug}/log/proof/signature/{signature_id}": _log_get(
+        "getSignatureInclusionProof",
+        "The audit path of a signature's latest entry in the tree of tree_size entries",
+        "InclusionProof",
+        [
+            {"name": "signature_id", "in": "path", "required": True, "schema": _COUNT},
+            _query("tree_size", "The tree the proof is for (default: the current size)", minimum=1),
+        ],
+    ),
+    "/letters/{slug}/log/proof/consistency": _log_get(
+        "getConsistencyProof",
+        "The consistency proof between the trees of first and second entries (RFC 6962 2.1.2)",
+        "ConsistencyProof",
+        [
+            _query("first", "The size of the earlier tree", required=True, minimum=1),
+            _query("second", "The size of the later tree (default: the current size)", minimum=1),
+        ],
+    ),
+}
+
+LOG_SCHEMAS: dict[str, Any] = {
+    "TreeHead": {
+        "type": "object",
+        "description": "Ed25519 signature, with the key published at /log/key, over the UTF-8 text "
+        "'undersigned tree head v1\\nletter: SLUG\\ntree_size: N\\nroot_hash: HEX\\ntimestamp: MS\\n'",
+        "required": ["letter", "tree_size", "root_hash", "timestamp", "time", "signature", "algorithm", "key_id"],
+        "properties": {
+            "letter": {"type": "string"},
+            "tree_size": {"type": "integer", "minimum": 0},
+            "root_hash": {**_HEX, "description": "The RFC 6962 Merkle Tree Hash of the entries, hex"},
+            "timestamp": {"type": "integer", "description": "Milliseconds since 1970-01-01T00:00Z"},
+            "time": {"type": "string", "format": "date-time"},
+            "signature": {"type": "string", "description": "Base64"},
+            "algorithm": {"type": "string", "enum": ["Ed25519"]},
+            "key_id": {"type": "string", "description": "The first 8 bytes of the public key's SHA-256, hex"},
+            "public_key": {"type": ["string", "null"], "description": "Base64 (null if signed by an older key)"},
+        },
+    },
+    "LogKey": {
+        "type": "object",
+        "required": ["algorithm", "public_key", "key_id"],
+        "properties": {
+            "algorithm": {"type": "string", "enum": ["Ed25519"]},
+            "public_key": {"type": "string", "description": "The raw 32-byte Ed25519 public key, base64"},
+            "key_id": {"type": "string"},
+        },
+    },
+    "LogEntries": {
+        "type": "object",
+        "required": ["tree_size", "entries"],
+        "properties": {
+            "tree_size": {"type": "integer", "minimum": 0},
+            "entries": {"type": "array", "items": {"$ref": "#/components/schemas/LogEntry"}},
+        },
+    },
+    "LogEntry": {
+        "type": "object",
+        "description": "leaf is the exact text hashed into the tree: canonical JSON (sorted keys, no spaces, "
+        "UTF-8) of v, event (add, hide, restore, update, erase), signature (its id), at, listed, commitment "
+        "(hex SHA-256 of salt bytes then fields text, or null) and reason (erase only: withdrawn or removed). "
+        "fields (canonical JSON of the signature as the list shows it) and salt (hex) open the commitment of "
+        "each listed signature's latest entry; they are null otherwise, and deleted for good on erasure.",
+        "required": ["index", "leaf", "fields", "salt"],
+        "properties": {
+            "index": {"type": "integer", "minimum": 0},
+            "leaf": {"type": "string"},
+            "fields": _NULLABLE_STRING,
+            "salt": _NULLABLE_STRING,
+        },
+    },
+    "InclusionProof": {
+        "type": "object",
+        "required": ["tree_size", "leaf_index", "leaf", "leaf_hash", "audit_path"],
+        "properties": {
+            "tree_size": {"type": "integer", "minimum": 1},
+            "leaf_index": {"type": "integer", "minimum": 0},
+            "leaf": {"type": "string"},
+            "leaf_hash": _HEX,
+            "audit_path": {"type": "array", "items": _HEX},
+        },
+    },
+    "ConsistencyProof": {
+        "type": "object",
+        "required": ["first", "second", "consistency_path"],
+        "properties": {
+            "first": {"type": "integer", "minimum": 1},
+            "second": {"type": "integer", "minimum": 1},
+            "consistency_path": {"type": "array", "items": _HEX},
+        },
+    },
+}
+
+
 def openapi_document() -> dict[str, Any]:
     """The document, with this site's name and address."""
     return {
@@ -194,6 +346,7 @@ def openapi_document() -> dict[str, Any]:
                     },
                 }
             },
+            **LOG_PATHS,
         },
         "components": {
             "schemas": {
@@ -319,6 +472,7 @@ def openapi_document() -> dict[str, Any]:
                         "url": {"type": "string", "format": "uri"},
                     },
                 },
+                **LOG_SCHEMAS,
                 "Error": {
                     "type": "object",
                     "required": ["error", "message"],

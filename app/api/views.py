@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 
 from app.api.openapi import openapi_document
 from app.db import db, utcnow
-from app.models import Letter, LetterUpdate, Organisation, Signature
-from app.services import domains, ledger, letters, listing, updates
+from app.models import Letter, LetterUpdate, LogEvent, Organisation, Signature
+from app.services import domains, ledger, letters, listing, log, updates
 from app.services.errors import DomainError
 from app.services.ledger import Ledger
 from app.urls import external_url
@@ -181,3 +181,97 @@ def list_updates(slug: str) -> Response:
 def openapi() -> Response:
     """The OpenAPI 3 description of this API."""
     return jsonify(openapi_document())
+
+
+def _key() -> log.SigningKey:
+    return log.SigningKey.from_text(current_app.config["LOG_SIGNING_KEY"])
+
+
+def _whole(name: str, *, default: int | None = None) -> int:
+    """A whole-number query parameter, or BadParameter that says what is expected."""
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        if default is None:
+            raise BadParameter(f"{name} is required (a whole number).")
+        return default
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 12:
+        raise BadParameter(f"{name} must be a whole number, 0 or more.")
+    return int(raw)
+
+
+def _log_json(payload: dict[str, Any]) -> Response:
+    response = jsonify(payload)
+    response.headers["Cache-Control"] = POLL_CACHE_CONTROL
+    return response
+
+
+@bp.get("/letters/<slug>/log/key")
+def log_key(slug: str) -> Response:
+    """The public key that signs this site's tree heads."""
+    letters.get_letter(db.session, slug)
+    key = _key()
+    return _log_json({"algorithm": "Ed25519", "public_key": key.public_text, "key_id": key.key_id})
+
+
+@bp.get("/letters/<slug>/log/head")
+def log_head(slug: str) -> Response:
+    """The latest signed tree head of the letter's log."""
+    letter = letters.get_letter(db.session, slug)
+    key = _key()
+    return _log_json(log.head_json(letter.slug, log.current_head(db.session, letter, key), key))
+
+
+@bp.get("/letters/<slug>/log/entries")
+def log_entries(slug: str) -> Response:
+    """Log entries from start to end - 1 (at most 1000 at once: fewer when asked for more)."""
+    letter = letters.get_letter(db.session, slug)
+    size = log.tree_size(db.session, letter.id)
+    start = _whole("start", default=0)
+    # Like Certificate Transparency's get-entries: a long range gets its first page; ask on from there.
+    end = min(_whole("end", default=size), size, start + log.MAX_ENTRIES)
+    found = log.entries(db.session, letter.id, start, end) if start < end else []
+    return _log_json({"tree_size": size, "entries": found})
+
+
+def _proof_json(letter: Letter, entry: LogEvent | None, size: int, missing: str) -> Response:
+    if entry is None or entry.leaf_index is None or entry.leaf_index >= size:
+        raise log.NotInLog(missing)
+    path = log.inclusion_proof(db.session, letter.id, entry.leaf_index, size)
+    return _log_json(
+        {
+            "tree_size": size,
+            "leaf_index": entry.leaf_index,
+            "leaf": entry.leaf,
+            "leaf_hash": entry.leaf_hash,
+            "audit_path": path,
+        }
+    )
+
+
+@bp.get("/letters/<slug>/log/proof/inclusion")
+def log_inclusion(slug: str) -> Response:
+    """The audit path of entry leaf_index in the tree of tree_size entries."""
+    letter = letters.get_letter(db.session, slug)
+    size = _whole("tree_size", default=log.tree_size(db.session, letter.id))
+    index = _whole("leaf_index")
+    entry = log.entry_at(db.session, letter.id, index) if index < 2**62 else None
+    return _proof_json(letter, entry, size, f"The tree of {size} entries has no entry {index}.")
+
+
+@bp.get("/letters/<slug>/log/proof/signature/<int:signature_id>")
+def log_signature_inclusion(slug: str, signature_id: int) -> Response:
+    """The audit path of a signature's latest entry in the tree of tree_size entries."""
+    letter = letters.get_letter(db.session, slug)
+    size = _whole("tree_size", default=log.tree_size(db.session, letter.id))
+    entry = log.latest_entry(db.session, letter.id, signature_id, size) if signature_id < 2**31 else None
+    return _proof_json(letter, entry, size, f"Signature {signature_id} has no entry in the first {size} entries.")
+
+
+@bp.get("/letters/<slug>/log/proof/consistency")
+def log_consistency(slug: str) -> Response:
+    """The consistency proof between the trees of first and second entries."""
+    letter = letters.get_letter(db.session, slug)
+    second = _whole("second", default=log.tree_size(db.session, letter.id))
+    first = _whole("first")
+    path = log.consistency_proof(db.session, letter.id, first, second)
+    return _log_json({"first": first, "second": second, "consistency_path": path})

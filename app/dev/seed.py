@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.models import Letter, Signature, SignatureStatus
-from app.services import counting
+from app.services import counting, log
 
 # (given names, family names, family name first?) per script.
 NAMES: tuple[tuple[tuple[str, ...], tuple[str, ...], bool], ...] = (
@@ -221,6 +221,8 @@ def seed_signatures(session: Session, letter: Letter, count: int, *, now: dateti
         with raw.cursor() as cursor:
             _copy_rows(cursor, rows)
     counting.add_to_count(session, letter.id, confirmed, now=now)
+    # The public log takes the confirmed ones in too, as if each had confirmed by email.
+    log.record_confirmed(session, letter.id, first, now=now)
     if hidden:
         counting.add_to_tally(session, letter.id, "removed:fake", hidden)
     return SeedResult(signatures=count, confirmed=confirmed)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, date, datetime
 from typing import Any
 
 from flask import Blueprint, abort, current_app, render_template, request, stream_with_context
@@ -13,7 +14,7 @@ from werkzeug.wrappers import Response
 from app import caching, web
 from app.db import db, utcnow
 from app.models import Letter, Organisation, Signature
-from app.services import counting, domains, export, ledger, letters, listing, textdiff, updates
+from app.services import counting, domains, export, ledger, letters, listing, log, textdiff, updates
 from app.services import versions as letter_versions
 from app.services.errors import N_
 from app.services.progress import progress
@@ -87,6 +88,7 @@ def render_letter(letter: Letter, form: SignForm | None = None) -> str:
         poll_seconds=current_app.config["LIVE_POLL_SECONDS"],
         captcha=current_captcha(),
         comment_preview=COMMENT_PREVIEW,
+        log_head=_log_head(letter),
     )
 
 
@@ -111,6 +113,80 @@ def letter_page(find: Callable[[], Letter | None]) -> str:
     if current_captcha() is not None:
         return render()[0]  # a CAPTCHA's widget may be per visitor
     return caching.cached_page("letter", render, FORM_HOLES)
+
+
+def _log_key() -> log.SigningKey:
+    return log.SigningKey.from_text(current_app.config["LOG_SIGNING_KEY"])
+
+
+def _log_head(letter: Letter) -> dict[str, Any]:
+    """The current signed tree head of the letter's public log, as the API shows it."""
+    key = _log_key()
+    head = log.head_json(letter.slug, log.current_head(db.session, letter, key), key)
+    return head | {"moment": datetime.fromtimestamp(head["timestamp"] / 1000, UTC)}
+
+
+@bp.get("/letters/<slug>/log")
+def verify_log(slug: str) -> str:
+    """How to verify this list: the current tree head, the public key, the verifier command."""
+    letter = letters.get_letter(db.session, slug)
+    key = _log_key()
+    return render_template(
+        "letters/log.html",
+        **letter_context(letter),
+        log_head=_log_head(letter),
+        public_key=key.public_text,
+        key_id=key.key_id,
+        letter_address=external_url("letters.letter", slug=letter.slug),
+        snapshots=log.snapshots(db.session, letter.id)[:7],
+    )
+
+
+@bp.get("/letters/<slug>/snapshots/")
+def snapshots(slug: str) -> str:
+    """The daily open-data snapshots of the list, newest first."""
+    letter = letters.get_letter(db.session, slug)
+    return render_template(
+        "letters/snapshots.html", **letter_context(letter), snapshots=log.snapshots(db.session, letter.id)
+    )
+
+
+def _snapshot_stream(letter: Letter, day: date, size: int, head: dict[str, Any], file_format: str) -> Iterator[str]:
+    """A snapshot's rows from the log, read in a session of the stream's own (see _public_export)."""
+    with db.new_session() as session:
+        rows = log.snapshot_rows(session, letter.id, size)
+        if file_format == "csv":
+            yield from export.write_csv(rows, log.SNAPSHOT_COLUMNS)
+        else:
+            yield from export.write_json(
+                rows, log.SNAPSHOT_COLUMNS, letter=letter.slug, date=day.isoformat(), tree_head=head
+            )
+
+
+@bp.get("/letters/<slug>/snapshots/<day>.<any(json, csv):file_format>")
+def snapshot(slug: str, day: str, file_format: str) -> Response:
+    """One day's snapshot of the list, with the signed tree head that covers it."""
+    letter = letters.get_letter(db.session, slug)
+    try:
+        when = date.fromisoformat(day) if len(day) == 10 else None
+    except ValueError:
+        when = None
+    taken = log.snapshot(db.session, letter.id, when) if when else None
+    if when is None or taken is None:
+        abort(404)
+    key = _log_key()
+    signed = log.head_at(db.session, letter, taken.tree_size, key)
+    if signed is None:
+        abort(404)
+    head = log.head_json(letter.slug, signed, key)
+    mimetype = "text/csv" if file_format == "csv" else "application/json"
+    response = Response(
+        stream_with_context(_snapshot_stream(letter, when, taken.tree_size, head, file_format)), mimetype=mimetype
+    )
+    response.headers["Content-Disposition"] = f'attachment; filename="{letter.slug}-{day}.{file_format}"'
+    # The same date always holds the same rows (until someone's erasure takes theirs out).
+    response.headers["Cache-Control"] = "public, max-age=3600"
+    return response
 
 
 @bp.get("/")

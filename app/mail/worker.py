@@ -14,7 +14,7 @@ import socket
 import threading
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import or_, select, update
@@ -23,12 +23,12 @@ from sqlalchemy.orm import Session
 from app.db import db, utcnow
 from app.mail.backends import PermanentFailure, backend_for, build_message
 from app.mail.requests import REQUEST_KINDS, expand_material_change, expand_request, expand_update
-from app.models import OutboxMessage, OutboxStatus
-from app.services import retention
+from app.models import Letter, OutboxMessage, OutboxStatus
+from app.services import log, retention
 from app.services.updates import UPDATE_REQUEST
 from app.services.versions import MATERIAL_CHANGE_REQUEST
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=5)
 FIRST_RETRY = timedelta(minutes=1)
@@ -199,7 +199,7 @@ def send_batch(*, worker_id: str, now: datetime | None = None) -> BatchResult:
             session, rows, outcomes, worker_id=worker_id, now=utcnow(), max_attempts=config["MAIL_MAX_ATTEMPTS"]
         )
     result.expanded = expanded
-    log.info(
+    logger.info(
         "mail batch: %d sent, %d to retry, %d failed%s",
         result.sent,
         result.retrying,
@@ -234,7 +234,7 @@ def purge_if_due(last_purge: datetime | None, *, now: datetime) -> datetime | No
         return last_purge
     with db.transaction() as session:
         result = retention.purge(session, retention.policy_from_config(current_app.config), now=now)
-    log.info(
+    logger.info(
         "purge: %d signatures, %d links, %d messages removed; %d network hashes cleared",
         result.signatures,
         result.tokens,
@@ -244,6 +244,46 @@ def purge_if_due(last_purge: datetime | None, *, now: datetime) -> datetime | No
     return now
 
 
+def log_key() -> log.SigningKey:
+    """The site's log signing key (LOG_SIGNING_KEY)."""
+    return log.SigningKey.from_text(current_app.config["LOG_SIGNING_KEY"])
+
+
+def sequence_logs(*, now: datetime | None = None) -> int:
+    """Sequence every letter's waiting log events, a signed tree head per batch; how many were sequenced."""
+    if not current_app.config["LOG_ENABLED"]:
+        return 0
+    key = log_key()
+    limit = current_app.config["LOG_BATCH_SIZE"]
+    with db.new_session() as session:
+        waiting = log.letters_waiting(session)
+    total = 0
+    for letter_id in waiting:
+        while True:
+            with db.transaction() as session:
+                letter = session.get(Letter, letter_id)
+                if letter is None:
+                    break
+                done = log.sequence_letter(session, letter, now=now or utcnow(), key=key, limit=limit)
+            total += done
+            if done < limit:
+                break
+    return total
+
+
+def snapshot_logs(*, now: datetime | None = None) -> int:
+    """Take today's open-data snapshot of every letter that has none yet (after sequencing); how many."""
+    if not current_app.config["LOG_ENABLED"]:
+        return 0
+    now = now or utcnow()
+    sequence_logs(now=now)
+    taken = 0
+    with db.transaction() as session:
+        for letter in session.scalars(select(Letter).order_by(Letter.id)):
+            taken += log.take_snapshot(session, letter, day=now.date(), now=now) is not None
+    return taken
+
+
 def run_worker(stop: threading.Event, *, poll_interval: float | None = None) -> None:
     """Send mail until ``stop`` is set; survive a database or mail server that is down for a while.
 
@@ -251,18 +291,29 @@ def run_worker(stop: threading.Event, *, poll_interval: float | None = None) -> 
     """
     worker_id = new_worker_id()
     interval = poll_interval if poll_interval is not None else current_app.config["MAIL_POLL_INTERVAL"]
-    log.info("mail worker %s started", worker_id)
+    logger.info("mail worker %s started", worker_id)
     last_purge: datetime | None = None
+    last_snapshot: date | None = None
     while not stop.is_set():
         try:
             last_purge = purge_if_due(last_purge, now=utcnow())
         except Exception:
-            log.exception("mail worker: purge failed; trying again at the next look")
+            logger.exception("mail worker: purge failed; trying again at the next look")
+        try:
+            sequenced = sequence_logs()
+            if sequenced:
+                logger.info("public log: %d events sequenced", sequenced)
+            if last_snapshot != utcnow().date():
+                taken = snapshot_logs()
+                last_snapshot = utcnow().date()
+                logger.info("public log: %d daily snapshots taken", taken)
+        except Exception:
+            logger.exception("mail worker: the public log's sequencer failed; trying again at the next look")
         try:
             result = send_batch(worker_id=worker_id)
         except Exception:
-            log.exception("mail worker: batch failed; trying again shortly")
+            logger.exception("mail worker: batch failed; trying again shortly")
             result = BatchResult()
         if result.expanded == 0 and (result.claimed == 0 or result.sent == 0):
             stop.wait(interval)
-    log.info("mail worker %s stopped", worker_id)
+    logger.info("mail worker %s stopped", worker_id)

@@ -33,6 +33,7 @@ from app.models import (
     Signature,
     SignatureStatus,
 )
+from app.services import log
 from app.services.versions import VERSION_TALLY_PREFIX, version_tally
 
 PENDING_TALLY = "pending"
@@ -89,8 +90,9 @@ def move(
     """Put ``signature`` in ``status``, keeping the count and the public tallies exact.
 
     Every change of state that the count or the tallies depend on goes through here, in the
-    caller's transaction.
+    caller's transaction; so does the public log's record of it (services.log).
     """
+    before = signature.status
     before_count = signature.status == SignatureStatus.CONFIRMED
     before_tally = tally_name(signature.status, signature.removal_reason)
     signature.status = status
@@ -107,6 +109,7 @@ def move(
             add_to_tally(session, signature.letter_id, before_tally, -1)
         if after_tally:
             add_to_tally(session, signature.letter_id, after_tally, +1)
+    log.on_move(session, signature, before, status, now=now)
 
 
 def _with_versions(fixed: dict[str, int], found: dict[str, int]) -> dict[str, int]:

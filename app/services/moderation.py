@@ -19,7 +19,7 @@ from app.models import (
     Signature,
     SignatureStatus,
 )
-from app.services import counting
+from app.services import counting, log
 from app.services.errors import DomainError
 from app.services.withdrawal import LIVE_STATUSES, erase_signature
 
@@ -165,8 +165,9 @@ def _apply(
     session: Session, signature: Signature, action: Action, *, now: datetime, reason: RemovalReason | None, note: str
 ) -> None:
     if action == Action.APPROVE:
-        counting.move(session, signature, SignatureStatus.CONFIRMED, now=now)
+        # Listed from now: the log records the time the list shows.
         signature.confirmed_at = now
+        counting.move(session, signature, SignatureStatus.CONFIRMED, now=now)
     elif action == Action.HIDE:
         counting.move(session, signature, SignatureStatus.HIDDEN, now=now, reason=reason)
         signature.moderator_note = note.strip() or None
@@ -177,9 +178,11 @@ def _apply(
     elif action == Action.VERIFY:
         signature.verified_at = now
         signature.verified_note = note.strip()
+        log.on_update(session, signature, now=now)
     elif action == Action.UNVERIFY:
         signature.verified_at = None
         signature.verified_note = None
+        log.on_update(session, signature, now=now)
     elif action == Action.RELEASE:
         from app.services.signing import release_held
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from app.mail import compose, outbox
 from app.models import Flag, Letter, Signature, SignatureStatus, SuspectReason, Token, TokenPurpose
-from app.services import counting, domains
+from app.services import counting, domains, log
 from app.services.errors import N_, LetterClosed, TokenExpired, TokenProblem
 from app.services.flags import Raised
 from app.services.tokens import find_token, issue_token
@@ -233,18 +233,21 @@ def confirm(session: Session, raw: str, *, now: datetime) -> Confirmation:
         .execution_options(synchronize_session=False)
     )
     if confirmed.rowcount == 1:  # type: ignore[attr-defined]
-        if pre:
-            counting.add_to_tally(session, signature.letter_id, counting.PENDING_TALLY, +1)
-        else:
-            # The count's shard first, then the tallies: the order moderation takes them in.
-            counting.add_to_count(session, signature.letter_id, +1, now=now, version=signature.letter_version)
-            if shown:
-                counting.add_to_domain_tally(session, signature.letter_id, shown, +1)
         # What the UPDATE stored, without reading the row back after commit (a second query
         # and transaction for the page that follows).
         set_committed_value(signature, "status", status)
         set_committed_value(signature, "confirmed_at", now)
         set_committed_value(signature, "confirmed_domain", shown)
+        # The public log's event: an insert no other confirmation waits for.
+        log.on_move(session, signature, SignatureStatus.UNCONFIRMED, status, now=now)
+        # The rows other confirmations may share come last, so their locks are held the shortest
+        # time: the count's shard first, then the tallies (the order moderation takes them in).
+        if pre:
+            counting.add_to_tally(session, signature.letter_id, counting.PENDING_TALLY, +1)
+        else:
+            counting.add_to_count(session, signature.letter_id, +1, now=now, version=signature.letter_version)
+            if shown:
+                counting.add_to_domain_tally(session, signature.letter_id, shown, +1)
     else:
         session.expire(signature)
     return Confirmation(signature, already_confirmed=confirmed.rowcount != 1)  # type: ignore[attr-defined]
