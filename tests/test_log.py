@@ -333,6 +333,8 @@ def test_bad_log_requests_get_a_clear_answer_never_a_500(app: Flask, client: Fla
         "/entries?end=x": (400, "end must be a whole number"),
         "/proof/inclusion": (400, "leaf_index is required"),
         "/proof/inclusion?leaf_index=5": (404, "has no entry 5"),
+        # Larger than the log's 32-bit positions (PostgreSQL would refuse the query).
+        "/proof/inclusion?leaf_index=2147483648&tree_size=2147483649": (400, "from 0 to 2147483647"),
         "/proof/inclusion?leaf_index=0&tree_size=9": (404, "no tree of 9 entries"),
         "/proof/signature/999": (404, "Signature 999 has no entry"),
         "/proof/consistency": (400, "first is required"),

@@ -46,7 +46,8 @@ def _query(name: str, description: str, *, required: bool = False, minimum: int 
         "in": "query",
         "required": required,
         "description": description,
-        "schema": {**_COUNT, "minimum": minimum},
+        # The log's positions are 32-bit integers; a larger one is answered 400.
+        "schema": {**_COUNT, "minimum": minimum, "maximum": 2_147_483_647},
     }
 
 
@@ -123,7 +124,7 @@ LOG_SCHEMAS: dict[str, Any] = {
         "required": ["letter", "tree_size", "root_hash", "timestamp", "time", "signature", "algorithm", "key_id"],
         "properties": {
             "letter": {"type": "string"},
-            "tree_size": {"type": "integer", "minimum": 0},
+            "tree_size": {"type": "integer", "minimum": 0, "maximum": 2_147_483_647},
             "root_hash": {**_HEX, "description": "The RFC 6962 Merkle Tree Hash of the entries, hex"},
             "timestamp": {"type": "integer", "description": "Milliseconds since 1970-01-01T00:00Z"},
             "time": {"type": "string", "format": "date-time"},
@@ -146,7 +147,7 @@ LOG_SCHEMAS: dict[str, Any] = {
         "type": "object",
         "required": ["tree_size", "entries"],
         "properties": {
-            "tree_size": {"type": "integer", "minimum": 0},
+            "tree_size": {"type": "integer", "minimum": 0, "maximum": 2_147_483_647},
             "entries": {"type": "array", "items": {"$ref": "#/components/schemas/LogEntry"}},
         },
     },
@@ -159,7 +160,7 @@ LOG_SCHEMAS: dict[str, Any] = {
         "each listed signature's latest entry; they are null otherwise, and deleted for good on erasure.",
         "required": ["index", "leaf", "fields", "salt"],
         "properties": {
-            "index": {"type": "integer", "minimum": 0},
+            "index": {"type": "integer", "minimum": 0, "maximum": 2_147_483_647},
             "leaf": {"type": "string"},
             "fields": _NULLABLE_STRING,
             "salt": _NULLABLE_STRING,
@@ -169,8 +170,8 @@ LOG_SCHEMAS: dict[str, Any] = {
         "type": "object",
         "required": ["tree_size", "leaf_index", "leaf", "leaf_hash", "audit_path"],
         "properties": {
-            "tree_size": {"type": "integer", "minimum": 1},
-            "leaf_index": {"type": "integer", "minimum": 0},
+            "tree_size": {"type": "integer", "minimum": 1, "maximum": 2_147_483_647},
+            "leaf_index": {"type": "integer", "minimum": 0, "maximum": 2_147_483_647},
             "leaf": {"type": "string"},
             "leaf_hash": _HEX,
             "audit_path": {"type": "array", "items": _HEX},
@@ -180,8 +181,8 @@ LOG_SCHEMAS: dict[str, Any] = {
         "type": "object",
         "required": ["first", "second", "consistency_path"],
         "properties": {
-            "first": {"type": "integer", "minimum": 1},
-            "second": {"type": "integer", "minimum": 1},
+            "first": {"type": "integer", "minimum": 1, "maximum": 2_147_483_647},
+            "second": {"type": "integer", "minimum": 1, "maximum": 2_147_483_647},
             "consistency_path": {"type": "array", "items": _HEX},
         },
     },

@@ -194,8 +194,8 @@ def _whole(name: str, *, default: int | None = None) -> int:
         if default is None:
             raise BadParameter(f"{name} is required (a whole number).")
         return default
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 12:
-        raise BadParameter(f"{name} must be a whole number, 0 or more.")
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 12 or int(raw) > log.MAX_POSITION:
+        raise BadParameter(f"{name} must be a whole number from 0 to {log.MAX_POSITION}.")
     return int(raw)
 
 

@@ -54,6 +54,9 @@ LIVE_EVENTS = ("add", "restore", "update")
 MAX_ENTRIES = 1000
 ERASED = (SignatureStatus.WITHDRAWN, SignatureStatus.REMOVED)
 
+# The largest tree size or leaf index the log takes (its columns are 32-bit integers).
+MAX_POSITION = 2**31 - 1
+
 
 class NotInLog(DomainError):
     """A request for a part of the log it does not have (an index, a tree size, a signature)."""
