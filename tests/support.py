@@ -6,7 +6,10 @@ import os
 import re
 import socket
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from typing import Any
@@ -18,8 +21,9 @@ from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 from flask import Flask
 from flask.testing import FlaskClient
 
-from app.db import db
-from app.models import OutboxMessage, Signature, Token
+from app.db import db, utcnow
+from app.models import OutboxMessage, Signature, SignatureStatus, Token
+from app.services import counting
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
@@ -203,14 +207,14 @@ def marked_settings(request: pytest.FixtureRequest) -> dict[str, Any]:
     return dict(marker.kwargs) if marker else {}
 
 
-def add_confirmed(app: Flask, letter_id: int, count: int, *, public: bool = True, **fields: Any) -> None:
-    """Store confirmed signatures directly (as the signing path leaves them), keeping the count exact."""
-    from datetime import timedelta
+def add_confirmed(
+    app: Flask, letter_id: int, count: int, *, public: bool = True, same_time: bool = False, **fields: Any
+) -> None:
+    """Store confirmed signatures directly (as the signing path leaves them), keeping the count exact.
 
-    from app.db import utcnow
-    from app.models import SignatureStatus
-    from app.services import counting
-
+    They are not in the public log (the signing path writes its events); ``same_time`` gives them
+    all one confirmation time, to test the ties of keyset pagination.
+    """
     start = utcnow() - timedelta(hours=1)
     with app.app_context(), db.transaction() as session:
         offset = session.scalar(sa.select(sa.func.count()).select_from(Signature)) or 0
@@ -224,9 +228,74 @@ def add_confirmed(app: Flask, letter_id: int, count: int, *, public: bool = True
                     email_key=f"s{n}@example.org",
                     status=SignatureStatus.CONFIRMED,
                     public=public,
-                    confirmed_at=start + timedelta(seconds=n),
+                    confirmed_at=start if same_time else start + timedelta(seconds=n),
                     **values,
                 )
             )
         session.flush()
         counting.add_to_count(session, letter_id, count, now=utcnow(), version=fields.get("letter_version", 1))
+
+
+# A recorded statement and its parameters; BEGIN where a transaction starts (with ``begins``).
+Statement = tuple[str, Any]
+BEGIN: Statement = ("<begin>", None)
+
+
+@contextmanager
+def recorded_sql(app: Flask, *, begins: bool = False) -> Iterator[list[Statement]]:
+    """Every SQL statement sent to the app's database meanwhile, with its parameters, as sent.
+
+    With ``begins``, ``BEGIN`` is recorded where each transaction starts (SQLite's own explicit
+    BEGIN also shows up as a statement).
+    """
+    seen: list[Statement] = []
+
+    def record(conn: object, cursor: object, statement: str, parameters: Any, *args: object) -> None:
+        seen.append((statement, parameters))
+
+    def begin(conn: object) -> None:
+        seen.append(BEGIN)
+
+    with app.app_context():
+        engine = db.engine
+    sa.event.listen(engine, "before_cursor_execute", record)
+    if begins:
+        sa.event.listen(engine, "begin", begin)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
+        if begins:
+            sa.event.remove(engine, "begin", begin)
+
+
+def query_plan(app: Flask, statement: Statement) -> str:
+    """The database's plan for a recorded statement, as text (to check which index it uses)."""
+    text, parameters = statement
+    with app.app_context():
+        raw = db.engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            if db.engine.dialect.name == "postgresql":
+                cursor.execute("SET enable_seqscan = off")  # a test's table is tiny: it would be scanned
+                cursor.execute("EXPLAIN " + text, parameters)
+            else:
+                cursor.execute("EXPLAIN QUERY PLAN " + text, parameters)
+            return str(cursor.fetchall())
+        finally:
+            raw.close()
+
+
+def deliver_mail(app: Flask) -> str:
+    """Run ``flask mail send`` once, as the operator's cron or worker would; its report."""
+    result = app.test_cli_runner().invoke(args=["mail", "send"])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    return result.output
+
+
+def press(client: FlaskClient, path: str, button: str) -> Any:
+    """Open the page at ``path``, check it offers ``button``, and press it (POST with its CSRF token)."""
+    page = client.get(path)
+    assert page.status_code == 200, page.get_data(as_text=True)
+    assert button in page.get_data(as_text=True)
+    return client.post(path, data={"csrf_token": csrf_token(client, path)})

@@ -3,64 +3,27 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from datetime import timedelta
+from collections.abc import Callable
+from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
-from app.db import db, utcnow
-from app.models import Letter, Signature, SignatureStatus
-from app.services import counting
+from app.models import Letter
+from tests.support import add_confirmed, recorded_sql
 
 SLUG = "test-letter"
 
 
 @pytest.fixture
 def add_signatures(app: Flask, letter: Letter) -> Callable[..., None]:
-    """Store confirmed signatures directly (as the signing path leaves them), keeping the count exact."""
+    """Store confirmed signatures of the test letter directly (see tests.support.add_confirmed)."""
 
-    def add(count: int, *, public: bool = True, same_time: bool = False, **fields: object) -> None:
-        start = utcnow() - timedelta(hours=1)
-        with app.app_context(), db.transaction() as session:
-            offset = session.scalar(sa.select(sa.func.count()).select_from(Signature)) or 0
-            for i in range(count):
-                n = offset + i
-                values = {"name": f"Signer {n:04d}", "affiliation": f"Org {n % 7}"} | fields
-                session.add(
-                    Signature(
-                        letter_id=letter.id,
-                        email=f"s{n}@example.org",
-                        email_key=f"s{n}@example.org",
-                        status=SignatureStatus.CONFIRMED,
-                        public=public,
-                        confirmed_at=start if same_time else start + timedelta(seconds=n),
-                        **values,
-                    )
-                )
-            session.flush()
-            counting.add_to_count(session, letter.id, count, now=utcnow())
+    def add(count: int, **options: Any) -> None:
+        add_confirmed(app, letter.id, count, **options)
 
     return add
-
-
-@contextmanager
-def recorded_queries(app: Flask) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def record(conn: object, cursor: object, statement: str, *args: object) -> None:
-        statements.append(statement.lower())
-
-    with app.app_context():
-        engine = db.engine
-    sa.event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", record)
 
 
 def test_letters_list(client: FlaskClient, letter: Letter) -> None:
@@ -100,11 +63,11 @@ def test_reading_the_count_does_not_count_rows(
     app: Flask, client: FlaskClient, letter: Letter, add_signatures: Callable[..., None]
 ) -> None:
     add_signatures(5)
-    with recorded_queries(app) as statements:
+    with recorded_sql(app) as seen:
         assert client.get(f"/api/v1/letters/{SLUG}").get_json()["signature_count"] == 5
         assert client.get(f"/letters/{SLUG}").status_code == 200
-    assert statements, "the queries were not recorded"
-    assert not [s for s in statements if "count(" in s]
+    assert seen, "the queries were not recorded"
+    assert not [text for text, _ in seen if "count(" in text.lower()]
 
 
 def test_signatures_are_public_fields_only_newest_first(

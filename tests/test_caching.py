@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from flask import Flask
@@ -15,7 +14,7 @@ from app import create_app
 from app.caching import TTLCache
 from app.db import db
 from app.models import Letter
-from tests.support import add_confirmed
+from tests.support import add_confirmed, recorded_sql
 
 SLUG = "test-letter"
 API = f"/api/v1/letters/{SLUG}"
@@ -47,21 +46,9 @@ def other_app(app: Flask, database_url: str) -> Iterator[Flask]:
 @pytest.mark.settings(PAGE_CACHE_SECONDS=1)
 def test_the_count_api_answers_again_without_the_database(app: Flask, client: FlaskClient, letter: Letter) -> None:
     first = client.get(API)
-    queries: list[str] = []
-    with app.app_context():
-        engine = db.engine
-
-    def record(*args: Any) -> None:
-        queries.append(args[2])
-
-    import sqlalchemy as sa
-
-    sa.event.listen(engine, "before_cursor_execute", record)
-    try:
+    with recorded_sql(app) as queries:
         again = client.get(API)
         not_modified = client.get(API, headers={"If-None-Match": first.headers["ETag"]})
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", record)
     assert queries == []
     assert again.status_code == 200 and again.data == first.data
     # The same headers as the app's own answer (security headers, ETag, Cache-Control).

@@ -16,7 +16,17 @@ from app.db import db, utcnow
 from app.models import AuditEntry, Letter, LetterDomainTally, Moderator, ModeratorRole, Organisation, Signature
 from app.moderation import accounts
 from app.services import domains
-from tests.support import SMTPSink, add_confirmed, csrf_token, link_in, path_of, sign, smtp_settings
+from tests.support import (
+    SMTPSink,
+    add_confirmed,
+    csrf_token,
+    link_in,
+    path_of,
+    query_plan,
+    recorded_sql,
+    sign,
+    smtp_settings,
+)
 
 SLUG = "test-letter"
 PASSWORD = "correct horse battery staple"
@@ -141,29 +151,9 @@ def test_the_domain_filter_is_served_by_its_partial_index(app: Flask, letter: Le
     """At a million signers, the filtered list must not walk the whole list."""
     from app.services import listing
 
-    captured: list[tuple[str, Any]] = []
-
-    def record(conn: object, cursor: object, statement: str, parameters: Any, *args: object) -> None:
-        captured.append((statement, parameters))
-
-    with app.app_context():
-        sa.event.listen(db.engine, "before_cursor_execute", record)
-        try:
-            listing.public_signatures(db.session, letter.id, limit=50, domain_confirmed=True)
-        finally:
-            sa.event.remove(db.engine, "before_cursor_execute", record)
-        statement, parameters = captured[-1]
-        raw = db.engine.raw_connection()
-        try:
-            cursor = raw.cursor()
-            if db.engine.dialect.name == "postgresql":
-                cursor.execute("SET enable_seqscan = off")
-                cursor.execute("EXPLAIN " + statement, parameters)
-            else:
-                cursor.execute("EXPLAIN QUERY PLAN " + statement, parameters)
-            plan = str(cursor.fetchall())
-        finally:
-            raw.close()
+    with recorded_sql(app) as seen, app.app_context():
+        listing.public_signatures(db.session, letter.id, limit=50, domain_confirmed=True)
+    plan = query_plan(app, seen[-1])
     assert "ix_signatures_confirmed_domain" in plan, plan
 
 

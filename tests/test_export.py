@@ -5,8 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from app.db import db, utcnow
 from app.models import Flag, FlagKind, Letter, RemovalReason, Signature, SignatureStatus
 from app.services import counting, export
+from tests.support import Statement, recorded_sql
 
 SLUG = "test-letter"
 
@@ -140,25 +140,17 @@ def test_an_empty_list_and_an_unknown_letter(client: FlaskClient, letter: Letter
     assert download(client, "/letters/nope/signatures.json")[0].status_code == 404
 
 
-@contextmanager
-def selects(app: Flask) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def record(conn: object, cursor: object, statement: str, parameters: Any, *args: object) -> None:
+def selects(seen: list[Statement]) -> list[str]:
+    """The SELECTs among recorded statements, lower-cased; an OFFSET that skips nothing left out."""
+    found = []
+    for statement, parameters in seen:
         text = statement.lower()
         if text.lstrip().startswith("select"):
             # SQLite always writes an OFFSET after a LIMIT: record whether it skips any rows.
             if "offset" in text and isinstance(parameters, tuple | list) and parameters[-1] == 0:
                 text = text.replace("offset", "")
-            statements.append(text)
-
-    with app.app_context():
-        engine = db.engine
-    sa.event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", record)
+            found.append(text)
+    return found
 
 
 def test_rows_are_read_lazily_in_keyset_batches(app: Flask, letter: Letter) -> None:
@@ -175,17 +167,18 @@ def test_rows_are_read_lazily_in_keyset_batches(app: Flask, letter: Letter) -> N
                     confirmed_at=same_time,
                 )
             )
-    with app.app_context(), selects(app) as statements:
+    with app.app_context(), recorded_sql(app) as seen:
         rows = export.public_rows(db.session, letter.id, batch_size=3)
-        assert statements == []  # nothing read until asked
+        assert selects(seen) == []  # nothing read until asked
         first = next(rows)
-        assert first["name"] == "P0" and len(statements) == 1
+        assert first["name"] == "P0" and len(selects(seen)) == 1
         names = [first["name"]] + [row["name"] for row in rows]
         assert names == [f"P{n}" for n in range(7)]
+        statements = selects(seen)
         assert len(statements) == 3 and not any("offset" in s for s in statements)
         assert all("signatures.id >" in s for s in statements[1:])  # each batch starts after the last
         everyone = [row["name"] for row in export.all_rows(db.session, letter.id, batch_size=3)]
-        assert everyone == [f"P{n}" for n in range(7)] and len(statements) == 6
+        assert everyone == [f"P{n}" for n in range(7)] and len(selects(seen)) == 6
 
 
 def test_write_csv_streams_in_chunks() -> None:

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
 from app.db import db
 from app.models import Letter
-from tests.support import csrf_token, link_in, path_of, sign
+from tests.support import BEGIN, csrf_token, link_in, path_of, query_plan, recorded_sql, sign
 
 SLUG = "test-letter"
 TRANSACTION = "<transaction>"
@@ -21,24 +19,11 @@ TRANSACTION = "<transaction>"
 
 @contextmanager
 def statements(app: Flask) -> Iterator[list[str]]:
-    """Every SQL statement sent to the database meanwhile (BEGIN and COMMIT included)."""
-    seen: list[str] = []
-
-    def record(conn: object, cursor: object, statement: str, *args: object) -> None:
-        seen.append(" ".join(statement.split()).lower())
-
-    def begin(conn: object) -> None:
-        seen.append(TRANSACTION)
-
-    with app.app_context():
-        engine = db.engine
-    sa.event.listen(engine, "before_cursor_execute", record)
-    sa.event.listen(engine, "begin", begin)
-    try:
-        yield seen
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", record)
-        sa.event.remove(engine, "begin", begin)
+    """Every SQL statement sent to the database meanwhile, normalised, with TRANSACTION where one begins."""
+    with recorded_sql(app, begins=True) as seen:
+        normalised: list[str] = []
+        yield normalised
+    normalised.extend(TRANSACTION if item == BEGIN else " ".join(item[0].split()).lower() for item in seen)
 
 
 def _sql(seen: list[str]) -> list[str]:
@@ -133,27 +118,7 @@ def test_verified_and_founding_signatories_are_found_by_their_partial_indexes(
     """The letter page lists them on every view: they must not be found by walking the whole list."""
     from app.services import listing
 
-    captured: list[tuple[str, Any]] = []
-
-    def record(conn: object, cursor: object, statement: str, parameters: Any, *args: object) -> None:
-        captured.append((statement, parameters))
-
-    with app.app_context():
-        sa.event.listen(db.engine, "before_cursor_execute", record)
-        try:
-            listing.public_signatures(db.session, letter.id, limit=6, **{option: True})
-        finally:
-            sa.event.remove(db.engine, "before_cursor_execute", record)
-        statement, parameters = captured[-1]
-        raw = db.engine.raw_connection()
-        try:
-            cursor = raw.cursor()
-            if db.engine.dialect.name == "postgresql":
-                cursor.execute("SET enable_seqscan = off")  # the test table is tiny: it would be scanned
-                cursor.execute("EXPLAIN " + statement, parameters)
-            else:
-                cursor.execute("EXPLAIN QUERY PLAN " + statement, parameters)
-            plan = str(cursor.fetchall())
-        finally:
-            raw.close()
+    with recorded_sql(app) as seen, app.app_context():
+        listing.public_signatures(db.session, letter.id, limit=6, **{option: True})
+    plan = query_plan(app, seen[-1])
     assert index in plan, plan

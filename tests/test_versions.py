@@ -16,7 +16,18 @@ from app.db import db
 from app.models import Letter, LetterVersion, ModeratorRole, OutboxMessage, Signature, SignatureStatus
 from app.moderation import accounts
 from app.services import textdiff
-from tests.support import SMTPSink, add_confirmed, csrf_token, link_in, path_of, sign, smtp_settings, text_of
+from tests.support import (
+    SMTPSink,
+    add_confirmed,
+    csrf_token,
+    deliver_mail,
+    link_in,
+    path_of,
+    press,
+    sign,
+    smtp_settings,
+    text_of,
+)
 
 SLUG = "test-letter"
 PASSWORD = "correct horse battery staple"
@@ -51,18 +62,6 @@ def load(runner: FlaskCliRunner, tmp_path: Path, text: str, *options: str) -> st
     return result.output
 
 
-def deliver(app: Flask) -> None:
-    result = app.test_cli_runner().invoke(args=["mail", "send"])
-    assert result.exit_code == 0, result.output
-
-
-def press(client: FlaskClient, path: str, button: str) -> Any:
-    page = client.get(path)
-    assert page.status_code == 200, page.get_data(as_text=True)
-    assert button in page.get_data(as_text=True)
-    return client.post(path, data={"csrf_token": csrf_token(client, path)})
-
-
 def sign_and_confirm(
     app: Flask,
     client: FlaskClient,
@@ -73,7 +72,7 @@ def sign_and_confirm(
     **fields: Any,
 ) -> None:
     assert sign(client, SLUG, email=email, name=email.split("@")[0].title(), **fields).status_code == 303
-    deliver(app)
+    deliver_mail(app)
     message = smtp_sink.messages_to(email)[-1]
     assert press(client, path_of(link_in(message)), button).status_code == 200
 
@@ -290,14 +289,14 @@ def test_a_material_change_mails_exactly_the_opted_in_confirmed_signers(
     sign_and_confirm(app, client, smtp_sink, "gone@example.org", wants_updates="y")
     press(client, path_of(link_in(smtp_sink.messages_to("gone@example.org")[0], WITHDRAW_LINK)), "Withdraw")
     # Someone who signs the new text already read it: no mail about it.
-    deliver(app)
+    deliver_mail(app)
     before = {address: len(smtp_sink.messages_to(address)) for address in [*wanting, "quiet@example.org"]}
     before |= {a: len(smtp_sink.messages_to(a)) for a in ("unconfirmed@example.org", "gone@example.org")}
 
     output = load(runner, tmp_path, SECOND, "--material", "--note", "It now asks for fair pay too.")
     assert "version 2 (material" in output
     sign_and_confirm(app, client, smtp_sink, "newcomer@example.org", wants_updates="y")
-    deliver(app)
+    deliver_mail(app)
 
     for address, count in before.items():
         expected = count + 1 if address in wanting else count
@@ -332,7 +331,7 @@ def test_a_material_change_reaches_signers_in_their_language(
     client.get(f"/letters/{SLUG}?lang=ko")
     sign_and_confirm(app, client, smtp_sink, "korean@example.org", button="서명 확인", wants_updates="y")
     load(runner, tmp_path, SECOND, "--material", "--note", "It now asks for fair pay too.")
-    deliver(app)
+    deliver_mail(app)
     notice = smtp_sink.messages_to("korean@example.org")[-1]
     assert "서명하신 서한" in str(notice["Subject"]), notice["Subject"]
     assert "lang=ko" in link_in(notice, DIFF_LINK)
@@ -352,7 +351,7 @@ def test_a_change_that_is_not_material_emails_nobody(
     received = len(smtp_sink.received)
     load(runner, tmp_path, SECOND, "--note", "Fair pay.")
     assert edit(client, "Yet another text.", change_note="Rewritten.").status_code == 303
-    deliver(app)
+    deliver_mail(app)
     assert len(smtp_sink.received) == received
     assert [v.number for v in stored_versions(app)] == [1, 2, 3]
 
@@ -365,7 +364,7 @@ def test_the_admin_form_marks_a_change_material_and_mails_the_opted_in(
     admin(app, client)
     answer = edit(client, "A different text.", material="y", change_note="Rewritten entirely.")
     assert answer.status_code == 303
-    deliver(app)
+    deliver_mail(app)
     notice = smtp_sink.messages_to("wants@example.org")[-1]
     assert "Rewritten entirely." in text_of(notice)
     assert [(v.number, v.material) for v in stored_versions(app)] == [(1, False), (2, True)]

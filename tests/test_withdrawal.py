@@ -12,7 +12,18 @@ from flask.testing import FlaskClient
 
 from app.db import db, utcnow
 from app.models import Letter, OutboxMessage, Signature, SignatureStatus, Token
-from tests.support import SMTPSink, csrf_token, link_in, path_of, sign, smtp_settings, table_counts, text_of
+from tests.support import (
+    SMTPSink,
+    csrf_token,
+    deliver_mail,
+    link_in,
+    path_of,
+    press,
+    sign,
+    smtp_settings,
+    table_counts,
+    text_of,
+)
 
 SLUG = "test-letter"
 WITHDRAW_LINK = r"https?://\S+/withdraw/[\w-]+"
@@ -23,22 +34,10 @@ def app_config(smtp_sink: SMTPSink) -> dict[str, Any]:
     return smtp_settings(smtp_sink)
 
 
-def deliver(app: Flask) -> None:
-    result = app.test_cli_runner().invoke(args=["mail", "send"])
-    assert result.exit_code == 0, result.output
-
-
-def press(client: FlaskClient, path: str, button: str) -> Any:
-    page = client.get(path)
-    assert page.status_code == 200, page.get_data(as_text=True)
-    assert button in page.get_data(as_text=True)
-    return client.post(path, data={"csrf_token": csrf_token(client, path)})
-
-
 def signed_and_confirmed(app: Flask, client: FlaskClient, smtp_sink: SMTPSink, email: str, **fields: Any) -> Any:
     """Sign, deliver, confirm; return the confirmation message."""
     sign(client, SLUG, email=email, **fields)
-    deliver(app)
+    deliver_mail(app)
     message = smtp_sink.messages_to(email)[-1]
     assert press(client, path_of(link_in(message)), "Confirm my signature").status_code == 200
     return message
@@ -112,7 +111,7 @@ def test_the_withdraw_page_mails_a_fresh_link_and_the_person_can_sign_again(
     path = f"/letters/{SLUG}/withdraw"
     answer = client.post(path, data={"email": " ADA@example.org ", "csrf_token": csrf_token(client, path)})
     assert answer.status_code == 303 and answer.headers["Location"].endswith(f"{path}/sent")
-    deliver(app)
+    deliver_mail(app)
     message = smtp_sink.messages_to("ada@example.org")[-1]
     assert message["Subject"] == "Withdraw your signature: An open letter for testing"
     assert "only once" in text_of(message)
@@ -128,7 +127,7 @@ def test_withdrawing_an_unconfirmed_signature_deletes_it(
     app: Flask, client: FlaskClient, letter: Letter, smtp_sink: SMTPSink
 ) -> None:
     sign(client, SLUG, email="ada@example.org")
-    deliver(app)
+    deliver_mail(app)
     [message] = smtp_sink.messages_to("ada@example.org")
     press(client, path_of(link_in(message, WITHDRAW_LINK)), "Withdraw my signature")
     assert table_counts(app) == {"signatures": 0, "tokens": 0, "outbox_messages": 0}
