@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -11,10 +10,10 @@ from flask.testing import FlaskClient
 
 from app.db import db, utcnow
 from app.mail.worker import snapshot_logs
-from app.models import Letter, ModeratorRole, Organisation, OutboxMessage, Signature
+from app.models import Letter, ModeratorRole, Organisation, Signature
 from app.moderation import accounts
 from app.services import updates
-from tests.support import add_confirmed, csrf_token, sign
+from tests.support import add_confirmed, csrf_token, mail_links, sign
 
 
 @dataclass
@@ -31,18 +30,6 @@ class Tour:
         html = response.get_data(as_text=True)
         self.pages[name] = (path, html)
         return html
-
-
-def _links(app: Flask, address: str) -> tuple[str, str]:
-    with app.app_context():
-        body = db.session.scalars(
-            sa.select(OutboxMessage.body_text).where(OutboxMessage.recipient == address).order_by(OutboxMessage.id)
-        ).first()
-    assert body, address
-    confirm = re.search(r"https?://[^/\s]+(/confirm/\S+)", body)
-    withdraw = re.search(r"https?://[^/\s]+(/withdraw/\S+)", body)
-    assert confirm and withdraw, body
-    return confirm.group(1), withdraw.group(1)
 
 
 def tour_the_site(app: Flask, client: FlaskClient, letter_id: int, slug: str, lang: str) -> Tour:
@@ -77,7 +64,7 @@ def tour_the_site(app: Flask, client: FlaskClient, letter_id: int, slug: str, la
     assert sign(client, slug, name="Tour Signer", email=address, show_domain="y", wants_updates="y").status_code == 303
     tour.visit(client, "check inbox", f"/letters/{slug}/signed")
     tour.visit(client, "resend", f"/letters/{slug}/resend")
-    confirm, withdraw = _links(app, address)
+    confirm, withdraw = mail_links(app, address)
     tour.visit(client, "confirm", confirm)
     tour.visit(client, "confirmed", confirm, data={"csrf_token": csrf_token(client, confirm)})
     with app.app_context(), db.transaction() as session:

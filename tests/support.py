@@ -299,3 +299,16 @@ def press(client: FlaskClient, path: str, button: str) -> Any:
     assert page.status_code == 200, page.get_data(as_text=True)
     assert button in page.get_data(as_text=True)
     return client.post(path, data={"csrf_token": csrf_token(client, path)})
+
+
+def mail_links(app: Flask, address: str) -> tuple[str, str]:
+    """The confirmation and withdrawal paths in the first message queued for ``address``."""
+    with app.app_context():
+        body = db.session.scalars(
+            sa.select(OutboxMessage.body_text).where(OutboxMessage.recipient == address).order_by(OutboxMessage.id)
+        ).first()
+    assert body, address
+    confirm = re.search(r"https?://[^/\s]+(/confirm/\S+)", body)
+    withdraw = re.search(r"https?://[^/\s]+(/withdraw/\S+)", body)
+    assert confirm and withdraw, body
+    return confirm.group(1), withdraw.group(1)

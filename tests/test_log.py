@@ -29,7 +29,6 @@ from app.models import (
     LogNode,
     Moderator,
     ModeratorRole,
-    OutboxMessage,
     RemovalReason,
     Signature,
     SignatureStatus,
@@ -37,27 +36,15 @@ from app.models import (
 from app.moderation import accounts
 from app.services import counting, log, moderation
 from app.services.moderation import Action
-from tests.support import add_confirmed, csrf_token, sign
+from tests.support import add_confirmed, csrf_token, mail_links, sign
 
 SLUG = "test-letter"
-
-
-def _links(app: Flask, address: str) -> tuple[str, str]:
-    with app.app_context():
-        body = db.session.scalars(
-            sa.select(OutboxMessage.body_text).where(OutboxMessage.recipient == address).order_by(OutboxMessage.id)
-        ).first()
-    assert body, address
-    confirm = re.search(r"https?://[^/\s]+(/confirm/\S+)", body)
-    withdraw = re.search(r"https?://[^/\s]+(/withdraw/\S+)", body)
-    assert confirm and withdraw, body
-    return confirm.group(1), withdraw.group(1)
 
 
 def signed_and_confirmed(app: Flask, client: FlaskClient, email: str, **fields: Any) -> tuple[int, str]:
     """Sign and confirm through the web; the signature's id and its withdrawal link."""
     assert sign(client, SLUG, email=email, **fields).status_code == 303
-    confirm, withdraw = _links(app, email)
+    confirm, withdraw = mail_links(app, email)
     assert client.post(confirm, data={"csrf_token": csrf_token(client, confirm)}).status_code == 200
     with app.app_context():
         signature_id = db.session.scalar(sa.select(Signature.id).where(Signature.email == email))

@@ -72,20 +72,9 @@ def signature_json(signature: Signature, organisations: Mapping[str, Organisatio
     """
     domain = signature.confirmed_domain
     organisation = (organisations or {}).get(domain) if domain else None
-    return {
-        "id": signature.id,
-        "name": signature.name,
-        "affiliation": signature.affiliation,
-        "country": signature.country,
-        "city": signature.city,
-        "comment": signature.comment,
-        "signed_at": _iso(signature.confirmed_at),
-        "verified": signature.verified_at is not None,
-        "founding": signature.founding,
-        "version": signature.letter_version,
-        "confirmed_domain": domain,
-        "confirmed_organisation": organisation.name if organisation else None,
-    }
+    # Exactly the fields the public log commits to (so an outsider can check the list against
+    # it), and the organisation's name, which comes from the site's table of domains.
+    return log.public_fields(signature) | {"confirmed_organisation": organisation.name if organisation else None}
 
 
 def signatures_json(signatures: Sequence[Signature]) -> list[dict[str, Any]]:
