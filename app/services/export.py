@@ -76,9 +76,6 @@ ALL_FIELDS = (
     "withdrawn_at",
 )
 
-# Fields of all_rows that are not columns of the signature.
-_COMPUTED = {"verified", "flags", "open_flags"}
-
 Row = dict[str, Any]
 
 
@@ -130,30 +127,9 @@ def public_rows(session: Session, letter_id: int, *, batch_size: int = BATCH_SIZ
 
 def all_rows(session: Session, letter_id: int, *, batch_size: int = BATCH_SIZE) -> Iterator[Row]:
     """Every signature of a letter in every state, by id, with every field but tokens and network hash."""
-    flags = select(func.count(Flag.id)).where(Flag.signature_id == Signature.id).correlate(Signature).scalar_subquery()
-    open_flags = (
-        select(func.count(Flag.id))
-        .where(Flag.signature_id == Signature.id, Flag.resolved_at.is_(None))
-        .correlate(Signature)
-        .scalar_subquery()
-    )
-    columns = [getattr(Signature, name) for name in ALL_FIELDS if name not in _COMPUTED]
-    last_id = 0
-    while True:
-        stmt = (
-            select(*columns, flags.label("flags"), open_flags.label("open_flags"))
-            .where(Signature.letter_id == letter_id, Signature.id > last_id)
-            .order_by(Signature.id)
-            .limit(batch_size)
-        )
-        batch = session.execute(stmt).all()
+    for batch in _all_batches(session, letter_id, batch_size=batch_size):
         for row in batch:
-            values = row._asdict()
-            values["verified"] = values["verified_at"] is not None
-            yield {name: values[name] for name in ALL_FIELDS}
-        if len(batch) < batch_size:
-            return
-        last_id = batch[-1].id
+            yield dict(zip(ALL_FIELDS, row, strict=True))
 
 
 # Every start that makes a spreadsheet run a cell is one character: a set lookup of the first one
