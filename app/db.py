@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from functools import wraps
+from typing import Any, ParamSpec, TypeVar
 
 import sqlalchemy as sa
 from flask import Flask, current_app, g, has_request_context, request
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
@@ -24,10 +26,22 @@ NAMING_CONVENTION = {
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
 
 def utcnow() -> datetime:
     """The current time, timezone-aware, in UTC."""
     return datetime.now(UTC)
+
+
+def upsert(session: Session, table: Any) -> Any:
+    """An INSERT into ``table`` that takes ``on_conflict_do_nothing`` / ``on_conflict_do_update``.
+
+    Both databases have ON CONFLICT; SQLAlchemy spells it through each dialect's own ``insert``.
+    """
+    dialect = session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
@@ -143,9 +157,34 @@ class Database:
     def session(self) -> Session:
         """The session of the current request or app context, created on first use."""
         if "db_session" not in g:
-            write = has_request_context() and request.method not in SAFE_METHODS
+            write = has_request_context() and request.method not in SAFE_METHODS and not g.get("db_reads_first")
             g.db_session = self.new_session(write=write)
         session: Session = g.db_session
+        return session
+
+    def reads_first(self, view: Callable[P, R]) -> Callable[P, R]:
+        """Mark a view that reads (and works a while) before it writes: its session starts reading.
+
+        On SQLite a write session takes the one write lock at BEGIN, and every other writer waits
+        for it; such a view reads without the lock and calls ``begin_write`` when it is ready.
+        """
+
+        @wraps(view)
+        def reading_first(*args: P.args, **kwargs: P.kwargs) -> R:
+            g.db_reads_first = True
+            return view(*args, **kwargs)
+
+        return reading_first
+
+    def begin_write(self) -> Session:
+        """End the request's reading transaction and begin its writing one (see ``reads_first``).
+
+        What was read stays usable (sessions do not expire on commit). On SQLite the new
+        transaction holds the write lock from its BEGIN, so it never fails to upgrade a read.
+        """
+        session = self.session
+        session.commit()
+        session.connection(execution_options={"sqlite_immediate": True})
         return session
 
     @contextmanager

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from flask import current_app, render_template
 from flask_babel import force_locale
 
-from app.models import LetterUpdate, LetterVersion, Signature
+from app.models import Letter, LetterUpdate, LetterVersion, Signature
 from app.services.letters import letter_text
 from app.urls import external_url
 
@@ -36,16 +36,33 @@ def _render(name: str, locale: str, **context: Any) -> Email:
         )
 
 
-def confirmation(signature: Signature, confirm_token: str, withdraw_token: str) -> Email:
-    """The mail with the link that confirms a signature, and the one that takes it back."""
+class Signer(Protocol):
+    """What the confirmation mail says about the signer: a stored signature, or the form's details."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def affiliation(self) -> str | None: ...
+    @property
+    def public(self) -> bool: ...
+    @property
+    def locale(self) -> str: ...
+
+
+def confirmation(signer: Signer, letter: Letter, confirm_token: str, withdraw_token: str) -> Email:
+    """The mail with the link that confirms a signature, and the one that takes it back.
+
+    ``signer`` may be the form's details (``SignatureInput``): a new signer's mail is written
+    before the signature is stored, so that the write transaction stays short.
+    """
     return _render(
         "confirm",
-        signature.locale,
-        signature=signature,
-        letter=signature.letter,
+        signer.locale,
+        signature=signer,
+        letter=letter,
         # The pages behind the links speak the signer's language, whatever the browser that opens them says.
-        confirm_url=external_url("signing.confirm", token=confirm_token, lang=signature.locale),
-        withdraw_url=external_url("signing.withdraw", token=withdraw_token, lang=signature.locale),
+        confirm_url=external_url("signing.confirm", token=confirm_token, lang=signer.locale),
+        withdraw_url=external_url("signing.withdraw", token=withdraw_token, lang=signer.locale),
         days=current_app.config["CONFIRM_TOKEN_DAYS"],
     )
 

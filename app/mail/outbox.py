@@ -9,6 +9,7 @@ from email.headerregistry import Address
 from email.utils import make_msgid, parseaddr
 
 from flask import current_app
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from app.mail.compose import Email
@@ -24,6 +25,24 @@ def sender_domain(sender: str) -> str:
 def new_message_id() -> str:
     """A unique Message-ID under the sender's domain."""
     return make_msgid(domain=sender_domain(current_app.config["MAIL_DEFAULT_SENDER"]))
+
+
+def _values(
+    recipient: str, email: Email, *, kind: str, now: datetime, headers: Mapping[str, str] | None
+) -> dict[str, object]:
+    # Refuse a recipient that is not one plain address (no display name, no header tricks).
+    Address(addr_spec=recipient)
+    return {
+        "kind": kind,
+        "recipient": recipient,
+        "subject": email.subject,
+        "body_text": email.text,
+        "body_html": email.html,
+        "message_id": new_message_id(),
+        "headers": json.dumps(dict(headers), ensure_ascii=False) if headers else None,
+        "created_at": now,
+        "next_attempt_at": now,
+    }
 
 
 def enqueue(
@@ -42,19 +61,12 @@ def enqueue(
     the signature takes its mail with it. ``headers`` are added to the message as they are
     (List-Unsubscribe, for instance).
     """
-    # Refuse a recipient that is not one plain address (no display name, no header tricks).
-    Address(addr_spec=recipient)
-    message = OutboxMessage(
-        kind=kind,
-        signature=signature,
-        recipient=recipient,
-        subject=email.subject,
-        body_text=email.text,
-        body_html=email.html,
-        message_id=new_message_id(),
-        headers=json.dumps(dict(headers), ensure_ascii=False) if headers else None,
-        created_at=now,
-        next_attempt_at=now,
-    )
+    message = OutboxMessage(signature=signature, **_values(recipient, email, kind=kind, now=now, headers=headers))
     session.add(message)
     return message
+
+
+def enqueue_for(session: Session, signature_id: int, recipient: str, email: Email, *, kind: str, now: datetime) -> None:
+    """``enqueue`` for a signature known by its id only: one INSERT, nothing for the ORM to track."""
+    values = _values(recipient, email, kind=kind, now=now, headers=None)
+    session.execute(insert(OutboxMessage).values(signature_id=signature_id, **values))

@@ -84,7 +84,7 @@ def expand_request(session: Session, row: OutboxMessage, *, now: datetime) -> bo
         withdraw_token = issue_token(
             session, signature, TokenPurpose.WITHDRAW, now=now, ttl=timedelta(days=config["WITHDRAW_TOKEN_DAYS"])
         )
-        email, kind = compose.confirmation(signature, confirm_token, withdraw_token), "confirm"
+        email, kind = compose.confirmation(signature, signature.letter, confirm_token, withdraw_token), "confirm"
     else:
         raw = issue_token(
             session, signature, TokenPurpose.WITHDRAW, now=now, ttl=timedelta(days=config["WITHDRAW_TOKEN_DAYS"])

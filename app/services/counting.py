@@ -19,11 +19,9 @@ from datetime import datetime
 from typing import cast
 
 from sqlalchemy import Table, delete, func, select
-from sqlalchemy.dialects import postgresql as postgresql_dialect
-from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
-from app.db import Base
+from app.db import Base, upsert
 from app.models import (
     Letter,
     LetterCounterShard,
@@ -58,9 +56,8 @@ def _add(session: Session, model: type[Base], key: dict[str, object], delta: int
     One atomic INSERT ... ON CONFLICT DO UPDATE on both databases: no read-modify-write, and
     through the table, not the entity, so there is nothing for the ORM to read back.
     """
-    insert = postgresql_dialect.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     table = cast(Table, model.__table__)
-    statement = insert(table).values(**key, value=delta)
+    statement = upsert(session, table).values(**key, value=delta)
     session.execute(
         statement.on_conflict_do_update(
             index_elements=[table.c[name] for name in key],

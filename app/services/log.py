@@ -41,10 +41,10 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from sqlalchemy import and_, delete, func, insert, select, union_all, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
 from app.config import check_log_signing_key
+from app.db import upsert
 from app.models import Letter, LogEvent, LogHead, LogNode, LogSnapshot, LogState, Signature, SignatureStatus
 from app.services import merkle
 from app.services.errors import DomainError
@@ -332,11 +332,9 @@ def erase(session: Session, signature: Signature, *, now: datetime, reason: str)
 
 def _lock_state(session: Session, letter_id: int) -> LogState:
     """The letter's log state row, locked until the transaction ends (created if missing)."""
-    dialect = session.get_bind().dialect.name
-    insert_ = postgresql.insert if dialect == "postgresql" else sqlite.insert
     state = session.scalar(select(LogState).where(LogState.letter_id == letter_id).with_for_update())
     if state is None:
-        session.execute(insert_(LogState).values(letter_id=letter_id, tree_size=0).on_conflict_do_nothing())
+        session.execute(upsert(session, LogState).values(letter_id=letter_id, tree_size=0).on_conflict_do_nothing())
         state = session.scalar(
             select(LogState)
             .where(LogState.letter_id == letter_id)

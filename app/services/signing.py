@@ -5,17 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from app.db import upsert
 from app.mail import compose, outbox
+from app.mail.compose import Email
 from app.models import Flag, Letter, Signature, SignatureStatus, SuspectReason, Token, TokenPurpose
 from app.services import counting, domains, log
 from app.services.errors import N_, LetterClosed, TokenExpired, TokenProblem
 from app.services.flags import Raised
-from app.services.tokens import find_token, issue_token
+from app.services.tokens import find_token, issue_token, new_token, store_tokens
 
 
 @dataclass(frozen=True)
@@ -64,42 +65,109 @@ def email_key(normalised_email: str) -> str:
     return normalised_email.strip().lower()
 
 
-def _find_signature(session: Session, letter_id: int, key: str) -> Signature | None:
-    return session.scalar(select(Signature).where(Signature.letter_id == letter_id, Signature.email_key == key))
+def _fields(data: SignatureInput) -> dict[str, object]:
+    """The signature's columns that come from the form (the latest details win until confirmed)."""
+    return {
+        "name": data.name,
+        "email": data.email,
+        "email_domain": data.email_key.rpartition("@")[2],
+        "affiliation": data.affiliation or None,
+        "country": data.country or None,
+        "city": data.city or None,
+        "comment": data.comment or None,
+        "public": data.public,
+        "locale": data.locale,
+        "show_domain": data.show_domain,
+        "wants_updates": data.wants_updates,
+    }
 
 
 def _apply(signature: Signature, data: SignatureInput) -> None:
-    signature.name = data.name
-    signature.email = data.email
-    signature.email_domain = data.email_key.rpartition("@")[2]
-    signature.affiliation = data.affiliation or None
-    signature.country = data.country or None
-    signature.city = data.city or None
-    signature.comment = data.comment or None
-    signature.public = data.public
-    signature.locale = data.locale
-    signature.show_domain = data.show_domain
-    signature.wants_updates = data.wants_updates
+    for column, value in _fields(data).items():
+        setattr(signature, column, value)
+
+
+def _raise_flags(
+    session: Session, letter_id: int, signature_id: int, flags: tuple[Raised, ...], *, now: datetime
+) -> None:
+    if flags:
+        session.execute(
+            insert(Flag),
+            [
+                {
+                    "letter_id": letter_id,
+                    "signature_id": signature_id,
+                    "kind": r.kind,
+                    "detail": r.detail,
+                    "created_at": now,
+                }
+                for r in flags
+            ],
+        )
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A new signer's confirmation mail and the raw tokens in its links, made before anything is stored.
+
+    Writing it needs no write lock, so the view makes it before its write transaction begins
+    (on SQLite, one writer at a time waits for whoever holds the lock).
+    """
+
+    confirm_token: str
+    withdraw_token: str
+    email: Email
+
+
+def draft_confirmation(letter: Letter, data: SignatureInput) -> Draft:
+    """The confirmation mail ``data`` would get, with fresh tokens."""
+    confirm_token, withdraw_token = new_token(), new_token()
+    return Draft(confirm_token, withdraw_token, compose.confirmation(data, letter, confirm_token, withdraw_token))
+
+
+def _store_confirmation(
+    session: Session, signature_id: int, recipient: str, draft: Draft, *, now: datetime, ttl: TokenLifetimes
+) -> None:
+    tokens = [
+        (TokenPurpose.CONFIRM, draft.confirm_token, ttl.confirm),
+        (TokenPurpose.WITHDRAW, draft.withdraw_token, ttl.withdraw),
+    ]
+    store_tokens(session, signature_id, tokens, now=now)
+    outbox.enqueue_for(session, signature_id, recipient, draft.email, kind="confirm", now=now)
 
 
 def _send_confirmation(session: Session, signature: Signature, *, now: datetime, ttl: TokenLifetimes) -> None:
     confirm_token = issue_token(session, signature, TokenPurpose.CONFIRM, now=now, ttl=ttl.confirm)
     withdraw_token = issue_token(session, signature, TokenPurpose.WITHDRAW, now=now, ttl=ttl.withdraw)
-    email = compose.confirmation(signature, confirm_token, withdraw_token)
+    email = compose.confirmation(signature, signature.letter, confirm_token, withdraw_token)
     outbox.enqueue(session, signature.email, email, kind="confirm", now=now, signature=signature)
 
 
-def _raise_flags(session: Session, signature: Signature, flags: tuple[Raised, ...], *, now: datetime) -> None:
-    for raised in flags:
-        session.add(
-            Flag(
-                letter_id=signature.letter_id,
-                signature=signature,
-                kind=raised.kind,
-                detail=raised.detail,
-                created_at=now,
-            )
-        )
+def _insert_new(
+    session: Session, letter: Letter, data: SignatureInput, *, now: datetime, screening: Screening
+) -> int | None:
+    """Store a signature for an address new to the letter, in one statement; None if it signed before."""
+    suspect = screening.suspect_reason
+    values = {
+        "letter_id": letter.id,
+        "email_key": data.email_key,
+        "created_at": now,
+        "status": SignatureStatus.SUSPECT if suspect else SignatureStatus.UNCONFIRMED,
+        "suspect_reason": suspect,
+        "network_hash": screening.network_hash,
+        # The text in force now; the letter's row keeps the number, so no query for it.
+        "letter_version": letter.current_version,
+        **_fields(data),
+    }
+    table = Signature.__table__
+    statement = (
+        upsert(session, table)
+        .values(values)
+        .on_conflict_do_nothing(index_elements=["letter_id", "email_key"])
+        .returning(table.c.id)
+    )
+    new_id: int | None = session.scalar(statement)
+    return new_id
 
 
 def release_held(session: Session, signature: Signature, *, now: datetime) -> None:
@@ -123,46 +191,38 @@ def sign(
     now: datetime,
     ttl: TokenLifetimes,
     screening: Screening | None = None,
+    draft: Draft | None = None,
 ) -> None:
     """Record a signature (unconfirmed, or held as suspect) and queue the mail that confirms it.
 
     The caller's answer must not depend on what happened here: a new address, an
     unconfirmed one, a confirmed one and a held one all look the same to the person at the
-    form; only the mail to the address's owner differs.
+    form; only the mail to the address's owner differs. ``draft`` is the mail a new address
+    gets, if the caller made it before its transaction began.
     """
     if letter.is_closed(now):
         raise LetterClosed()
     screening = screening or Screening()
     suspect = screening.suspect_reason
-    signature = _find_signature(session, letter.id, data.email_key)
-    if signature is None:
-        signature = Signature(
-            letter_id=letter.id,
-            email_key=data.email_key,
-            created_at=now,
-            status=SignatureStatus.SUSPECT if suspect else SignatureStatus.UNCONFIRMED,
-            suspect_reason=suspect,
-            network_hash=screening.network_hash,
-            # The text in force now; the letter's row keeps the number, so no query for it.
-            letter_version=letter.current_version,
-        )
-        _apply(signature, data)
-        try:
-            with session.begin_nested():
-                session.add(signature)
-        except IntegrityError:
-            # The same address signed at the same moment in another request.
-            signature = _find_signature(session, letter.id, data.email_key)
-            if signature is None:
-                raise
-        else:
-            _raise_flags(session, signature, screening.flags, now=now)
-            if not suspect and screening.may_mail:
-                _send_confirmation(session, signature, now=now, ttl=ttl)
-            return
+    mails = not suspect and screening.may_mail
+    # Nearly every request is an address new to the letter: one INSERT that does nothing if the
+    # address signed before (or signs at this moment in another request), so the usual case
+    # needs no lookup first and no savepoint.
+    new_id = _insert_new(session, letter, data, now=now, screening=screening)
+    if new_id is not None:
+        _raise_flags(session, letter.id, new_id, screening.flags, now=now)
+        if mails:
+            draft = draft or draft_confirmation(letter, data)
+            _store_confirmation(session, new_id, data.email, draft, now=now, ttl=ttl)
+        return
     if suspect:
         # A suspect request changes nothing that exists and mails no one.
         return
+    signature = session.scalar(
+        select(Signature).where(Signature.letter_id == letter.id, Signature.email_key == data.email_key)
+    )
+    if signature is None:  # withdrawn and erased between the INSERT and this read: sign afresh
+        return sign(session, letter, data, now=now, ttl=ttl, screening=screening, draft=draft)
     if signature.status in (SignatureStatus.UNCONFIRMED, SignatureStatus.SUSPECT):
         # The latest details win until confirmed; the mail shows them to the owner. A clean
         # request releases a held signature: the false positive recovers by itself.
@@ -171,9 +231,10 @@ def sign(
         signature.suspect_reason = None
         signature.letter_version = letter.current_version
         signature.network_hash = screening.network_hash or signature.network_hash
-        _raise_flags(session, signature, screening.flags, now=now)
+        _raise_flags(session, letter.id, signature.id, screening.flags, now=now)
         if screening.may_mail:
-            _send_confirmation(session, signature, now=now, ttl=ttl)
+            draft = draft or draft_confirmation(letter, data)
+            _store_confirmation(session, signature.id, data.email, draft, now=now, ttl=ttl)
     elif screening.may_mail:
         withdraw_token = issue_token(session, signature, TokenPurpose.WITHDRAW, now=now, ttl=ttl.withdraw)
         email = compose.already_signed(signature, withdraw_token)

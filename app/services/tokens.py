@@ -7,7 +7,7 @@ import hmac
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from app.models import Signature, Token, TokenPurpose
@@ -20,9 +20,14 @@ def hash_token(raw: str) -> str:
     return hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+def new_token() -> str:
+    """A fresh raw token (256 random bits, URL-safe)."""
+    return secrets.token_urlsafe(TOKEN_BYTES)
+
+
 def issue_token(session: Session, signature: Signature, purpose: TokenPurpose, *, now: datetime, ttl: timedelta) -> str:
     """Store a new token for ``signature`` and return the raw value, which is never stored."""
-    raw = secrets.token_urlsafe(TOKEN_BYTES)
+    raw = new_token()
     session.add(
         Token(
             signature=signature,
@@ -33,6 +38,25 @@ def issue_token(session: Session, signature: Signature, purpose: TokenPurpose, *
         )
     )
     return raw
+
+
+def store_tokens(
+    session: Session, signature_id: int, tokens: list[tuple[TokenPurpose, str, timedelta]], *, now: datetime
+) -> None:
+    """Store tokens made by ``new_token`` for a signature known by its id: one INSERT for them all."""
+    session.execute(
+        insert(Token),
+        [
+            {
+                "signature_id": signature_id,
+                "purpose": purpose,
+                "token_hash": hash_token(raw),
+                "created_at": now,
+                "expires_at": now + ttl,
+            }
+            for purpose, raw, ttl in tokens
+        ],
+    )
 
 
 def find_token(session: Session, raw: str, purpose: TokenPurpose) -> Token | None:

@@ -51,8 +51,13 @@ forms_limit = limiter.shared_limit(
 
 @bp.post("/letters/<slug>/sign")
 @sign_limit
+@db.reads_first
 def sign(slug: str) -> Response | tuple[str, int]:
-    """Take a signature; the answer is the same whether or not the address signed before."""
+    """Take a signature; the answer is the same whether or not the address signed before.
+
+    Everything but the writes happens first, outside the write transaction: the checks, the
+    flags' lookups and the new signer's mail. The writes are then a few INSERTs.
+    """
     letter = letters.get_letter(db.session, slug)
     if letter.is_closed(utcnow()):
         raise LetterClosed()
@@ -81,8 +86,10 @@ def sign(slug: str) -> Response | tuple[str, int]:
         may_mail=_may_mail(data.email_key),
         flags=tuple(raised) + ((burst,) if burst else ()),
     )
-    signing.sign(db.session, letter, data, now=utcnow(), ttl=_lifetimes(), screening=screening)
-    db.session.commit()
+    draft = signing.draft_confirmation(letter, data) if screening.may_mail and not screening.suspect_reason else None
+    session = db.begin_write()
+    signing.sign(session, letter, data, now=utcnow(), ttl=_lifetimes(), screening=screening, draft=draft)
+    session.commit()
     return redirect(url_for(".check_inbox", slug=letter.slug), 303)
 
 
