@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
+from app.forms import Form
 from app.models import RemovalReason
 from app.services.moderation import Action
 
@@ -28,14 +28,14 @@ REASON_LABELS = {
 }
 
 
-class LoginForm(FlaskForm):
+class LoginForm(Form):
     """Sign in with an address and a password."""
 
     email = EmailField(_l("Email"), validators=[DataRequired(message=_l("Please enter your email address."))])
     password = PasswordField(_l("Password"), validators=[DataRequired(message=_l("Please enter your password."))])
 
 
-class ActionForm(FlaskForm):
+class ActionForm(Form):
     """An action on the chosen signatures, or on all that match the current search."""
 
     action = SelectField(_l("Action"), choices=[SelectChoice(str(a), label) for a, label in ACTION_LABELS.items()])
@@ -59,7 +59,7 @@ class ActionForm(FlaskForm):
         return RemovalReason(self.reason.data) if self.reason.data else None
 
 
-class LetterForm(FlaskForm):
+class LetterForm(Form):
     """An admin's edit of a letter."""
 
     title = StringField(_l("Title"), validators=[DataRequired(), Length(max=300)])
@@ -86,7 +86,7 @@ class LetterForm(FlaskForm):
             raise ValidationError(_l("Please say what changed: the signers will read it."))
 
 
-class OrganisationForm(FlaskForm):
+class OrganisationForm(Form):
     """An organisation and the email domain its people confirm with."""
 
     domain = StringField(
@@ -101,7 +101,7 @@ class OrganisationForm(FlaskForm):
     )
 
 
-class OrganisationUploadForm(FlaskForm):
+class OrganisationUploadForm(Form):
     """CSV lines of organisations, pasted (the site takes no file uploads): columns domain,name."""
 
     csv_text = TextAreaField(
@@ -111,7 +111,7 @@ class OrganisationUploadForm(FlaskForm):
     skip_bad = BooleanField(_l("Load the good lines even if some lines are bad"))
 
 
-class UpdateForm(FlaskForm):
+class UpdateForm(Form):
     """An update to a letter's signers."""
 
     title = StringField(_l("Title"), validators=[DataRequired(message=_l("Please enter a title.")), Length(max=300)])

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import EmailField, SelectField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
+from app.forms import Form
 from app.services.reports import ReportReason
 from app.signing.forms import EMAIL_MAX, EmailAddress, normalise_line, normalise_paragraphs
 
 DETAILS_MAX = 500
 
 
-class ReportForm(FlaskForm):
+class ReportForm(Form):
     """What is wrong with a signature, in the reporter's words."""
 
     reason = SelectField(

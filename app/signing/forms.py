@@ -12,12 +12,12 @@ from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from markupsafe import Markup
 from wtforms import BooleanField, EmailField, Field, HiddenField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 from wtforms.widgets import Select
 
+from app.forms import Form
 from app.services.signing import SignatureInput, email_key
 from app.signing.bots import new_form_stamp
 from app.text import clean_name, clean_paragraphs, looks_like_url
@@ -50,7 +50,7 @@ class SingleLine:
     def __init__(self, message: str | None = None) -> None:
         self.message = message
 
-    def __call__(self, form: FlaskForm, field: Field) -> None:
+    def __call__(self, form: Form, field: Field) -> None:
         if field.data and any(unicodedata.category(char) == "Cc" for char in field.data):
             raise ValidationError(self.message or _l("Please use one line, without line breaks or control characters."))
 
@@ -62,7 +62,7 @@ _MARKUP = re.compile(r"<\s*[A-Za-z!/?]")
 class PlainText:
     """Refuse HTML: these fields are shown as plain text, so markup is a mistake or an attack."""
 
-    def __call__(self, form: FlaskForm, field: Field) -> None:
+    def __call__(self, form: Form, field: Field) -> None:
         if field.data and _MARKUP.search(field.data):
             raise ValidationError(_l("Please use plain text: HTML tags are not allowed here."))
 
@@ -70,7 +70,7 @@ class PlainText:
 class NotAWebAddress:
     """Refuse a web address where a name belongs (names are shown in public lists, links are spam)."""
 
-    def __call__(self, form: FlaskForm, field: Field) -> None:
+    def __call__(self, form: Form, field: Field) -> None:
         if field.data and looks_like_url(field.data):
             raise ValidationError(_l("Please enter your name, not a web address."))
 
@@ -150,7 +150,7 @@ class CountryField(SelectField):
             raise ValidationError(_l("Not a valid choice."))
 
 
-class AddressForm(FlaskForm):
+class AddressForm(Form):
     """Just an address: to ask for a new confirmation link, or for a link that withdraws."""
 
     email = EmailField(
@@ -162,7 +162,7 @@ class AddressForm(FlaskForm):
     normalised_email: str = ""
 
 
-class SignForm(FlaskForm):
+class SignForm(Form):
     """The signature: a name and an address are required, the rest is optional."""
 
     name = StringField(
