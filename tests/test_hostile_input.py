@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import parse_qs, quote, urlencode
 
 import pytest
 import sqlalchemy as sa
@@ -191,6 +191,12 @@ def test_a_refused_name_is_shown_back_escaped(app: Flask, client: FlaskClient, l
         assert "&lt;script&gt;alert(1)&lt;/script&gt;&#34;onload=&#34;alert(2)" in body
 
 
+def _names_an_address(body: bytes) -> bool:
+    """Whether a body is a form with an address field (random bytes can be: ``email=!%400.a``)."""
+    fields = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
+    return any(key.strip().lower() == "email" for key in fields)
+
+
 @FUZZ
 @given(
     body=st.one_of(
@@ -225,10 +231,14 @@ def test_malformed_form_bodies_are_refused_and_store_nothing(
     token = csrf_token(client, f"/letters/{SLUG}")
     # The CSRF token goes in a header, so that the garbage body itself reaches the form.
     headers = {"X-CSRFToken": token}
-    for path in (f"/letters/{SLUG}/sign", f"/letters/{SLUG}/resend", "/confirm/not-a-token"):
+    paths = [f"/letters/{SLUG}/sign", "/confirm/not-a-token"]
+    if not _names_an_address(body):
+        # The resend form wants an address only: a body with a good one is a good request.
+        paths.append(f"/letters/{SLUG}/resend")
+    for path in paths:
         response = client.post(path, data=body, content_type=content_type, headers=headers)
         assert_safe(response)
-        assert response.status_code in (400, 404, 413, 422), (path, response.status_code)
+        assert response.status_code in (400, 404, 413, 422), (path, response.status_code, body, content_type)
     assert table_counts(app) == NOTHING
 
 
