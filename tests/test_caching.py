@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from flask import Flask
+from flask import Flask, request
 from flask.testing import FlaskClient
 
 from app import create_app
@@ -171,6 +171,46 @@ def test_each_visitor_of_a_kept_letter_page_gets_their_own_csrf_token(
 
 def _without_stamp(html: str) -> str:
     return re.sub(r'(name="started" type="hidden" value=")[^"]*', r"\1", html)
+
+
+@pytest.mark.settings(PAGE_CACHE_SECONDS=60)
+@pytest.mark.parametrize("path", [f"/letters/{SLUG}", "/"])
+def test_new_visitors_get_the_letter_page_before_flask_with_a_session_that_works(
+    app: Flask, letter: Letter, path: str
+) -> None:
+    """A visitor without cookies is answered by the middleware: no routing, no hooks, a session of their own."""
+    routed: list[str] = []
+    app.before_request(lambda: routed.append(request.path))
+    visitors = [app.test_client() for _ in range(6)]
+    pages = [visitor.get(path) for visitor in visitors]
+    assert all(page.status_code == 200 for page in pages)
+    # The app answered the first (and, at most, one more whose session held a mark of Flask-Login's
+    # besides the form's secret, so that the two were not alike); the middleware the rest.
+    assert 1 <= len(routed) <= 2, routed
+    served = pages[-1]
+    assert {k for k, _ in served.headers} == {k for k, _ in pages[0].headers}
+    for name in ("Content-Security-Policy", "Vary", "Content-Type", "X-Frame-Options"):
+        assert served.headers[name] == pages[0].headers[name], name
+    assert int(served.headers["Content-Length"]) == len(served.get_data())
+    cookie = pages[0].headers["Set-Cookie"]
+    assert served.headers["Set-Cookie"].partition(";")[2] == cookie.partition(";")[2]  # same attributes
+    tokens = [_form_values(page.get_data(as_text=True))[0] for page in pages]
+    sessions = [visitor.get_cookie("session") for visitor in visitors]
+    assert len(set(tokens)) == len(visitors) and len({c.value for c in sessions if c}) == len(visitors)
+    form = {"name": "Ada Lovelace", "public": "y"}
+    wrong = visitors[-1].post(
+        f"/letters/{SLUG}/sign", data={**form, "email": "a@example.org", "csrf_token": tokens[-2]}
+    )
+    assert wrong.status_code == 400
+    right = visitors[-1].post(
+        f"/letters/{SLUG}/sign", data={**form, "email": "b@example.org", "csrf_token": tokens[-1]}
+    )
+    assert right.status_code == 303
+    # A visitor with a cookie, or an address with a query, is the app's to answer.
+    routed.clear()
+    assert visitors[-1].get(path).status_code == 200
+    assert app.test_client().get(path + "?lang=ko").status_code == 200
+    assert len(routed) == 2, routed
 
 
 @pytest.mark.settings(PAGE_CACHE_SECONDS=60)
