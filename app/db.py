@@ -133,6 +133,16 @@ class Database:
         app.extensions["undersigned.db"] = _State(engine, sessions)
         app.teardown_appcontext(self._close_session)
 
+    def forget_connections(self, app: object) -> None:
+        """After a fork: drop the pooled connections inherited from the parent, without closing them.
+
+        For a server that loads the app before forking its workers (gunicorn's preload_app);
+        anything but this application's Flask app is left alone.
+        """
+        state = getattr(app, "extensions", {}).get("undersigned.db")
+        if isinstance(state, _State):
+            state.engine.dispose(close=False)
+
     def sessionmaker_of(self, app: Flask) -> sessionmaker[Session]:
         """The session factory of ``app`` (to listen to its sessions' events)."""
         state: _State = app.extensions["undersigned.db"]

@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from flask import Flask
 
 from app import create_app
 from app.db import db, utcnow
@@ -177,3 +178,18 @@ def test_two_servers_and_two_workers_share_one_truth(site: tuple[list[str], Any]
         assert (result.stored, result.actual, result.exact) == (LIMIT, LIMIT, True)
         statuses = session.scalars(sa.select(Signature.status)).all()
     assert statuses == [SignatureStatus.CONFIRMED] * LIMIT
+
+
+def test_a_forked_worker_drops_the_parents_connections_without_closing_them(app: Flask) -> None:
+    """gunicorn.conf.py loads the app before forking (preload_app); each worker then starts a pool of its own."""
+    with app.app_context():
+        engine = db.engine
+    with engine.connect() as connection:
+        connection.exec_driver_sql("SELECT 1")
+        inherited = connection.connection.dbapi_connection
+    assert engine.pool.checkedin() == 1  # type: ignore[attr-defined]
+    db.forget_connections(app)
+    assert engine.pool.checkedin() == 0  # type: ignore[attr-defined]
+    assert inherited is not None
+    inherited.cursor().execute("SELECT 1")  # not closed: the parent's own connection, still its own
+    db.forget_connections(object())  # another server's app is left alone
