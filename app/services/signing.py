@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
@@ -159,15 +160,18 @@ def _insert_new(
         "letter_version": letter.current_version,
         **_fields(data),
     }
-    table = Signature.__table__
-    statement = (
-        upsert(session, table)
-        .values(values)
-        .on_conflict_do_nothing(index_elements=["letter_id", "email_key"])
-        .returning(table.c.id)
-    )
-    new_id: int | None = session.scalar(statement)
+    dialect = session.get_bind().dialect.name
+    statement = _NEW_SIGNATURE.get(dialect)
+    if statement is None:
+        table = Signature.__table__
+        statement = upsert(session, table).on_conflict_do_nothing(index_elements=["letter_id", "email_key"])
+        _NEW_SIGNATURE[dialect] = statement = statement.returning(table.c.id)
+    new_id: int | None = session.scalar(statement, values)
     return new_id
+
+
+# The INSERT of a new signature per database, built once (building it costs more than running it).
+_NEW_SIGNATURE: dict[str, Any] = {}
 
 
 def release_held(session: Session, signature: Signature, *, now: datetime) -> None:

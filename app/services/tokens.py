@@ -6,8 +6,9 @@ import hashlib
 import hmac
 import secrets
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from app.models import Signature, Token, TokenPurpose
@@ -45,7 +46,7 @@ def store_tokens(
 ) -> None:
     """Store tokens made by ``new_token`` for a signature known by its id: one INSERT for them all."""
     session.execute(
-        insert(Token),
+        _INSERT,
         [
             {
                 "signature_id": signature_id,
@@ -69,3 +70,7 @@ def find_token(session: Session, raw: str, purpose: TokenPurpose) -> Token | Non
     if token is None or not hmac.compare_digest(token.token_hash, digest):
         return None
     return token
+
+
+# Built once: a statement made per call costs more than the INSERT itself on SQLite.
+_INSERT = insert(cast(Table, Token.__table__))
