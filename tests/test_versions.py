@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,10 +14,10 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
-from app.db import db
+from app.db import db, utcnow
 from app.models import Letter, LetterVersion, ModeratorRole, OutboxMessage, Signature, SignatureStatus
 from app.moderation import accounts
-from app.services import textdiff
+from app.services import letters, textdiff
 from tests.support import (
     SMTPSink,
     add_confirmed,
@@ -189,6 +191,57 @@ def test_editing_in_the_admin_form_makes_version_2_only_when_the_text_changes(
 
 
 # --- the history, a version, the differences --------------------------------------------------
+
+
+def test_two_admins_saving_at_once_get_the_next_two_versions(app: Flask, letter: Letter) -> None:
+    """The second save waits for the first's row lock and takes the next number, not a 500.
+
+    The second admin's page read the letter (version 1) before the first admin committed
+    version 2; on PostgreSQL its UPDATE then waits for that commit. (On SQLite the second
+    transaction cannot begin until the first ends, so the wait below simply times out.)
+    """
+    first_saved, second_read = threading.Event(), threading.Event()
+    numbers: dict[str, int | None] = {}
+    errors: list[BaseException] = []
+
+    def save(who: str) -> None:
+        try:
+            with app.app_context(), db.transaction() as session:
+                if who == "second":
+                    assert first_saved.wait(10)
+                mine = session.get(Letter, letter.id)
+                assert mine is not None
+                if who == "second":
+                    second_read.set()
+                numbers[who] = letters.edit_letter(
+                    session,
+                    mine,
+                    title=mine.title,
+                    body_markdown=f"We ask for tests, says the {who} admin.",
+                    moderation_mode=mine.moderation_mode,
+                    now=utcnow(),
+                )
+                if who == "first":
+                    first_saved.set()
+                    second_read.wait(1)
+                    time.sleep(0.3)  # the second admin's UPDATE is waiting for this commit now
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=save, args=(who,)) for who in ("first", "second")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert not errors, errors
+    assert numbers == {"first": 2, "second": 3}
+    with app.app_context():
+        stored = db.session.scalars(
+            sa.select(LetterVersion.number).where(LetterVersion.letter_id == letter.id).order_by(LetterVersion.number)
+        ).all()
+        current = db.session.get(Letter, letter.id)
+        assert stored == [1, 2, 3] and current is not None and current.current_version == 3
+        assert "second admin" in current.body_markdown
 
 
 def test_the_history_lists_versions_with_notes_and_the_count_under_each(

@@ -79,8 +79,10 @@ def record_version(
     note = " ".join(note.split())[:NOTE_MAX]
     if material and not note:
         raise MaterialChangeError("a material change needs a note that says what changed")
-    # Two admins saving at once would both pick the same number: the unique constraint refuses one.
-    number = letter.current_version + 1
+    # The number is read under the letter row's lock (the caller's UPDATE of the text took it, or
+    # this takes it): two admins saving at once get the next two numbers, not the same one twice.
+    locked = select(Letter.current_version).where(Letter.id == letter.id).with_for_update()
+    number = (session.scalar(locked) or 0) + 1
     version = LetterVersion(
         letter_id=letter.id,
         number=number,
