@@ -247,6 +247,10 @@ def letter_recount(slug: str, fix: bool) -> None:
         stored, actual = result.stored_tallies.get(name, 0), result.actual_tallies.get(name, 0)
         if stored != actual:
             click.echo(f"  {name}: stored {stored}, recount {actual}.")
+    for domain in sorted(result.stored_domains.keys() | result.actual_domains.keys()):
+        stored, actual = result.stored_domains.get(domain, 0), result.actual_domains.get(domain, 0)
+        if stored != actual:
+            click.echo(f"  confirmed via {domain}: stored {stored}, recount {actual}.")
     if not fix:
         raise SystemExit(1)
 

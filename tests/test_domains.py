@@ -111,6 +111,25 @@ def test_withdrawal_erases_the_choices_and_takes_the_signer_off_the_tally(
         assert domains.top_organisations(db.session, letter.id, limit=5) == []
 
 
+def test_recount_checks_and_fixes_the_per_domain_tallies(
+    app: Flask, client: FlaskClient, letter: Letter, smtp_sink: SMTPSink
+) -> None:
+    add_organisation(app)
+    sign_and_confirm(app, client, smtp_sink, "grace@example.edu", name="Grace", show_domain="y")
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["letter", "recount", "test-letter"]).exit_code == 0
+    with app.app_context(), db.transaction() as session:
+        session.execute(sa.update(LetterDomainTally).values(value=5))
+    result = runner.invoke(args=["letter", "recount", "test-letter"])
+    assert result.exit_code == 1
+    assert "confirmed via example.edu: stored 5, recount 1." in result.output
+    assert runner.invoke(args=["letter", "recount", "test-letter", "--fix"]).exit_code == 0
+    with app.app_context():
+        assert db.session.scalar(sa.select(LetterDomainTally.value)) == 1
+        assert domains.top_organisations(db.session, letter.id, limit=5)[0].count == 1
+    assert "the stored count is exact" in runner.invoke(args=["letter", "recount", "test-letter"]).output
+
+
 @pytest.mark.parametrize(
     ("domain", "public"),
     [

@@ -177,6 +177,28 @@ def counted_signatures(session: Session, letter_id: int) -> int:
     )
 
 
+def domain_tallies(session: Session, letter_id: int) -> dict[str, int]:
+    """The stored number of counted signers per confirmed domain (domains with none left out)."""
+    rows = session.execute(
+        select(LetterDomainTally.domain, LetterDomainTally.value).where(LetterDomainTally.letter_id == letter_id)
+    )
+    return {domain: value for domain, value in rows if value}
+
+
+def counted_domains(session: Session, letter_id: int) -> dict[str, int]:
+    """The number of counted signers per confirmed domain, from the signatures themselves."""
+    rows = session.execute(
+        select(Signature.confirmed_domain, func.count())
+        .where(
+            Signature.letter_id == letter_id,
+            Signature.status == SignatureStatus.CONFIRMED,
+            Signature.confirmed_domain.is_not(None),
+        )
+        .group_by(Signature.confirmed_domain)
+    )
+    return {str(domain): number for domain, number in rows}
+
+
 @dataclass(frozen=True)
 class Recount:
     """The stored count and tallies next to the ones counted from the signatures."""
@@ -185,11 +207,17 @@ class Recount:
     actual: int
     stored_tallies: dict[str, int]
     actual_tallies: dict[str, int]
+    stored_domains: dict[str, int]
+    actual_domains: dict[str, int]
 
     @property
     def exact(self) -> bool:
         """Whether everything stored matches the recount."""
-        return self.stored == self.actual and self.stored_tallies == self.actual_tallies
+        return (
+            self.stored == self.actual
+            and self.stored_tallies == self.actual_tallies
+            and self.stored_domains == self.actual_domains
+        )
 
 
 def recount(session: Session, letter: Letter, *, now: datetime, fix: bool = False) -> Recount:
@@ -200,6 +228,8 @@ def recount(session: Session, letter: Letter, *, now: datetime, fix: bool = Fals
         counted_signatures(session, letter.id),
         tallies(session, letter.id),
         counted_tallies(session, letter.id),
+        domain_tallies(session, letter.id),
+        counted_domains(session, letter.id),
     )
     if fix and not result.exact:
         # Fold the whole count into the letter row; the shards start again from nothing.
@@ -210,6 +240,10 @@ def recount(session: Session, letter: Letter, *, now: datetime, fix: bool = Fals
             stored, actual = result.stored_tallies.get(name, 0), result.actual_tallies.get(name, 0)
             if stored != actual:
                 add_to_tally(session, letter.id, name, actual - stored)
+        for domain in result.stored_domains.keys() | result.actual_domains.keys():
+            stored, actual = result.stored_domains.get(domain, 0), result.actual_domains.get(domain, 0)
+            if stored != actual:
+                add_to_domain_tally(session, letter.id, domain, actual - stored)
         session.flush()
         session.refresh(letter, ["signature_count"])
     return result
