@@ -156,6 +156,9 @@ def test_the_same_address_signs_once_and_the_form_reveals_nothing(
     )
     assert len(signatures(app)) == 1
     assert count_of(app) == 1
+    # The request costs what a new signature does: one row, which the mail worker turns into the note.
+    assert outbox(app)[-1].kind == "already_signed_request"
+    assert app.test_cli_runner().invoke(args=["mail", "send"]).exit_code == 0
     note = outbox(app)[-1]
     assert note.kind == "already_signed"
     assert note.recipient.lower() == "grace@example.org"

@@ -1,7 +1,8 @@
 """Requests for a new link, answered by the mail worker rather than in the request.
 
-"Send me a new confirmation link" and "send me a link that withdraws my signature" must
-answer alike, in content and in time, whether or not the address has signed. So the web
+"Send me a new confirmation link", "send me a link that withdraws my signature" and the signing
+form used again by an address that has signed must answer alike, in content and in time,
+whether or not the address has signed. So the web
 request does the same small thing every time, one outbox row naming the letter and the
 address, and the worker looks the signer up later: it turns the row into the real mail,
 or discards it when there is nobody to write to.
@@ -10,9 +11,10 @@ or discards it when there is nobody to write to.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import cast
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from app.mail import compose, outbox
@@ -28,14 +30,20 @@ from app.models import (
 )
 from app.services import updates, versions
 from app.services.tokens import issue_token
-from app.services.withdrawal import LIVE_STATUSES
+from app.services.withdrawal import CONFIRMED_BY_EMAIL, LIVE_STATUSES
 from app.urls import external_url
 
 RESEND = "resend_request"
 WITHDRAW = "withdraw_request"
-REQUEST_KINDS = (RESEND, WITHDRAW)
+# The signing form, used again by an address that has signed: "you have signed already".
+ALREADY_SIGNED = "already_signed_request"
+REQUEST_KINDS = (RESEND, WITHDRAW, ALREADY_SIGNED)
 # Who can be sent each kind of link.
-ELIGIBLE = {RESEND: (SignatureStatus.UNCONFIRMED,), WITHDRAW: LIVE_STATUSES}
+ELIGIBLE = {
+    RESEND: (SignatureStatus.UNCONFIRMED,),
+    WITHDRAW: LIVE_STATUSES,
+    ALREADY_SIGNED: CONFIRMED_BY_EMAIL,
+}
 
 
 def queue_request(
@@ -46,20 +54,24 @@ def queue_request(
     The row stands in for the mail until the worker expands it; it holds the address the
     person typed and the letter, nothing else.
     """
-    session.add(
-        OutboxMessage(
-            kind=kind,
-            recipient=address,
-            subject=key,
-            body_text=str(letter.id),
-            body_html="",
-            message_id=outbox.new_message_id(),
-            status=OutboxStatus.PENDING if allowed else OutboxStatus.DISCARDED,
-            created_at=now,
-            next_attempt_at=now,
-        )
+    session.execute(
+        _INSERT,
+        {
+            "kind": kind,
+            "recipient": address,
+            "subject": key,
+            "body_text": str(letter.id),
+            "body_html": "",
+            "message_id": outbox.new_message_id(),
+            "status": OutboxStatus.PENDING if allowed else OutboxStatus.DISCARDED,
+            "created_at": now,
+            "next_attempt_at": now,
+        },
     )
-    session.flush()
+
+
+# Built once: a statement made per call costs more than the INSERT itself on SQLite.
+_INSERT = insert(cast(Table, OutboxMessage.__table__))
 
 
 def expand_request(session: Session, row: OutboxMessage, *, now: datetime) -> bool:
@@ -85,6 +97,11 @@ def expand_request(session: Session, row: OutboxMessage, *, now: datetime) -> bo
             session, signature, TokenPurpose.WITHDRAW, now=now, ttl=timedelta(days=config["WITHDRAW_TOKEN_DAYS"])
         )
         email, kind = compose.confirmation(signature, signature.letter, confirm_token, withdraw_token), "confirm"
+    elif row.kind == ALREADY_SIGNED:
+        raw = issue_token(
+            session, signature, TokenPurpose.WITHDRAW, now=now, ttl=timedelta(days=config["WITHDRAW_TOKEN_DAYS"])
+        )
+        email, kind = compose.already_signed(signature, raw), "already_signed"
     else:
         raw = issue_token(
             session, signature, TokenPurpose.WITHDRAW, now=now, ttl=timedelta(days=config["WITHDRAW_TOKEN_DAYS"])

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, bindparam, func, insert, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.db import upsert
-from app.mail import compose, outbox
+from app.mail import compose, outbox, requests
 from app.mail.compose import Email
 from app.models import Flag, Letter, Signature, SignatureStatus, SuspectReason, Token, TokenPurpose
 from app.services import counting, domains, log
@@ -81,11 +81,6 @@ def _fields(data: SignatureInput) -> dict[str, object]:
         "show_domain": data.show_domain,
         "wants_updates": data.wants_updates,
     }
-
-
-def _apply(signature: Signature, data: SignatureInput) -> None:
-    for column, value in _fields(data).items():
-        setattr(signature, column, value)
 
 
 def _raise_flags(
@@ -172,6 +167,24 @@ def _insert_new(
 
 # The INSERT of a new signature per database, built once (building it costs more than running it).
 _NEW_SIGNATURE: dict[str, Any] = {}
+_FORM_COLUMNS = tuple(_fields(SignatureInput(name="", email="", email_key="")))
+# A signature not yet confirmed (or held) takes the latest details; built once, like the INSERT.
+_RESIGN = (
+    update(cast(Table, Signature.__table__))
+    .where(
+        Signature.letter_id == bindparam("b_letter_id"),
+        Signature.email_key == bindparam("b_email_key"),
+        Signature.status.in_((SignatureStatus.UNCONFIRMED, SignatureStatus.SUSPECT)),
+    )
+    .values(
+        status=SignatureStatus.UNCONFIRMED,
+        suspect_reason=None,
+        letter_version=bindparam("b_letter_version"),
+        network_hash=func.coalesce(bindparam("b_network_hash"), Signature.network_hash),
+        **{column: bindparam(f"b_{column}") for column in _FORM_COLUMNS},
+    )
+    .returning(Signature.id)
+)
 
 
 def release_held(session: Session, signature: Signature, *, now: datetime) -> None:
@@ -222,28 +235,29 @@ def sign(
     if suspect:
         # A suspect request changes nothing that exists and mails no one.
         return
-    signature = session.scalar(
-        select(Signature).where(Signature.letter_id == letter.id, Signature.email_key == data.email_key)
-    )
-    if signature is None:  # withdrawn and erased between the INSERT and this read: sign afresh
-        return sign(session, letter, data, now=now, ttl=ttl, screening=screening, draft=draft)
-    if signature.status in (SignatureStatus.UNCONFIRMED, SignatureStatus.SUSPECT):
-        # The latest details win until confirmed; the mail shows them to the owner. A clean
-        # request releases a held signature: the false positive recovers by itself.
-        _apply(signature, data)
-        signature.status = SignatureStatus.UNCONFIRMED
-        signature.suspect_reason = None
-        signature.letter_version = letter.current_version
-        signature.network_hash = screening.network_hash or signature.network_hash
-        _raise_flags(session, letter.id, signature.id, screening.flags, now=now)
+    # Signed before and not yet confirmed (or held): the latest details win until confirmed, and
+    # the mail shows them to the owner. A clean request releases a held signature, so a false
+    # positive recovers by itself.
+    values = {
+        "b_letter_id": letter.id,
+        "b_email_key": data.email_key,
+        "b_letter_version": letter.current_version,
+        "b_network_hash": screening.network_hash,
+        **{f"b_{column}": value for column, value in _fields(data).items()},
+    }
+    unconfirmed = session.scalar(_RESIGN, values)
+    if unconfirmed is not None:
+        _raise_flags(session, letter.id, unconfirmed, screening.flags, now=now)
         if screening.may_mail:
             draft = draft or draft_confirmation(letter, data)
-            _store_confirmation(session, signature.id, data.email, draft, now=now, ttl=ttl)
-    elif screening.may_mail:
-        withdraw_token = issue_token(session, signature, TokenPurpose.WITHDRAW, now=now, ttl=ttl.withdraw)
-        email = compose.already_signed(signature, withdraw_token)
-        outbox.enqueue(session, signature.email, email, kind="already_signed", now=now, signature=signature)
-    session.flush()
+            _store_confirmation(session, unconfirmed, data.email, draft, now=now, ttl=ttl)
+        return
+    # Signed and confirmed before: the mail worker writes the "you have signed" note, so this
+    # request costs what a new signature does and its time says nothing either. (If the
+    # signature was withdrawn a moment ago, the worker finds nobody and sends nothing.)
+    requests.queue_request(
+        session, requests.ALREADY_SIGNED, letter, data.email, data.email_key, now=now, allowed=screening.may_mail
+    )
 
 
 @dataclass(frozen=True)
