@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from disposable_email_domains import blocklist as DISPOSABLE_DOMAINS
-from sqlalchemy import func, or_, select
+from sqlalchemy import Row, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from app.models import FlagKind, Letter, Organisation, WatchName
@@ -43,24 +44,34 @@ def _domain_matches(domain: str, organisation_domain: str) -> bool:
     return domain == organisation_domain or domain.endswith("." + organisation_domain)
 
 
-def _claimed_elsewhere(session: Session, affiliation: str, email_domain: str) -> Organisation | None:
-    """An organisation the affiliation names whose domain is not the address's, if any.
+def _organisations_statement(dialect: str) -> Any:
+    """Organisations at given domains, or named inside a given affiliation (built once per database)."""
+    statement = _ORGANISATIONS.get(dialect)
+    if statement is None:
+        contains = func.strpos if dialect == "postgresql" else func.instr
+        statement = select(Organisation.id, Organisation.name, Organisation.domain).where(
+            or_(
+                Organisation.domain.in_(bindparam("domains", expanding=True)),
+                contains(bindparam("claimed"), func.lower(Organisation.name)) > 0,
+            )
+        )
+        _ORGANISATIONS[dialect] = statement
+    return statement
+
+
+_ORGANISATIONS: dict[str, Any] = {}
+_WATCHED = select(WatchName.name).where(WatchName.key == bindparam("key"))
+
+
+def _claimed_elsewhere(session: Session, affiliation: str, email_domain: str) -> Row[Any] | None:
+    """An organisation (id, name, domain) the affiliation names whose domain is not the address's, if any.
 
     One query: the organisations at the address's domain or a parent of it, and those whose
     name appears in the affiliation (compared in the database, so the table is never loaded).
     """
     claimed = affiliation.casefold()
-    contains = func.strpos if session.get_bind().dialect.name == "postgresql" else func.instr
-    rows = list(
-        session.scalars(
-            select(Organisation).where(
-                or_(
-                    Organisation.domain.in_(parent_domains(email_domain)),
-                    contains(claimed, func.lower(Organisation.name)) > 0,
-                )
-            )
-        )
-    )
+    statement = _organisations_statement(session.get_bind().dialect.name)
+    rows = session.execute(statement, {"domains": parent_domains(email_domain), "claimed": claimed}).all()
     named = [o for o in rows if o.name.casefold() in claimed]
     if any(_domain_matches(email_domain, o.domain) for o in named):
         return None
@@ -84,7 +95,7 @@ def assess(
     """
     raised: list[Raised] = []
     key = name_key(name)
-    watched = session.scalar(select(WatchName.name).where(WatchName.key == key))
+    watched = session.scalar(_WATCHED, {"key": key})
     if watched:
         raised.append(Raised(FlagKind.WATCHLIST, {"name": watched}))
     if email_domain in DISPOSABLE_DOMAINS:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 
 import yaml
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from app.models import Letter, LetterTranslation
@@ -258,7 +258,11 @@ def find_letter(session: Session, slug: str) -> Letter | None:
     """The letter with this slug, if there is one."""
     if not SLUG_PATTERN.match(slug):
         return None  # never send arbitrary bytes (a NUL, say) to the database
-    return session.scalar(select(Letter).where(Letter.slug == slug))
+    return session.scalar(_BY_SLUG, {"slug": slug})
+
+
+# The hottest query of the site, built once.
+_BY_SLUG = select(Letter).where(Letter.slug == bindparam("slug"))
 
 
 def get_letter(session: Session, slug: str) -> Letter:
