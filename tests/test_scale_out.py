@@ -191,5 +191,8 @@ def test_a_forked_worker_drops_the_parents_connections_without_closing_them(app:
     db.forget_connections(app)
     assert engine.pool.checkedin() == 0  # type: ignore[attr-defined]
     assert inherited is not None
-    inherited.cursor().execute("SELECT 1")  # not closed: the parent's own connection, still its own
+    cursor = inherited.cursor()
+    cursor.execute("SELECT 1")  # not closed: the parent's own connection, still its own
+    cursor.close()
+    inherited.close()  # (the parent's business; here, the test's)
     db.forget_connections(object())  # another server's app is left alone
