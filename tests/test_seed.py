@@ -1,14 +1,18 @@
-"""`flask dev seed`: fake signers in bulk, counted, searchable, and the search triggers kept."""
+"""`flask dev seed`: fake signers in bulk, counted, searchable, in the public log, and the search triggers kept."""
 
 from __future__ import annotations
 
+import json
+
+import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskCliRunner
 
 from app.db import db
-from app.models import Signature, SignatureStatus
-from app.services import counting, letters, listing
+from app.dev import seed
+from app.models import LogEvent, Signature, SignatureStatus
+from app.services import counting, letters, listing, log
 
 
 def test_seed_fills_a_new_letter_with_varied_signers(app: Flask, runner: FlaskCliRunner) -> None:
@@ -49,3 +53,39 @@ def test_seed_adds_to_an_existing_letter(app: Flask, runner: FlaskCliRunner, let
     assert runner.invoke(args=["dev", "seed", "test-letter", "--signatures", "10"]).exit_code == 0
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(Signature)) == 20
+
+
+def test_seeded_signers_are_in_the_public_log_as_if_each_had_confirmed(
+    app: Flask, runner: FlaskCliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(seed, "BATCH", 700)  # several batches: made by the worker process while written
+    for _ in range(2):  # a second run adds to the same letter and its log
+        assert runner.invoke(args=["dev", "seed", "big", "--signatures", "1500"]).exit_code == 0
+    with app.app_context():
+        session = db.session
+        signatures = {s.id: s for s in session.scalars(sa.select(Signature))}
+        events = list(session.scalars(sa.select(LogEvent).order_by(LogEvent.id)))
+        confirmed = [s for s in signatures.values() if s.status == SignatureStatus.CONFIRMED]
+        assert sorted(e.signature_id for e in events) == sorted(s.id for s in confirmed)
+        assert any(not s.public for s in confirmed)
+        for event in events:
+            signature = signatures[event.signature_id]
+            leaf = json.loads(event.leaf)
+            assert (event.event, event.listed, leaf["listed"]) == ("add", signature.public, signature.public)
+            if signature.public:
+                assert event.fields == log.canonical(log.public_fields(signature))
+                assert leaf["commitment"] == log.commitment(bytes.fromhex(event.salt or ""), event.fields)
+            else:
+                assert event.fields is None and event.salt is None and leaf["commitment"] is None
+        assert len({e.salt for e in events if e.salt}) == sum(1 for s in confirmed if s.public)
+    assert runner.invoke(args=["log", "sequence"]).exit_code == 0
+    result = runner.invoke(args=["log", "verify", "big"])
+    assert result.exit_code == 0 and "VERIFIED" in result.output, result.output
+
+
+@pytest.mark.settings(LOG_ENABLED=False)
+def test_with_the_log_off_seeding_logs_nothing(app: Flask, runner: FlaskCliRunner) -> None:
+    assert runner.invoke(args=["dev", "seed", "big", "--signatures", "50"]).exit_code == 0
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(LogEvent)) == 0
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Signature)) == 50

@@ -33,7 +33,7 @@ import base64
 import hashlib
 import json
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -70,27 +70,61 @@ def iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value is not None else None
 
 
+# One encoder for every call: json.dumps with options builds a new one each time (a third slower).
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical(value: Any) -> str:
     """The canonical JSON text of ``value``: sorted keys, no spaces, non-ASCII as is."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _CANONICAL.encode(value)
 
 
 def public_fields(signature: Signature) -> dict[str, Any]:
     """A signature's fields as the public list and the API show them."""
+    return fields_of(
+        id=signature.id,
+        name=signature.name,
+        affiliation=signature.affiliation,
+        country=signature.country,
+        city=signature.city,
+        comment=signature.comment,
+        signed_at=iso(signature.confirmed_at),
+        verified=signature.verified_at is not None,
+        founding=signature.founding,
+        version=signature.letter_version,
+        confirmed_domain=signature.confirmed_domain,
+    )
+
+
+def fields_of(
+    *,
+    id: int,
+    name: str,
+    affiliation: str | None,
+    country: str | None,
+    city: str | None,
+    comment: str | None,
+    signed_at: str | None,
+    verified: bool,
+    founding: bool,
+    version: int,
+    confirmed_domain: str | None,
+) -> dict[str, Any]:
+    """The public fields from plain column values (``public_fields`` of a row not loaded as a Signature)."""
     return {
-        "id": signature.id,
-        "name": signature.name,
-        "affiliation": signature.affiliation,
-        "country": signature.country,
-        "city": signature.city,
-        "comment": signature.comment,
-        "signed_at": iso(signature.confirmed_at),
-        "verified": signature.verified_at is not None,
-        "founding": signature.founding,
-        "version": signature.letter_version,
+        "id": id,
+        "name": name,
+        "affiliation": affiliation,
+        "country": country,
+        "city": city,
+        "comment": comment,
+        "signed_at": signed_at,
+        "verified": verified,
+        "founding": founding,
+        "version": version,
         # The domain is the signature's own; its organisation's name is the site's current table
         # of domains, so the log vouches for the domain and leaves the name to that table.
-        "confirmed_domain": signature.confirmed_domain,
+        "confirmed_domain": confirmed_domain,
     }
 
 
@@ -200,20 +234,52 @@ def new_event(
     reason: str | None = None,
 ) -> dict[str, Any]:
     """The row of an unsequenced event: its leaf and, for a listed signature, the salted opening."""
+    salt = secrets.token_bytes(32) if fields is not None else None
+    return _event_row(letter_id, signature_id, event, now, iso(now), fields, salt, reason)
+
+
+def new_events(
+    letter_id: int, event: str, *, now: datetime, signatures: Iterable[tuple[int, dict[str, Any] | None]]
+) -> Iterator[dict[str, Any]]:
+    """``new_event`` for each (signature id, fields or None) at one time, in bulk (salts drawn together)."""
+    at = iso(now)
+    salts = b""
+    offset = 0
+    for signature_id, fields in signatures:
+        salt = None
+        if fields is not None:
+            if offset == len(salts):
+                salts, offset = secrets.token_bytes(32 * 4096), 0
+            salt = salts[offset : offset + 32]
+            offset += 32
+        yield _event_row(letter_id, signature_id, event, now, at, fields, salt, None)
+
+
+def _event_row(
+    letter_id: int,
+    signature_id: int,
+    event: str,
+    now: datetime,
+    at: str | None,
+    fields: dict[str, Any] | None,
+    salt: bytes | None,
+    reason: str | None,
+) -> dict[str, Any]:
+    """The one place the leaf is built: ``at`` is ``iso(now)``, ``salt`` 32 random bytes when listed."""
     leaf: dict[str, Any] = {
         "v": VERSION,
         "event": event,
         "signature": signature_id,
-        "at": iso(now),
+        "at": at,
         "listed": fields is not None,
         "commitment": None,
     }
-    text = salt = None
+    text = salt_text = None
     if fields is not None:
+        assert salt is not None and len(salt) == 32
         text = canonical(fields)
-        raw_salt = secrets.token_bytes(32)
-        salt = raw_salt.hex()
-        leaf["commitment"] = commitment(raw_salt, text)
+        salt_text = salt.hex()
+        leaf["commitment"] = commitment(salt, text)
     if reason is not None:
         leaf["reason"] = reason
     leaf_text = canonical(leaf)
@@ -226,7 +292,7 @@ def new_event(
         "leaf": leaf_text,
         "leaf_hash": merkle.leaf_hash(leaf_text.encode()).hex(),
         "fields": text,
-        "salt": salt,
+        "salt": salt_text,
     }
 
 
@@ -251,7 +317,7 @@ def record_confirmed(session: Session, letter_id: int, first_id: int, *, now: da
 
     For signatures stored in bulk around the usual path (``flask dev seed``); returns how many.
     """
-    if not _enabled():
+    if not enabled():
         return 0
     count = 0
     last = first_id - 1
@@ -270,15 +336,15 @@ def record_confirmed(session: Session, letter_id: int, first_id: int, *, now: da
         )
         if not batch:
             return count
-        rows = [
-            new_event(letter_id, s.id, "add", now=now, fields=public_fields(s) if s.public else None) for s in batch
-        ]
+        listed = ((s.id, public_fields(s) if s.public else None) for s in batch)
+        rows = list(new_events(letter_id, "add", now=now, signatures=listed))
         session.execute(insert(LogEvent), rows)
         count += len(rows)
         last = batch[-1].id
 
 
-def _enabled() -> bool:
+def enabled() -> bool:
+    """Whether changes are logged (LOG_ENABLED; always outside an app)."""
     from flask import current_app, has_app_context
 
     return not has_app_context() or bool(current_app.config.get("LOG_ENABLED", True))
@@ -288,7 +354,7 @@ def on_move(
     session: Session, signature: Signature, before: SignatureStatus, after: SignatureStatus, *, now: datetime
 ) -> None:
     """Log what a change of state does to the public list (called by counting.move and confirm)."""
-    if before == after or not _enabled():
+    if before == after or not enabled():
         return
     if after in ERASED:
         if before == SignatureStatus.CONFIRMED or _has_entries(session, signature):
@@ -301,7 +367,7 @@ def on_move(
 
 def on_update(session: Session, signature: Signature, *, now: datetime) -> None:
     """Log a change of a listed signature's public fields (the verified mark)."""
-    if signature.status == SignatureStatus.CONFIRMED and _enabled():
+    if signature.status == SignatureStatus.CONFIRMED and enabled():
         record(session, signature, "update", now=now)
 
 
