@@ -6,6 +6,8 @@ import re
 import threading
 import time
 from datetime import timedelta
+from email import message_from_bytes
+from email.policy import SMTP, default
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -15,6 +17,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app.db import db, utcnow
+from app.mail.backends import build_message
 from app.mail.worker import retry_delay, run_worker, send_pending
 from app.models import Letter, OutboxMessage, OutboxStatus
 from tests.support import SMTPSink, csrf_token, link_in, path_of, sign, smtp_settings, text_of
@@ -207,3 +210,27 @@ def test_without_a_mail_server_mail_is_written_to_files(
     assert "1 sent" in mail_send(app).output
     [path] = list((tmp_path / "mail").glob("*.eml"))
     assert b"To: file@example.org" in path.read_bytes()
+
+
+@pytest.mark.parametrize("recipient", ["sky@example.org", "하늘@example.org"])
+def test_a_message_reads_the_same_however_it_is_built(recipient: str) -> None:
+    """Plain addresses take the fast compat32 builder, others EmailMessage (SMTPUTF8); readers see one message."""
+    row = OutboxMessage(
+        recipient=recipient,
+        subject="서명을 확인해 주세요: 예술가에게 대가를 — a long subject that must be folded somewhere",
+        body_text="김하늘 님, 안녕하세요.\nhttps://example.org/confirm/abc?lang=ko\n",
+        body_html='<html lang="ko"><p>김하늘 님</p></html>',
+        message_id="<1@example.org>",
+        headers='{"List-Unsubscribe": "<https://example.org/u/1>", "X-Note": "é"}',
+    )
+    built = build_message(row, "Undersigned — 서명 <letters@example.org>")
+    parsed = message_from_bytes(built.as_bytes(policy=SMTP), policy=default)
+    assert parsed["Subject"] == row.subject
+    assert parsed["To"] == recipient
+    assert parsed["From"] == "Undersigned — 서명 <letters@example.org>"
+    assert parsed["List-Unsubscribe"] == "<https://example.org/u/1>" and parsed["X-Note"] == "é"
+    assert parsed["Message-ID"] == "<1@example.org>" and parsed["Auto-Submitted"] == "auto-generated"
+    plain = parsed.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+    html = parsed.get_body(preferencelist=("html",)).get_content()  # type: ignore[union-attr]
+    assert plain.replace("\r\n", "\n") == row.body_text  # (sent with CRLF line ends, as SMTP wants)
+    assert html.replace("\r\n", "\n").strip() == row.body_html

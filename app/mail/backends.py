@@ -7,8 +7,11 @@ import smtplib
 import ssl
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from email.message import EmailMessage
-from email.utils import formatdate
+from email.header import Header
+from email.message import EmailMessage, Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.utils import formataddr, formatdate, parseaddr
 from functools import cache
 from pathlib import Path
 from types import TracebackType
@@ -21,8 +24,40 @@ class PermanentFailure(Exception):
     """The server refused this message for good (a 5xx reply); retrying will not help."""
 
 
-def build_message(row: OutboxMessage, sender: str) -> EmailMessage:
-    """The MIME message for an outbox row: text and HTML alternatives, Date, Message-ID, its own headers."""
+def build_message(row: OutboxMessage, sender: str) -> Message[Any, Any]:
+    """The MIME message for an outbox row: text and HTML alternatives, Date, Message-ID, its own headers.
+
+    Built with the email package's compat32 API, which does the same for plain mail several
+    times faster than ``EmailMessage`` (whose header registry parses every header it is given,
+    and folds it again when sending): building and sending were nine tenths of the mail worker's
+    time. Non-ASCII header text is encoded as RFC 2047 words; an address that is not ASCII
+    (it needs SMTPUTF8) takes the ``EmailMessage`` way.
+    """
+    extra = json.loads(row.headers) if row.headers else {}
+    if not (sender + row.recipient).isascii():
+        return _international_message(row, sender, extra)
+    # (Typed loosely: compat32 headers may be Header objects, which the generator encodes.)
+    message: Message[Any, Any] = MIMEMultipart("alternative")
+    name, address = parseaddr(sender)
+    message["From"] = formataddr((name, address), charset="utf-8")
+    message["To"] = row.recipient
+    message["Subject"] = _header(row.subject)
+    message["Date"] = formatdate(usegmt=True)
+    message["Message-ID"] = row.message_id
+    message["Auto-Submitted"] = "auto-generated"
+    for header, value in extra.items():
+        message[header] = _header(value)
+    message.attach(MIMEText(row.body_text, "plain", "utf-8"))
+    message.attach(MIMEText(row.body_html, "html", "utf-8"))
+    return message
+
+
+def _header(value: str) -> str | Header:
+    """A header's text as is, or to be written as RFC 2047 encoded words when it is not ASCII."""
+    return value if value.isascii() else Header(value, "utf-8")
+
+
+def _international_message(row: OutboxMessage, sender: str, extra: Mapping[str, str]) -> Message[Any, Any]:
     message = EmailMessage()
     message["From"] = sender
     message["To"] = row.recipient
@@ -30,8 +65,8 @@ def build_message(row: OutboxMessage, sender: str) -> EmailMessage:
     message["Date"] = formatdate(usegmt=True)
     message["Message-ID"] = row.message_id
     message["Auto-Submitted"] = "auto-generated"
-    for name, value in json.loads(row.headers).items() if row.headers else ():
-        message[name] = value
+    for header, value in extra.items():
+        message[header] = value
     message.set_content(row.body_text)
     message.add_alternative(row.body_html, subtype="html")
     return message
@@ -46,7 +81,7 @@ class MailBackend(Protocol):
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None: ...
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: Message[Any, Any]) -> None:
         """Deliver one message, or raise (PermanentFailure when retrying is pointless)."""
 
 
@@ -91,7 +126,7 @@ class SMTPBackend:
                 self._smtp.close()
             self._smtp = None
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: Message[Any, Any]) -> None:
         """Send over the open connection; a 5xx refusal is permanent, anything else may be retried."""
         assert self._smtp is not None, "use the backend as a context manager"
         try:
@@ -122,7 +157,7 @@ class FileBackend:
     ) -> None:
         return None
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: Message[Any, Any]) -> None:
         """Write the message atomically, named so that a listing sorts oldest first."""
         message_id = str(message["Message-ID"]).strip("<>").split("@")[0]
         stem = f"{datetime.now(UTC):%Y%m%dT%H%M%S%f}-{message_id}"
