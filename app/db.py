@@ -187,14 +187,17 @@ class Database:
         return reading_first
 
     def begin_write(self) -> Session:
-        """End the request's reading transaction and begin its writing one (see ``reads_first``).
+        """Be ready to write (see ``reads_first``): on SQLite, end the reading transaction and take the lock.
 
-        What was read stays usable (sessions do not expire on commit). On SQLite the new
-        transaction holds the write lock from its BEGIN, so it never fails to upgrade a read.
+        On SQLite the new transaction holds the write lock from its BEGIN, so it never fails to
+        upgrade a read; what was read stays usable (sessions do not expire on commit). PostgreSQL
+        locks rows, not the database: the reads and the writes stay one transaction, on one
+        connection taken from the pool once.
         """
         session = self.session
-        session.commit()
-        session.connection(execution_options={"sqlite_immediate": True})
+        if session.get_bind().dialect.name == "sqlite":
+            session.commit()
+            session.connection(execution_options={"sqlite_immediate": True})
         return session
 
     @contextmanager
