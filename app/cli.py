@@ -10,10 +10,9 @@ from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import click
-from alembic import command
-from alembic.config import Config
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
@@ -24,6 +23,9 @@ from app.models import Letter, Moderator, ModeratorRole
 from app.moderation import accounts
 from app.services import counting, export, founding, letters, organisations, retention, signing, updates
 from app.services.errors import LetterClosed, LetterNotFound
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -39,7 +41,13 @@ log_cli = AppGroup("log", help="The tamper-evident public log: keys, sequencing,
 
 @contextmanager
 def alembic_config() -> Iterator[Config]:
-    """An Alembic configuration bound to the app's database connection."""
+    """An Alembic configuration bound to the app's database connection.
+
+    Alembic is imported here, not with the module: every process that builds the app (each
+    gunicorn worker, the mail worker, an export) would otherwise carry its ~10 MB.
+    """
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("file_template", "%%(year)d%%(month).2d%%(day).2d_%%(rev)s_%%(slug)s")
@@ -52,6 +60,8 @@ def alembic_config() -> Iterator[Config]:
 @click.argument("revision", default="head")
 def db_upgrade(revision: str) -> None:
     """Apply migrations up to REVISION (default: the latest)."""
+    from alembic import command
+
     with alembic_config() as config:
         command.upgrade(config, revision)
     click.echo(f"Database upgraded to {revision}.")
@@ -61,6 +71,8 @@ def db_upgrade(revision: str) -> None:
 @click.argument("revision")
 def db_downgrade(revision: str) -> None:
     """Undo migrations down to REVISION (e.g. -1, or base)."""
+    from alembic import command
+
     with alembic_config() as config:
         command.downgrade(config, revision)
     click.echo(f"Database downgraded to {revision}.")
@@ -69,6 +81,8 @@ def db_downgrade(revision: str) -> None:
 @db_cli.command("current")
 def db_current() -> None:
     """Show the revision the database is at."""
+    from alembic import command
+
     with alembic_config() as config:
         command.current(config)
 
@@ -76,6 +90,8 @@ def db_current() -> None:
 @db_cli.command("check")
 def db_check() -> None:
     """Fail if the models and the migrations disagree."""
+    from alembic import command
+
     with alembic_config() as config:
         command.check(config)
     click.echo("The models match the migrations.")
@@ -86,6 +102,8 @@ def db_check() -> None:
 @click.option("--autogenerate", is_flag=True, help="Draft it from the models (review it by hand).")
 def db_revision(message: str, autogenerate: bool) -> None:
     """Create a new migration file in migrations/versions."""
+    from alembic import command
+
     with alembic_config() as config:
         command.revision(config, message=message, autogenerate=autogenerate)
 

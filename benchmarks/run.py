@@ -585,7 +585,12 @@ def main() -> None:
     notes = ROOT / "benchmarks" / "notes.md"
     if notes.exists():
         report += "\n" + notes.read_text()
-    Path(args.output).write_text(report + "\n")
+    output = Path(args.output)
+    # The public log's figures come from benchmarks/log_bench.py --write: keep its section.
+    kept = re.search(r"^## Public log\n.*?(?=^## |\Z)", output.read_text(), re.S | re.M) if output.exists() else None
+    if kept:
+        report = report.rstrip("\n") + "\n\n" + kept.group(0).rstrip("\n")
+    output.write_text(report + "\n")
     print(report)
 
 
