@@ -133,21 +133,8 @@ class CachedCountAPI:
 
         The answer kept (None for one that may not be: an error, a cookie) and the app's own.
         """
-        seen: list[Any] = []
-
-        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            seen[:] = [status, headers]
-            return lambda _data: None
-
         inner = {name: value for name, value in environ.items() if name != "HTTP_IF_NONE_MATCH"}
-        result = self.app(inner, capture)
-        try:
-            body = b"".join(result)
-        finally:
-            close = getattr(result, "close", None)
-            if close is not None:
-                close()
-        status, headers = seen
+        status, headers, body = _whole_answer(self.app, inner)
         stored = Headers(headers)
         etag = stored.get("ETag")
         if not status.startswith("200 ") or not etag or "Set-Cookie" in stored:
@@ -243,20 +230,7 @@ class NewVisitorPages:
 
     def _fill(self, key: Hashable, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         """Answer from the app, and keep its answer when it is a page with holes and nothing else personal."""
-        seen: list[Any] = []
-
-        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            seen[:] = [status, headers]
-            return start_response(status, headers, exc_info)
-
-        result = self.app(environ, capture)
-        try:
-            body = b"".join(result)
-        finally:
-            close = getattr(result, "close", None)
-            if close is not None:
-                close()
-        status, headers = seen
+        status, headers, body = _whole_answer(self.app, environ, start_response)
         kept = self._keepable(status, headers, body, environ.get(HOLES_KEY))
         if kept is not None:
             self.cache.put(key, kept)
@@ -289,6 +263,27 @@ class NewVisitorPages:
         kept_headers = [(n, v) for n, v in headers if n.lower() not in {"set-cookie", "content-length", "date"}]
         set_cookie = cookies[0].replace(value, _HOLE.format("session"), 1)
         return KeptPage(page, kept_headers, set_cookie, frozenset(stored), makers)
+
+
+def _whole_answer(
+    app: WSGIApplication, environ: WSGIEnvironment, forward: StartResponse | None = None
+) -> tuple[str, list[tuple[str, str]], bytes]:
+    """Run ``app`` to the end: its status, headers and whole body (also passed on to ``forward``, if given)."""
+    seen: list[Any] = []
+
+    def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        seen[:] = [status, headers]
+        return forward(status, headers, exc_info) if forward is not None else (lambda _data: None)
+
+    result = app(environ, capture)
+    try:
+        body = b"".join(result)
+    finally:
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()
+    status, headers = seen
+    return status, headers, body
 
 
 def _matches(if_none_match: str | None, etag: str) -> bool:
