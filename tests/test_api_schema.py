@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 import schemathesis
 from flask import Flask
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from schemathesis import Case, GenerationMode
 
@@ -58,6 +58,11 @@ def test_the_api_keeps_to_its_openapi_document(
     @given(case=cases)
     @settings(max_examples=100, deadline=None)
     def call(case: Case) -> None:
+        if mode is GenerationMode.NEGATIVE:
+            # An object in a query parameter is sent exploded (form style): its keys become the
+            # parameters and the parameter itself is absent, which for an optional one (the
+            # consistency proof's `second`) is a valid request, not a negative case.
+            assume(not any(isinstance(value, dict) for value in (case.query or {}).values()))
         # Every check: no 5xx; documented status codes, content types, headers and bodies;
         # schema-valid requests accepted (positive) and schema-violating ones refused (negative).
         case.call_and_validate()
