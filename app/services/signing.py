@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -17,7 +18,7 @@ from app.models import Flag, Letter, Signature, SignatureStatus, SuspectReason, 
 from app.services import counting, domains, log
 from app.services.errors import N_, LetterClosed, TokenExpired, TokenProblem
 from app.services.flags import Raised
-from app.services.tokens import find_token, issue_token, new_token, store_tokens
+from app.services.tokens import find_token, new_token, store_tokens
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,13 @@ class TokenLifetimes:
 
     confirm: timedelta
     withdraw: timedelta
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> TokenLifetimes:
+        """The lifetimes set by CONFIRM_TOKEN_DAYS and WITHDRAW_TOKEN_DAYS."""
+        return cls(
+            confirm=timedelta(days=config["CONFIRM_TOKEN_DAYS"]), withdraw=timedelta(days=config["WITHDRAW_TOKEN_DAYS"])
+        )
 
 
 def email_key(normalised_email: str) -> str:
@@ -115,10 +123,10 @@ class Draft:
     email: Email
 
 
-def draft_confirmation(letter: Letter, data: SignatureInput) -> Draft:
-    """The confirmation mail ``data`` would get, with fresh tokens."""
+def draft_confirmation(letter: Letter, signer: compose.Signer) -> Draft:
+    """The confirmation mail ``signer`` (the form's details, or a stored signature) gets, with fresh tokens."""
     confirm_token, withdraw_token = new_token(), new_token()
-    return Draft(confirm_token, withdraw_token, compose.confirmation(data, letter, confirm_token, withdraw_token))
+    return Draft(confirm_token, withdraw_token, compose.confirmation(signer, letter, confirm_token, withdraw_token))
 
 
 def _store_confirmation(
@@ -130,13 +138,6 @@ def _store_confirmation(
     ]
     store_tokens(session, signature_id, tokens, now=now)
     outbox.enqueue_for(session, signature_id, recipient, draft.email, kind="confirm", now=now)
-
-
-def _send_confirmation(session: Session, signature: Signature, *, now: datetime, ttl: TokenLifetimes) -> None:
-    confirm_token = issue_token(session, signature, TokenPurpose.CONFIRM, now=now, ttl=ttl.confirm)
-    withdraw_token = issue_token(session, signature, TokenPurpose.WITHDRAW, now=now, ttl=ttl.withdraw)
-    email = compose.confirmation(signature, signature.letter, confirm_token, withdraw_token)
-    outbox.enqueue(session, signature.email, email, kind="confirm", now=now, signature=signature)
 
 
 def _insert_new(
@@ -191,13 +192,11 @@ def release_held(session: Session, signature: Signature, *, now: datetime) -> No
     """Release a signature held as suspect: it becomes unconfirmed and its owner gets the link."""
     from flask import current_app
 
-    config = current_app.config
     signature.status = SignatureStatus.UNCONFIRMED
     signature.suspect_reason = None
-    ttl = TokenLifetimes(
-        confirm=timedelta(days=config["CONFIRM_TOKEN_DAYS"]), withdraw=timedelta(days=config["WITHDRAW_TOKEN_DAYS"])
-    )
-    _send_confirmation(session, signature, now=now, ttl=ttl)
+    draft = draft_confirmation(signature.letter, signature)
+    ttl = TokenLifetimes.from_config(current_app.config)
+    _store_confirmation(session, signature.id, signature.email, draft, now=now, ttl=ttl)
 
 
 def sign(
@@ -248,7 +247,7 @@ def sign(
     unconfirmed = session.scalar(_RESIGN, values)
     if unconfirmed is not None:
         _raise_flags(session, letter.id, unconfirmed, screening.flags, now=now)
-        if screening.may_mail:
+        if mails:
             draft = draft or draft_confirmation(letter, data)
             _store_confirmation(session, unconfirmed, data.email, draft, now=now, ttl=ttl)
         return

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from werkzeug.wrappers import Response
@@ -20,14 +18,6 @@ from app.signing.bots import suspect_reason
 from app.signing.forms import AddressForm, SignForm
 
 bp = Blueprint("signing", __name__)
-
-
-def _lifetimes() -> signing.TokenLifetimes:
-    config = current_app.config
-    return signing.TokenLifetimes(
-        confirm=timedelta(days=config["CONFIRM_TOKEN_DAYS"]),
-        withdraw=timedelta(days=config["WITHDRAW_TOKEN_DAYS"]),
-    )
 
 
 def _may_mail(key: str) -> bool:
@@ -88,7 +78,15 @@ def sign(slug: str) -> Response | tuple[str, int]:
     )
     draft = signing.draft_confirmation(letter, data) if screening.may_mail and not screening.suspect_reason else None
     session = db.begin_write()
-    signing.sign(session, letter, data, now=utcnow(), ttl=_lifetimes(), screening=screening, draft=draft)
+    signing.sign(
+        session,
+        letter,
+        data,
+        now=utcnow(),
+        ttl=signing.TokenLifetimes.from_config(current_app.config),
+        screening=screening,
+        draft=draft,
+    )
     session.commit()
     return redirect(url_for(".check_inbox", slug=letter.slug), 303)
 
