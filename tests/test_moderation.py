@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
+from flask_login.utils import encode_cookie
 
 from app.db import db, utcnow
 from app.models import AuditEntry, Flag, FlagKind, Letter, Moderator, ModeratorRole, Organisation, Signature
@@ -17,7 +18,7 @@ from app.models import SignatureStatus as S
 from app.moderation import accounts
 from app.services import moderation
 from app.services.flags import flag_params
-from tests.support import csrf_token, sign
+from tests.support import copy_cookies, csrf_token, sign
 
 SLUG = "test-letter"
 PASSWORD = "correct horse battery staple"
@@ -207,6 +208,60 @@ def test_sessions_end_when_idle_and_when_the_account_is_disabled(
     assert app.test_cli_runner().invoke(args=["moderator", "disable", "mod@example.org"]).exit_code == 0
     assert client.get("/moderate").status_code == 302
     assert log_in(client).status_code == 401  # and cannot sign in again
+
+
+def sign_out(client: FlaskClient) -> Any:
+    return client.post("/moderate/logout", data={"csrf_token": csrf_token(client, "/moderate")})
+
+
+def test_a_session_cookie_copied_before_signing_out_is_refused_after_it(
+    app: Flask, client: FlaskClient, letter: Letter, create_moderator: Callable[..., Moderator]
+) -> None:
+    create_moderator()
+    log_in(client)
+    copy = app.test_client()
+    copy_cookies(client, copy)
+    assert copy.get("/moderate").status_code == 200  # the copy works while the session lasts
+    assert sign_out(client).status_code == 303
+    assert client.get("/moderate").status_code == 302
+    refused = copy.get("/moderate")
+    assert refused.status_code == 302 and refused.headers["Location"].startswith("/moderate/login")
+    assert log_in(copy).status_code == 303  # signing in again starts a new session
+    assert copy.get("/moderate").status_code == 200
+
+
+def test_resetting_the_password_ends_every_session_of_the_account(
+    app: Flask, client: FlaskClient, letter: Letter, create_moderator: Callable[..., Moderator]
+) -> None:
+    create_moderator()
+    create_moderator(email="other@example.org")
+    laptop, phone, colleague = client, app.test_client(), app.test_client()
+    for each in (laptop, phone):
+        log_in(each)
+    log_in(colleague, email="other@example.org")
+    reset = app.test_cli_runner().invoke(
+        args=["moderator", "reset-password", "mod@example.org", "--password-stdin"], input="a new long password\n"
+    )
+    assert reset.exit_code == 0, reset.output
+    assert laptop.get("/moderate").status_code == phone.get("/moderate").status_code == 302
+    assert colleague.get("/moderate").status_code == 200  # another account's session goes on
+    assert log_in(phone).status_code == 401
+    assert log_in(phone, password="a new long password").status_code == 303
+
+
+def test_no_remember_cookie_is_set_or_honoured(
+    app: Flask, client: FlaskClient, letter: Letter, create_moderator: Callable[..., Moderator]
+) -> None:
+    moderator = create_moderator()
+    answer = log_in(client)
+    assert answer.status_code == 303
+    assert [c for c in answer.headers.getlist("Set-Cookie") if not c.startswith("session=")] == []
+    # A remember cookie made with the app's own key and a valid id still signs no one in.
+    with app.test_request_context():
+        forged = encode_cookie(accounts.SignedInModerator(moderator).get_id())
+    stranger = app.test_client()
+    stranger.set_cookie(app.config.get("REMEMBER_COOKIE_NAME", "remember_token"), forged)
+    assert stranger.get("/moderate").status_code == 302
 
 
 def moderation_routes(app: Flask) -> list[tuple[str, str]]:
