@@ -230,6 +230,19 @@ def test_a_session_cookie_copied_before_signing_out_is_refused_after_it(
     assert copy.get("/moderate").status_code == 200
 
 
+def test_a_csrf_token_from_before_signing_in_is_refused_after_it(
+    app: Flask, client: FlaskClient, letter: Letter, create_moderator: Callable[..., Moderator]
+) -> None:
+    create_moderator()
+    before = csrf_token(client, "/moderate/login")
+    assert log_in(client).status_code == 303
+    stale = client.post("/moderate/logout", data={"csrf_token": before})
+    assert stale.status_code == 400
+    assert "This form has expired" in stale.get_data(as_text=True)
+    assert client.get("/moderate").status_code == 200  # still signed in: the stale token did nothing
+    assert sign_out(client).status_code == 303  # a token from the new session works
+
+
 def test_resetting_the_password_ends_every_session_of_the_account(
     app: Flask, client: FlaskClient, letter: Letter, create_moderator: Callable[..., Moderator]
 ) -> None:

@@ -141,7 +141,12 @@ def _start_afresh() -> None:
 
 
 def sign_in(moderator: Moderator, now: datetime) -> None:
-    """Start a session for this moderator."""
+    """Start a new session for this moderator: nothing of the visitor's session before carries over.
+
+    In particular the CSRF secret is new, so a token handed out before signing in (perhaps to
+    someone who planted the cookie) is refused afterwards.
+    """
+    _start_afresh()
     login_user(SignedInModerator(moderator))
     session.permanent = True
     session[LAST_SEEN_AT] = int(now.timestamp())
