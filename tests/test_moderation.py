@@ -202,7 +202,10 @@ def test_sessions_end_when_idle_and_when_the_account_is_disabled(
     assert client.get("/moderate").status_code == 200
     with client.session_transaction() as session:
         session["moderator_seen"] = int(utcnow().timestamp()) - 31 * 60
-    assert client.get("/moderate").status_code == 302  # idle for longer than 30 minutes
+    idle = client.get("/moderate")
+    assert idle.status_code == 302  # idle for longer than 30 minutes
+    page = client.get(idle.headers["Location"]).get_data(as_text=True)
+    assert "You were signed out after 30 minutes without activity. Please sign in again." in page
     log_in(client)
     assert client.get("/moderate").status_code == 200
     assert app.test_cli_runner().invoke(args=["moderator", "disable", "mod@example.org"]).exit_code == 0
@@ -228,6 +231,45 @@ def test_a_session_cookie_copied_before_signing_out_is_refused_after_it(
     assert refused.status_code == 302 and refused.headers["Location"].startswith("/moderate/login")
     assert log_in(copy).status_code == 303  # signing in again starts a new session
     assert copy.get("/moderate").status_code == 200
+
+
+def test_a_session_ends_after_moderator_session_hours_however_active(
+    app: Flask, client: FlaskClient, letter: Letter, create_moderator: Callable[..., Moderator]
+) -> None:
+    create_moderator()
+    log_in(client)
+
+    def signed_in_since(seconds_ago: int) -> None:
+        # A request a minute ago: never idle; only the sign-in moves back.
+        now = int(utcnow().timestamp())
+        with client.session_transaction() as session:
+            session["moderator_since"] = now - seconds_ago
+            session["moderator_seen"] = now - 60
+
+    signed_in_since(12 * 3600 - 60)
+    assert client.get("/moderate").status_code == 200
+    signed_in_since(12 * 3600 + 1)
+    refused = client.get("/moderate")
+    assert refused.status_code == 302 and refused.headers["Location"].startswith("/moderate/login")
+    page = client.get(refused.headers["Location"]).get_data(as_text=True)
+    assert "You were signed in for 12 hours. Please sign in again." in page
+    assert client.get("/moderate").status_code == 302  # not only once: the session is gone
+    assert log_in(client).status_code == 303
+    assert client.get("/moderate").status_code == 200
+
+
+@pytest.mark.settings(MODERATOR_SESSION_HOURS=1)
+def test_the_session_lifetime_is_a_setting(
+    app: Flask, client: FlaskClient, letter: Letter, create_moderator: Callable[..., Moderator]
+) -> None:
+    create_moderator()
+    log_in(client)
+    with client.session_transaction() as session:
+        session["moderator_since"] = int(utcnow().timestamp()) - 3601
+    refused = client.get("/moderate?lang=ko")
+    assert refused.status_code == 302
+    page = client.get(refused.headers["Location"]).get_data(as_text=True)
+    assert "로그인한 지 1시간이 지났습니다. 다시 로그인해 주세요." in page
 
 
 def test_a_csrf_token_from_before_signing_in_is_refused_after_it(

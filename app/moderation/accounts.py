@@ -1,4 +1,4 @@
-"""Moderator accounts: Argon2 password hashes, Flask-Login sessions that end when idle or revoked."""
+"""Moderator accounts: Argon2 password hashes, Flask-Login sessions that end when idle, old or revoked."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from typing import Any, TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from flask import Flask, abort, current_app, g, session
+from flask import Flask, abort, current_app, flash, g, session
+from flask_babel import ngettext
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -24,7 +25,8 @@ MIN_PASSWORD_LENGTH = 12
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-# What a moderator's session holds besides Flask-Login's keys: when it was last used.
+# What a moderator's session holds besides Flask-Login's keys: when it was signed in and last used.
+SIGNED_IN_AT = "moderator_since"
 LAST_SEEN_AT = "moderator_seen"
 # Kept across signing in and out: the visitor's language, which grants nothing.
 KEPT_ACROSS_SIGN_IN = ("lang",)
@@ -149,7 +151,7 @@ def sign_in(moderator: Moderator, now: datetime) -> None:
     _start_afresh()
     login_user(SignedInModerator(moderator))
     session.permanent = True
-    session[LAST_SEEN_AT] = int(now.timestamp())
+    session[SIGNED_IN_AT] = session[LAST_SEEN_AT] = int(now.timestamp())
 
 
 def sign_out() -> None:
@@ -160,12 +162,12 @@ def sign_out() -> None:
 
 def _forget_sign_in() -> None:
     # Not logout_user(): that would call this loader again.
-    for key in ("_user_id", "_fresh", "_id", LAST_SEEN_AT):
+    for key in ("_user_id", "_fresh", "_id", LAST_SEEN_AT, SIGNED_IN_AT):
         session.pop(key, None)
 
 
 def load_moderator(user_id: str) -> SignedInModerator | None:
-    """The moderator of a session, unless disabled, revoked or idle for too long."""
+    """The moderator of a session, unless disabled, revoked, idle for too long or signed in too long ago."""
     identifier, _, token = user_id.partition(":")
     if not identifier.isdigit():
         return None
@@ -177,8 +179,32 @@ def load_moderator(user_id: str) -> SignedInModerator | None:
     ):
         return None
     now = int(utcnow().timestamp())
-    if now - session.get(LAST_SEEN_AT, 0) > current_app.config["MODERATOR_IDLE_MINUTES"] * 60:
+    signed_in_at, seen = session.get(SIGNED_IN_AT), session.get(LAST_SEEN_AT)
+    if not isinstance(signed_in_at, int) or not isinstance(seen, int):
+        # Not signed in through the form (a remember cookie, a session from before these keys).
         _forget_sign_in()
+        return None
+    hours = current_app.config["MODERATOR_SESSION_HOURS"]
+    if now - signed_in_at > hours * 3600:
+        _forget_sign_in()
+        flash(
+            ngettext(
+                "You were signed in for %(num)d hour. Please sign in again.",
+                "You were signed in for %(num)d hours. Please sign in again.",
+                hours,
+            )
+        )
+        return None
+    minutes = current_app.config["MODERATOR_IDLE_MINUTES"]
+    if now - seen > minutes * 60:
+        _forget_sign_in()
+        flash(
+            ngettext(
+                "You were signed out after %(num)d minute without activity. Please sign in again.",
+                "You were signed out after %(num)d minutes without activity. Please sign in again.",
+                minutes,
+            )
+        )
         return None
     session[LAST_SEEN_AT] = now
     return SignedInModerator(moderator)
