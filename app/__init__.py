@@ -9,15 +9,20 @@ from dotenv import load_dotenv
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from app import clock as clocks
 from app import config as settings
 from app.db import db
 from app.extensions import babel, csrf, select_locale
 
 
-def create_app(test_config: dict[str, Any] | None = None) -> Flask:
-    """Build the application: configuration, database, extensions, pages, CLI."""
+def create_app(test_config: dict[str, Any] | None = None, *, clock: clocks.Clock | None = None) -> Flask:
+    """Build the application: configuration, clock, database, extensions, pages, CLI.
+
+    ``clock`` replaces the system's clock (tests move it on instead of sleeping).
+    """
     app = Flask(__name__, instance_relative_config=True)
     load_configuration(app, test_config)
+    clocks.init_app(app, clock)
     db.init_app(app)
     init_caches(app)
     trust_reverse_proxies(app)

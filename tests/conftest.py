@@ -21,7 +21,7 @@ from app import create_app
 from app.db import Base, db, utcnow
 from app.models import Letter
 from app.services import letters as letter_service
-from tests.support import SMTPSink, marked_settings, require
+from tests.support import ManualClock, SMTPSink, marked_settings, require
 
 # The browser fixtures, registered once: a session fixture imported into two test modules would be
 # two fixtures, and two Playwright drivers in one process do not work.
@@ -134,9 +134,19 @@ def app_config(request: pytest.FixtureRequest) -> dict[str, Any]:
 
 
 @pytest.fixture
-def app(database_url: str, tmp_path: Path, app_config: dict[str, Any]) -> Iterator[Flask]:
+def clock() -> ManualClock:
+    """A clock that stands still until the test moves it on; the app runs by it when a test asks for both."""
+    return ManualClock()
+
+
+@pytest.fixture
+def app(
+    request: pytest.FixtureRequest, database_url: str, tmp_path: Path, app_config: dict[str, Any]
+) -> Iterator[Flask]:
     """The application on this test's database, with CSRF on as in production."""
-    application = create_app(_config(database_url, tmp_path, **app_config))
+    # The system's clock, unless the test asks for the `clock` fixture (then the app's time is the test's).
+    clock = request.getfixturevalue("clock") if "clock" in request.fixturenames else None
+    application = create_app(_config(database_url, tmp_path, **app_config), clock=clock)
     yield application
     with application.app_context():
         db.engine.dispose()

@@ -21,6 +21,7 @@ from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 from flask import Flask
 from flask.testing import FlaskClient
 
+from app.clock import Clock
 from app.db import db, utcnow
 from app.models import OutboxMessage, Signature, SignatureStatus, Token
 from app.services import counting
@@ -35,6 +36,26 @@ def require(condition: bool, reason: str) -> None:
     if IN_CI:
         pytest.fail(f"required in CI: {reason}", pytrace=False)
     pytest.skip(reason)
+
+
+class ManualClock(Clock):
+    """A clock that stands still until a test moves it on: no test waits for time to pass."""
+
+    def __init__(self, start: float = 1_800_000_000.0) -> None:
+        self.now = start
+
+    def time(self) -> float:
+        """The clock's time, in seconds since the epoch."""
+        return self.now
+
+    def monotonic(self) -> float:
+        """The same time: it only ever moves forward."""
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock on by ``seconds``."""
+        assert seconds >= 0, "a clock does not go back"
+        self.now += seconds
 
 
 def free_port() -> int:
