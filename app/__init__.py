@@ -87,7 +87,9 @@ def register_blueprints(app: Flask) -> None:
     from app.moderation.views import bp as moderation_bp
     from app.reports.views import bp as reports_bp
     from app.signing.views import bp as signing_bp
+    from app.urls import LinkTokenConverter
 
+    app.url_map.converters["token"] = LinkTokenConverter
     app.register_blueprint(letters_bp)
     app.register_blueprint(signing_bp)
     app.register_blueprint(reports_bp)
