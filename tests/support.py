@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,6 +29,7 @@ from app.models import OutboxMessage, Signature, SignatureStatus, Token
 from app.services import counting
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def require(condition: bool, reason: str) -> None:
@@ -333,3 +336,28 @@ def mail_links(app: Flask, address: str) -> tuple[str, str]:
     withdraw = re.search(r"https?://[^/\s]+(/withdraw/\S+)", body)
     assert confirm and withdraw, body
     return confirm.group(1), withdraw.group(1)
+
+
+def project_folder(where: Path) -> Path:
+    """A project folder of its own for processes run as an operator runs them (``python -m flask --app app``).
+
+    The code is linked, not copied; the instance folder (Flask finds it beside the ``app`` package as
+    imported, so here) and the current directory are new and empty: no instance/.env and no ./.env
+    of the checkout's reach these processes.
+    """
+    folder = where / "project"
+    folder.mkdir()
+    for name in ("app", "migrations", "demo", "gunicorn.conf.py"):
+        (folder / name).symlink_to(ROOT / name)
+    return folder
+
+
+def operator_env(home: Path, **settings: str) -> dict[str, str]:
+    """An environment with nothing of the test run's in it (no FLASK_DEBUG, no keys): ``settings`` only."""
+    return {
+        "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+        "HOME": str(home),
+        "LANG": "C.UTF-8",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        **settings,
+    }

@@ -18,6 +18,7 @@ from itsdangerous import BadSignature, SignatureExpired, TimestampSigner
 from markupsafe import Markup
 
 from app.clock import Clock, current_clock
+from app.config import ConfigError
 from app.models import SuspectReason
 from app.ratelimit import client_network_key, over_soft_limit
 
@@ -47,7 +48,13 @@ def load_captcha(app: Flask) -> None:
     captcha: Captcha | None = None
     if path:
         module_name, _, factory_name = path.partition(":")
-        factory = getattr(importlib.import_module(module_name), factory_name or "create_captcha")
+        try:
+            factory = getattr(importlib.import_module(module_name), factory_name or "create_captcha")
+        except (ImportError, AttributeError, ValueError) as exc:
+            raise ConfigError(
+                f"CAPTCHA={path!r} cannot be loaded ({exc}): set it to package.module:factory of an installed "
+                "module, or leave it unset"
+            ) from None
         captcha = factory(app)
     app.extensions["undersigned.captcha"] = captcha
 
