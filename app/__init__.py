@@ -34,9 +34,15 @@ def create_app(test_config: dict[str, Any] | None = None, *, clock: clocks.Clock
 
 
 def load_configuration(app: Flask, test_config: dict[str, Any] | None) -> None:
-    """Read settings from the environment (and .env), apply overrides, and validate them."""
+    """Read settings from the environment (and .env files), apply overrides, and validate them.
+
+    Outside tests, ./.env (in the current folder) and then instance/.env (the development
+    settings that scripts/serve writes) fill in what the environment does not set: a variable
+    already set, by the environment or the file before, wins.
+    """
     if test_config is None:
         load_dotenv(os.path.join(os.getcwd(), ".env"), override=False)
+        load_dotenv(os.path.join(app.instance_path, ".env"), override=False)
     app.config.update(settings.FLASK_DEFAULTS)
     app.config.update(settings.read_environment(os.environ))
     if test_config is not None:
