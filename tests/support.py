@@ -358,6 +358,5 @@ def operator_env(home: Path, **settings: str) -> dict[str, str]:
         "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
         "HOME": str(home),
         "LANG": "C.UTF-8",
-        "PYTHONDONTWRITEBYTECODE": "1",
         **settings,
     }

@@ -6,6 +6,7 @@ import base64
 import contextlib
 import email
 import email.policy
+import hashlib
 import os
 import re
 import shutil
@@ -114,7 +115,7 @@ def _copy_project(where: Path) -> Path:
             (venv / entry.name).symlink_to(entry)
     # What scripts/_venv.sh looks for to know that requirements.txt is installed.
     pins = b"".join(path.read_bytes() for path in sorted(ROOT.glob("requirements*.txt")))
-    digest = subprocess.run(["sha256sum"], input=pins, capture_output=True, check=True).stdout[:16].decode()
+    digest = hashlib.sha256(pins).hexdigest()[:16]
     (venv / f".installed-{digest}-requirements.txt").touch()
     return folder
 
@@ -133,6 +134,11 @@ def _wait_until(condition: Callable[[], Any], seconds: float, what: str, log: Pa
     raise AssertionError(f"timed out after {seconds} s waiting for {what}:\n{log.read_text(errors='replace')[-3000:]}")
 
 
+def _status(url: str) -> int:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return int(response.status)
+
+
 @contextmanager
 def _serve(folder: Path, port: int, log: Path) -> Iterator[str]:
     """scripts/serve on ``port``, as a newcomer starts it; stopped (with its worker) at the end."""
@@ -143,7 +149,7 @@ def _serve(folder: Path, port: int, log: Path) -> Iterator[str]:
         )
     base = f"http://127.0.0.1:{port}"
     try:
-        _wait_until(lambda: urllib.request.urlopen(base + "/", timeout=5).status == 200, 180, "the site", log)
+        _wait_until(lambda: _status(base + "/") == 200, 180, "the site", log)
         yield base
     finally:
         # The script, its mail worker and Flask's reloader: one process group, started here.
