@@ -9,15 +9,20 @@ from dotenv import load_dotenv
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from app import clock as clocks
 from app import config as settings
 from app.db import db
 from app.extensions import babel, csrf, select_locale
 
 
-def create_app(test_config: dict[str, Any] | None = None) -> Flask:
-    """Build the application: configuration, database, extensions, pages, CLI."""
+def create_app(test_config: dict[str, Any] | None = None, *, clock: clocks.Clock | None = None) -> Flask:
+    """Build the application: configuration, clock, database, extensions, pages, CLI.
+
+    ``clock`` replaces the system's clock (tests move it on instead of sleeping).
+    """
     app = Flask(__name__, instance_relative_config=True)
     load_configuration(app, test_config)
+    clocks.init_app(app, clock)
     db.init_app(app)
     init_caches(app)
     trust_reverse_proxies(app)
@@ -29,9 +34,15 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
 
 def load_configuration(app: Flask, test_config: dict[str, Any] | None) -> None:
-    """Read settings from the environment (and .env), apply overrides, and validate them."""
+    """Read settings from the environment (and .env files), apply overrides, and validate them.
+
+    Outside tests, ./.env (in the current folder) and then instance/.env (the development
+    settings that scripts/serve writes) fill in what the environment does not set: a variable
+    already set, by the environment or the file before, wins.
+    """
     if test_config is None:
         load_dotenv(os.path.join(os.getcwd(), ".env"), override=False)
+        load_dotenv(os.path.join(app.instance_path, ".env"), override=False)
     app.config.update(settings.FLASK_DEFAULTS)
     app.config.update(settings.read_environment(os.environ))
     if test_config is not None:
@@ -82,7 +93,9 @@ def register_blueprints(app: Flask) -> None:
     from app.moderation.views import bp as moderation_bp
     from app.reports.views import bp as reports_bp
     from app.signing.views import bp as signing_bp
+    from app.urls import LinkTokenConverter
 
+    app.url_map.converters["token"] = LinkTokenConverter
     app.register_blueprint(letters_bp)
     app.register_blueprint(signing_bp)
     app.register_blueprint(reports_bp)

@@ -298,9 +298,10 @@ def _matches(if_none_match: str | None, etag: str) -> bool:
 
 def init_app(app: Flask) -> None:
     """Make the app's cache, put the count API's and new visitors' middleware in front, forget all on each commit."""
+    from app.clock import clock_of
     from app.db import db
 
-    cache = TTLCache(float(app.config["PAGE_CACHE_SECONDS"]))
+    cache = TTLCache(float(app.config["PAGE_CACHE_SECONDS"]), clock=clock_of(app).monotonic)
     app.extensions[EXTENSION] = cache
     app.wsgi_app = NewVisitorPages(app.wsgi_app, app, cache)  # type: ignore[method-assign]
     app.wsgi_app = CachedCountAPI(app.wsgi_app, cache)  # type: ignore[method-assign]

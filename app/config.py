@@ -13,9 +13,18 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import click
 
-class ConfigError(RuntimeError):
-    """Raised when the configuration is missing or unsafe; the app refuses to start."""
+
+class ConfigError(click.ClickException, RuntimeError):
+    """The configuration is missing or unsafe: the app refuses to start, saying in one line what to change.
+
+    A click exception, so that a ``flask`` command prints ``Error: <message>`` and exits with
+    status 2, and a RuntimeError, which gunicorn prints as ``Error: <message>`` before it exits:
+    an operator sees the sentence, not a traceback.
+    """
+
+    exit_code = 2
 
 
 WEAK_SECRETS = {"", "dev", "secret", "changeme", "change-me", "development", "test", "please-change-me"}
@@ -42,6 +51,10 @@ def as_str(value: str) -> str:
     return value.strip()
 
 
+# What each coercer accepts, for the message when a value is not that.
+EXPECTED: dict[Callable[[str], Any], str] = {as_bool: "true or false", as_int: "a whole number"}
+
+
 @dataclass(frozen=True)
 class Setting:
     """One environment variable: its coercer and its default (a callable sees the debug flag)."""
@@ -49,6 +62,14 @@ class Setting:
     name: str
     coerce: Callable[[str], Any]
     default: Any = None
+
+    def refuse(self, raw: str) -> ConfigError:
+        """The error for a value this setting cannot read, with what to set instead."""
+        expected = EXPECTED.get(self.coerce, "a value")
+        default = "" if self.default is None else f" (default {str(self.default).lower()})"
+        return ConfigError(
+            f"{self.name} must be {expected}, got {raw!r}: set it to {expected}, or leave it unset{default}"
+        )
 
 
 def _default_mail_port(env: Mapping[str, str]) -> int:
@@ -145,8 +166,8 @@ def read_environment(env: Mapping[str, str]) -> dict[str, Any]:
             continue
         try:
             values[setting.name] = setting.coerce(raw)
-        except ValueError as exc:
-            raise ConfigError(f"{setting.name}: {exc}") from None
+        except ValueError:
+            raise setting.refuse(raw) from None
     if "MAIL_PORT" not in values:
         values["MAIL_PORT"] = _default_mail_port(env)
     return values
@@ -166,13 +187,17 @@ def finalise(config: dict[str, Any], *, debug: bool, testing: bool, instance_pat
     secret = config.get("SECRET_KEY") or ""
     if not relaxed:
         if secret.lower() in WEAK_SECRETS or len(secret) < MIN_SECRET_LENGTH:
+            problem = "is not set" if not secret else "is too weak"
             raise ConfigError(
-                "SECRET_KEY must be set to a random value of at least "
-                f"{MIN_SECRET_LENGTH} characters outside debug mode, e.g. "
-                "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+                f"SECRET_KEY {problem}: outside debug mode it must be a random value of at least "
+                f"{MIN_SECRET_LENGTH} characters; make one with {RANDOM_VALUE_MAKER} and set SECRET_KEY to it"
+                f" ({DEV_SETTINGS_HINT})"
             )
         if not config.get("BASE_URL"):
-            raise ConfigError("BASE_URL must be set outside debug mode (it is used for links in emails)")
+            raise ConfigError(
+                "BASE_URL is not set: outside debug mode set it to the site's public address, which the links "
+                f"in emails use, e.g. BASE_URL=https://letters.example.org ({DEV_SETTINGS_HINT})"
+            )
     elif not secret:
         # Debug and tests only: a per-process random key, never a literal.
         config["SECRET_KEY"] = os.urandom(32).hex()
@@ -181,7 +206,10 @@ def finalise(config: dict[str, Any], *, debug: bool, testing: bool, instance_pat
     config["BASE_URL"] = config["BASE_URL"].rstrip("/")
     parts = urlsplit(config["BASE_URL"])
     if parts.scheme not in {"http", "https"} or not parts.netloc:
-        raise ConfigError(f"BASE_URL must be an http(s) URL, got {config['BASE_URL']!r}")
+        raise ConfigError(
+            f"BASE_URL must be the site's http(s) address, got {config['BASE_URL']!r}: set it to one like "
+            "https://letters.example.org"
+        )
 
     if not config.get("DATABASE_URL"):
         config["DATABASE_URL"] = "sqlite:///" + str(Path(instance_path) / "undersigned.db")
@@ -190,24 +218,31 @@ def finalise(config: dict[str, Any], *, debug: bool, testing: bool, instance_pat
         config["COUNTER_SHARDS"] = 8 if config["DATABASE_URL"].startswith("postgresql") else 1
     if not 1 <= config["COUNTER_SHARDS"] <= 1000:
         raise ConfigError(
-            f"COUNTER_SHARDS is a number of counter rows per letter, 1 to 1000, got {config['COUNTER_SHARDS']}"
+            f"COUNTER_SHARDS is a number of counter rows per letter, 1 to 1000, got {config['COUNTER_SHARDS']}: "
+            "set it in that range, or leave it unset (8 on PostgreSQL, 1 on SQLite)"
         )
 
     if config.get("EMAIL_CHECK_DELIVERABILITY") is None:
         config["EMAIL_CHECK_DELIVERABILITY"] = not relaxed
     if config.get("MAIL_USE_TLS") and config.get("MAIL_USE_SSL"):
-        raise ConfigError("MAIL_USE_TLS and MAIL_USE_SSL are exclusive: choose one")
+        raise ConfigError(
+            "MAIL_USE_TLS and MAIL_USE_SSL are both true but exclusive: keep MAIL_USE_TLS=true for STARTTLS "
+            "(usually port 587) or MAIL_USE_SSL=true for TLS from the start (port 465), and set the other to false"
+        )
     config.setdefault("MAIL_OUTBOX_DIR", str(Path(instance_path) / "mail"))
 
     for name in PROXY_FIX_SETTINGS:
         if config.get(name, 0) < 0:
-            raise ConfigError(f"{name} is a number of trusted proxies: 0 or more, got {config[name]}")
+            raise ConfigError(
+                f"{name} is a number of trusted proxies, 0 or more, got {config[name]}: set it to how many "
+                "proxies in front of the app set that header (usually 1), or 0 if none does"
+            )
 
     origins = config.get("EMBED_ALLOWED_ORIGINS", "*")
     if not origins or any(char in origins for char in ';,\r\n"'):
         raise ConfigError(
             "EMBED_ALLOWED_ORIGINS is a space-separated list of origins, like 'https://a.example https://b.example'"
-            f" or '*', got {origins!r}"
+            f" or '*', got {origins!r}: set it to such a list, or leave it unset ('*': any site may embed)"
         )
 
     _log_signing_key(config, debug=debug, testing=testing, instance_path=instance_path)
@@ -225,6 +260,10 @@ def finalise(config: dict[str, Any], *, debug: bool, testing: bool, instance_pat
 
 LOG_KEY_FILE = "log-signing.key"
 LOG_KEYGEN = "flask --app app log keygen"
+LOG_KEY_MAKER = "python -c 'import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())'"
+RANDOM_VALUE_MAKER = "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+# Where a developer who runs a command beside scripts/serve gets settings from.
+DEV_SETTINGS_HINT = "for development, scripts/serve writes instance/.env with one"
 
 
 def check_log_signing_key(text: str) -> bytes:
@@ -234,7 +273,11 @@ def check_log_signing_key(text: str) -> bytes:
     except (ValueError, binascii.Error):
         raw = b""
     if len(raw) != 32:
-        raise ConfigError(f"LOG_SIGNING_KEY must be an Ed25519 private key as '{LOG_KEYGEN}' prints it")
+        raise ConfigError(
+            f"LOG_SIGNING_KEY must be an Ed25519 private key as '{LOG_KEYGEN}' prints it (32 random bytes in "
+            f"URL-safe base64): restore the key that signed the published tree heads, or make a new one with "
+            f"{LOG_KEY_MAKER}"
+        )
     return raw
 
 
@@ -258,8 +301,8 @@ def _log_signing_key(config: dict[str, Any], *, debug: bool, testing: bool, inst
     else:
         raise ConfigError(
             "LOG_SIGNING_KEY must be set outside debug mode: it signs the public log's tree heads. Make one with "
-            "python -c 'import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())' "
-            f"(or '{LOG_KEYGEN}' where the app runs, which also prints the public key); keep it like SECRET_KEY"
+            f"{LOG_KEY_MAKER} (or '{LOG_KEYGEN}' where the app runs, which also prints the public key); keep it "
+            f"like SECRET_KEY ({DEV_SETTINGS_HINT})"
         )
 
 
@@ -284,7 +327,10 @@ def _check_rate_limits(config: dict[str, Any]) -> None:
         try:
             parse(config[name])
         except ValueError:
-            raise ConfigError(f"{name}: expected a limit like '10 per minute', got {config[name]!r}") from None
+            raise ConfigError(
+                f"{name} must be a limit like '10 per minute' or '5 per 15 minutes', got {config[name]!r}: "
+                "set it to one, or leave it unset for the default"
+            ) from None
 
 
 # Flask's own settings, set to this application's values (Flask's defaults already hold

@@ -15,17 +15,35 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
+from hypothesis import HealthCheck, settings
 from sqlalchemy.engine import make_url
 
 from app import create_app
 from app.db import Base, db, utcnow
 from app.models import Letter
 from app.services import letters as letter_service
-from tests.support import SMTPSink, marked_settings, require
+from tests.support import IN_CI, ManualClock, SMTPSink, marked_settings, require
 
 # The browser fixtures, registered once: a session fixture imported into two test modules would be
 # two fixtures, and two Playwright drivers in one process do not work.
 pytest_plugins = ["tests.browser_support"]
+
+# Hypothesis: in CI (CI=true) the same examples on every run, with no example database, so a run
+# passes or fails on the code alone; elsewhere fresh random examples each run, and the database in
+# .hypothesis/ replays past failures first. Both print the blob that reproduces a failure
+# (@reproduce_failure); a failure found once is then kept in its test as an @example. No deadlines:
+# a loaded machine is slow, not wrong. `pytest --hypothesis-profile NAME` chooses another.
+settings.register_profile(
+    "ci",
+    parent=settings.get_profile("default"),
+    derandomize=True,
+    database=None,
+    print_blob=True,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile("dev", parent=settings.get_profile("default"), print_blob=True, deadline=None)
+settings.load_profile("ci" if IN_CI else "dev")
 
 BACKENDS = ["sqlite", "postgresql"]
 SEEDED_TABLES = {"watch_names"}
@@ -134,9 +152,19 @@ def app_config(request: pytest.FixtureRequest) -> dict[str, Any]:
 
 
 @pytest.fixture
-def app(database_url: str, tmp_path: Path, app_config: dict[str, Any]) -> Iterator[Flask]:
+def clock() -> ManualClock:
+    """A clock that stands still until the test moves it on; the app runs by it when a test asks for both."""
+    return ManualClock()
+
+
+@pytest.fixture
+def app(
+    request: pytest.FixtureRequest, database_url: str, tmp_path: Path, app_config: dict[str, Any]
+) -> Iterator[Flask]:
     """The application on this test's database, with CSRF on as in production."""
-    application = create_app(_config(database_url, tmp_path, **app_config))
+    # The system's clock, unless the test asks for the `clock` fixture (then the app's time is the test's).
+    clock = request.getfixturevalue("clock") if "clock" in request.fixturenames else None
+    application = create_app(_config(database_url, tmp_path, **app_config), clock=clock)
     yield application
     with application.app_context():
         db.engine.dispose()

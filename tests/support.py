@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,11 +23,13 @@ from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 from flask import Flask
 from flask.testing import FlaskClient
 
+from app.clock import Clock
 from app.db import db, utcnow
 from app.models import OutboxMessage, Signature, SignatureStatus, Token
 from app.services import counting
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def require(condition: bool, reason: str) -> None:
@@ -35,6 +39,26 @@ def require(condition: bool, reason: str) -> None:
     if IN_CI:
         pytest.fail(f"required in CI: {reason}", pytrace=False)
     pytest.skip(reason)
+
+
+class ManualClock(Clock):
+    """A clock that stands still until a test moves it on: no test waits for time to pass."""
+
+    def __init__(self, start: float = 1_800_000_000.0) -> None:
+        self.now = start
+
+    def time(self) -> float:
+        """The clock's time, in seconds since the epoch."""
+        return self.now
+
+    def monotonic(self) -> float:
+        """The same time: it only ever moves forward."""
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock on by ``seconds``."""
+        assert seconds >= 0, "a clock does not go back"
+        self.now += seconds
 
 
 def free_port() -> int:
@@ -318,3 +342,27 @@ def mail_links(app: Flask, address: str) -> tuple[str, str]:
     withdraw = re.search(r"https?://[^/\s]+(/withdraw/\S+)", body)
     assert confirm and withdraw, body
     return confirm.group(1), withdraw.group(1)
+
+
+def project_folder(where: Path) -> Path:
+    """A project folder of its own for processes run as an operator runs them (``python -m flask --app app``).
+
+    The code is linked, not copied; the instance folder (Flask finds it beside the ``app`` package as
+    imported, so here) and the current directory are new and empty: no instance/.env and no ./.env
+    of the checkout's reach these processes.
+    """
+    folder = where / "project"
+    folder.mkdir()
+    for name in ("app", "migrations", "demo", "gunicorn.conf.py"):
+        (folder / name).symlink_to(ROOT / name)
+    return folder
+
+
+def operator_env(home: Path, **settings: str) -> dict[str, str]:
+    """An environment with nothing of the test run's in it (no FLASK_DEBUG, no keys): ``settings`` only."""
+    return {
+        "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+        "HOME": str(home),
+        "LANG": "C.UTF-8",
+        **settings,
+    }

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,8 @@ from flask.testing import FlaskClient
 
 from app.db import db
 from app.models import Letter, OutboxMessage, Signature, SignatureStatus, SuspectReason
-from tests.support import sign
+from app.signing.bots import FORM_STAMP_MAX_AGE
+from tests.support import ManualClock, sign
 
 SLUG = "test-letter"
 
@@ -41,6 +41,7 @@ def form_fields(client: FlaskClient, path: str = f"/letters/{SLUG}") -> dict[str
     return fields
 
 
+# Tests that take the `clock` fixture run the app by it: time passes only when they move it on.
 pytestmark = pytest.mark.settings(SIGN_MIN_SECONDS=2)
 
 
@@ -58,8 +59,9 @@ def test_the_honeypot_holds_the_signature_quietly(app: Flask, client: FlaskClien
     assert client.get(f"/api/v1/letters/{SLUG}/signatures").get_json()["signatures"] == []
 
 
-def test_a_form_sent_back_too_fast_is_held(app: Flask, client: FlaskClient, letter: Letter) -> None:
+def test_a_form_sent_back_too_fast_is_held(app: Flask, client: FlaskClient, letter: Letter, clock: ManualClock) -> None:
     fields = form_fields(client)
+    clock.advance(1.9)
     response = sign(client, SLUG, token=fields["csrf_token"], started=fields["started"])
     assert response.status_code == 303
     [held] = signatures(app)
@@ -68,32 +70,57 @@ def test_a_form_sent_back_too_fast_is_held(app: Flask, client: FlaskClient, lett
 
 
 @pytest.mark.parametrize("stamp", ["", "1700000000.forged", "form.AAAAAA.bad-signature"])
-def test_a_missing_or_forged_time_stamp_is_held(app: Flask, client: FlaskClient, letter: Letter, stamp: str) -> None:
+def test_a_missing_or_forged_time_stamp_is_held(
+    app: Flask, client: FlaskClient, letter: Letter, clock: ManualClock, stamp: str
+) -> None:
     fields = form_fields(client)
-    time.sleep(2.1)
+    clock.advance(2.1)
     assert sign(client, SLUG, token=fields["csrf_token"], started=stamp).status_code == 303
     [held] = signatures(app)
     assert (held.status, held.suspect_reason) == (SignatureStatus.SUSPECT, SuspectReason.NO_FORM_TIME)
 
 
 def test_a_person_who_takes_their_time_is_not_held_and_signing_again_releases(
-    app: Flask, client: FlaskClient, letter: Letter
+    app: Flask, client: FlaskClient, letter: Letter, clock: ManualClock
 ) -> None:
     fields = form_fields(client)
     sign(client, SLUG, token=fields["csrf_token"], started=fields["started"])
     assert signatures(app)[0].status == SignatureStatus.SUSPECT
     # No mail came, so the person fills the form again, at a human pace: released and mailed.
     fields = form_fields(client)
-    time.sleep(2.1)
+    clock.advance(2.1)
     assert sign(client, SLUG, token=fields["csrf_token"], started=fields["started"]).status_code == 303
     [signature] = signatures(app)
     assert (signature.status, signature.suspect_reason) == (SignatureStatus.UNCONFIRMED, None)
     assert mail_kinds(app) == ["confirm"]
 
 
-def test_a_held_request_changes_nothing_that_exists(app: Flask, client: FlaskClient, letter: Letter) -> None:
+@pytest.mark.parametrize("days", [1, 6.9])
+def test_a_form_left_open_for_days_is_still_fine(
+    app: Flask, client: FlaskClient, letter: Letter, clock: ManualClock, days: float
+) -> None:
     fields = form_fields(client)
-    time.sleep(2.1)
+    clock.advance(days * 24 * 3600)
+    sign(client, SLUG, token=fields["csrf_token"], started=fields["started"])
+    [signature] = signatures(app)
+    assert (signature.status, signature.suspect_reason) == (SignatureStatus.UNCONFIRMED, None)
+
+
+def test_a_time_stamp_older_than_a_week_counts_as_none(
+    app: Flask, client: FlaskClient, letter: Letter, clock: ManualClock
+) -> None:
+    fields = form_fields(client)
+    clock.advance(FORM_STAMP_MAX_AGE + 1)
+    sign(client, SLUG, token=fields["csrf_token"], started=fields["started"])
+    [held] = signatures(app)
+    assert (held.status, held.suspect_reason) == (SignatureStatus.SUSPECT, SuspectReason.NO_FORM_TIME)
+
+
+def test_a_held_request_changes_nothing_that_exists(
+    app: Flask, client: FlaskClient, letter: Letter, clock: ManualClock
+) -> None:
+    fields = form_fields(client)
+    clock.advance(2.1)
     sign(client, SLUG, token=fields["csrf_token"], started=fields["started"], name="Ada Lovelace")
     assert mail_kinds(app) == ["confirm"]
     # A bot reusing the address cannot rename the signature or mail its owner.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -14,16 +13,11 @@ from app import create_app
 from app.caching import TTLCache
 from app.db import db
 from app.models import Letter
-from tests.support import add_confirmed, recorded_sql
+from tests.support import ManualClock, add_confirmed, recorded_sql
 
 SLUG = "test-letter"
 API = f"/api/v1/letters/{SLUG}"
 LIFETIME = 2
-
-
-def _within_lifetime(since: float) -> bool:
-    """Whether an answer kept at ``since`` is surely still kept (a margin for the next request)."""
-    return time.monotonic() - since < LIFETIME - 0.5
 
 
 def _count(client: FlaskClient) -> int:
@@ -81,14 +75,13 @@ def test_a_change_made_by_this_process_shows_at_once(app: Flask, client: FlaskCl
 
 @pytest.mark.settings(PAGE_CACHE_SECONDS=LIFETIME)
 def test_a_change_made_elsewhere_shows_within_the_lifetime(
-    client: FlaskClient, letter: Letter, other_app: Flask
+    client: FlaskClient, letter: Letter, other_app: Flask, clock: ManualClock
 ) -> None:
-    kept_at = time.monotonic()
     assert _count(client) == 0
     add_confirmed(other_app, letter.id, 2)
-    if _within_lifetime(kept_at):  # (a loaded machine may take longer than that to get here)
-        assert _count(client) == 0  # kept for at most PAGE_CACHE_SECONDS
-    time.sleep(LIFETIME + 0.05)
+    clock.advance(LIFETIME - 0.01)
+    assert _count(client) == 0  # kept for at most PAGE_CACHE_SECONDS
+    clock.advance(0.01)
     assert _count(client) == 2
 
 
@@ -238,16 +231,16 @@ def test_kept_pages_follow_the_language(app: Flask, letter: Letter) -> None:
 
 @pytest.mark.settings(PAGE_CACHE_SECONDS=LIFETIME)
 def test_the_list_shows_a_new_signer_within_the_lifetime(
-    app: Flask, client: FlaskClient, letter: Letter, other_app: Flask
+    app: Flask, client: FlaskClient, letter: Letter, other_app: Flask, clock: ManualClock
 ) -> None:
     add_confirmed(app, letter.id, 1, name="Grace Hopper")
     assert "Grace Hopper" in client.get(f"/letters/{SLUG}/signatures").get_data(as_text=True)
-    kept_at = time.monotonic()
     assert "Grace Hopper" in client.get(f"/letters/{SLUG}/newest").get_data(as_text=True)
     add_confirmed(other_app, letter.id, 1, name="Katherine Johnson")
-    if _within_lifetime(kept_at):  # (a loaded machine may take longer than that to get here)
-        assert "Katherine Johnson" not in client.get(f"/letters/{SLUG}/newest").get_data(as_text=True)
-    time.sleep(LIFETIME + 0.05)
+    clock.advance(LIFETIME - 0.01)
+    for path in (f"/letters/{SLUG}/signatures", f"/letters/{SLUG}/newest"):
+        assert "Katherine Johnson" not in client.get(path).get_data(as_text=True), path
+    clock.advance(0.01)
     for path in (f"/letters/{SLUG}/signatures", f"/letters/{SLUG}/newest", f"/letters/{SLUG}"):
         assert "Katherine Johnson" in client.get(path).get_data(as_text=True), path
     add_confirmed(app, letter.id, 1, name="Dorothy Vaughan")  # this process: at once

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -9,6 +12,8 @@ from flask import Flask, session
 
 from app import create_app
 from app.config import ConfigError, finalise, normalise_database_url, read_environment
+from app.signing.bots import load_captcha
+from tests.support import free_port, operator_env, project_folder
 
 STRONG = "k" * 40
 # A valid LOG_SIGNING_KEY (32 bytes, URL-safe base64); its own rules are tested in test_log.py.
@@ -81,15 +86,91 @@ def test_debug_without_a_key_gets_a_random_one_never_a_literal(tmp_path: Path) -
     assert first["EMAIL_CHECK_DELIVERABILITY"] is False
 
 
-def test_the_app_refuses_to_start_in_production_without_a_secret(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+GOOD = {"SECRET_KEY": STRONG, "BASE_URL": "https://letters.example.org", "LOG_SIGNING_KEY": LOG_KEY}
+# A setting an operator got wrong, and the start of the one line that must say so.
+MISTAKES = [
+    ({"SECRET_KEY": ""}, "SECRET_KEY is not set: "),
+    ({"SECRET_KEY": "changeme"}, "SECRET_KEY is too weak: "),
+    ({"BASE_URL": ""}, "BASE_URL is not set: "),
+    ({"BASE_URL": "letters.example.org"}, "BASE_URL must be the site's http(s) address"),
+    ({"LOG_SIGNING_KEY": "not-a-key"}, "LOG_SIGNING_KEY must be an Ed25519 private key"),
+    ({"LOG_SIGNING_KEY": ""}, "LOG_SIGNING_KEY must be set outside debug mode"),
+    ({"MAIL_PORT": "twenty-five"}, "MAIL_PORT must be a whole number, got 'twenty-five'"),
+    ({"MAIL_USE_TLS": "perhaps"}, "MAIL_USE_TLS must be true or false"),
+    ({"MAIL_USE_TLS": "1", "MAIL_USE_SSL": "1"}, "MAIL_USE_TLS and MAIL_USE_SSL are both true"),
+    ({"COUNTER_SHARDS": "0"}, "COUNTER_SHARDS is a number of counter rows"),
+    ({"PROXY_FIX_X_FOR": "-1"}, "PROXY_FIX_X_FOR is a number of trusted proxies"),
+    ({"EMBED_ALLOWED_ORIGINS": "a;b"}, "EMBED_ALLOWED_ORIGINS is a space-separated list"),
+    ({"RATELIMIT_SIGN_PER_NETWORK": "lots"}, "RATELIMIT_SIGN_PER_NETWORK must be a limit like"),
+    ({"CAPTCHA": "no_such_module:make"}, "CAPTCHA='no_such_module:make' cannot be loaded"),
+]
+# How a message tells the operator what to do: set, make, leave unset, keep one of two, restore.
+REMEDY = re.compile(r": .*\b(set|make|leave it unset|keep|restore)\b")
+
+
+@pytest.mark.parametrize(("mistake", "message"), MISTAKES)
+def test_each_configuration_error_says_what_is_wrong_and_how_to_fix_it_in_one_line(
+    tmp_path: Path, mistake: dict[str, str], message: str
 ) -> None:
-    monkeypatch.chdir(tmp_path)  # no .env here
-    for name in ("SECRET_KEY", "FLASK_DEBUG"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("BASE_URL", "https://letters.example.org")
-    with pytest.raises(ConfigError, match="SECRET_KEY"):
-        create_app()
+    env = {**GOOD, **mistake}
+    with pytest.raises(ConfigError) as caught:
+        config = read_environment(env)
+        finalise(config, debug=False, testing=False, instance_path=str(tmp_path))
+        load_captcha_of(config)
+    text = str(caught.value)
+    assert text.startswith(message), text
+    assert "\n" not in text and REMEDY.search(text), text
+
+
+def load_captcha_of(config: dict[str, object]) -> None:
+    """Load the configured CAPTCHA as create_app does."""
+    app = Flask("captcha-check")
+    app.config.update(config)
+    load_captcha(app)
+
+
+def run_flask(folder: Path, *args: str, **settings: str) -> subprocess.CompletedProcess[str]:
+    """``python -m flask --app app ARGS`` in ``folder`` with only ``settings`` in its environment."""
+    return subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "app", *args],
+        cwd=folder,
+        env=operator_env(folder.parent, **settings),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize(
+    ("mistake", "message"),
+    [MISTAKES[0], MISTAKES[1], MISTAKES[2], MISTAKES[4], MISTAKES[6]],
+)
+def test_a_command_with_a_bad_setting_prints_one_line_and_exits_2(
+    tmp_path: Path, mistake: dict[str, str], message: str
+) -> None:
+    result = run_flask(project_folder(tmp_path), "letter", "list", **{**GOOD, **mistake})
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.splitlines() == [f"Error: {result.stderr[7:].strip()}"], result.stderr
+    assert result.stderr.startswith(f"Error: {message}"), result.stderr
+    assert (result.returncode, result.stdout) == (2, "")
+
+
+def test_gunicorn_with_a_bad_setting_prints_one_line_and_stops(tmp_path: Path) -> None:
+    folder = project_folder(tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{free_port()}"],
+        cwd=folder,
+        env=operator_env(tmp_path, **{**GOOD, "SECRET_KEY": "changeme"}),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    output = result.stdout + result.stderr
+    assert "Traceback" not in output, output
+    # gunicorn puts a blank line before and after the message.
+    [line] = [line for line in output.splitlines() if line.strip()]
+    assert line.startswith("Error: SECRET_KEY is too weak: ") and "make one with" in line, output
+    assert result.returncode != 0
 
 
 def test_normalise_database_url_leaves_other_drivers_alone() -> None:

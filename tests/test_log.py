@@ -118,6 +118,8 @@ def test_every_change_to_the_list_is_logged_and_erasure_keeps_only_the_commitmen
         elif row.listed:
             assert row.fields is not None and row.salt is not None
             assert leaf["commitment"] == log.commitment(bytes.fromhex(row.salt), row.fields)
+        else:  # counted but not named, or hidden: an entry that commits to nothing
+            assert row.fields is None and row.salt is None and leaf["commitment"] is None
     erasures = [json.loads(row.leaf) for row in rows if row.event == "erase"]
     assert [leaf["reason"] for leaf in erasures] == ["removed", "withdrawn"]
     latest_grace = json.loads(rows[6].fields or "{}")

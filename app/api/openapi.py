@@ -41,7 +41,7 @@ _COUNT = {"type": "integer", "minimum": 0, "maximum": 999_999_999_999}
 
 
 def _query(name: str, description: str, *, required: bool = False, minimum: int = 0) -> dict[str, Any]:
-    return {
+    parameter: dict[str, Any] = {
         "name": name,
         "in": "query",
         "required": required,
@@ -49,6 +49,10 @@ def _query(name: str, description: str, *, required: bool = False, minimum: int 
         # The log's positions are 32-bit integers; a larger one is answered 400.
         "schema": {**_COUNT, "minimum": minimum, "maximum": 2_147_483_647},
     }
+    if not required:
+        # An empty value (start=) means not given, as for the list's limit and cursor.
+        parameter["allowEmptyValue"] = True
+    return parameter
 
 
 def _log_get(operation_id: str, summary: str, schema: str, parameters: list[dict[str, Any]]) -> dict[str, Any]:

@@ -1,1 +1,1 @@
-"""Debug-mode only: a mailbox that shows what the file mail backend wrote."""
+"""Development aids: the debug-mode mailbox (views), fake signers at scale (seed) and instance/.env (settings)."""

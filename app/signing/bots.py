@@ -10,7 +10,6 @@ person who signs again normally releases the signature, and moderators can see h
 from __future__ import annotations
 
 import importlib
-import time
 from collections.abc import Mapping
 from typing import Protocol
 
@@ -18,7 +17,8 @@ from flask import Flask, current_app, request
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner
 from markupsafe import Markup
 
-from app.db import utcnow
+from app.clock import Clock, current_clock
+from app.config import ConfigError
 from app.models import SuspectReason
 from app.ratelimit import client_network_key, over_soft_limit
 
@@ -48,7 +48,13 @@ def load_captcha(app: Flask) -> None:
     captcha: Captcha | None = None
     if path:
         module_name, _, factory_name = path.partition(":")
-        factory = getattr(importlib.import_module(module_name), factory_name or "create_captcha")
+        try:
+            factory = getattr(importlib.import_module(module_name), factory_name or "create_captcha")
+        except (ImportError, AttributeError, ValueError) as exc:
+            raise ConfigError(
+                f"CAPTCHA={path!r} cannot be loaded ({exc}): set it to package.module:factory of an installed "
+                "module, or leave it unset"
+            ) from None
         captcha = factory(app)
     app.extensions["undersigned.captcha"] = captcha
 
@@ -59,8 +65,20 @@ def current_captcha() -> Captcha | None:
     return captcha
 
 
-def _signer() -> TimestampSigner:
-    return TimestampSigner(current_app.config["SECRET_KEY"], salt="undersigned.sign-form")
+class FormStampSigner(TimestampSigner):
+    """Signs and reads the form's time stamp by the app's clock (which tests move on)."""
+
+    def __init__(self, secret: str, clock: Clock) -> None:
+        super().__init__(secret, salt="undersigned.sign-form")
+        self.clock = clock
+
+    def get_timestamp(self) -> int:
+        """The clock's current second."""
+        return int(self.clock.time())
+
+
+def _signer() -> FormStampSigner:
+    return FormStampSigner(current_app.config["SECRET_KEY"], current_clock())
 
 
 # The last stamp made: (secret, second, stamp). A stamp holds nothing but its second, so every
@@ -72,11 +90,9 @@ _last_stamp: tuple[str, int, str] = ("", -1, "")
 def new_form_stamp() -> str:
     """A signed note of when the form was shown, for the minimum fill time."""
     global _last_stamp
-    secret, second = current_app.config["SECRET_KEY"], int(time.time())
+    secret, second = current_app.config["SECRET_KEY"], int(current_clock().time())
     if _last_stamp[:2] != (secret, second):
-        signer = _signer()
-        signer.get_timestamp = lambda: second  # type: ignore[method-assign]
-        _last_stamp = (secret, second, signer.sign("form").decode())
+        _last_stamp = (secret, second, _signer().sign("form").decode())
     return _last_stamp[2]
 
 
@@ -84,11 +100,12 @@ def seconds_since_shown(stamp: str | None) -> float | None:
     """How long ago the form with ``stamp`` was shown; None if the stamp is missing or forged."""
     if not stamp:
         return None
+    signer = _signer()
     try:
-        _, shown = _signer().unsign(stamp, max_age=FORM_STAMP_MAX_AGE, return_timestamp=True)
+        _, shown = signer.unsign(stamp, max_age=FORM_STAMP_MAX_AGE, return_timestamp=True)
     except (BadSignature, SignatureExpired):
         return None
-    return (utcnow() - shown).total_seconds()
+    return signer.clock.time() - shown.timestamp()
 
 
 def suspect_reason(honeypot: str | None, stamp: str | None) -> SuspectReason | None:

@@ -120,7 +120,7 @@ def _confirmed_page(outcome: signing.Confirmation, *, already: bool) -> str:
     return render_template("signing/confirmed.html", letter=signature.letter, already=already, pending=pending)
 
 
-@bp.get("/confirm/<token>")
+@bp.get("/confirm/<token:token>")
 def confirm_page(token: str) -> str:
     """A page with one button: mail scanners open links, only people press buttons."""
     outcome = signing.check_confirmation_token(db.session, token, now=utcnow())
@@ -129,7 +129,7 @@ def confirm_page(token: str) -> str:
     return render_template("signing/confirm.html", letter=outcome.signature.letter, signature=outcome.signature)
 
 
-@bp.post("/confirm/<token>")
+@bp.post("/confirm/<token:token>")
 def confirm(token: str) -> str:
     """Confirm the signature; doing it twice is harmless."""
     outcome = signing.confirm(db.session, token, now=utcnow())
@@ -158,14 +158,14 @@ def withdrawal_requested(slug: str) -> str:
     return render_template("signing/withdraw_requested.html", letter=letter)
 
 
-@bp.get("/withdraw/<token>")
+@bp.get("/withdraw/<token:token>")
 def withdraw_page(token: str) -> str:
     """A page with one button, as for confirming: opening the link alone changes nothing."""
     signature = withdrawal.check_withdrawal_token(db.session, token, now=utcnow())
     return render_template("signing/withdraw.html", letter=signature.letter, signature=signature)
 
 
-@bp.post("/withdraw/<token>")
+@bp.post("/withdraw/<token:token>")
 def withdraw(token: str) -> str:
     """Withdraw the signature and erase its details."""
     letter = withdrawal.withdraw(db.session, token, now=utcnow())
@@ -180,7 +180,7 @@ def _subscriber(token: str) -> Signature:
     return signature
 
 
-@bp.get("/unsubscribe/<token>")
+@bp.get("/unsubscribe/<token:token>")
 def unsubscribe_page(token: str) -> str:
     """A page with one button: link scanners open links, only people (and mail programs) POST."""
     signature = _subscriber(token)
@@ -190,7 +190,7 @@ def unsubscribe_page(token: str) -> str:
 # Exempt from CSRF on purpose: RFC 8058's one-click unsubscribe is a POST that the mail program
 # makes with the body "List-Unsubscribe=One-Click" and no CSRF token. The token in the URL is the
 # proof instead: only the signer's mailbox has it, and all it can do is stop update mail.
-@bp.post("/unsubscribe/<token>")
+@bp.post("/unsubscribe/<token:token>")
 def unsubscribe(token: str) -> str:
     """Stop the letter's update mail to this signer (one-click, RFC 8058); doing it twice is harmless."""
     signature = _subscriber(token)
