@@ -90,8 +90,14 @@ def expand_request(session: Session, row: OutboxMessage, *, now: datetime) -> bo
         row.claimed_until = row.claimed_by = None
         return False
     if row.kind == RESEND:
+        # The link confirms the details this mail shows, and stops if the address signs again.
         confirm_token = issue_token(
-            session, signature, TokenPurpose.CONFIRM, now=now, ttl=timedelta(days=config["CONFIRM_TOKEN_DAYS"])
+            session,
+            signature,
+            TokenPurpose.CONFIRM,
+            now=now,
+            ttl=timedelta(days=config["CONFIRM_TOKEN_DAYS"]),
+            submission=signature.submission,
         )
         withdraw_token = issue_token(
             session, signature, TokenPurpose.WITHDRAW, now=now, ttl=timedelta(days=config["WITHDRAW_TOKEN_DAYS"])

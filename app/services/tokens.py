@@ -26,8 +26,19 @@ def new_token() -> str:
     return secrets.token_urlsafe(TOKEN_BYTES)
 
 
-def issue_token(session: Session, signature: Signature, purpose: TokenPurpose, *, now: datetime, ttl: timedelta) -> str:
-    """Store a new token for ``signature`` and return the raw value, which is never stored."""
+def issue_token(
+    session: Session,
+    signature: Signature,
+    purpose: TokenPurpose,
+    *,
+    now: datetime,
+    ttl: timedelta,
+    submission: int | None = None,
+) -> str:
+    """Store a new token for ``signature`` and return the raw value, which is never stored.
+
+    A confirmation token names the ``submission`` of the signature whose details its mail shows.
+    """
     raw = new_token()
     session.add(
         Token(
@@ -36,15 +47,24 @@ def issue_token(session: Session, signature: Signature, purpose: TokenPurpose, *
             token_hash=hash_token(raw),
             created_at=now,
             expires_at=now + ttl,
+            submission=submission,
         )
     )
     return raw
 
 
 def store_tokens(
-    session: Session, signature_id: int, tokens: list[tuple[TokenPurpose, str, timedelta]], *, now: datetime
+    session: Session,
+    signature_id: int,
+    tokens: list[tuple[TokenPurpose, str, timedelta]],
+    *,
+    now: datetime,
+    submission: int | None = None,
 ) -> None:
-    """Store tokens made by ``new_token`` for a signature known by its id: one INSERT for them all."""
+    """Store tokens made by ``new_token`` for a signature known by its id: one INSERT for them all.
+
+    The confirmation token among them confirms ``submission`` of the signature, and only it.
+    """
     session.execute(
         _INSERT,
         [
@@ -54,6 +74,7 @@ def store_tokens(
                 "token_hash": hash_token(raw),
                 "created_at": now,
                 "expires_at": now + ttl,
+                "submission": submission if purpose == TokenPurpose.CONFIRM else None,
             }
             for purpose, raw, ttl in tokens
         ],
