@@ -17,8 +17,10 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
-from app.db import db
-from app.models import Letter, Signature, SignatureStatus
+from app.db import db, utcnow
+from app.models import Letter, OutboxMessage, Signature, SignatureStatus, Token, TokenPurpose
+from app.services import signing
+from app.services.errors import TokenSuperseded
 from tests.support import SMTPSink, csrf_token, deliver_mail, link_in, path_of, sign, smtp_settings, text_of
 
 SLUG = "test-letter"
@@ -179,6 +181,36 @@ def test_signing_again_between_opening_the_page_and_pressing_the_button_confirms
     assert signature.status == SignatureStatus.UNCONFIRMED
     assert signature.confirmed_at is None
     assert client.get(f"/api/v1/letters/{SLUG}").get_json()["signature_count"] == 0
+
+
+def test_the_confirming_update_itself_refuses_a_submission_its_link_was_not_sent_for(
+    app: Flask, client: FlaskClient, letter: Letter
+) -> None:
+    """Even if the address signs again after the link was checked, the UPDATE confirms nothing."""
+    sign(client, SLUG, email=OWNER, **OWNERS_DETAILS)
+    with app.app_context():
+        body = db.session.scalars(sa.select(OutboxMessage.body_text)).one()
+        match = re.search(r"/confirm/([\w-]+)", body)
+        assert match, body
+        raw = match.group(1)
+        session = db.session
+        # Loads the signature, submission 1, and keeps it in the session as a request would.
+        checked = signing.check_confirmation_token(session, raw, now=utcnow()).signature
+        # Another request signs again at this moment: the objects loaded above know nothing of it.
+        session.execute(
+            sa.update(Signature)
+            .values(submission=Signature.submission + 1, city="Paris")
+            .execution_options(synchronize_session=False)
+        )
+        assert checked.submission == 1
+        with pytest.raises(TokenSuperseded):
+            signing.confirm(session, raw, now=utcnow())
+        session.commit()
+    signature = stored(app)
+    assert (signature.status, signature.city, signature.confirmed_at) == (SignatureStatus.UNCONFIRMED, "Paris", None)
+    with app.app_context():
+        unused = sa.select(sa.func.count()).select_from(Token).where(Token.used_at.is_(None))
+        assert db.session.scalar(unused.where(Token.purpose == TokenPurpose.CONFIRM)) == 1
 
 
 def test_the_owner_who_sees_strange_details_signs_again_and_confirms_their_own(
