@@ -333,11 +333,12 @@ def signature_details(signature: Signer) -> list[tuple[str, str]]:
     confirms all of them: someone else may have typed the address into the form.
     """
     none = "—"
-    domain = signature.email_domain
-    if domains.shown_domain(domain, signature.show_domain):
-        domain_shown = _("Shown: “%(shown)s”", shown=_("confirmed via @%(domain)s", domain=domain.lower()))
+    domain = signature.email_domain.strip().lower()
+    shown = domains.shown_domain(domain, signature.show_domain)
+    if shown:
+        domain_shown = _("Shown: “%(shown)s”", shown=_("confirmed via @%(domain)s", domain=shown))
     elif signature.show_domain and domains.is_public_mail(domain):
-        domain_shown = _("Not shown: @%(domain)s is a public mail service", domain=domain.lower())
+        domain_shown = _("Not shown: @%(domain)s is a public mail service", domain=domain)
     else:
         domain_shown = _("Not shown")
     return [

@@ -362,9 +362,9 @@ def confirm(session: Session, raw: str, *, now: datetime) -> Confirmation:
         # Another request got there first: a click that confirmed, or the address signing again.
         slug = signature.letter.slug
         session.expire(signature)
-        now_status = session.scalar(select(Signature.status).where(Signature.id == signature.id))
-        if now_status is None:
+        current = session.scalar(select(Signature.status).where(Signature.id == signature.id))
+        if current is None:
             raise TokenProblem(letter_slug=slug)
-        if now_status == SignatureStatus.UNCONFIRMED:
+        if current == SignatureStatus.UNCONFIRMED:
             raise TokenSuperseded(letter_slug=slug)
     return Confirmation(signature, already_confirmed=confirmed.rowcount != 1)  # type: ignore[attr-defined]

@@ -26,18 +26,11 @@ def new_token() -> str:
     return secrets.token_urlsafe(TOKEN_BYTES)
 
 
-def issue_token(
-    session: Session,
-    signature: Signature,
-    purpose: TokenPurpose,
-    *,
-    now: datetime,
-    ttl: timedelta,
-    submission: int | None = None,
-) -> str:
+def issue_token(session: Session, signature: Signature, purpose: TokenPurpose, *, now: datetime, ttl: timedelta) -> str:
     """Store a new token for ``signature`` and return the raw value, which is never stored.
 
-    A confirmation token names the ``submission`` of the signature whose details its mail shows.
+    A confirmation token confirms the signature's submission as it is now: the details that a
+    mail written now shows.
     """
     raw = new_token()
     session.add(
@@ -47,7 +40,7 @@ def issue_token(
             token_hash=hash_token(raw),
             created_at=now,
             expires_at=now + ttl,
-            submission=submission,
+            submission=signature.submission if purpose == TokenPurpose.CONFIRM else None,
         )
     )
     return raw
