@@ -251,6 +251,10 @@ class Signature(Base):
     confirmed_domain: Mapped[str | None] = mapped_column(sa.String(255))
     # The number of the letter's version (LetterVersion.number) in force when this was signed.
     letter_version: Mapped[int] = mapped_column(default=1, server_default="1")
+    # Which submission of the form the details come from: 1, and one more each time the address
+    # signs again before confirming. A confirmation link confirms only the submission it was
+    # sent for, so no one who knows the address can change what its owner confirms.
+    submission: Mapped[int] = mapped_column(default=1, server_default="1")
     # The signer asked to be emailed the letter's updates and material changes of its text
     # (consent; erased with the signature).
     wants_updates: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
@@ -283,6 +287,9 @@ class Token(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
+    # A confirmation link's submission of the signature (Signature.submission): the details its
+    # mail showed. None for other purposes.
+    submission: Mapped[int | None]
 
     signature: Mapped[Signature] = relationship(back_populates="tokens")
 

@@ -8,7 +8,7 @@ import unicodedata
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from babel import Locale
@@ -32,8 +32,12 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.formparser import FormDataParser
 
 from app.extensions import LANGUAGES, STATELESS_ENDPOINTS, remember_language
+from app.services import domains
 from app.services.errors import N_, DomainError
 from app.urls import external_url
+
+if TYPE_CHECKING:
+    from app.mail.compose import Signer
 
 log = logging.getLogger(__name__)
 
@@ -322,6 +326,33 @@ def country_name(code: str | None) -> str:
     return _territory(code, str(get_locale() or "en"))
 
 
+def signature_details(signature: Signer) -> list[tuple[str, str]]:
+    """Every detail a signature publishes or uses, as (label, value) in the visitor's language.
+
+    The confirmation mail and the page behind its link list all of them, because the link
+    confirms all of them: someone else may have typed the address into the form.
+    """
+    none = "—"
+    domain = signature.email_domain.strip().lower()
+    shown = domains.shown_domain(domain, signature.show_domain)
+    if shown:
+        domain_shown = _("Shown: “%(shown)s”", shown=_("confirmed via @%(domain)s", domain=shown))
+    elif signature.show_domain and domains.is_public_mail(domain):
+        domain_shown = _("Not shown: @%(domain)s is a public mail service", domain=domain)
+    else:
+        domain_shown = _("Not shown")
+    return [
+        (_("Name"), signature.name),
+        (_("Affiliation or title"), signature.affiliation or none),
+        (_("Country"), country_name(signature.country) or none),
+        (_("City"), signature.city or none),
+        (_("Comment"), signature.comment or none),
+        (_("Your name on the public list"), _("Shown") if signature.public else _("Not shown: counted only")),
+        (_("The domain of your email address"), domain_shown),
+        (_("Email updates about this letter"), _("Yes") if signature.wants_updates else _("No")),
+    ]
+
+
 class TextFieldsParser(FormDataParser):
     """Werkzeug's form parser, keeping only named text fields: this site takes no uploads.
 
@@ -387,6 +418,7 @@ def init_app(app: Flask) -> None:
         external_url=external_url,
         languages=LANGUAGES,
         country_name=country_name,
+        signature_details=signature_details,
         signing_day=signing_day,
         format_date=format_date,
         format_datetime=format_datetime,

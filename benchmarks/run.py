@@ -220,6 +220,8 @@ def make_confirmation_tokens(database_url: str, count: int, folder: Path) -> Pat
                     "purpose": "confirm",
                     "token_hash": hash_token(raw),
                     "expires_at": now + timedelta(days=7),
+                    # The signature's first (and only) submission: the details the mail would show.
+                    "submission": 1,
                 }
                 for sid, raw in zip(ids, raws, strict=True)
             ],

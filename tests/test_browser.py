@@ -55,7 +55,7 @@ def confirm_by_mail(app: Flask, smtp_sink: SMTPSink, page: Page, address: str, n
 
     page.goto(link)
     expect(page.get_by_role("heading", level=1)).to_have_text("Confirm your signature")
-    expect(page.locator(".signer-preview")).to_contain_text(name)
+    expect(page.locator(".signer-details")).to_contain_text(name)
     page.get_by_role("button", name="Confirm my signature").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Thank you: your signature is confirmed")
 

@@ -38,6 +38,7 @@ def unconfirmed_with_links(app: Flask, letter_id: int, count: int) -> list[str]:
                     purpose=TokenPurpose.CONFIRM,
                     token_hash=hash_token(raw),
                     expires_at=utcnow() + timedelta(days=7),
+                    submission=signature.submission,
                 )
             )
     return raws

@@ -64,6 +64,30 @@ def test_signing_a_new_address_reads_then_writes_in_a_short_transaction(
         assert begins == ["begin", "begin immediate"], seen
 
 
+def test_signing_again_before_confirming_costs_one_update_more_and_no_revoking(
+    app: Flask, client: FlaskClient, letter: Letter
+) -> None:
+    """An address that signed and has not confirmed: the same reads and INSERTs, and one UPDATE.
+
+    The UPDATE stores the new details as the next submission and returns its number, which the
+    new confirmation token records; the older links stop confirming because their number is
+    older, so no statement goes back to revoke them and the answer takes the time it always does.
+    """
+    sign(client, SLUG, city="Seoul")
+    token = csrf_token(client, f"/letters/{SLUG}")
+    with statements(app) as seen:
+        assert sign(client, SLUG, token=token, city="Paris").status_code == 303
+    # (A second signature under the same name also raises a flag for moderators: not the point here.)
+    writing = [s for s in _sql(seen)[3:] if not s.startswith("insert into flags")]
+    assert [s.split()[0] for s in writing] == ["insert", "update", "insert", "insert"], writing
+    assert "into signatures" in writing[0] and "on conflict" in writing[0], writing
+    assert writing[1].startswith("update signatures set"), writing
+    assert "submission=(signatures.submission +" in writing[1], writing
+    assert writing[1].partition(" returning ")[2].replace("signatures.", "") == "id, submission", writing
+    assert "into tokens" in writing[2] and "submission" in writing[2], writing
+    assert "into outbox_messages" in writing[3], writing
+
+
 def test_reading_the_count_is_two_index_lookups(app: Flask, client: FlaskClient, letter: Letter) -> None:
     """The letter by its slug, and its public moderation numbers by primary key; never a count.
 

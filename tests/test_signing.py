@@ -165,20 +165,28 @@ def test_the_same_address_signs_once_and_the_form_reveals_nothing(
     assert "/confirm/" not in note.body_text
 
 
-def test_an_older_link_still_confirms_and_all_links_are_spent_after(
+def test_signing_again_makes_the_older_link_stop_confirming_and_the_newest_spends_them_all(
     app: Flask, client: FlaskClient, letter: Letter
 ) -> None:
-    sign(client, SLUG)
-    sign(client, SLUG)
+    """Each submission has its own link: an older one might confirm details its mail never showed."""
+    sign(client, SLUG, city="Seoul")
+    sign(client, SLUG, city="Paris")
     first, second = (confirm_link(m) for m in outbox(app))
-    confirm(client, first)
+    older = client.get(first)
+    assert older.status_code == 410
+    assert "A newer request was made with this address" in older.get_data(as_text=True)
+    token = csrf_token(client, f"/letters/{SLUG}")
+    assert client.post(first, data={"csrf_token": token}).status_code == 410
+    assert count_of(app) == 0
+    confirm(client, second)
     assert count_of(app) == 1
+    assert signatures(app)[0].city == "Paris"
     with app.app_context():
         unused = sa.select(sa.func.count()).select_from(Token).where(Token.used_at.is_(None))
         assert db.session.scalar(unused.where(Token.purpose == TokenPurpose.CONFIRM)) == 0
         # The withdrawal links stay valid: the signer may change their mind later.
         assert db.session.scalar(unused.where(Token.purpose == TokenPurpose.WITHDRAW)) == 2
-    assert "already confirmed" in client.get(second).get_data(as_text=True)
+    assert "already confirmed" in client.get(first).get_data(as_text=True)
 
 
 def test_an_unknown_link_gives_a_clear_page(client: FlaskClient, letter: Letter) -> None:

@@ -90,6 +90,8 @@ def expand_request(session: Session, row: OutboxMessage, *, now: datetime) -> bo
         row.claimed_until = row.claimed_by = None
         return False
     if row.kind == RESEND:
+        # The link confirms the details this mail shows (the signature's submission now), and
+        # stops confirming if the address signs again.
         confirm_token = issue_token(
             session, signature, TokenPurpose.CONFIRM, now=now, ttl=timedelta(days=config["CONFIRM_TOKEN_DAYS"])
         )

@@ -67,3 +67,14 @@ class TokenExpired(TokenProblem):
     status_code = 410
     code = "expired_token"
     message = N_("This link has expired.")
+
+
+class TokenSuperseded(TokenProblem):
+    """A confirmation link sent before the address signed again: only the newest mail's link confirms."""
+
+    status_code = 410
+    code = "superseded_token"
+    message = N_(
+        "A newer request was made with this address after this email was sent, so this link no longer "
+        "confirms anything. Use the link in the latest email you received: it shows every detail it confirms."
+    )

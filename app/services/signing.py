@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, insert, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -16,7 +16,7 @@ from app.mail import compose, outbox, requests
 from app.mail.compose import Email
 from app.models import Flag, Letter, Signature, SignatureStatus, SuspectReason, Token, TokenPurpose
 from app.services import counting, domains, log
-from app.services.errors import N_, LetterClosed, TokenExpired, TokenProblem
+from app.services.errors import N_, LetterClosed, TokenExpired, TokenProblem, TokenSuperseded
 from app.services.flags import Raised
 from app.services.tokens import find_token, new_token, store_tokens
 
@@ -38,6 +38,11 @@ class SignatureInput:
     show_domain: bool = False
     # Email me updates about this letter.
     wants_updates: bool = False
+
+    @property
+    def email_domain(self) -> str:
+        """The domain of the address (what "show my domain" would show, unless it is public mail)."""
+        return self.email_key.rpartition("@")[2]
 
 
 @dataclass(frozen=True)
@@ -79,7 +84,7 @@ def _fields(data: SignatureInput) -> dict[str, object]:
     return {
         "name": data.name,
         "email": data.email,
-        "email_domain": data.email_key.rpartition("@")[2],
+        "email_domain": data.email_domain,
         "affiliation": data.affiliation or None,
         "country": data.country or None,
         "city": data.city or None,
@@ -130,13 +135,21 @@ def draft_confirmation(letter: Letter, signer: compose.Signer) -> Draft:
 
 
 def _store_confirmation(
-    session: Session, signature_id: int, recipient: str, draft: Draft, *, now: datetime, ttl: TokenLifetimes
+    session: Session,
+    signature_id: int,
+    submission: int,
+    recipient: str,
+    draft: Draft,
+    *,
+    now: datetime,
+    ttl: TokenLifetimes,
 ) -> None:
+    """Store the draft's links and queue its mail; its confirmation link confirms ``submission`` only."""
     tokens = [
         (TokenPurpose.CONFIRM, draft.confirm_token, ttl.confirm),
         (TokenPurpose.WITHDRAW, draft.withdraw_token, ttl.withdraw),
     ]
-    store_tokens(session, signature_id, tokens, now=now)
+    store_tokens(session, signature_id, tokens, now=now, submission=submission)
     outbox.enqueue_for(session, signature_id, recipient, draft.email, kind="confirm", now=now)
 
 
@@ -168,8 +181,11 @@ def _insert_new(
 
 # The INSERT of a new signature per database, built once (building it costs more than running it).
 _NEW_SIGNATURE: dict[str, Any] = {}
+# A new signature's submission (the column's default).
+FIRST_SUBMISSION = 1
 _FORM_COLUMNS = tuple(_fields(SignatureInput(name="", email="", email_key="")))
-# A signature not yet confirmed (or held) takes the latest details; built once, like the INSERT.
+# A signature not yet confirmed (or held) takes the latest details as a new submission, which
+# its older confirmation links do not confirm; built once, like the INSERT.
 _RESIGN = (
     update(cast(Table, Signature.__table__))
     .where(
@@ -182,9 +198,10 @@ _RESIGN = (
         suspect_reason=None,
         letter_version=bindparam("b_letter_version"),
         network_hash=func.coalesce(bindparam("b_network_hash"), Signature.network_hash),
+        submission=Signature.submission + 1,
         **{column: bindparam(f"b_{column}") for column in _FORM_COLUMNS},
     )
-    .returning(Signature.id)
+    .returning(Signature.id, Signature.submission)
 )
 
 
@@ -196,7 +213,7 @@ def release_held(session: Session, signature: Signature, *, now: datetime) -> No
     signature.suspect_reason = None
     draft = draft_confirmation(signature.letter, signature)
     ttl = TokenLifetimes.from_config(current_app.config)
-    _store_confirmation(session, signature.id, signature.email, draft, now=now, ttl=ttl)
+    _store_confirmation(session, signature.id, signature.submission, signature.email, draft, now=now, ttl=ttl)
 
 
 def sign(
@@ -229,14 +246,15 @@ def sign(
         _raise_flags(session, letter.id, new_id, screening.flags, now=now)
         if mails:
             draft = draft or draft_confirmation(letter, data)
-            _store_confirmation(session, new_id, data.email, draft, now=now, ttl=ttl)
+            _store_confirmation(session, new_id, FIRST_SUBMISSION, data.email, draft, now=now, ttl=ttl)
         return
     if suspect:
         # A suspect request changes nothing that exists and mails no one.
         return
-    # Signed before and not yet confirmed (or held): the latest details win until confirmed, and
-    # the mail shows them to the owner. A clean request releases a held signature, so a false
-    # positive recovers by itself.
+    # Signed before and not yet confirmed (or held): the latest details win until confirmed, as a
+    # new submission. Anyone may type anyone's address, so the links sent for earlier submissions
+    # stop confirming, and this one's mail shows the owner every detail its link confirms. A
+    # clean request releases a held signature, so a false positive recovers by itself.
     values = {
         "b_letter_id": letter.id,
         "b_email_key": data.email_key,
@@ -244,12 +262,13 @@ def sign(
         "b_network_hash": screening.network_hash,
         **{f"b_{column}": value for column, value in _fields(data).items()},
     }
-    unconfirmed = session.scalar(_RESIGN, values)
+    unconfirmed = session.execute(_RESIGN, values).first()
     if unconfirmed is not None:
-        _raise_flags(session, letter.id, unconfirmed, screening.flags, now=now)
+        signature_id, submission = unconfirmed
+        _raise_flags(session, letter.id, signature_id, screening.flags, now=now)
         if mails:
             draft = draft or draft_confirmation(letter, data)
-            _store_confirmation(session, unconfirmed, data.email, draft, now=now, ttl=ttl)
+            _store_confirmation(session, signature_id, submission, data.email, draft, now=now, ttl=ttl)
         return
     # Signed and confirmed before: the mail worker writes the "you have signed" note, so this
     # request costs what a new signature does and its time says nothing either. (If the
@@ -277,6 +296,10 @@ def check_confirmation_token(session: Session, raw: str, *, now: datetime) -> Co
     if signature.status != SignatureStatus.UNCONFIRMED:
         # Confirmed before (and perhaps since approved, hidden or waiting for review).
         return Confirmation(signature, already_confirmed=True)
+    if token.submission != signature.submission:
+        # The address signed again since this link was sent: its details may not be the ones
+        # this link's mail showed, so only the newest mail's link confirms.
+        raise TokenSuperseded(letter_slug=slug)
     if token.used_at is not None:
         raise TokenProblem(N_("This link has already been used."), letter_slug=slug)
     if token.expires_at <= now:
@@ -287,7 +310,11 @@ def check_confirmation_token(session: Session, raw: str, *, now: datetime) -> Co
 
 
 def confirm(session: Session, raw: str, *, now: datetime) -> Confirmation:
-    """Confirm the signature behind ``raw`` and count it, once, however often it is called."""
+    """Confirm the signature behind ``raw`` and count it, once, however often it is called.
+
+    It confirms the submission the link was sent for, or nothing: if the address signs again
+    between the check and the UPDATE, the UPDATE finds no row and the link is refused.
+    """
     outcome = check_confirmation_token(session, raw, now=now)
     if outcome.already_confirmed:
         return outcome
@@ -297,20 +324,25 @@ def confirm(session: Session, raw: str, *, now: datetime) -> Confirmation:
     status = SignatureStatus.PENDING if pre else SignatureStatus.CONFIRMED
     # The address that confirmed is at this domain: shown if the signer asked (never the address).
     shown = domains.shown_domain(signature.email_domain, signature.show_domain)
-    # Conditional updates, so two clicks racing each other count the signature once.
+    # Conditional updates, so two clicks racing each other count the signature once, and a
+    # submission made meanwhile is never confirmed by a link sent for an earlier one.
     confirmed = session.execute(
         update(Signature)
-        .where(Signature.id == signature.id, Signature.status == SignatureStatus.UNCONFIRMED)
+        .where(
+            Signature.id == signature.id,
+            Signature.status == SignatureStatus.UNCONFIRMED,
+            Signature.submission == signature.submission,
+        )
         .values(status=status, confirmed_at=now, confirmed_domain=shown)
         .execution_options(synchronize_session=False)
     )
-    session.execute(
-        update(Token)
-        .where(Token.signature_id == signature.id, Token.purpose == TokenPurpose.CONFIRM, Token.used_at.is_(None))
-        .values(used_at=now)
-        .execution_options(synchronize_session=False)
-    )
     if confirmed.rowcount == 1:  # type: ignore[attr-defined]
+        session.execute(
+            update(Token)
+            .where(Token.signature_id == signature.id, Token.purpose == TokenPurpose.CONFIRM, Token.used_at.is_(None))
+            .values(used_at=now)
+            .execution_options(synchronize_session=False)
+        )
         # What the UPDATE stored, without reading the row back after commit (a second query
         # and transaction for the page that follows).
         set_committed_value(signature, "status", status)
@@ -327,5 +359,12 @@ def confirm(session: Session, raw: str, *, now: datetime) -> Confirmation:
             if shown:
                 counting.add_to_domain_tally(session, signature.letter_id, shown, +1)
     else:
+        # Another request got there first: a click that confirmed, or the address signing again.
+        slug = signature.letter.slug
         session.expire(signature)
+        current = session.scalar(select(Signature.status).where(Signature.id == signature.id))
+        if current is None:
+            raise TokenProblem(letter_slug=slug)
+        if current == SignatureStatus.UNCONFIRMED:
+            raise TokenSuperseded(letter_slug=slug)
     return Confirmation(signature, already_confirmed=confirmed.rowcount != 1)  # type: ignore[attr-defined]

@@ -27,7 +27,11 @@ def new_token() -> str:
 
 
 def issue_token(session: Session, signature: Signature, purpose: TokenPurpose, *, now: datetime, ttl: timedelta) -> str:
-    """Store a new token for ``signature`` and return the raw value, which is never stored."""
+    """Store a new token for ``signature`` and return the raw value, which is never stored.
+
+    A confirmation token confirms the signature's submission as it is now: the details that a
+    mail written now shows.
+    """
     raw = new_token()
     session.add(
         Token(
@@ -36,15 +40,24 @@ def issue_token(session: Session, signature: Signature, purpose: TokenPurpose, *
             token_hash=hash_token(raw),
             created_at=now,
             expires_at=now + ttl,
+            submission=signature.submission if purpose == TokenPurpose.CONFIRM else None,
         )
     )
     return raw
 
 
 def store_tokens(
-    session: Session, signature_id: int, tokens: list[tuple[TokenPurpose, str, timedelta]], *, now: datetime
+    session: Session,
+    signature_id: int,
+    tokens: list[tuple[TokenPurpose, str, timedelta]],
+    *,
+    now: datetime,
+    submission: int | None = None,
 ) -> None:
-    """Store tokens made by ``new_token`` for a signature known by its id: one INSERT for them all."""
+    """Store tokens made by ``new_token`` for a signature known by its id: one INSERT for them all.
+
+    The confirmation token among them confirms ``submission`` of the signature, and only it.
+    """
     session.execute(
         _INSERT,
         [
@@ -54,6 +67,7 @@ def store_tokens(
                 "token_hash": hash_token(raw),
                 "created_at": now,
                 "expires_at": now + ttl,
+                "submission": submission if purpose == TokenPurpose.CONFIRM else None,
             }
             for purpose, raw, ttl in tokens
         ],
