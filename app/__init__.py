@@ -52,10 +52,11 @@ def load_configuration(app: Flask, test_config: dict[str, Any] | None) -> None:
 
 
 def init_caches(app: Flask) -> None:
-    """Short-lived caches of public answers (inside ProxyFix: they see the client's scheme)."""
-    from app import caching
+    """Short-lived caches of public answers (inside ProxyFix: they see the client's scheme), and download files."""
+    from app import caching, export_files
 
     caching.init_app(app)
+    export_files.init_app(app)
 
 
 def trust_reverse_proxies(app: Flask) -> None:

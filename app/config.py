@@ -107,6 +107,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DEFAULT_LOCALE", as_str, "en"),
     Setting("LIVE_POLL_SECONDS", as_int, 3),
     Setting("PAGE_CACHE_SECONDS", as_int, 1),
+    # The public downloads of the list: files made again at most this often, kept in EXPORT_CACHE_DIR.
+    Setting("EXPORT_CACHE_SECONDS", as_int, 300),
+    Setting("EXPORT_CACHE_DIR", as_str),
     # Who may frame /letters/<slug>/embed and the badge: a CSP frame-ancestors source list.
     Setting("EMBED_ALLOWED_ORIGINS", as_str, "*"),
     # Abuse resistance. Limits are Flask-Limiter strings ("10 per minute"); see README.
@@ -130,6 +133,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("RATELIMIT_LOGIN_PER_NETWORK", as_str, "20 per 15 minutes"),
     Setting("RATELIMIT_LOGIN_PER_ACCOUNT", as_str, "5 per 15 minutes"),
     Setting("RATELIMIT_REPORTS_PER_NETWORK", as_str, "10 per hour"),
+    Setting("RATELIMIT_DOWNLOADS_PER_NETWORK", as_str, "10 per hour"),
     Setting("MODERATOR_IDLE_MINUTES", as_int, 30),
     # However active, a moderator signs in again after this long.
     Setting("MODERATOR_SESSION_HOURS", as_int, 12),
@@ -230,6 +234,13 @@ def finalise(config: dict[str, Any], *, debug: bool, testing: bool, instance_pat
             "(usually port 587) or MAIL_USE_SSL=true for TLS from the start (port 465), and set the other to false"
         )
     config.setdefault("MAIL_OUTBOX_DIR", str(Path(instance_path) / "mail"))
+    if not config.get("EXPORT_CACHE_DIR"):
+        config["EXPORT_CACHE_DIR"] = str(Path(instance_path) / "exports")
+    if config.get("EXPORT_CACHE_SECONDS", 300) < 0:
+        raise ConfigError(
+            "EXPORT_CACHE_SECONDS is how long a download file is reused: 0 or more, "
+            f"got {config['EXPORT_CACHE_SECONDS']}"
+        )
 
     for name in PROXY_FIX_SETTINGS:
         if config.get(name, 0) < 0:
@@ -316,6 +327,7 @@ RATE_LIMIT_SETTINGS = (
     "RATELIMIT_LOGIN_PER_NETWORK",
     "RATELIMIT_LOGIN_PER_ACCOUNT",
     "RATELIMIT_REPORTS_PER_NETWORK",
+    "RATELIMIT_DOWNLOADS_PER_NETWORK",
 )
 
 

@@ -76,6 +76,8 @@ def _config(url: str, tmp: Path, **overrides: Any) -> dict[str, Any]:
         "BASE_URL": "http://localhost",
         "MAIL_SERVER": None,
         "MAIL_OUTBOX_DIR": str(tmp / "mail"),
+        # Each test's own download files (the default, the instance folder, is shared by every test).
+        "EXPORT_CACHE_DIR": str(tmp / "exports"),
         "EMAIL_CHECK_DELIVERABILITY": False,
         "SERVER_NAME": None,
         # Tests fill forms in milliseconds; the bot tests set their own minimum.

@@ -87,7 +87,8 @@ def test_a_signer_at_a_listed_domain_shows_the_badge_on_the_list_and_in_the_api(
     assert "Grace Hopper" in filtered and "Ada Lovelace" not in filtered
 
     # The CSV download has the domain and the organisation, never an address.
-    text = client.get(f"/letters/{SLUG}/signatures.csv").get_data(as_text=True)
+    with client.get(f"/letters/{SLUG}/signatures.csv") as download:  # a server closes the file it sent
+        text = download.get_data(as_text=True)
     rows = {row["name"]: row for row in csv.DictReader(io.StringIO(text))}
     assert rows["Grace Hopper"]["confirmed_domain"] == "cs.example.edu"
     assert rows["Grace Hopper"]["confirmed_organisation"] == "Example University"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import threading
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -15,6 +17,8 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
+from app import export_files
+from app.config import ConfigError, finalise, read_environment
 from app.db import db, utcnow
 from app.models import Flag, FlagKind, Letter, RemovalReason, Signature, SignatureStatus
 from app.services import counting, export
@@ -280,3 +284,139 @@ def test_the_csv_downloads_are_the_same_text_as_the_row_by_row_writer(
     rows = read_csv(public)
     assert len(rows) == 8 and rows[4]["name"] == "'\uff1dfull-width equals" and rows[5]["comment"] == "'=1+1"
     assert rows[4]["signed_at"] == whole_second.isoformat().replace("+00:00", "Z")  # no ".000000"
+
+
+# --- The downloads as files: made at most every EXPORT_CACHE_SECONDS, sent with validators ------------
+
+
+def test_a_download_is_a_file_made_again_at_most_every_export_cache_seconds(
+    app: Flask, client: FlaskClient, letter: Letter, signatures: dict[str, int]
+) -> None:
+    """Re-downloads read no rows and a client that has the file gets 304; a hidden signer goes within the bound."""
+    now = [time.time()]
+    app.extensions[export_files.EXTENSION].clock = lambda: now[0]
+    path = f"/letters/{SLUG}/signatures.csv"
+    first, text = download(client, path)
+    assert first.status_code == 200 and "Ada Lovelace" in text
+    etag, modified = first.headers["ETag"], first.headers["Last-Modified"]
+    assert {"public", "no-cache"} <= set(first.headers["Cache-Control"].replace(" ", "").split(","))
+    assert int(first.headers["Content-Length"]) == len(text.encode())
+
+    # Within EXPORT_CACHE_SECONDS, however many ask: the same file, and not one row read again.
+    now[0] += 299
+    with recorded_sql(app) as seen:
+        for _ in range(3):
+            again, same = download(client, path)
+            assert (again.status_code, same, again.headers["ETag"]) == (200, text, etag)
+    assert not [statement for statement in selects(seen) if "signatures" in statement]
+    for headers in ({"If-None-Match": etag}, {"If-Modified-Since": modified}):
+        unchanged = client.get(path, headers=headers)
+        assert (unchanged.status_code, unchanged.get_data()) == (304, b"")
+        unchanged.close()
+
+    # A moderator hides a signer: the file in hand still has them until it is EXPORT_CACHE_SECONDS old.
+    with app.app_context(), db.transaction() as session:
+        ada = session.get(Signature, signatures["Ada Lovelace"])
+        assert ada is not None
+        counting.move(session, ada, SignatureStatus.HIDDEN, now=utcnow(), reason=RemovalReason.FAKE)
+    assert "Ada Lovelace" in download(client, path)[1]
+    now[0] += 1
+    fresh, text = download(client, path)
+    assert "Ada Lovelace" not in text and [row["name"] for row in read_csv(text)] == PUBLIC_NAMES[1:]
+    assert fresh.headers["ETag"] != etag
+    stale = client.get(path, headers={"If-None-Match": etag})
+    assert stale.status_code == 200 and "Ada Lovelace" not in stale.get_data(as_text=True)
+    stale.close()
+    # The JSON download is a file of its own, made from the list as it is now.
+    document = json.loads(download(client, f"/letters/{SLUG}/signatures.json")[1])
+    assert "Ada Lovelace" not in [person["name"] for person in document["signatures"]]
+
+
+def test_a_byte_range_of_a_download_file(client: FlaskClient, signatures: dict[str, int]) -> None:
+    whole = download(client, f"/letters/{SLUG}/signatures.csv")[1].encode()
+    part = client.get(f"/letters/{SLUG}/signatures.csv", headers={"Range": "bytes=0-3"})
+    assert (part.status_code, part.get_data()) == (206, b"name")
+    assert part.headers["Content-Range"] == f"bytes 0-3/{len(whole)}"
+    part.close()
+
+
+def test_one_request_makes_the_file_while_others_send_the_previous_one_whole(tmp_path: Path) -> None:
+    now = [1_800_000_000.0]
+    files = export_files.ExportFiles(tmp_path / "exports", 300, clock=lambda: now[0])
+    made: list[str] = []
+
+    def writer(text: str, started: threading.Event | None = None, go_on: threading.Event | None = None) -> Any:
+        def write(out: Any) -> None:
+            made.append(text)
+            out.write(text + " begins")
+            out.flush()
+            if started is not None and go_on is not None:
+                started.set()
+                assert go_on.wait(30)
+            out.write(", ends")
+
+        return write
+
+    def read(name: str, write: Any) -> str:
+        with files.open(name, write) as handle:
+            return handle.read().decode()
+
+    assert read("list.csv", writer("first")) == "first begins, ends"
+    assert read("list.csv", writer("not made")) == "first begins, ends" and made == ["first"]
+
+    # Stale: one request makes the new file; meanwhile another sends the previous one, whole.
+    now[0] += 300
+    started, go_on = threading.Event(), threading.Event()
+    results: dict[str, str] = {}
+    maker = threading.Thread(target=lambda: results.update(maker=read("list.csv", writer("second", started, go_on))))
+    maker.start()
+    assert started.wait(30)
+    assert read("list.csv", writer("a second maker")) == "first begins, ends"
+    assert (tmp_path / "exports" / "list.csv").read_text() == "first begins, ends"  # never half a file
+    go_on.set()
+    maker.join(30)
+    assert results["maker"] == "second begins, ends" and made == ["first", "second"]
+    assert read("list.csv", writer("not made")) == "second begins, ends"
+
+    # No file yet: a request waits for the one being made and sends it instead of making its own.
+    started, go_on = threading.Event(), threading.Event()
+    maker = threading.Thread(target=lambda: results.update(maker=read("other.json", writer("third", started, go_on))))
+    maker.start()
+    assert started.wait(30)
+    waiter = threading.Thread(target=lambda: results.update(waiter=read("other.json", writer("a fourth maker"))))
+    waiter.start()
+    go_on.set()
+    maker.join(30)
+    waiter.join(30)
+    assert results["maker"] == results["waiter"] == "third begins, ends" and made == ["first", "second", "third"]
+
+    # A maker that fails leaves the previous file and no temporary file; one that died left one, cleared next time.
+    now[0] += 300
+
+    def failing(out: Any) -> None:
+        out.write("half")
+        raise RuntimeError("the database went away")
+
+    with pytest.raises(RuntimeError):
+        files.open("list.csv", failing)
+    assert (tmp_path / "exports" / "list.csv").read_text() == "second begins, ends"
+    (tmp_path / "exports" / ".list.csv.orphan.tmp").write_text("left by a process that died")
+    assert read("list.csv", writer("fifth")) == "fifth begins, ends"
+    left = sorted(p.name for p in (tmp_path / "exports").iterdir())
+    assert left == [".list.csv.lock", ".other.json.lock", "list.csv", "other.json"]
+
+
+def test_the_download_settings_are_checked_at_start(tmp_path: Path) -> None:
+    def production(**env: str) -> dict[str, Any]:
+        config = read_environment({"SECRET_KEY": "k" * 40, "BASE_URL": "https://a.example", "LOG_ENABLED": "0", **env})
+        finalise(config, debug=False, testing=False, instance_path=str(tmp_path))
+        return config
+
+    defaults = production()
+    assert defaults["EXPORT_CACHE_SECONDS"] == 300 and defaults["RATELIMIT_DOWNLOADS_PER_NETWORK"] == "10 per hour"
+    assert defaults["EXPORT_CACHE_DIR"] == str(tmp_path / "exports")
+    assert production(EXPORT_CACHE_DIR="/var/cache/undersigned")["EXPORT_CACHE_DIR"] == "/var/cache/undersigned"
+    with pytest.raises(ConfigError, match="EXPORT_CACHE_SECONDS is how long a download file is reused: 0 or more"):
+        production(EXPORT_CACHE_SECONDS="-1")
+    with pytest.raises(ConfigError, match="RATELIMIT_DOWNLOADS_PER_NETWORK: expected a limit like"):
+        production(RATELIMIT_DOWNLOADS_PER_NETWORK="lots")

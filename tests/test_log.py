@@ -115,6 +115,9 @@ def test_every_change_to_the_list_is_logged_and_erasure_keeps_only_the_commitmen
         if row.signature_id in (ada, fake):
             assert row.fields is None and row.salt is None
             assert "Ada" not in row.leaf and "Famous" not in row.leaf
+        elif row.signature_id == grace and row.event == "add":
+            # Hidden after this entry: the hide withdrew its opening, the restore made a fresh one.
+            assert row.fields is None and row.salt is None
         elif row.listed:
             assert row.fields is not None and row.salt is not None
             assert leaf["commitment"] == log.commitment(bytes.fromhex(row.salt), row.fields)
@@ -296,6 +299,59 @@ def test_daily_snapshots_carry_the_signed_head_that_covers_them(
     assert [row["id"] for row in document["signatures"]] == [grace] and ada != grace
     assert client.get(f"/letters/{SLUG}/snapshots/2001-01-01.json").status_code == 404
     assert client.get(f"/letters/{SLUG}/snapshots/not-a-day.csv").status_code == 404
+
+
+def test_a_hidden_signature_is_opened_nowhere_and_a_restore_opens_it_afresh(
+    app: Flask, client: FlaskClient, runner: FlaskCliRunner, letter: Letter
+) -> None:
+    """Hiding withdraws the name and comment from the log's openings and every snapshot; the hashes stay."""
+    ada, _ = signed_and_confirmed(app, client, "ada@example.org", name="Ada Lovelace")
+    fake, _ = signed_and_confirmed(
+        app, client, "fake@example.org", name="Famous Impersonated", comment="A defamatory comment"
+    )
+    sequenced(app)
+    assert runner.invoke(args=["log", "snapshot"]).exit_code == 0
+    day = utcnow().date().isoformat()
+    snapshot_json = f"/letters/{SLUG}/snapshots/{day}.json"
+    snapshot = json.loads(client.get(snapshot_json).get_data(as_text=True))
+    assert [row["name"] for row in snapshot["signatures"]] == ["Ada Lovelace", "Famous Impersonated"]
+    first_salt = next(row["salt"] for row in snapshot["signatures"] if row["id"] == fake)
+    leaves_before = [(row.leaf_index, row.leaf, row.leaf_hash) for row in events(app)]
+
+    def served() -> str:
+        """Everything the public log and the snapshots serve, as text."""
+        entries = client.get(f"/api/v1/letters/{SLUG}/log/entries").get_json()["entries"]
+        return json.dumps(entries, ensure_ascii=False) + "".join(
+            client.get(f"/letters/{SLUG}/snapshots/{day}.{kind}").get_data(as_text=True) for kind in ("json", "csv")
+        )
+
+    moderate(app, letter, Action.HIDE, [fake], reason=RemovalReason.FAKE)
+    # At once, before the sequencer has taken the hide into the tree.
+    for text in (served(), *(str((row.fields, row.salt)) for row in events(app))):
+        assert "Famous Impersonated" not in text and "defamatory" not in text and first_salt not in text
+    sequenced(app)
+    assert "Famous Impersonated" not in served() and first_salt not in served()
+    # The leaves, and so every signed tree head, are unchanged; the snapshot's head still covers Ada's row.
+    assert [(row.leaf_index, row.leaf, row.leaf_hash) for row in events(app)][:2] == leaves_before
+    snapshot = json.loads(client.get(snapshot_json).get_data(as_text=True))
+    assert [row["id"] for row in snapshot["signatures"]] == [ada]
+    proof = client.get(f"/api/v1/letters/{SLUG}/log/proof/inclusion?leaf_index=0&tree_size=2").get_json()
+    ada_row = snapshot["signatures"][0]
+    fields = log.canonical({name: ada_row[name] for name in log.SNAPSHOT_FIELDS})
+    assert json.loads(proof["leaf"])["commitment"] == log.commitment(bytes.fromhex(ada_row["salt"]), fields)
+    assert runner.invoke(args=["log", "verify", SLUG]).exit_code == 0
+
+    # Restored: a fresh opening (a new salt) in the restore entry, served as the latest one.
+    moderate(app, letter, Action.RESTORE, [fake])
+    sequenced(app)
+    entries = client.get(f"/api/v1/letters/{SLUG}/log/entries").get_json()["entries"]
+    opened = [entry for entry in entries if entry["fields"] and json.loads(entry["leaf"])["signature"] == fake]
+    assert [json.loads(entry["leaf"])["event"] for entry in opened] == ["restore"]
+    assert opened[0]["salt"] != first_salt and "Famous Impersonated" in opened[0]["fields"]
+    # The earlier snapshot held the old opening, which is gone: it leaves the signer out.
+    assert [row["id"] for row in json.loads(client.get(snapshot_json).get_data(as_text=True))["signatures"]] == [ada]
+    result = runner.invoke(args=["log", "verify", SLUG])
+    assert result.exit_code == 0, result.output
 
 
 def test_the_letter_page_shows_the_tree_head_and_links_to_verify_this_list(

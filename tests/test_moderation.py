@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Callable
 from typing import Any
@@ -95,6 +96,13 @@ def test_a_moderator_hides_a_flagged_fake_and_verifies_a_real_signatory(
     assert "The name matches “Hayao Miyazaki” on the watch list." in queue
     assert "Ada Lovelace" not in queue
     assert "elon@example.net" in queue  # moderators see addresses
+    # Next to the action, what hiding does to the public log and the open data.
+    hint = re.search(r'<p class="hint" id="action-hint">([^<]*)</p>', queue)
+    assert hint is not None and 'aria-describedby="action-hint"' in queue
+    assert html.unescape(hint.group(1)) == (
+        "Hiding also withdraws its name and comment from the public log's openings and the open-data snapshots; "
+        "the log keeps only a hash."
+    )
 
     people = signatures(app)
     fake, real = people["Elon Musk"].id, people["Hayao Miyazaki"].id

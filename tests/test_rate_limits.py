@@ -172,3 +172,23 @@ def test_reports_have_a_hard_limit_per_network(app: Flask, client: FlaskClient, 
     assert post("192.0.2.50").status_code == 303
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(Flag)) == 3
+
+
+@pytest.mark.settings(RATELIMIT_DOWNLOADS_PER_NETWORK="2 per hour")
+def test_full_list_downloads_have_a_hard_limit_per_network(app: Flask, client: FlaskClient, letter: Letter) -> None:
+    def download(path: str, address: str) -> tuple[int, str, Any]:
+        with client.get(f"/letters/{SLUG}/{path}", **on(address)) as answer:
+            return answer.status_code, answer.get_data(as_text=True), answer.headers
+
+    # The CSV and the JSON share one allowance.
+    assert download("signatures.csv", "203.0.113.30")[0] == 200
+    assert download("signatures.json", "203.0.113.30")[0] == 200
+    status, page, headers = download("signatures.csv", "203.0.113.30")
+    assert status == 429 and 1 <= int(headers["Retry-After"]) <= 3600
+    wait = r"Please try again in \d+ (hours?|minutes?|seconds?)\."
+    assert re.search(r"You have sent too many requests\. " + wait, page), page
+    assert download("signatures.json", "203.0.113.30")[0] == 429
+    # The letter and its list stay open to that network; other networks may still download.
+    assert client.get(f"/letters/{SLUG}", **on("203.0.113.30")).status_code == 200
+    assert client.get(f"/letters/{SLUG}/signatures", **on("203.0.113.30")).status_code == 200
+    assert download("signatures.json", "192.0.2.60")[0] == 200

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import IO, Any
 
 from flask import Blueprint, abort, current_app, render_template, request, stream_with_context
 from flask_babel import get_locale
 from flask_wtf.csrf import generate_csrf
 from werkzeug.wrappers import Response
 
-from app import caching, web
+from app import caching, export_files, web
 from app.db import db, utcnow
 from app.models import Letter, Organisation, Signature
+from app.ratelimit import config_limit, limiter
 from app.services import counting, domains, export, ledger, letters, listing, log, textdiff, updates
 from app.services import versions as letter_versions
 from app.services.errors import N_
@@ -152,7 +153,11 @@ def snapshots(slug: str) -> str:
 
 
 def _snapshot_stream(letter: Letter, day: date, size: int, head: dict[str, Any], file_format: str) -> Iterator[str]:
-    """A snapshot's rows from the log, read in a session of the stream's own (see _public_export)."""
+    """A snapshot's rows from the log, read in a session of the stream's own.
+
+    The request's session is closed when the view returns, before the body is sent; a stream
+    that went on with it would leave a transaction open behind the closed request.
+    """
     with db.new_session() as session:
         rows = log.snapshot_rows(session, letter.id, size)
         if file_format == "csv":
@@ -268,35 +273,42 @@ def _flag(value: bool | None) -> str | None:
     return None if value is None else ("1" if value else "0")
 
 
-def _public_export(letter: Letter, file_format: str) -> Iterator[str]:
-    """The public list in ``file_format``, read in a session of the stream's own.
+# Every full-list download, of any letter, counts against one allowance per network (429 past it).
+download_limit = limiter.shared_limit(lambda: config_limit("RATELIMIT_DOWNLOADS_PER_NETWORK"), scope="downloads")
 
-    The request's session is closed when the view returns, before the body is sent; a stream
-    that went on with it would leave a transaction open behind the closed request.
-    """
-    with db.new_session() as session:
-        if file_format == "csv":
-            yield from export.public_csv(session, letter.id)
-        else:
-            rows = export.public_rows(session, letter.id)
-            yield from export.write_json(rows, export.PUBLIC_FIELDS, letter=letter.slug, exported_at=utcnow())
+
+def _write_public_export(letter: Letter, file_format: str, out: IO[str]) -> None:
+    """Write the whole public list in ``file_format`` to ``out`` (a download file being made)."""
+    session = db.session
+    if file_format == "csv":
+        chunks = export.public_csv(session, letter.id)
+    else:
+        rows = export.public_rows(session, letter.id)
+        chunks = export.write_json(rows, export.PUBLIC_FIELDS, letter=letter.slug, exported_at=utcnow())
+    for chunk in chunks:
+        out.write(chunk)
 
 
 def _download(letter: Letter, file_format: str, mimetype: str) -> Response:
-    response = Response(stream_with_context(_public_export(letter, file_format)), mimetype=mimetype)
-    response.headers["Content-Disposition"] = f'attachment; filename="{letter.slug}-signatures.{file_format}"'
-    return response
+    """The public list from its download file, made again when older than EXPORT_CACHE_SECONDS."""
+    handle = export_files.export_files().open(
+        f"{letter.id}-{letter.slug}.{file_format}",
+        lambda out: _write_public_export(letter, file_format, out),
+    )
+    return export_files.send(handle, mimetype=mimetype, download_name=f"{letter.slug}-signatures.{file_format}")
 
 
 @bp.get("/letters/<slug>/signatures.csv")
+@download_limit
 def signatures_csv(slug: str) -> Response:
-    """The public list as CSV (streamed): names and public details, never an address."""
+    """The public list as CSV (a file made at most every EXPORT_CACHE_SECONDS): never an address."""
     return _download(letters.get_letter(db.session, slug), "csv", "text/csv")
 
 
 @bp.get("/letters/<slug>/signatures.json")
+@download_limit
 def signatures_json(slug: str) -> Response:
-    """The public list as JSON (streamed): names and public details, never an address."""
+    """The public list as JSON (a file made at most every EXPORT_CACHE_SECONDS): never an address."""
     return _download(letters.get_letter(db.session, slug), "json", "application/json")
 
 

@@ -38,7 +38,15 @@ class LoginForm(Form):
 class ActionForm(Form):
     """An action on the chosen signatures, or on all that match the current search."""
 
-    action = SelectField(_l("Action"), choices=[SelectChoice(str(a), label) for a, label in ACTION_LABELS.items()])
+    action = SelectField(
+        _l("Action"),
+        choices=[SelectChoice(str(a), label) for a, label in ACTION_LABELS.items()],
+        # What hiding does beyond the list, said where a moderator chooses it.
+        description=_l(
+            "Hiding also withdraws its name and comment from the public log's openings and the open-data "
+            "snapshots; the log keeps only a hash."
+        ),
+    )
     reason = SelectField(
         _l("Reason"),
         choices=[

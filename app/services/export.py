@@ -10,8 +10,10 @@ that is handed out in chunks of about 64 kB. PostgreSQL streams the rows from a 
 cursor; SQLite reads them in keyset batches. A million rows take a few seconds and the same
 few megabytes as a hundred.
 
-In a streamed response, read the rows in a session the stream opens and closes itself (see
-app.letters.views): the request's own session is closed before the body is sent.
+The public downloads are written to files made at most every EXPORT_CACHE_SECONDS (see
+app.export_files), not streamed to each visitor. In a streamed response, read the rows in a
+session the stream opens and closes itself (see the snapshots in app.letters.views): the
+request's own session is closed before the body is sent.
 """
 
 from __future__ import annotations

@@ -18,7 +18,10 @@ How it works, in the manner of Certificate Transparency (RFC 6962 / 9162):
 * **Openings.** The entries API serves ``fields`` and ``salt`` for the latest entry of each
   signature on the list, so anyone can check the list against the log. Erasure deletes the salt
   and fields of every entry of the signature: the leaves (hashes of a commitment) stay, so the
-  tree is unchanged, and a 256-bit salt keeps the name from being guessed back.
+  tree is unchanged, and a 256-bit salt keeps the name from being guessed back. Hiding does the
+  same (``on_move``): a signature hidden as fake or abusive (an impersonation, a defamatory
+  comment) is opened nowhere, neither in the entries nor in the snapshots taken before; a
+  restore records a fresh opening, with a new salt, as an addition does.
 * **Sequencing.** ``sequence_letter`` gives waiting events the next leaf indices, stores their
   leaf hashes and every subtree they complete (``LogNode``), and signs a tree head (``LogHead``,
   Ed25519) per batch. It holds the letter's ``LogState`` row lock (SQLite: the write
@@ -362,6 +365,8 @@ def on_move(
     elif after == SignatureStatus.CONFIRMED:
         record(session, signature, "restore" if before == SignatureStatus.HIDDEN else "add", now=now)
     elif before == SignatureStatus.CONFIRMED:
+        # Off the list: its name and comment are no longer served, by the log or its snapshots.
+        _withdraw_openings(session, signature)
         record(session, signature, "hide", now=now)
 
 
@@ -382,14 +387,19 @@ def _has_entries(session: Session, signature: Signature) -> bool:
     )
 
 
-def erase(session: Session, signature: Signature, *, now: datetime, reason: str) -> None:
-    """Delete the salt and fields of every entry of ``signature`` and append an erasure event."""
+def _withdraw_openings(session: Session, signature: Signature) -> None:
+    """Delete the salt and fields of every entry of ``signature``: its leaves (only hashes) stay."""
     session.execute(
         update(LogEvent)
         .where(LogEvent.letter_id == signature.letter_id, LogEvent.signature_id == signature.id)
         .values(fields=None, salt=None)
         .execution_options(synchronize_session=False)
     )
+
+
+def erase(session: Session, signature: Signature, *, now: datetime, reason: str) -> None:
+    """Delete the salt and fields of every entry of ``signature`` and append an erasure event."""
+    _withdraw_openings(session, signature)
     record(session, signature, "erase", now=now, reason=reason)
 
 
@@ -771,8 +781,8 @@ def snapshot(session: Session, letter_id: int, day: date) -> LogSnapshot | None:
 def snapshot_rows(session: Session, letter_id: int, size: int, *, batch_size: int = 1000) -> Iterator[dict[str, Any]]:
     """The list as the log of ``size`` entries holds it: each listed signature's latest entry, opened.
 
-    Erased signatures are left out (their fields are gone). Each row carries its leaf index and
-    salt, so anyone can check it against the log.
+    Erased and hidden signatures are left out (their fields are gone, even from snapshots taken
+    before). Each row carries its leaf index and salt, so anyone can check it against the log.
     """
     newer = aliased(LogEvent)
     last = -1
