@@ -59,13 +59,14 @@ def not_ready_reason() -> str | None:
         return LOG_KEY_MISSING
     try:
         connection = db.engine.connect()
-    except sa.exc.DBAPIError:
+    except sa.exc.SQLAlchemyError:  # refused, timed out, or no connection free in the pool
         return DATABASE_UNREACHABLE
     with connection:
         try:
             applied = frozenset(connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalars())
-        except sa.exc.DBAPIError:
-            return DATABASE_NOT_MIGRATED
+        except sa.exc.DBAPIError as error:
+            # Lost mid-way, or the table Alembic keeps its revision in is not there.
+            return DATABASE_UNREACHABLE if error.connection_invalidated else DATABASE_NOT_MIGRATED
     return schema_problem(applied)
 
 
