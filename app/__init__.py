@@ -88,8 +88,9 @@ def init_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    """Mount the pages, the API and (in debug mode only) the development mailbox."""
+    """Mount the pages, the API, the health checks and (in debug mode only) the development mailbox."""
     from app.api.views import bp as api_bp
+    from app.health import bp as health_bp
     from app.letters.views import bp as letters_bp
     from app.moderation.views import bp as moderation_bp
     from app.reports.views import bp as reports_bp
@@ -102,6 +103,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(reports_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(moderation_bp)
+    app.register_blueprint(health_bp)
     csrf.exempt(api_bp)
     if app.debug:
         from app.dev.views import bp as dev_bp

@@ -18,7 +18,7 @@ from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.db import db, utcnow
+from app.db import MIGRATIONS, db, utcnow
 from app.models import Letter, Moderator, ModeratorRole
 from app.moderation import accounts
 from app.services import counting, export, founding, letters, organisations, retention, signing, updates
@@ -26,8 +26,6 @@ from app.services.errors import LetterClosed, LetterNotFound
 
 if TYPE_CHECKING:
     from alembic.config import Config
-
-MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 db_cli = AppGroup("db", help="The database schema (Alembic migrations).")
 letter_cli = AppGroup("letter", help="Load, list, open, close and check letters.")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import wraps
+from functools import cache, wraps
+from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 import sqlalchemy as sa
@@ -26,6 +28,9 @@ NAMING_CONVENTION = {
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
+# Alembic's folder: the only source of the schema (see migrations/README.md).
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -42,6 +47,48 @@ def upsert(session: Session, table: Any) -> Any:
     """
     dialect = session.get_bind().dialect.name
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
+@dataclass(frozen=True)
+class MigrationGraph:
+    """The revisions in migrations/versions, and the heads: those no other revision follows."""
+
+    revisions: frozenset[str]
+    heads: frozenset[str]
+
+
+def _constants(path: Path) -> dict[str, Any]:
+    """A Python file's top-level ``name = literal`` (or ``name: type = literal``) assignments."""
+    found: dict[str, Any] = {}
+    for node in ast.parse(path.read_text(encoding="utf-8"), str(path)).body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target, value = node.targets[0], node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            target, value = node.target, node.value
+        else:
+            continue
+        if isinstance(target, ast.Name):
+            with suppress(ValueError, TypeError):  # not a literal: not a revision
+                found[target.id] = ast.literal_eval(value)
+    return found
+
+
+@cache
+def migration_graph(versions: Path = MIGRATIONS / "versions") -> MigrationGraph:
+    """Every migration's ``revision`` and ``down_revision``, read from its file once per process.
+
+    Parsed, not imported through Alembic: Alembic is loaded only by the db commands (about 10 MB
+    that every app process would otherwise carry), and the readiness check needs only this.
+    """
+    revisions: set[str] = set()
+    followed: set[str] = set()
+    for path in versions.glob("*.py"):
+        values = _constants(path)
+        if isinstance(values.get("revision"), str):
+            revisions.add(values["revision"])
+            down = values.get("down_revision")
+            followed.update([down] if isinstance(down, str) else down or ())
+    return MigrationGraph(frozenset(revisions), frozenset(revisions - followed))
 
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):

@@ -11,9 +11,9 @@ babel = Babel()
 
 # The interface languages: each but English (the msgids) has app/translations/<code>/LC_MESSAGES/messages.po.
 LANGUAGES = ("en", "ko")
-# Endpoints that others embed or cache: a ?lang= there applies to that answer only, and no
+# Endpoints that others embed, cache or probe: a ?lang= there applies to that answer only, and no
 # session cookie is set, so a shared cache never stores one visitor's cookie.
-STATELESS_ENDPOINTS = frozenset({"letters.badge", "letters.embed", "static"})
+STATELESS_ENDPOINTS = frozenset({"letters.badge", "letters.embed", "static", "health.healthz", "health.readyz"})
 
 
 def requested_language() -> str | None:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import socket
+import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -217,6 +220,66 @@ def redis_url() -> str:
     except redis.RedisError as exc:
         require(False, f"Redis at TEST_REDIS_URL does not answer: {exc}")
     return url
+
+
+class RedisServer:
+    """A redis-server of the test's own on a free loopback port, in ``folder``; stopped and started at will.
+
+    Never the shared Redis (TEST_REDIS_URL): this one exists to be taken away. Nothing is saved.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+        require(os.path.exists(binary), "redis-server is not installed (Debian: apt-get install redis-server)")
+        self.binary = binary
+        self.folder = folder
+        self.port = free_port()
+        assert self.port != 6379  # the shared one
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """Its address, for RATELIMIT_STORAGE_URI."""
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def client(self) -> Any:
+        """A redis-py client for it."""
+        import redis
+
+        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=5)
+
+    def start(self) -> None:
+        """Start it (again, after stop(), on the same port) and wait until it answers."""
+        import redis
+
+        args = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        with (self.folder / "redis.log").open("ab") as log:
+            self.process = subprocess.Popen([*args, "--dir", str(self.folder)], stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                self.client().ping()
+                return
+            except redis.ConnectionError:
+                assert self.process.poll() is None, (self.folder / "redis.log").read_text()
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)  # not yet listening
+
+    def stop(self) -> None:
+        """Shut it down without saving; its port refuses connections afterwards."""
+        if self.process is None:
+            return
+        self.client().shutdown(nosave=True)
+        self.process.wait(timeout=10)
+        self.process = None
+
+    def kill(self) -> None:
+        """Make sure it is gone (at the end of a test)."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+            self.process = None
 
 
 def ratelimit_settings(storage: str) -> dict[str, Any]:
