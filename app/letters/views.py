@@ -300,7 +300,7 @@ def signatures_json(slug: str) -> Response:
     return _download(letters.get_letter(db.session, slug), "json", "application/json")
 
 
-@bp.get("/letters/<slug>/signatures/<int:signature_id>")
+@bp.get("/letters/<slug>/signatures/<id:signature_id>")
 def signature(slug: str, signature_id: int) -> str:
     """One public signer with the whole of their comment."""
     letter = letters.get_letter(db.session, slug)
@@ -346,7 +346,7 @@ def versions(slug: str) -> str:
     )
 
 
-@bp.get("/letters/<slug>/versions/<int:number>")
+@bp.get("/letters/<slug>/versions/<id:number>")
 def version(slug: str, number: int) -> str:
     """One version's text, as it read then."""
     letter = letters.get_letter(db.session, slug)
@@ -354,7 +354,7 @@ def version(slug: str, number: int) -> str:
     return render_template("letters/version.html", **letter_context(letter), version=found)
 
 
-@bp.get("/letters/<slug>/versions/<int:number>/diff")
+@bp.get("/letters/<slug>/versions/<id:number>/diff")
 def version_diff(slug: str, number: int) -> str:
     """What changed from the version before to this one: the Markdown source, added and removed."""
     letter = letters.get_letter(db.session, slug)
