@@ -110,6 +110,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("RATELIMIT_LOGIN_PER_ACCOUNT", as_str, "5 per 15 minutes"),
     Setting("RATELIMIT_REPORTS_PER_NETWORK", as_str, "10 per hour"),
     Setting("MODERATOR_IDLE_MINUTES", as_int, 30),
+    # However active, a moderator signs in again after this long.
+    Setting("MODERATOR_SESSION_HOURS", as_int, 12),
     Setting("MODERATOR_DIGEST", as_bool, False),
     # The public log (see app/services/log.py). LOG_ENABLED=false is for benchmarks only.
     Setting("LOG_ENABLED", as_bool, True),
@@ -214,6 +216,9 @@ def finalise(config: dict[str, Any], *, debug: bool, testing: bool, instance_pat
         config["SESSION_COOKIE_SECURE"] = parts.scheme == "https"
     config["BABEL_DEFAULT_LOCALE"] = config.get("DEFAULT_LOCALE", "en")
     _check_rate_limits(config)
+    for name, unit in (("MODERATOR_IDLE_MINUTES", "minutes"), ("MODERATOR_SESSION_HOURS", "hours")):
+        if config[name] < 1:
+            raise ConfigError(f"{name} is a number of {unit}, 1 or more, got {config[name]}")
     # Only moderators' sessions are permanent: they end after this long without a request.
     config["PERMANENT_SESSION_LIFETIME"] = timedelta(minutes=config["MODERATOR_IDLE_MINUTES"])
 

@@ -137,6 +137,12 @@ def csrf_token(client: FlaskClient, path: str) -> str:
     return match.group(1)
 
 
+def copy_cookies(source: FlaskClient, target: FlaskClient) -> None:
+    """Put every cookie of ``source``'s jar into ``target``'s, as someone who copied them would."""
+    for cookie in (source._cookies or {}).values():
+        target.set_cookie(cookie.decoded_key, cookie.decoded_value, domain=cookie.domain, path=cookie.path)
+
+
 def sign(client: FlaskClient, slug: str, *, token: str | None = None, **fields: Any) -> Any:
     """Post the signing form as a browser would (public ticked unless ``public=False``)."""
     data: dict[str, Any] = {"name": "Ada Lovelace", "email": "ada@example.org", "public": "y"}

@@ -139,3 +139,13 @@ def test_session_cookies_follow_base_url_and_stay_http_only_and_lax(tmp_path: Pa
         attributes = [part.strip().lower() for part in response.headers["Set-Cookie"].split(";")]
         assert "httponly" in attributes and "samesite=lax" in attributes
         assert ("secure" in attributes) is secure
+
+
+def test_moderator_sessions_have_an_idle_and_an_absolute_limit(tmp_path: Path) -> None:
+    config = production(tmp_path, SECRET_KEY=STRONG, BASE_URL="https://a.example")
+    assert (config["MODERATOR_IDLE_MINUTES"], config["MODERATOR_SESSION_HOURS"]) == (30, 12)
+    shorter = production(tmp_path, SECRET_KEY=STRONG, BASE_URL="https://a.example", MODERATOR_SESSION_HOURS="8")
+    assert shorter["MODERATOR_SESSION_HOURS"] == 8
+    for name in ("MODERATOR_SESSION_HOURS", "MODERATOR_IDLE_MINUTES"):
+        with pytest.raises(ConfigError, match=f"{name} is a number of .*, 1 or more, got 0"):
+            production(tmp_path, SECRET_KEY=STRONG, BASE_URL="https://a.example", **{name: "0"})

@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
+from flask_login.utils import encode_cookie
 
 from app.db import db, utcnow
 from app.models import AuditEntry, Flag, FlagKind, Letter, Moderator, ModeratorRole, Organisation, Signature
@@ -17,7 +18,7 @@ from app.models import SignatureStatus as S
 from app.moderation import accounts
 from app.services import moderation
 from app.services.flags import flag_params
-from tests.support import csrf_token, sign
+from tests.support import copy_cookies, csrf_token, sign
 
 SLUG = "test-letter"
 PASSWORD = "correct horse battery staple"
@@ -201,12 +202,121 @@ def test_sessions_end_when_idle_and_when_the_account_is_disabled(
     assert client.get("/moderate").status_code == 200
     with client.session_transaction() as session:
         session["moderator_seen"] = int(utcnow().timestamp()) - 31 * 60
-    assert client.get("/moderate").status_code == 302  # idle for longer than 30 minutes
+    idle = client.get("/moderate")
+    assert idle.status_code == 302  # idle for longer than 30 minutes
+    page = client.get(idle.headers["Location"]).get_data(as_text=True)
+    assert "You were signed out after 30 minutes without activity. Please sign in again." in page
     log_in(client)
     assert client.get("/moderate").status_code == 200
     assert app.test_cli_runner().invoke(args=["moderator", "disable", "mod@example.org"]).exit_code == 0
     assert client.get("/moderate").status_code == 302
     assert log_in(client).status_code == 401  # and cannot sign in again
+
+
+def sign_out(client: FlaskClient) -> Any:
+    return client.post("/moderate/logout", data={"csrf_token": csrf_token(client, "/moderate")})
+
+
+def test_a_session_cookie_copied_before_signing_out_is_refused_after_it(
+    app: Flask, client: FlaskClient, letter: Letter, create_moderator: Callable[..., Moderator]
+) -> None:
+    create_moderator()
+    log_in(client)
+    copy = app.test_client()
+    copy_cookies(client, copy)
+    assert copy.get("/moderate").status_code == 200  # the copy works while the session lasts
+    assert sign_out(client).status_code == 303
+    assert client.get("/moderate").status_code == 302
+    refused = copy.get("/moderate")
+    assert refused.status_code == 302 and refused.headers["Location"].startswith("/moderate/login")
+    assert log_in(copy).status_code == 303  # signing in again starts a new session
+    assert copy.get("/moderate").status_code == 200
+
+
+def test_a_session_ends_after_moderator_session_hours_however_active(
+    app: Flask, client: FlaskClient, letter: Letter, create_moderator: Callable[..., Moderator]
+) -> None:
+    create_moderator()
+    log_in(client)
+
+    def signed_in_since(seconds_ago: int) -> None:
+        # A request a minute ago: never idle; only the sign-in moves back.
+        now = int(utcnow().timestamp())
+        with client.session_transaction() as session:
+            session["moderator_since"] = now - seconds_ago
+            session["moderator_seen"] = now - 60
+
+    signed_in_since(12 * 3600 - 60)
+    assert client.get("/moderate").status_code == 200
+    signed_in_since(12 * 3600 + 1)
+    refused = client.get("/moderate")
+    assert refused.status_code == 302 and refused.headers["Location"].startswith("/moderate/login")
+    page = client.get(refused.headers["Location"]).get_data(as_text=True)
+    assert "You were signed in for 12 hours. Please sign in again." in page
+    assert client.get("/moderate").status_code == 302  # not only once: the session is gone
+    assert log_in(client).status_code == 303
+    assert client.get("/moderate").status_code == 200
+
+
+@pytest.mark.settings(MODERATOR_SESSION_HOURS=1)
+def test_the_session_lifetime_is_a_setting(
+    app: Flask, client: FlaskClient, letter: Letter, create_moderator: Callable[..., Moderator]
+) -> None:
+    create_moderator()
+    log_in(client)
+    with client.session_transaction() as session:
+        session["moderator_since"] = int(utcnow().timestamp()) - 3601
+    refused = client.get("/moderate?lang=ko")
+    assert refused.status_code == 302
+    page = client.get(refused.headers["Location"]).get_data(as_text=True)
+    assert "로그인한 지 1시간이 지났습니다. 다시 로그인해 주세요." in page
+
+
+def test_a_csrf_token_from_before_signing_in_is_refused_after_it(
+    app: Flask, client: FlaskClient, letter: Letter, create_moderator: Callable[..., Moderator]
+) -> None:
+    create_moderator()
+    before = csrf_token(client, "/moderate/login")
+    assert log_in(client).status_code == 303
+    stale = client.post("/moderate/logout", data={"csrf_token": before})
+    assert stale.status_code == 400
+    assert "This form has expired" in stale.get_data(as_text=True)
+    assert client.get("/moderate").status_code == 200  # still signed in: the stale token did nothing
+    assert sign_out(client).status_code == 303  # a token from the new session works
+
+
+def test_resetting_the_password_ends_every_session_of_the_account(
+    app: Flask, client: FlaskClient, letter: Letter, create_moderator: Callable[..., Moderator]
+) -> None:
+    create_moderator()
+    create_moderator(email="other@example.org")
+    laptop, phone, colleague = client, app.test_client(), app.test_client()
+    for each in (laptop, phone):
+        log_in(each)
+    log_in(colleague, email="other@example.org")
+    reset = app.test_cli_runner().invoke(
+        args=["moderator", "reset-password", "mod@example.org", "--password-stdin"], input="a new long password\n"
+    )
+    assert reset.exit_code == 0, reset.output
+    assert laptop.get("/moderate").status_code == phone.get("/moderate").status_code == 302
+    assert colleague.get("/moderate").status_code == 200  # another account's session goes on
+    assert log_in(phone).status_code == 401
+    assert log_in(phone, password="a new long password").status_code == 303
+
+
+def test_no_remember_cookie_is_set_or_honoured(
+    app: Flask, client: FlaskClient, letter: Letter, create_moderator: Callable[..., Moderator]
+) -> None:
+    moderator = create_moderator()
+    answer = log_in(client)
+    assert answer.status_code == 303
+    assert [c for c in answer.headers.getlist("Set-Cookie") if not c.startswith("session=")] == []
+    # A remember cookie made with the app's own key and a valid id still signs no one in.
+    with app.test_request_context():
+        forged = encode_cookie(accounts.SignedInModerator(moderator).get_id())
+    stranger = app.test_client()
+    stranger.set_cookie(app.config.get("REMEMBER_COOKIE_NAME", "remember_token"), forged)
+    assert stranger.get("/moderate").status_code == 302
 
 
 def moderation_routes(app: Flask) -> list[tuple[str, str]]:

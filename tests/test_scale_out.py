@@ -136,6 +136,7 @@ def site(postgres_url: str, smtp_sink: SMTPSink, tmp_path: Path) -> Iterator[tup
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 process.kill()
+                process.wait()  # reaped, so no process outlives the test
         _truncate(postgres_url)
 
 

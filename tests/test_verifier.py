@@ -7,12 +7,15 @@ outsider would run it, in its own Python process, and knows only the letter's ad
 from __future__ import annotations
 
 import ast
+import importlib.util
 import json
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -173,3 +176,154 @@ def test_an_outsider_verifies_the_list_inclusion_and_consistency_and_catches_tam
 def test_the_verifier_says_when_the_site_cannot_be_read(tmp_path: Path) -> None:
     status, output = verify("http://127.0.0.1:9/letters/nowhere")
     assert status == 2 and output.startswith("CANNOT VERIFY:")
+
+
+# --- The log decides what changed while the list was read, never the clock -----------------------
+
+
+def load_verifier() -> ModuleType:
+    """The standalone verifier as a module, to drive it in this process with hooks and a fake clock."""
+    spec = importlib.util.spec_from_file_location("undersigned_verify", VERIFIER)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up here
+    spec.loader.exec_module(module)
+    return module
+
+
+class FakeClock:
+    """A monotonic clock that moves only when the verifier sleeps; each sleep may run a hook."""
+
+    def __init__(self, on_sleep: Callable[[], None] | None = None) -> None:
+        self.now = 0.0
+        self.sleeps = 0
+        self.on_sleep = on_sleep
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        self.sleeps += 1
+        if self.on_sleep is not None:
+            self.on_sleep()
+
+
+def run_verifier(url: str, *, after_list: Callable[[], None], clock: FakeClock, wait: float = 30.0) -> Any:
+    """Run the verifier's checks in this process; ``after_list`` runs once the whole list was read."""
+    verifier = load_verifier()
+    site = verifier.Site.from_url(url)
+    site.clock, site.sleep = clock, clock.sleep
+    reading = site.api
+
+    def api(path: str, **params: Any) -> Any:
+        answer = reading(path, **params)
+        if path == "/signatures" and not answer["next_cursor"]:
+            after_list()
+        return answer
+
+    site.api = api
+    report = verifier.Report()
+    verifier.check_log(site, report, pinned_key=None, signature_id=None, since=None, wait=wait)
+    return report
+
+
+def seeded(app: Flask, runner: FlaskCliRunner, signers: int = 40) -> list[int]:
+    """A letter with ``signers`` fake signers, all in the log; the ids of the listed ones."""
+    result = runner.invoke(args=["dev", "seed", SLUG, "--signatures", str(signers)])
+    assert result.exit_code == 0, result.output
+    sequence(app)
+    with app.app_context():
+        return list(
+            db.session.scalars(
+                sa.select(Signature.id)
+                .where(Signature.status == SignatureStatus.CONFIRMED, Signature.public.is_(True))
+                .order_by(Signature.id)
+            )
+        )
+
+
+def test_a_signature_slipped_back_onto_the_list_right_after_it_was_hidden_is_caught(
+    app: Flask, runner: FlaskCliRunner, letter: Letter, site: str
+) -> None:
+    listed = seeded(app, runner)
+    victim = listed[3]
+    moderate(app, letter, Action.HIDE, [victim], reason=RemovalReason.FAKE)
+    sequence(app)
+    # At once, with no pause: someone with the database puts the hidden name back on the list.
+    with app.app_context(), db.engine.begin() as connection:
+        connection.execute(sa.text("UPDATE signatures SET status = 'confirmed' WHERE id = :id"), {"id": victim})
+
+    status, output = verify(site)
+    assert status == 1, output
+    assert f"FAIL  signature {victim} " in output and "its latest log entry" in output and "is 'hide'" in output
+    assert runner.invoke(args=["log", "verify", SLUG]).exit_code == 1
+
+
+def test_a_change_logged_while_the_list_is_read_is_read_again_and_verified(
+    app: Flask, runner: FlaskCliRunner, letter: Letter, site: str
+) -> None:
+    listed = seeded(app, runner)
+    hidden = listed[5]
+
+    def hide_and_sequence() -> None:
+        moderate(app, letter, Action.HIDE, [hidden], reason=RemovalReason.FAKE)
+        sequence(app)
+
+    clock = FakeClock()
+    report = run_verifier(site, after_list=hide_and_sequence, clock=clock)
+    assert report.problems == []
+    assert report.notes[0].startswith("1 signatures changed while the list was being read; each was read again")
+    assert clock.sleeps == 0  # the log already showed the change: nothing to wait for
+
+
+def test_a_change_on_the_list_not_logged_yet_is_waited_for_on_the_log_not_on_the_clock(
+    app: Flask, runner: FlaskCliRunner, letter: Letter, site: str
+) -> None:
+    listed = seeded(app, runner)
+    hidden = listed[6]
+    # A moderator hid a signer: the list shows it at once, the sequencer logs it a moment later.
+    moderate(app, letter, Action.HIDE, [hidden], reason=RemovalReason.FAKE)
+    clock = FakeClock(on_sleep=lambda: sequence(app))
+    report = run_verifier(site, after_list=lambda: None, clock=clock)
+    assert report.problems == []
+    assert clock.sleeps == 1
+    assert report.notes[0].startswith("1 signatures changed while the list was being read")
+
+
+def test_a_change_the_log_never_records_fails_after_the_wait(
+    app: Flask, runner: FlaskCliRunner, letter: Letter, site: str
+) -> None:
+    listed = seeded(app, runner)
+    hidden = listed[7]
+    # Hidden, and the sequencer never runs: the log cannot vouch for the list, however long one waits.
+    moderate(app, letter, Action.HIDE, [hidden], reason=RemovalReason.FAKE)
+    clock = FakeClock()
+    report = run_verifier(site, after_list=lambda: None, clock=clock, wait=10)
+    assert len(report.problems) == 1, report.problems
+    assert report.problems[0].startswith(f"signature {hidden} is live in the log (entry ")
+    assert report.problems[0].endswith("but missing from the list")
+    assert clock.now == 10 and clock.sleeps == 10
+
+
+def test_the_verifier_has_no_clock_windows() -> None:
+    source = VERIFIER.read_text(encoding="utf-8")
+    assert "CLOCK_SLACK" not in source and "MERGE_DELAY" not in source and "timedelta" not in source
+
+
+def test_log_verify_counts_waiting_events_and_excuses_nothing(
+    app: Flask, runner: FlaskCliRunner, letter: Letter
+) -> None:
+    listed = seeded(app, runner, signers=20)
+    moderate(app, letter, Action.HIDE, listed[1:2], reason=RemovalReason.FAKE)
+    moderate(app, letter, Action.VERIFY, listed[2:3], note="Checked")
+    # Both events wait to be sequenced; the stored log still agrees with the signatures.
+    result = runner.invoke(args=["log", "verify", SLUG])
+    assert result.exit_code == 0, result.output
+    assert "2 events waiting to be sequenced" in result.output
+    # Slipped back while its hide waits in the queue: caught all the same.
+    with app.app_context(), db.engine.begin() as connection:
+        connection.execute(sa.text("UPDATE signatures SET status = 'confirmed' WHERE id = :id"), {"id": listed[1]})
+    result = runner.invoke(args=["log", "verify", SLUG])
+    assert result.exit_code == 1, result.output
+    assert f"FAIL  signature {listed[1]} is counted but its latest log event does not say so" in result.output

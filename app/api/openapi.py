@@ -135,6 +135,13 @@ LOG_SCHEMAS: dict[str, Any] = {
             "algorithm": {"type": "string", "enum": ["Ed25519"]},
             "key_id": {"type": "string", "description": "The first 8 bytes of the public key's SHA-256, hex"},
             "public_key": {"type": ["string", "null"], "description": "Base64 (null if signed by an older key)"},
+            "waiting": {
+                "type": "integer",
+                "minimum": 0,
+                "description": "Not signed: how many changes already made to the list wait to be sequenced into "
+                "the log (counted up to 10,000). A verifier that finds the list ahead of the log waits for a "
+                "newer head while this is above 0",
+            },
         },
     },
     "LogKey": {
@@ -313,6 +320,27 @@ def openapi_document() -> dict[str, Any]:
                                     }
                                 }
                             },
+                        },
+                        "304": {"description": "Not modified since the ETag sent in If-None-Match"},
+                        "400": _ERROR,
+                        "404": _ERROR,
+                    },
+                }
+            },
+            "/letters/{slug}/signatures/{signature_id}": {
+                "get": {
+                    "operationId": "getSignature",
+                    "summary": "One signature as the public list shows it (404 when it is not on the list)",
+                    "parameters": [
+                        _SLUG,
+                        {"name": "signature_id", "in": "path", "required": True, "schema": _COUNT},
+                        _IF_NONE_MATCH,
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "The signature",
+                            "headers": _CACHED,
+                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Signature"}}},
                         },
                         "304": {"description": "Not modified since the ETag sent in If-None-Match"},
                         "400": _ERROR,

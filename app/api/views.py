@@ -157,6 +157,23 @@ def list_signatures(slug: str) -> Response:
     return _cacheable({"signatures": signatures_json(page.signatures), "next_cursor": page.next_cursor})
 
 
+class NotListed(DomainError):
+    """A signature that is not on the public list (never listed, hidden, withdrawn or unknown)."""
+
+    status_code = 404
+    code = "not_listed"
+
+
+@bp.get("/letters/<slug>/signatures/<int:signature_id>")
+def get_signature(slug: str, signature_id: int) -> Response:
+    """One signature as the public list shows it; 404 when it is not on the list."""
+    letter = letters.get_letter(db.session, slug)
+    found = listing.public_signature(db.session, letter.id, signature_id)
+    if found is None:
+        raise NotListed(f"Signature {signature_id} is not on the public list of this letter.")
+    return _cacheable(signatures_json([found])[0])
+
+
 @bp.get("/letters/<slug>/updates")
 def list_updates(slug: str) -> Response:
     """The letter's published updates, newest first."""
@@ -207,7 +224,10 @@ def log_head(slug: str) -> Response:
     """The latest signed tree head of the letter's log."""
     letter = letters.get_letter(db.session, slug)
     key = _key()
-    return _log_json(log.head_json(letter.slug, log.current_head(db.session, letter, key), key))
+    head = log.head_json(letter.slug, log.current_head(db.session, letter, key), key)
+    # Not signed: a hint for verifiers that changes already on the list are about to be logged.
+    head["waiting"] = log.events_waiting(db.session, letter.id)
+    return _log_json(head)
 
 
 @bp.get("/letters/<slug>/log/entries")

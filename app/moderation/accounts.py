@@ -1,17 +1,18 @@
-"""Moderator accounts: Argon2 password hashes, Flask-Login sessions that end when idle or revoked."""
+"""Moderator accounts: Argon2 password hashes, Flask-Login sessions that end when idle, old or revoked."""
 
 from __future__ import annotations
 
 import secrets
-import time
 from collections.abc import Callable
+from datetime import datetime
 from functools import cache, wraps
 from typing import Any, TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from flask import Flask, abort, current_app, session
-from flask_login import LoginManager, UserMixin, current_user
+from flask import Flask, abort, current_app, flash, g, session
+from flask_babel import ngettext
+from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -23,6 +24,12 @@ password_hasher = PasswordHasher()
 MIN_PASSWORD_LENGTH = 12
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+# What a moderator's session holds besides Flask-Login's keys: when it was signed in and last used.
+SIGNED_IN_AT = "moderator_since"
+LAST_SEEN_AT = "moderator_seen"
+# Kept across signing in and out: the visitor's language, which grants nothing.
+KEPT_ACROSS_SIGN_IN = ("lang",)
 
 
 @cache
@@ -46,7 +53,11 @@ class SignedInModerator(UserMixin):
         self.moderator = moderator
 
     def get_id(self) -> str:
-        # The token changes when the password is reset or the account disabled: old sessions end.
+        """The account and its session token, kept in the signed session cookie.
+
+        The token changes on signing out, a password reset or when the account is disabled,
+        and the loader refuses a cookie with an older one: every session signed in before ends.
+        """
         return f"{self.moderator.id}:{self.moderator.session_token}"
 
     @property
@@ -91,17 +102,22 @@ def check_password(password: str) -> None:
         raise AccountError(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
 
 
+def end_sessions(moderator: Moderator) -> None:
+    """End every session of this account, on every device, by giving it a new session token."""
+    moderator.session_token = secrets.token_hex(16)
+
+
 def set_password(moderator: Moderator, password: str) -> None:
     """A new password; every session signed in with the old one ends."""
     check_password(password)
     moderator.password_hash = password_hasher.hash(password)
-    moderator.session_token = secrets.token_hex(16)
+    end_sessions(moderator)
 
 
 def disable(moderator: Moderator) -> None:
     """Refuse this account from now on, and end its sessions."""
     moderator.disabled_at = moderator.disabled_at or utcnow()
-    moderator.session_token = secrets.token_hex(16)
+    end_sessions(moderator)
 
 
 def authenticate(session: Session, email: str, password: str) -> Moderator | None:
@@ -118,8 +134,40 @@ def authenticate(session: Session, email: str, password: str) -> Moderator | Non
     return moderator
 
 
+def _start_afresh() -> None:
+    """Empty the session but for the language, and drop this request's CSRF token with it."""
+    kept = {key: session[key] for key in KEPT_ACROSS_SIGN_IN if key in session}
+    session.clear()
+    session.update(kept)
+    g.pop(current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"), None)
+
+
+def sign_in(moderator: Moderator, now: datetime) -> None:
+    """Start a new session for this moderator: nothing of the visitor's session before carries over.
+
+    In particular the CSRF secret is new, so a token handed out before signing in (perhaps to
+    someone who planted the cookie) is refused afterwards.
+    """
+    _start_afresh()
+    login_user(SignedInModerator(moderator))
+    session.permanent = True
+    session[SIGNED_IN_AT] = session[LAST_SEEN_AT] = int(now.timestamp())
+
+
+def sign_out() -> None:
+    """Forget the sign-in in this session and empty it (end_sessions() ends the others)."""
+    logout_user()
+    _start_afresh()
+
+
+def _forget_sign_in() -> None:
+    # Not logout_user(): that would call this loader again.
+    for key in ("_user_id", "_fresh", "_id", LAST_SEEN_AT, SIGNED_IN_AT):
+        session.pop(key, None)
+
+
 def load_moderator(user_id: str) -> SignedInModerator | None:
-    """The moderator of a session, unless disabled, revoked or idle for too long."""
+    """The moderator of a session, unless disabled, revoked, idle for too long or signed in too long ago."""
     identifier, _, token = user_id.partition(":")
     if not identifier.isdigit():
         return None
@@ -130,15 +178,35 @@ def load_moderator(user_id: str) -> SignedInModerator | None:
         or not secrets.compare_digest(moderator.session_token, token)
     ):
         return None
-    idle_limit = current_app.config["MODERATOR_IDLE_MINUTES"] * 60
-    seen = session.get("moderator_seen", 0)
-    now = int(time.time())
-    if now - seen > idle_limit:
-        # Idle too long: forget the sign-in (logout_user() here would call this loader again).
-        for key in ("_user_id", "_fresh", "_id", "moderator_seen"):
-            session.pop(key, None)
+    now = int(utcnow().timestamp())
+    signed_in_at, seen = session.get(SIGNED_IN_AT), session.get(LAST_SEEN_AT)
+    if not isinstance(signed_in_at, int) or not isinstance(seen, int):
+        # Not signed in through the form (a remember cookie, a session from before these keys).
+        _forget_sign_in()
         return None
-    session["moderator_seen"] = now
+    hours = current_app.config["MODERATOR_SESSION_HOURS"]
+    if now - signed_in_at > hours * 3600:
+        _forget_sign_in()
+        flash(
+            ngettext(
+                "You were signed in for %(num)d hour. Please sign in again.",
+                "You were signed in for %(num)d hours. Please sign in again.",
+                hours,
+            )
+        )
+        return None
+    minutes = current_app.config["MODERATOR_IDLE_MINUTES"]
+    if now - seen > minutes * 60:
+        _forget_sign_in()
+        flash(
+            ngettext(
+                "You were signed out after %(num)d minute without activity. Please sign in again.",
+                "You were signed out after %(num)d minutes without activity. Please sign in again.",
+                minutes,
+            )
+        )
+        return None
+    session[LAST_SEEN_AT] = now
     return SignedInModerator(moderator)
 
 

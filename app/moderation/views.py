@@ -5,15 +5,23 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, session, stream_with_context, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, stream_with_context, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
-from flask_login import current_user, login_user, logout_user
+from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from app.db import db, utcnow
 from app.models import Letter, Organisation, SignatureStatus
-from app.moderation.accounts import SignedInModerator, admin_required, authenticate, current_moderator, login_manager
+from app.moderation.accounts import (
+    admin_required,
+    authenticate,
+    current_moderator,
+    end_sessions,
+    login_manager,
+    sign_in,
+    sign_out,
+)
 from app.moderation.forms import (
     ACTION_LABELS,
     REASON_LABELS,
@@ -72,11 +80,10 @@ def login() -> Response | str | tuple[str, int]:
     if form.validate_on_submit():
         moderator = authenticate(db.session, form.email.data, form.password.data)
         if moderator is not None:
-            moderator.last_login_at = utcnow()
+            now = utcnow()
+            moderator.last_login_at = now
             db.session.commit()
-            login_user(SignedInModerator(moderator))
-            session.permanent = True
-            session["moderator_seen"] = int(utcnow().timestamp())
+            sign_in(moderator, now)
             return redirect(url_for(".index"), 303)
         form.password.errors.append(_("The email address or the password is not right."))
         return render_template("moderate/login.html", form=form), 401
@@ -86,8 +93,11 @@ def login() -> Response | str | tuple[str, int]:
 
 @bp.post("/logout")
 def logout() -> Response:
-    """Sign out."""
-    logout_user()
+    """Sign out, ending this account's sessions everywhere (a copied cookie too)."""
+    end_sessions(current_moderator())
+    # Stored before this browser forgets the sign-in: if it fails, the moderator is not told they are out.
+    db.session.commit()
+    sign_out()
     return redirect(url_for(".login"), 303)
 
 
