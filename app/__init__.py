@@ -27,6 +27,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, clock: clocks.Clock
     init_caches(app)
     trust_reverse_proxies(app)
     init_extensions(app)
+    register_url_converters(app)
     register_blueprints(app)
     register_web_hooks(app)
     register_cli(app)
@@ -85,6 +86,13 @@ def init_extensions(app: Flask) -> None:
     ratelimit.init_app(app)
     load_captcha(app)
     accounts.init_app(app)
+
+
+def register_url_converters(app: Flask) -> None:
+    """Converters the routes name (``<id:...>``), registered before the routes that use them."""
+    from app import urls
+
+    urls.register_converters(app)
 
 
 def register_blueprints(app: Flask) -> None:

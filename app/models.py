@@ -10,6 +10,10 @@ from sqlalchemy.orm import Mapped, column_property, mapped_column, relationship
 
 from app.db import Base, utcnow
 
+# Row ids (and version numbers) are "integer" columns, 32-bit on PostgreSQL: a bigger number
+# cannot be compared with them, so it never reaches a query (see app.urls.IdConverter).
+MAX_ROW_ID = 2**31 - 1
+
 
 def _enum(cls: type[enum.Enum]) -> sa.Enum:
     """Store an enum by its value as a short string, portable across databases."""

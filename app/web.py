@@ -33,6 +33,7 @@ from werkzeug.formparser import FormDataParser
 
 from app.extensions import LANGUAGES, STATELESS_ENDPOINTS, remember_language
 from app.services import domains
+from app.services.domains import display_domain
 from app.services.errors import N_, DomainError
 from app.urls import external_url
 
@@ -405,6 +406,7 @@ def init_app(app: Flask) -> None:
     app.get_send_file_max_age = static_max_age  # type: ignore[method-assign,assignment]
     app.jinja_env.add_extension("jinja2.ext.do")
     app.jinja_env.filters["machine_time"] = machine_time
+    app.jinja_env.filters["display_domain"] = display_domain
     app.jinja_env.globals.update(
         asset_url=assets.url,
         format_count=format_count,

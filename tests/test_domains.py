@@ -43,12 +43,15 @@ def add_organisation(app: Flask, domain: str = "example.edu", name: str = "Examp
         session.add(Organisation(domain=domain, name=name))
 
 
-def sign_and_confirm(app: Flask, client: FlaskClient, sink: SMTPSink, address: str, **fields: Any) -> None:
-    """Sign through the form, receive the mail over SMTP, and press the button behind its link."""
+def sign_and_confirm(
+    app: Flask, client: FlaskClient, sink: SMTPSink, address: str, *, mailbox: str | None = None, **fields: Any
+) -> None:
+    """Sign through the form, receive the mail over SMTP (at ``mailbox``, the address as normalised,
+    if it differs), and press the button behind its link."""
     assert sign(client, SLUG, email=address, **fields).status_code == 303
     result = app.test_cli_runner().invoke(args=["mail", "send"])
     assert result.exit_code == 0, result.output
-    link = path_of(link_in(sink.messages_to(address)[-1]))
+    link = path_of(link_in(sink.messages_to(mailbox or address)[-1]))
     assert client.post(link, data={"csrf_token": csrf_token(client, link)}).status_code == 200
 
 
@@ -333,3 +336,88 @@ def test_pre_moderation_counts_the_organisation_once_approved(app: Flask, letter
     with app.app_context():
         [top] = domains.top_organisations(db.session, letter.id, limit=5)
     assert (top.name, top.count) == ("Example University", 1)
+
+
+# --- look-alike domains: stored in one canonical form, shown as a browser would -----------------
+
+
+@pytest.mark.parametrize(
+    ("domain", "canonical", "shown"),
+    [
+        ("аррӏе.com", "xn--80ak6aa92e.com", "xn--80ak6aa92e.com"),  # all Cyrillic, every letter Latin-like
+        ("xn--80ak6aa92e.com", "xn--80ak6aa92e.com", "xn--80ak6aa92e.com"),
+        ("paypаl.com", "xn--paypl-7ve.com", "xn--paypl-7ve.com"),  # Latin with one Cyrillic а
+        ("οικ.com", "xn--uxacn.com", "xn--uxacn.com"),  # Greek that reads "oik"
+        ("1١.com", None, "xn--1-bqc.com"),  # two kinds of digits (and not a valid IDN at all)
+        ("abcé日本.jp", "xn--abc-dma4730kcvb.jp", "xn--abc-dma4730kcvb.jp"),  # non-ASCII Latin beside Han
+        ("Example.EDU.", "example.edu", "example.edu"),
+        ("例え.jp", "xn--r8jz45g.jp", "例え.jp"),  # Han and Hiragana: Japanese, one script
+        ("xn--r8jz45g.jp", "xn--r8jz45g.jp", "例え.jp"),
+        ("日本語abc.jp", "xn--abc-s08fl0dtz6h.jp", "日本語abc.jp"),
+        ("한국.kr", "xn--3e0b707e.kr", "한국.kr"),
+        ("münchen.de", "xn--mnchen-3ya.de", "münchen.de"),
+        ("ελληνικά.gr", "xn--hxargifdar.gr", "ελληνικά.gr"),
+        ("москва.рф", "xn--80adxhks.xn--p1ai", "москва.рф"),
+        ("аррӏе.ru", "xn--80ak6aa92e.ru", "аррӏе.ru"),  # Latin-like Cyrillic is at home on .ru
+    ],
+)
+def test_domains_have_one_stored_form_and_a_safe_display(domain: str, canonical: str | None, shown: str) -> None:
+    assert domains.canonical_domain(domain) == canonical
+    assert domains.display_domain(domain) == shown
+
+
+def test_a_look_alike_domain_is_shown_in_punycode_and_earns_no_badge(
+    app: Flask, client: FlaskClient, letter: Letter, smtp_sink: SMTPSink
+) -> None:
+    add_organisation(app, "apple.com", "Apple")
+    sign_and_confirm(app, client, smtp_sink, "tim@аррӏе.com", name="Not Tim", show_domain="y")
+    page = client.get(f"/letters/{SLUG}/signatures").get_data(as_text=True)
+    assert "confirmed via @xn--80ak6aa92e.com" in page
+    assert "аррӏе" not in page and "Apple (confirmed)" not in page
+    (signer,) = api_signers(client).values()
+    assert (signer["confirmed_domain"], signer["confirmed_organisation"]) == ("xn--80ak6aa92e.com", None)
+    with app.app_context():
+        signature_id = db.session.scalars(sa.select(Signature.id)).one()
+    own_page = client.get(f"/letters/{SLUG}/signatures/{signature_id}").get_data(as_text=True)
+    assert "confirmed via @xn--80ak6aa92e.com" in own_page and "аррӏе" not in own_page
+
+
+@pytest.mark.parametrize(("listed", "address"), [("例え.jp", "ken@xn--r8jz45g.jp"), ("xn--r8jz45g.jp", "ken@例え.jp")])
+def test_an_organisation_with_an_international_domain_matches_either_spelling(
+    app: Flask,
+    client: FlaskClient,
+    letter: Letter,
+    smtp_sink: SMTPSink,
+    create_moderator: Callable[..., Moderator],
+    listed: str,
+    address: str,
+) -> None:
+    create_moderator("admin@example.org", ModeratorRole.ADMIN)
+    log_in(client, "admin@example.org")
+    page = "/moderate/organisations"
+    added = client.post(page, data={"csrf_token": csrf_token(client, page), "domain": listed, "name": "例え大学"})
+    assert added.status_code == 303
+    assert "例え.jp" in client.get(page).get_data(as_text=True)
+    # The address as email-validator normalises it: the domain in Unicode, whichever way it was typed.
+    sign_and_confirm(app, client, smtp_sink, address, mailbox="ken@例え.jp", name="Ken", show_domain="y")
+    listing = client.get(f"/letters/{SLUG}/signatures").get_data(as_text=True)
+    assert "例え大学 (confirmed)" in listing and "confirmed via @例え.jp" in listing
+    (signer,) = api_signers(client).values()
+    assert (signer["confirmed_domain"], signer["confirmed_organisation"]) == ("xn--r8jz45g.jp", "例え大学")
+    assert "例え大学" in client.get(f"/letters/{SLUG}").get_data(as_text=True)  # the count by organisation
+
+
+def test_a_domain_stored_in_unicode_before_keeps_its_text_and_gets_its_badge(
+    app: Flask, client: FlaskClient, letter: Letter
+) -> None:
+    """Rows confirmed before the canonical form keep the domain the public log committed to; they
+    match their organisation and are shown safely all the same."""
+    add_organisation(app, "xn--r8jz45g.jp", "例え大学")
+    add_confirmed(app, letter.id, 1, name="Old Ken", confirmed_domain="例え.jp")
+    add_confirmed(app, letter.id, 1, name="Old Spoof", confirmed_domain="аррӏе.com")
+    page = client.get(f"/letters/{SLUG}/signatures").get_data(as_text=True)
+    assert "例え大学 (confirmed)" in page and "confirmed via @例え.jp" in page
+    assert "confirmed via @xn--80ak6aa92e.com" in page and "аррӏе" not in page
+    signers = api_signers(client)
+    assert signers["Old Ken"]["confirmed_domain"] == "例え.jp"  # as committed
+    assert signers["Old Ken"]["confirmed_organisation"] == "例え大学"

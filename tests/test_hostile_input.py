@@ -13,8 +13,9 @@ from flask.testing import FlaskClient
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from app.db import db
-from app.models import Letter, Signature
+from app.db import db, utcnow
+from app.models import Letter, ModeratorRole, Organisation, Signature, SignatureStatus
+from app.moderation import accounts
 from app.text import clean_name
 from tests.support import csrf_token, table_counts
 
@@ -351,3 +352,89 @@ def test_a_stored_name_is_the_cleaned_name(app: Flask, client: FlaskClient, lett
         # Refused (a name that is empty once cleaned, too long, or starts like a formula): nothing stored.
         assert response.status_code == 422 and 'aria-invalid="true"' in body, body[:300]
         assert stored is None and table_counts(app) == before
+
+
+# What a path parameter may be sent instead of a number: too big for the columns (2**31, 2**63,
+# more digits than Python converts), negative, zero, not a number, another script's digits.
+HOSTILE_IDS = [
+    "99999999999999999999",
+    "2147483648",
+    "9223372036854775808",
+    "9" * 5000,
+    "-1",
+    "0",
+    "abc",
+    "1.5",
+    "1e9",
+    "١٢",
+    "%00",
+]
+
+
+def _fill(rule: str, values: dict[str, str]) -> str:
+    """The rule's path with each <converter:name> replaced by the value given for name."""
+    return re.sub(r"<(?:[^<>]*:)?(\w+)>", lambda match: values[match.group(1)], rule)
+
+
+def test_every_route_with_a_path_parameter_answers_hostile_ids_without_a_server_error(
+    app: Flask, client: FlaskClient, letter: Letter
+) -> None:
+    """Every route of the site (pages, API, moderation, as a signed-in admin so the views run) with
+    each of its path parameters in turn out of range or not a number: a 4xx, never a 5xx, nothing
+    stored; a row id is no address at all (404). Built from the URL map: a new route is covered."""
+    with app.app_context(), db.transaction() as session:
+        accounts.create_moderator(session, "admin@example.org", "correct horse battery staple", ModeratorRole.ADMIN)
+        organisation = Organisation(name="Example University", domain="example.edu")
+        signature = Signature(
+            letter_id=letter.id,
+            name="Ada Lovelace",
+            email="ada@example.org",
+            email_key="ada@example.org",
+            status=SignatureStatus.CONFIRMED,
+            confirmed_at=utcnow(),
+        )
+        session.add_all([organisation, signature])
+        session.flush()
+        existing = {
+            "slug": SLUG,
+            "signature_id": str(signature.id),
+            "organisation_id": str(organisation.id),
+            "number": "1",
+            "day": "2026-01-01",
+            "file_format": "json",
+            "filename": "style.css",
+            "token": "not-a-token",
+        }
+    token = csrf_token(client, "/moderate/login")
+    signed_in = client.post(
+        "/moderate/login",
+        data={"email": "admin@example.org", "password": "correct horse battery staple", "csrf_token": token},
+    )
+    assert signed_in.status_code == 303, signed_in.get_data(as_text=True)[:300]
+    before = table_counts(app)
+
+    routes = [rule for rule in app.url_map.iter_rules() if rule.arguments]
+    assert len(routes) >= 40, [rule.rule for rule in routes]
+    unknown = {name for rule in routes for name in rule.arguments} - existing.keys()
+    assert not unknown, f"give these path parameters a usual value above: {unknown}"
+    csrf = csrf_token(client, "/moderate/organisations")
+    failures = []
+    sent = 0
+    for rule in routes:
+        for name in sorted(rule.arguments):
+            for hostile in HOSTILE_IDS:
+                path = _fill(rule.rule, existing | {name: quote(hostile, safe="%")})
+                for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+                    response = client.open(path, method=method, data={"csrf_token": csrf} if method == "POST" else None)
+                    sent += 1
+                    expected = 404 if name in ("signature_id", "organisation_id", "number") else None
+                    status = response.status_code
+                    if status >= 500 or (expected and status != expected):
+                        failures.append((method, path[:80], status))
+                    elif path.startswith("/api/") and status >= 400 and not response.is_json:
+                        failures.append((method, path[:80], "not JSON"))
+    assert sent > 400
+    assert failures == []
+    assert table_counts(app) == before
+    # Every number in a path is an <id:...>: Werkzeug's own <int:...> takes any size.
+    assert not [rule.rule for rule in routes if "<int" in rule.rule], "use <id:name> for numbers in paths"

@@ -333,7 +333,7 @@ def moderation_routes(app: Flask) -> list[tuple[str, str]]:
     for rule in app.url_map.iter_rules():
         if not rule.endpoint.startswith("moderation.") or rule.endpoint == "moderation.login":
             continue
-        path = rule.rule.replace("<slug>", SLUG).replace("<int:organisation_id>", "1")
+        path = rule.rule.replace("<slug>", SLUG).replace("<id:organisation_id>", "1")
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
             routes.append((method, path))
     return routes

@@ -7,11 +7,13 @@ from collections.abc import Sequence
 import pytest
 import sqlalchemy as sa
 from flask import Flask
+from flask.testing import FlaskClient
 
 from app.db import db, utcnow
 from app.models import Letter, Signature, SignatureStatus
 from app.services import search
 from app.services.search import MODERATOR_FIELDS, PUBLIC_FIELDS, SearchField
+from tests.support import query_plan, recorded_sql
 
 
 def add(app: Flask, letter: Letter, name: str, email: str, affiliation: str | None = None) -> int:
@@ -107,3 +109,68 @@ def test_search_never_scans_the_table(app: Flask, letter: Letter, people: dict[s
             session.execute(sa.text("SET LOCAL enable_seqscan = off"))
             plan = " ".join(row[0] for row in session.execute(sa.text(f"EXPLAIN {compiled}")))
             assert "Seq Scan" not in plan, plan
+
+
+# Signers the public list never shows, each under a name of its own, and the query that finds it.
+UNLISTED = {
+    "hidden": ("Xavier Hiddenfield", {"status": SignatureStatus.HIDDEN}),
+    "not public": ("Yusuf Unlistedson", {"public": False}),
+    "unconfirmed": ("Wilma Unconfirmova", {"status": SignatureStatus.UNCONFIRMED, "confirmed_at": None}),
+    "held": ("Vera Heldmann", {"status": SignatureStatus.SUSPECT, "confirmed_at": None}),
+    "pending": ("Ulla Pendingsen", {"status": SignatureStatus.PENDING}),
+}
+
+
+def _public_search_sql(app: Flask, client: FlaskClient, path: str, query: str) -> list[str]:
+    """The SQL statements (text, without parameters) sent while ``path`` answers a search for ``query``."""
+    with recorded_sql(app) as seen:
+        assert client.get(path, query_string={"q": query}).status_code == 200
+    return [" ".join(text.split()) for text, _ in seen]
+
+
+@pytest.mark.settings(PAGE_CACHE_SECONDS=0)
+@pytest.mark.parametrize("path", ["/letters/test-letter/signatures", "/api/v1/letters/test-letter/signatures"])
+@pytest.mark.parametrize("length", ["whole name", "two letters"])
+def test_public_search_does_the_same_work_for_an_unlisted_signer_as_for_nobody(
+    app: Flask, client: FlaskClient, letter: Letter, path: str, length: str
+) -> None:
+    """A search for an unlisted, hidden or unconfirmed signer's name sends the very statements a
+    search for a name nobody has sends: the text index is asked only about listed signers, so
+    neither the answer nor the work behind it (a second query, its time) tells who signed."""
+    add(app, letter, "Ada Lovelace", "ada@example.org")
+    with app.app_context(), db.transaction() as session:
+        for name, fields in UNLISTED.values():
+            email = f"{name.split()[0].lower()}@example.org"
+            values = {"status": SignatureStatus.CONFIRMED, "confirmed_at": utcnow()} | fields
+            session.add(Signature(letter_id=letter.id, name=name, email=email, email_key=email, **values))
+
+    def shorten(name: str) -> str:
+        return name if length == "whole name" else name[:2]
+
+    _public_search_sql(app, client, path, shorten("Tamsin Warmup"))  # whatever a first request reads once
+    nobody = _public_search_sql(app, client, path, shorten("Nadia Nobodyssen"))
+    assert nobody, "a search reads the database"
+    searched = {who: _public_search_sql(app, client, path, shorten(name)) for who, (name, _) in UNLISTED.items()}
+    assert searched == dict.fromkeys(UNLISTED, nobody)
+    # And a listed signer is found, so the searches above did search.
+    assert "Ada Lovelace" in client.get(path, query_string={"q": shorten("Ada Lovelace")}).get_data(as_text=True)
+
+
+@pytest.mark.parametrize(("query", "index"), [("lovelace", "signatures_fts"), ("ad", "ix_signatures_name_nocase")])
+def test_the_listed_matches_are_found_from_the_text_index(
+    app: Flask, letter: Letter, people: dict[str, int], query: str, index: str
+) -> None:
+    """The count of listed matches starts from the text index and looks each match up by its key.
+
+    SQLite would rather walk the letter's listing index and test each row against the matches
+    (a whole-letter read for every search) unless the statement is written for the other order.
+    """
+    with app.app_context(), recorded_sql(app) as seen:
+        assert search.few_matching_ids(db.session, letter.id, query) == [people["ada"]]
+    (statement,) = [item for item in seen if item[0].lstrip().upper().startswith("SELECT")]
+    plan = query_plan(app, statement)
+    if app.config["DATABASE_URL"].startswith("sqlite"):
+        assert index in plan.split("SEARCH signatures USING INTEGER PRIMARY KEY")[0], plan
+        assert "ix_signatures_listing" not in plan and "SCAN signatures " not in plan + " ", plan
+    else:
+        assert "Seq Scan" not in plan, plan

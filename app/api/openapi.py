@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import current_app
 
+from app.models import MAX_ROW_ID
 from app.services.ledger import REMOVAL_REASONS
 
 _NULLABLE_STRING = {"type": ["string", "null"]}
@@ -38,6 +39,8 @@ _CACHED = {
 
 _HEX = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
 _COUNT = {"type": "integer", "minimum": 0, "maximum": 999_999_999_999}
+# A row id in a path: anything outside this range is no address on the site (404).
+_ID = {"type": "integer", "minimum": 1, "maximum": MAX_ROW_ID}
 
 
 def _query(name: str, description: str, *, required: bool = False, minimum: int = 0) -> dict[str, Any]:
@@ -105,7 +108,7 @@ LOG_PATHS: dict[str, Any] = {
         "The audit path of a signature's latest entry in the tree of tree_size entries",
         "InclusionProof",
         [
-            {"name": "signature_id", "in": "path", "required": True, "schema": _COUNT},
+            {"name": "signature_id", "in": "path", "required": True, "schema": _ID},
             _query("tree_size", "The tree the proof is for (default: the current size)", minimum=1),
         ],
     ),

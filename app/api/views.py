@@ -164,7 +164,7 @@ class NotListed(DomainError):
     code = "not_listed"
 
 
-@bp.get("/letters/<slug>/signatures/<int:signature_id>")
+@bp.get("/letters/<slug>/signatures/<id:signature_id>")
 def get_signature(slug: str, signature_id: int) -> Response:
     """One signature as the public list shows it; 404 when it is not on the list."""
     letter = letters.get_letter(db.session, slug)
@@ -267,12 +267,12 @@ def log_inclusion(slug: str) -> Response:
     return _proof_json(letter, entry, size, f"The tree of {size} entries has no entry {index}.")
 
 
-@bp.get("/letters/<slug>/log/proof/signature/<int:signature_id>")
+@bp.get("/letters/<slug>/log/proof/signature/<id:signature_id>")
 def log_signature_inclusion(slug: str, signature_id: int) -> Response:
     """The audit path of a signature's latest entry in the tree of tree_size entries."""
     letter = letters.get_letter(db.session, slug)
     size = _whole("tree_size", default=log.tree_size(db.session, letter.id))
-    entry = log.latest_entry(db.session, letter.id, signature_id, size) if signature_id < 2**31 else None
+    entry = log.latest_entry(db.session, letter.id, signature_id, size)
     return _proof_json(letter, entry, size, f"Signature {signature_id} has no entry in the first {size} entries.")
 
 

@@ -314,7 +314,7 @@ def signatures_json(slug: str) -> Response:
 
 # Addresses with an id that emails and the list link to: a mangled one ("//", "%2F") is a 404 like a
 # wrong id, never a redirect to a tidied address (the token routes do the same, see app.urls).
-@bp.get("/letters/<slug>/signatures/<int:signature_id>", merge_slashes=False)
+@bp.get("/letters/<slug>/signatures/<id:signature_id>", merge_slashes=False)
 def signature(slug: str, signature_id: int) -> str:
     """One public signer with the whole of their comment."""
     letter = letters.get_letter(db.session, slug)
@@ -360,7 +360,7 @@ def versions(slug: str) -> str:
     )
 
 
-@bp.get("/letters/<slug>/versions/<int:number>", merge_slashes=False)
+@bp.get("/letters/<slug>/versions/<id:number>", merge_slashes=False)
 def version(slug: str, number: int) -> str:
     """One version's text, as it read then."""
     letter = letters.get_letter(db.session, slug)
@@ -368,7 +368,7 @@ def version(slug: str, number: int) -> str:
     return render_template("letters/version.html", **letter_context(letter), version=found)
 
 
-@bp.get("/letters/<slug>/versions/<int:number>/diff", merge_slashes=False)
+@bp.get("/letters/<slug>/versions/<id:number>/diff", merge_slashes=False)
 def version_diff(slug: str, number: int) -> str:
     """What changed from the version before to this one: the Markdown source, added and removed."""
     letter = letters.get_letter(db.session, slug)

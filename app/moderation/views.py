@@ -347,7 +347,7 @@ def _organisation(organisation_id: int) -> Organisation:
     return organisation
 
 
-@bp.route("/organisations/<int:organisation_id>/edit", methods=["GET", "POST"])
+@bp.route("/organisations/<id:organisation_id>/edit", methods=["GET", "POST"])
 @admin_required
 def edit_organisation(organisation_id: int) -> Response | str | tuple[str, int]:
     """Admins: change an organisation's domain or name."""
@@ -374,7 +374,7 @@ def edit_organisation(organisation_id: int) -> Response | str | tuple[str, int]:
     return render_template("moderate/organisation_edit.html", organisation=organisation, form=form), status
 
 
-@bp.post("/organisations/<int:organisation_id>/delete")
+@bp.post("/organisations/<id:organisation_id>/delete")
 @admin_required
 def delete_organisation(organisation_id: int) -> Response:
     """Admins: remove an organisation."""

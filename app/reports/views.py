@@ -16,7 +16,7 @@ bp = Blueprint("reports", __name__)
 report_limit = limiter.limit(lambda: config_limit("RATELIMIT_REPORTS_PER_NETWORK"), methods=["POST"])
 
 
-@bp.route("/letters/<slug>/signatures/<int:signature_id>/report", methods=["GET", "POST"], merge_slashes=False)
+@bp.route("/letters/<slug>/signatures/<id:signature_id>/report", methods=["GET", "POST"], merge_slashes=False)
 @report_limit
 def report(slug: str, signature_id: int) -> Response | str | tuple[str, int]:
     """Ask moderators to look at one listed signature."""

@@ -12,7 +12,7 @@ from sqlalchemy import Row, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from app.models import FlagKind, Letter, Organisation, WatchName
-from app.services.domains import parent_domains
+from app.services.domains import canonical_domain, parent_domains
 from app.text import name_key
 
 
@@ -70,10 +70,12 @@ def _claimed_elsewhere(session: Session, affiliation: str, email_domain: str) ->
     name appears in the affiliation (compared in the database, so the table is never loaded).
     """
     claimed = affiliation.casefold()
+    # Organisations' domains are stored canonical (xn--…): the address's is compared in that form.
+    domain = canonical_domain(email_domain) or email_domain
     statement = _organisations_statement(session.get_bind().dialect.name)
-    rows = session.execute(statement, {"domains": parent_domains(email_domain), "claimed": claimed}).all()
+    rows = session.execute(statement, {"domains": parent_domains(domain), "claimed": claimed}).all()
     named = [o for o in rows if o.name.casefold() in claimed]
-    if any(_domain_matches(email_domain, o.domain) for o in named):
+    if any(_domain_matches(domain, o.domain) for o in named):
         return None
     return min(named, key=lambda o: o.id, default=None)
 
@@ -98,7 +100,7 @@ def assess(
     watched = session.scalar(_WATCHED, {"key": key})
     if watched:
         raised.append(Raised(FlagKind.WATCHLIST, {"name": watched}))
-    if email_domain in DISPOSABLE_DOMAINS:
+    if (canonical_domain(email_domain) or email_domain) in DISPOSABLE_DOMAINS:  # the list has xn-- forms
         raised.append(Raised(FlagKind.DISPOSABLE, {"domain": email_domain}))
     if over_limit("FLAG_SIMILAR_NAMES", f"{letter.id}:{key}"):
         raised.append(Raised(FlagKind.SIMILAR_NAMES))

@@ -11,15 +11,13 @@ import sqlalchemy as sa
 from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
-from app.models import Signature, SignatureStatus
+from app.models import MAX_ROW_ID, Signature, SignatureStatus
 from app.services import search
 from app.services.errors import BadCursor, DomainError
 
 MAX_LIMIT = 100
 MAX_QUERY_LENGTH = search.MAX_QUERY_LENGTH
 _CURSOR = re.compile(r"([0-9]{1,17})-([0-9]{1,18})")
-# Row ids are 32-bit ("integer" on PostgreSQL): a bigger number cannot be bound to a comparison with them.
-_MAX_ROW_ID = 2**31 - 1
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
@@ -47,7 +45,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
     micros, signature_id = int(match.group(1)), int(match.group(2))
     try:
         # Only an edited cursor holds an id beyond any row's: it means every row of that instant.
-        return _EPOCH + micros * _MICROSECOND, min(signature_id - 1, _MAX_ROW_ID)
+        return _EPOCH + micros * _MICROSECOND, min(signature_id - 1, MAX_ROW_ID)
     except OverflowError:
         raise BadCursor() from None
 

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from app.models import Moderator, Organisation
 from app.services import moderation
-from app.services.domains import is_public_mail
+from app.services.domains import canonical_domain, is_public_mail
 from app.services.errors import DomainError
 from app.text import clean_line
 
@@ -35,13 +35,10 @@ class BadOrganisation(DomainError):
 
 
 def normalise_domain(value: str) -> str:
-    """A domain in lower case without "@", "www." or a trailing dot, or BadOrganisation."""
-    domain = value.strip().lower().lstrip("@").rstrip(".")
-    try:
-        domain = domain.encode("idna").decode("ascii")
-    except UnicodeError:
-        raise BadOrganisation(f"“{value.strip()}” is not a domain like example.edu.") from None
-    if not _DOMAIN.match(domain):
+    """A domain in its canonical form (xn--… for IDNs, lower case, no "@" or trailing dot), or BadOrganisation."""
+    # The form signers' domains are stored in (IDNA 2008 A-labels), so that they compare equal.
+    domain = canonical_domain(value.strip().lstrip("@"))
+    if domain is None or not _DOMAIN.match(domain):
         raise BadOrganisation(f"“{value.strip()}” is not a domain like example.edu.")
     if is_public_mail(domain):
         raise BadOrganisation(

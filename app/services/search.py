@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from app.models import Signature
+from app.models import Signature, SignatureStatus
 
 MAX_QUERY_LENGTH = 100
 # Up to this many matches are fetched by id and sorted; more, and the caller walks its
@@ -105,21 +105,39 @@ def matching(session: Session, query: str, fields: Sequence[SearchField] = PUBLI
 def few_matching_ids(
     session: Session, letter_id: int, query: str, fields: Sequence[SearchField] = PUBLIC_FIELDS
 ) -> list[int] | None:
-    """Ids of signatures matching ``query`` when there are at most FEW_MATCHES, else None.
+    """Ids of a letter's listed signatures matching ``query`` when there are at most FEW_MATCHES, else None.
 
     A rare term is answered from the text index alone, and a short list of ids is cheap to
     sort. Without this a database may walk its newest-first index testing every row, which
-    for a term that matches nothing reads the whole letter. The ids may include other
-    letters' signatures (on SQLite): the caller filters by letter as it always does.
+    for a term that matches nothing reads the whole letter. Only confirmed, public signatures
+    of the letter are counted: a name that belongs to a hidden, unlisted or unconfirmed signer
+    gives the same empty list as a name nobody has, so the caller does the same work for both
+    (anything else would tell, by the time the answer takes, who signed without being listed).
     """
-    stmt: sa.Select[Any] | sa.CompoundSelect[Any]
+    listed = (Signature.status == SignatureStatus.CONFIRMED, Signature.public.is_(True))
+    stmt: sa.Select[Any]
     dialect = session.get_bind().dialect.name
     if dialect == "sqlite" and len(query) >= MIN_SUBSTRING:
-        stmt = _fts_ids(query, fields)
-    elif len(query) < MIN_SUBSTRING:
+        # The text index drives, and each rowid it finds is looked up by primary key. Written as
+        # "id IN (...) AND letter_id = ?" (or as a plain join), SQLite would rather walk the
+        # letter's listing index and test every row against the matches: a whole-letter read.
+        found = _fts_ids(query, fields).subquery()
+        stmt = sa.select(found.c.rowid).where(
+            sa.exists().where(Signature.id == found.c.rowid, Signature.letter_id == letter_id, *listed)
+        )
+    elif dialect == "sqlite":
         prefix = _name_prefix(dialect, query, indexed=True)
-        stmt = sa.select(Signature.id).where(Signature.letter_id == letter_id, prefix)
+        stmt = sa.select(Signature.id).where(Signature.letter_id == letter_id, prefix, *listed)
     else:
-        stmt = sa.select(Signature.id).where(Signature.letter_id == letter_id, matching(session, query, fields))
+        short = len(query) < MIN_SUBSTRING
+        condition = _name_prefix(dialect, query) if short else matching(session, query, fields)
+        # The letter's matches come from the trigram indexes; OFFSET 0 has that part planned on
+        # its own. Without it the generic plan of the prepared statement (which knows neither the
+        # pattern nor the status) reads the whole table: 0.1 ms became 0.8 s with 200,000 signers.
+        matches = sa.select(Signature.id, Signature.status, Signature.public).where(
+            Signature.letter_id == letter_id, condition
+        )
+        found = matches.offset(sa.literal_column("0")).subquery()
+        stmt = sa.select(found.c.id).where(found.c.status == SignatureStatus.CONFIRMED, found.c.public.is_(True))
     ids: list[int] = list(session.scalars(stmt.limit(FEW_MATCHES + 1)))
     return ids if len(ids) <= FEW_MATCHES else None
