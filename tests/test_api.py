@@ -197,3 +197,15 @@ def test_openapi_document_describes_every_api_route(app: Flask, client: FlaskCli
         "signature_count",
         "updated_at",
     }
+
+
+def test_a_whole_number_written_with_a_decimal_point_is_taken_as_json_schema_allows(
+    client: FlaskClient, letter: Letter
+) -> None:
+    # Found by schemathesis: the document says "integer", and JSON Schema counts 5.0 as one.
+    assert client.get(f"/api/v1/letters/{letter.slug}/signatures?limit=5.0").status_code == 200
+    assert client.get(f"/api/v1/letters/{letter.slug}/log/entries?start=0.0").status_code == 200
+    for bad in ("5.5", "1e2", "٥", "-1", "5."):
+        response = client.get(f"/api/v1/letters/{letter.slug}/signatures?limit={bad}")
+        assert response.status_code == 400, bad
+        assert response.get_json()["message"] == "limit must be a whole number from 1 to 100."

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -118,13 +119,24 @@ def get_letter(slug: str) -> Response:
     return _cacheable(letter_json(letter, ledger.ledger(db.session, letter)))
 
 
+WHOLE_NUMBER = re.compile(r"([0-9]{1,12})(?:\.0{1,6})?")
+
+
+def _digits(raw: str) -> str | None:
+    """The digits of a whole number as the OpenAPI document allows it: "5", or "5.0" (JSON Schema counts
+    5.0 as an integer, so a client generated from the document may send it); None for anything else."""
+    match = WHOLE_NUMBER.fullmatch(raw)
+    return match.group(1) if match else None
+
+
 def _limit() -> int:
     raw = request.args.get("limit")
     if raw is None or raw == "":
         return DEFAULT_LIMIT
-    if not raw.isdigit() or not 1 <= int(raw) <= listing.MAX_LIMIT:
+    digits = _digits(raw)
+    if digits is None or not 1 <= int(digits) <= listing.MAX_LIMIT:
         raise BadParameter(f"limit must be a whole number from 1 to {listing.MAX_LIMIT}.")
-    return int(raw)
+    return int(digits)
 
 
 FLAG_VALUES = frozenset({"1", "0", "true", "false"})
@@ -200,9 +212,10 @@ def _whole(name: str, *, default: int | None = None) -> int:
         if default is None:
             raise BadParameter(f"{name} is required (a whole number).")
         return default
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 12 or int(raw) > log.MAX_POSITION:
+    digits = _digits(raw)
+    if digits is None or int(digits) > log.MAX_POSITION:
         raise BadParameter(f"{name} must be a whole number from 0 to {log.MAX_POSITION}.")
-    return int(raw)
+    return int(digits)
 
 
 def _log_json(payload: dict[str, Any]) -> Response:
