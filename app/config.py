@@ -239,7 +239,8 @@ def finalise(config: dict[str, Any], *, debug: bool, testing: bool, instance_pat
     if config.get("EXPORT_CACHE_SECONDS", 300) < 0:
         raise ConfigError(
             "EXPORT_CACHE_SECONDS is how long a download file is reused: 0 or more, "
-            f"got {config['EXPORT_CACHE_SECONDS']}"
+            f"got {config['EXPORT_CACHE_SECONDS']}: set it to a number of seconds (0: made anew for each "
+            "download), or leave it unset (300)"
         )
 
     for name in PROXY_FIX_SETTINGS:
@@ -264,7 +265,10 @@ def finalise(config: dict[str, Any], *, debug: bool, testing: bool, instance_pat
     _check_rate_limits(config)
     for name, unit in (("MODERATOR_IDLE_MINUTES", "minutes"), ("MODERATOR_SESSION_HOURS", "hours")):
         if config[name] < 1:
-            raise ConfigError(f"{name} is a number of {unit}, 1 or more, got {config[name]}")
+            raise ConfigError(
+                f"{name} is a number of {unit}, 1 or more, got {config[name]}: set it to 1 or more, or leave it "
+                "unset for the default"
+            )
     # Only moderators' sessions are permanent: they end after this long without a request.
     config["PERMANENT_SESSION_LIFETIME"] = timedelta(minutes=config["MODERATOR_IDLE_MINUTES"])
 

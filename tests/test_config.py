@@ -103,6 +103,10 @@ MISTAKES = [
     ({"EMBED_ALLOWED_ORIGINS": "a;b"}, "EMBED_ALLOWED_ORIGINS is a space-separated list"),
     ({"RATELIMIT_SIGN_PER_NETWORK": "lots"}, "RATELIMIT_SIGN_PER_NETWORK must be a limit like"),
     ({"CAPTCHA": "no_such_module:make"}, "CAPTCHA='no_such_module:make' cannot be loaded"),
+    ({"EXPORT_CACHE_SECONDS": "-1"}, "EXPORT_CACHE_SECONDS is how long a download file is reused"),
+    ({"RATELIMIT_DOWNLOADS_PER_NETWORK": "lots"}, "RATELIMIT_DOWNLOADS_PER_NETWORK must be a limit like"),
+    ({"MODERATOR_IDLE_MINUTES": "0"}, "MODERATOR_IDLE_MINUTES is a number of minutes, 1 or more"),
+    ({"MODERATOR_SESSION_HOURS": "0"}, "MODERATOR_SESSION_HOURS is a number of hours, 1 or more"),
 ]
 # How a message tells the operator what to do: set, make, leave unset, keep one of two, restore.
 REMEDY = re.compile(r": .*\b(set|make|leave it unset|keep|restore)\b")

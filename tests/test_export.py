@@ -418,5 +418,5 @@ def test_the_download_settings_are_checked_at_start(tmp_path: Path) -> None:
     assert production(EXPORT_CACHE_DIR="/var/cache/undersigned")["EXPORT_CACHE_DIR"] == "/var/cache/undersigned"
     with pytest.raises(ConfigError, match="EXPORT_CACHE_SECONDS is how long a download file is reused: 0 or more"):
         production(EXPORT_CACHE_SECONDS="-1")
-    with pytest.raises(ConfigError, match="RATELIMIT_DOWNLOADS_PER_NETWORK: expected a limit like"):
+    with pytest.raises(ConfigError, match="RATELIMIT_DOWNLOADS_PER_NETWORK must be a limit like"):
         production(RATELIMIT_DOWNLOADS_PER_NETWORK="lots")

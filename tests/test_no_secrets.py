@@ -121,7 +121,7 @@ def test_nothing_secret_is_logged_or_rendered(
         for record in caplog.records
         if not record.name.startswith(TEST_SERVER_LOGGERS)
     )
-    assert "unhandled error on POST /confirm/<token>" in logged  # the crash was logged, by its route
+    assert "unhandled error on POST /confirm/<token:token>" in logged  # the crash was logged, by its route
     never_anywhere = {"SECRET_KEY": SECRET_KEY, "MAIL_PASSWORD": MAIL_PASSWORD}
     never_anywhere |= {f"session cookie {value[:12]}": value for value in cookies}
     never_anywhere |= {f"token hash {value[:12]}": value for value in token_hashes}

@@ -47,8 +47,8 @@ def app_config(redis_server: RedisServer, request: pytest.FixtureRequest) -> dic
 
 
 @pytest.fixture
-def clock(app: Flask) -> list[float]:
-    """The time as the app's rate-limit storage sees it: ``clock[0]``, moved by the test."""
+def limiter_clock(app: Flask) -> list[float]:
+    """The time as the app's rate-limit storage sees it: ``limiter_clock[0]``, moved by the test."""
     now = [1000.0]
     storage = ratelimit.limiter.fallback_storage
     assert storage is not None
@@ -70,7 +70,7 @@ def test_with_redis_down_people_sign_read_and_moderate_and_the_log_says_so_once(
     client: FlaskClient,
     letter: Letter,
     redis_server: RedisServer,
-    clock: list[float],
+    limiter_clock: list[float],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     with app.app_context(), db.transaction() as session:
@@ -101,7 +101,7 @@ def test_with_redis_down_people_sign_read_and_moderate_and_the_log_says_so_once(
         assert db.session.get(Signature, hidden).status == SignatureStatus.HIDDEN  # type: ignore[union-attr]
 
     # Dozens of counts in memory within the minute (a retry at 59 s failed too): the log said so once.
-    clock[0] += 59
+    limiter_clock[0] += 59
     assert sign_from(client, "198.51.100.6", "later@example.org").status_code == 303
     warnings = storage_warnings(caplog)
     assert len(warnings) == 1, warnings
@@ -113,10 +113,10 @@ def test_when_redis_returns_the_limits_are_shared_again_without_a_restart(
     client: FlaskClient,
     letter: Letter,
     redis_server: RedisServer,
-    clock: list[float],
+    limiter_clock: list[float],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    now = clock
+    now = limiter_clock
     caplog.set_level(logging.WARNING, logger="app.ratelimit")
 
     redis_server.stop()
