@@ -52,6 +52,9 @@ def found_cases(schema: BaseSchema, mode: GenerationMode) -> list[Case]:
         return [
             # Ids are 32-bit on PostgreSQL: the cursor overflowed the comparison (a 500).
             found_case(schema, signatures, mode, cursor="1-99999999999"),
+            # A whole number written as a float is an integer to JSON Schema: it was refused with 400.
+            found_case(schema, "/letters/{slug}/log/proof/consistency", mode, first=100, second=1000000000.0),
+            found_case(schema, signatures, mode, limit=20.0),
         ]
     return [
         # A search that finds nothing answered a malformed cursor with an empty page, not 400.
