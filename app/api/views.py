@@ -164,7 +164,7 @@ class NotListed(DomainError):
     code = "not_listed"
 
 
-@bp.get("/letters/<slug>/signatures/<int:signature_id>")
+@bp.get("/letters/<slug>/signatures/<id:signature_id>")
 def get_signature(slug: str, signature_id: int) -> Response:
     """One signature as the public list shows it; 404 when it is not on the list."""
     letter = letters.get_letter(db.session, slug)
