@@ -300,7 +300,10 @@ def test_resend_and_confirm_posts_with_hostile_values_store_nothing(
     assert_safe(client.get(f"/confirm/{segment(token)}"))
     response = client.post(f"/confirm/{segment(token)}", data={"csrf_token": csrf})
     assert_safe(response)
-    assert response.status_code in (400, 404, 413)
+    # A token that begins with "/" makes "/confirm//…" once %2F is decoded: Werkzeug sends that to
+    # the address with one slash (308) before any view runs.
+    merged = (308,) if token.startswith("/") else ()
+    assert response.status_code in (400, 404, 413, *merged)
     assert table_counts(app) == NOTHING
 
 

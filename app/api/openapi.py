@@ -337,7 +337,7 @@ def openapi_document() -> dict[str, Any]:
                     "summary": "One signature as the public list shows it (404 when it is not on the list)",
                     "parameters": [
                         _SLUG,
-                        {"name": "signature_id", "in": "path", "required": True, "schema": _COUNT},
+                        {"name": "signature_id", "in": "path", "required": True, "schema": _ID},
                         _IF_NONE_MATCH,
                     ],
                     "responses": {
