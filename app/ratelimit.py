@@ -25,6 +25,8 @@ from limits import parse
 from limits.storage import MemoryStorage, Storage
 from limits.strategies import STRATEGIES, RateLimiter
 
+from app.clock import clock_of
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -142,7 +144,8 @@ class SiteLimiter(Limiter):
     the login's conditional deduction, and the quiet limits (``over_soft_limit``) alike.
     Flask-Limiter's own in-memory fallback is not used: it guards only the limits it evaluates
     itself (not the quiet ones, which call the storage directly), its state lives on this
-    module-level object across apps, and its health checks run on the wall clock alone.
+    module-level object across apps, and its health checks run on the wall clock alone (ours
+    reads the app's clock).
     """
 
     fallback_storage: FallbackStorage | None = None
@@ -155,7 +158,8 @@ class SiteLimiter(Limiter):
         self._counting = None
         if not self.enabled or isinstance(self.storage, MemoryStorage):
             return
-        self.fallback_storage = FallbackStorage(self.storage)
+        # The app's clock: tests move it on to see the retries and the once-a-minute warning.
+        self.fallback_storage = FallbackStorage(self.storage, clock=clock_of(app).monotonic)
         self._counting = STRATEGIES[app.config["RATELIMIT_STRATEGY"]](self.fallback_storage)
 
     @property

@@ -19,7 +19,7 @@ from app import ratelimit
 from app.db import db
 from app.models import Letter, ModeratorRole, Signature, SignatureStatus
 from app.moderation import accounts
-from tests.support import RedisServer, marked_settings
+from tests.support import ManualClock, RedisServer, marked_settings
 from tests.test_moderation import PASSWORD, act, confirm_all, log_in, public_count
 from tests.test_rate_limits import sign_from
 
@@ -46,16 +46,6 @@ def app_config(redis_server: RedisServer, request: pytest.FixtureRequest) -> dic
     }
 
 
-@pytest.fixture
-def limiter_clock(app: Flask) -> list[float]:
-    """The time as the app's rate-limit storage sees it: ``limiter_clock[0]``, moved by the test."""
-    now = [1000.0]
-    storage = ratelimit.limiter.fallback_storage
-    assert storage is not None
-    storage.clock = lambda: now[0]
-    return now
-
-
 def stored(app: Flask) -> int:
     with app.app_context():
         return db.session.scalar(sa.select(sa.func.count()).select_from(Signature)) or 0
@@ -70,7 +60,7 @@ def test_with_redis_down_people_sign_read_and_moderate_and_the_log_says_so_once(
     client: FlaskClient,
     letter: Letter,
     redis_server: RedisServer,
-    limiter_clock: list[float],
+    clock: ManualClock,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     with app.app_context(), db.transaction() as session:
@@ -101,7 +91,7 @@ def test_with_redis_down_people_sign_read_and_moderate_and_the_log_says_so_once(
         assert db.session.get(Signature, hidden).status == SignatureStatus.HIDDEN  # type: ignore[union-attr]
 
     # Dozens of counts in memory within the minute (a retry at 59 s failed too): the log said so once.
-    limiter_clock[0] += 59
+    clock.advance(59)
     assert sign_from(client, "198.51.100.6", "later@example.org").status_code == 303
     warnings = storage_warnings(caplog)
     assert len(warnings) == 1, warnings
@@ -113,19 +103,18 @@ def test_when_redis_returns_the_limits_are_shared_again_without_a_restart(
     client: FlaskClient,
     letter: Letter,
     redis_server: RedisServer,
-    limiter_clock: list[float],
+    clock: ManualClock,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    now = limiter_clock
     caplog.set_level(logging.WARNING, logger="app.ratelimit")
 
     redis_server.stop()
     assert sign_from(client, "198.51.100.3", "a@example.org").status_code == 303
-    now[0] += 30
+    clock.advance(30)
     assert sign_from(client, "198.51.100.3", "b@example.org").status_code == 303
     assert len(storage_warnings(caplog)) == 1
     # A minute on, still down: said once more.
-    now[0] += 31
+    clock.advance(31)
     assert sign_from(client, "198.51.100.4", "c@example.org").status_code == 303
     warnings = storage_warnings(caplog)
     assert len(warnings) == 2 and "still" in warnings[1], warnings
@@ -133,7 +122,7 @@ def test_when_redis_returns_the_limits_are_shared_again_without_a_restart(
     # Redis is back (empty: nothing was saved). Within a few seconds the process counts there again.
     redis_server.start()
     assert redis_server.client().dbsize() == 0
-    now[0] += ratelimit.FallbackStorage.RETRY_SECONDS
+    clock.advance(ratelimit.FallbackStorage.RETRY_SECONDS)
     assert sign_from(client, "198.51.100.5", "d@example.org").status_code == 303
     warnings = storage_warnings(caplog)
     assert len(warnings) == 3 and "again" in warnings[2], warnings
