@@ -293,8 +293,12 @@ def _failed(what: str) -> None:
     """Log a step of the loop that raised: one line when the database is away, else the traceback."""
     error = sys.exc_info()[1]
     if error is not None and database_unavailable(error):
+        first_line = str(getattr(error, "orig", None) or error).strip().splitlines()[:1]
         logger.warning(
-            "mail worker: %s: the database is unavailable (%s); trying again shortly", what, type(error).__name__
+            "mail worker: %s: the database is unavailable (%s: %s); trying again shortly",
+            what,
+            type(error).__name__,
+            first_line[0] if first_line else "",
         )
     else:
         logger.exception("mail worker: %s failed; trying again at the next look", what)
