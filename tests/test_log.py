@@ -36,6 +36,7 @@ from app.models import (
 from app.moderation import accounts
 from app.services import counting, log, moderation
 from app.services.moderation import Action
+from app.timestamps import iso
 from tests.support import add_confirmed, csrf_token, mail_links, sign
 
 SLUG = "test-letter"
@@ -133,6 +134,22 @@ def test_every_change_to_the_list_is_logged_and_erasure_keeps_only_the_commitmen
     assert "9 log entries" in result.output and "VERIFIED" in result.output
 
 
+def test_a_commitment_covers_the_signature_exactly_as_the_api_renders_it(
+    app: Flask, client: FlaskClient, letter: Letter
+) -> None:
+    # The log promises "the public fields exactly as the API lists them": the API's own JSON of a
+    # signature (times included, to the microsecond) must hash to the leaf's commitment.
+    signature, _ = signed_and_confirmed(app, client, "ada@example.org", name="Ada Lovelace", city="London")
+    (row,) = events(app)
+    shown = client.get(f"/api/v1/letters/{SLUG}/signatures/{signature}").get_json()
+    shown.pop("confirmed_organisation")  # the site's table of domains, not the signature's own
+    assert shown["signed_at"].endswith("Z")
+    leaf = json.loads(row.leaf)
+    assert row.salt is not None
+    assert leaf["commitment"] == log.commitment(bytes.fromhex(row.salt), log.canonical(shown))
+    assert leaf["at"] == iso(row.at)
+
+
 def test_pre_moderation_logs_a_signature_when_it_is_approved(
     app: Flask, client: FlaskClient, runner: FlaskCliRunner, create_letter: Any
 ) -> None:
@@ -144,7 +161,7 @@ def test_pre_moderation_logs_a_signature_when_it_is_approved(
     assert row.event == "add"
     with app.app_context():
         shown = db.session.get(Signature, signature)
-        assert shown is not None and json.loads(row.fields or "{}")["signed_at"] == log.iso(shown.confirmed_at)
+        assert shown is not None and json.loads(row.fields or "{}")["signed_at"] == iso(shown.confirmed_at)
     sequenced(app)
     assert runner.invoke(args=["log", "verify", SLUG]).exit_code == 0
 

@@ -14,6 +14,7 @@ from app.models import Letter, LetterUpdate, LogEvent, Organisation, Signature
 from app.services import domains, ledger, letters, listing, log, updates
 from app.services.errors import DomainError
 from app.services.ledger import Ledger
+from app.timestamps import iso
 from app.urls import external_url
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -27,10 +28,6 @@ class BadParameter(DomainError):
     """A query parameter that is not of the documented form."""
 
     code = "bad_parameter"
-
-
-def _iso(value: Any) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value is not None else None
 
 
 def moderation_json(ledger: Ledger) -> dict[str, Any]:
@@ -48,9 +45,9 @@ def letter_json(letter: Letter, ledger: Ledger) -> dict[str, Any]:
         "goal": letter.goal,
         "featured": letter.featured,
         "open": not letter.is_closed(utcnow()),
-        "published_at": _iso(letter.published_at),
-        "closes_at": _iso(letter.closes_at),
-        "updated_at": _iso(letter.updated_at),
+        "published_at": iso(letter.published_at),
+        "closes_at": iso(letter.closes_at),
+        "updated_at": iso(letter.updated_at),
         "url": external_url("letters.letter", slug=letter.slug),
         "moderation": moderation_json(ledger),
         "version": letter.current_version,
@@ -89,7 +86,7 @@ def update_json(update: LetterUpdate, letter_url: str) -> dict[str, Any]:
     return {
         "id": update.id,
         "title": update.title,
-        "published_at": _iso(update.published_at),
+        "published_at": iso(update.published_at),
         "body_html": update.body_html,
         "body_markdown": update.body_markdown,
         "url": f"{letter_url}#update-{update.id}",

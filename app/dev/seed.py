@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from app.models import Letter, Signature, SignatureStatus
 from app.services import counting, log
+from app.timestamps import iso
 
 # (given names, family names, family name first?) per script.
 NAMES: tuple[tuple[tuple[str, ...], tuple[str, ...], bool], ...] = (
@@ -196,7 +197,7 @@ def _events(plan: _Plan, rows: list[Row], at: object) -> Iterator[tuple[object, 
                 country=country,
                 city=city,
                 comment=comment,
-                signed_at=log.iso(confirmed_at),
+                signed_at=iso(confirmed_at),
                 verified=False,  # verified_at is not set
                 founding=founding,
                 version=version,

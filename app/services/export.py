@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 from app.models import Flag, Signature, SignatureStatus
 from app.services.domains import organisations_for
 from app.text import FORMULA_STARTS as FORMULA_STARTS
+from app.timestamps import iso
 
 BATCH_SIZE = 1000
 # The CSV downloads: rows fetched at once, and the size of a chunk of text handed to the server.
@@ -153,13 +154,9 @@ def _cell(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, datetime):
-        return _iso(value)
+        return iso(value)
     # Formula injection: make the spreadsheet read the cell as text.
     return _text(str(value))
-
-
-def _iso(value: datetime) -> str:
-    return value.isoformat().replace("+00:00", "Z")
 
 
 def write_csv(rows: Iterable[Row], fields: Sequence[str]) -> Iterator[str]:
@@ -177,7 +174,7 @@ def write_csv(rows: Iterable[Row], fields: Sequence[str]) -> Iterator[str]:
 
 
 def _json_value(value: Any) -> Any:
-    return _iso(value) if isinstance(value, datetime) else value
+    return iso(value) if isinstance(value, datetime) else value
 
 
 def write_json(rows: Iterable[Row], fields: Sequence[str], **head: Any) -> Iterator[str]:
@@ -199,7 +196,7 @@ def _safe_text(column: Any) -> Any:
 
 
 def _iso_text(column: Any, dialect: str) -> Any:
-    """SQL for a UTC time stamp as ``_iso`` writes it: ISO 8601, microseconds only when not zero, then Z."""
+    """SQL for a UTC time stamp as ``iso`` writes it: ISO 8601, microseconds only when not zero, then Z."""
     text: Any
     if dialect == "postgresql":
         text = func.to_char(func.timezone("UTC", column), 'YYYY-MM-DD"T"HH24:MI:SS.US')

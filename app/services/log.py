@@ -51,6 +51,7 @@ from app.db import upsert
 from app.models import Letter, LogEvent, LogHead, LogNode, LogSnapshot, LogState, Signature, SignatureStatus
 from app.services import merkle
 from app.services.errors import DomainError
+from app.timestamps import iso
 
 VERSION = 1
 LIVE_EVENTS = ("add", "restore", "update")
@@ -66,11 +67,6 @@ class NotInLog(DomainError):
 
     status_code = 404
     code = "not_in_log"
-
-
-def iso(value: datetime | None) -> str | None:
-    """A time as the API writes it (UTC, "Z")."""
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value is not None else None
 
 
 # One encoder for every call: json.dumps with options builds a new one each time (a third slower).
