@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 from app.models import Flag, Signature, SignatureStatus
 from app.services.domains import organisations_for
 from app.text import FORMULA_STARTS as FORMULA_STARTS
+from app.text import formula_safe
 from app.timestamps import iso
 
 BATCH_SIZE = 1000
@@ -135,19 +136,6 @@ def all_rows(session: Session, letter_id: int, *, batch_size: int = BATCH_SIZE) 
             yield dict(zip(ALL_FIELDS, row, strict=True))
 
 
-# Every start that makes a spreadsheet run a cell is one character: a set lookup of the first one
-# is all the check needs.
-_FORMULA_FIRST = frozenset(FORMULA_STARTS)
-assert all(len(start) == 1 for start in FORMULA_STARTS)
-
-
-def _text(value: str | None) -> str:
-    """A text cell, with a leading apostrophe when a spreadsheet would run it as a formula."""
-    if not value:
-        return ""
-    return "'" + value if value[0] in _FORMULA_FIRST else value
-
-
 def _cell(value: Any) -> str:
     if value is None:
         return ""
@@ -156,7 +144,7 @@ def _cell(value: Any) -> str:
     if isinstance(value, datetime):
         return iso(value)
     # Formula injection: make the spreadsheet read the cell as text.
-    return _text(str(value))
+    return formula_safe(str(value))
 
 
 def write_csv(rows: Iterable[Row], fields: Sequence[str]) -> Iterator[str]:
@@ -188,7 +176,7 @@ def write_json(rows: Iterable[Row], fields: Sequence[str], **head: Any) -> Itera
 
 
 def _safe_text(column: Any) -> Any:
-    """SQL for a text cell: empty for NULL, a leading apostrophe when the first character starts a formula."""
+    """``formula_safe`` in SQL: empty for NULL, a leading apostrophe when the first character starts a formula."""
     return sa.case(
         (func.substr(column, 1, 1).in_(FORMULA_STARTS), sa.literal("'") + column),
         else_=func.coalesce(column, ""),
@@ -290,7 +278,10 @@ def _with_organisations(session: Session, batch: Sequence[Sequence[Any]]) -> Seq
     if not shown:
         return batch
     owners = organisations_for(session, shown)
-    return [(*row[:-1], _text(owners[row[-1]].name) if row[-1] in owners else "") if row[-1] else row for row in batch]
+    return [
+        (*row[:-1], formula_safe(owners[row[-1]].name) if row[-1] in owners else "") if row[-1] else row
+        for row in batch
+    ]
 
 
 def all_csv(session: Session, letter_id: int, *, batch_size: int = CSV_BATCH_SIZE) -> Iterator[str]:
