@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import current_app
 
+from app import public_signature
 from app.models import MAX_ROW_ID
 from app.services.ledger import REMOVAL_REASONS
 
@@ -451,51 +452,7 @@ def openapi_document() -> dict[str, Any]:
                         },
                     },
                 },
-                "Signature": {
-                    "type": "object",
-                    "required": [
-                        "id",
-                        "name",
-                        "affiliation",
-                        "country",
-                        "city",
-                        "comment",
-                        "signed_at",
-                        "verified",
-                        "founding",
-                        "confirmed_domain",
-                        "confirmed_organisation",
-                        "version",
-                    ],
-                    "properties": {
-                        "id": {"type": "integer", "description": "For the report link"},
-                        "name": {"type": "string"},
-                        "affiliation": _NULLABLE_STRING,
-                        "country": {"type": ["string", "null"], "description": "ISO 3166-1 alpha-2"},
-                        "city": _NULLABLE_STRING,
-                        "comment": _NULLABLE_STRING,
-                        "signed_at": {"type": "string", "format": "date-time"},
-                        "verified": {
-                            "type": "boolean",
-                            "description": "A moderator checked that this signatory is who the name says",
-                        },
-                        "founding": {"type": "boolean", "description": "One of the letter's founding signatories"},
-                        "confirmed_domain": {
-                            "type": ["string", "null"],
-                            "description": "The domain of the address the signer confirmed with, if they chose to "
-                            "show it (never for webmail or disposable domains; never the address)",
-                        },
-                        "confirmed_organisation": {
-                            "type": ["string", "null"],
-                            "description": "The listed organisation that confirmed_domain belongs to, if any",
-                        },
-                        "version": {
-                            "type": "integer",
-                            "minimum": 1,
-                            "description": "The version of the letter's text this signature was signed under",
-                        },
-                    },
-                },
+                "Signature": public_signature.schema(),
                 "Update": {
                     "type": "object",
                     "required": ["id", "title", "published_at", "body_html", "body_markdown", "url"],

@@ -191,17 +191,19 @@ def _events(plan: _Plan, rows: list[Row], at: object) -> Iterator[tuple[object, 
         (
             id_,
             log.fields_of(
-                id=id_,
-                name=name,
-                affiliation=affiliation,
-                country=country,
-                city=city,
-                comment=comment,
-                signed_at=iso(confirmed_at),
-                verified=False,  # verified_at is not set
-                founding=founding,
-                version=version,
-                confirmed_domain=None,  # nor is confirmed_domain
+                {
+                    "id": id_,
+                    "name": name,
+                    "affiliation": affiliation,
+                    "country": country,
+                    "city": city,
+                    "comment": comment,
+                    "signed_at": iso(confirmed_at),
+                    "verified": False,  # verified_at is not set
+                    "founding": founding,
+                    "version": version,
+                    "confirmed_domain": None,  # nor is confirmed_domain
+                }
             )
             if public
             else None,

@@ -29,6 +29,7 @@ import sqlalchemy as sa
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from app import public_signature
 from app.models import Flag, Signature, SignatureStatus
 from app.services.domains import organisations_for
 from app.text import FORMULA_STARTS as FORMULA_STARTS
@@ -40,17 +41,7 @@ BATCH_SIZE = 1000
 CSV_BATCH_SIZE = 2_000
 CSV_CHUNK = 64 * 1024
 
-PUBLIC_FIELDS = (
-    "name",
-    "affiliation",
-    "country",
-    "city",
-    "comment",
-    "verified",
-    "signed_at",
-    "confirmed_domain",
-    "confirmed_organisation",
-)
+PUBLIC_FIELDS = public_signature.DOWNLOADED
 ALL_FIELDS = (
     "id",
     "status",
@@ -82,22 +73,18 @@ ALL_FIELDS = (
 
 Row = dict[str, Any]
 
+# What public_rows selects: the columns its fields are read from, and the keys it pages by.
+_PUBLIC_COLUMNS = [
+    getattr(Signature, name)
+    for name in dict.fromkeys(("id", "confirmed_at", "confirmed_domain", *public_signature.columns(PUBLIC_FIELDS)))
+]
+
 
 def public_rows(session: Session, letter_id: int, *, batch_size: int = BATCH_SIZE) -> Iterator[Row]:
     """The public list, oldest first: confirmed public signatures, public fields only."""
     after: tuple[datetime, int] | None = None
     while True:
-        stmt = select(
-            Signature.id,
-            Signature.name,
-            Signature.affiliation,
-            Signature.country,
-            Signature.city,
-            Signature.comment,
-            Signature.verified_at,
-            Signature.confirmed_at,
-            Signature.confirmed_domain,
-        ).where(
+        stmt = select(*_PUBLIC_COLUMNS).where(
             Signature.letter_id == letter_id,
             Signature.status == SignatureStatus.CONFIRMED,
             Signature.public.is_(True),
@@ -113,17 +100,7 @@ def public_rows(session: Session, letter_id: int, *, batch_size: int = BATCH_SIZ
         owners = organisations_for(session, shown) if shown else {}
         for row in batch:
             owner = owners.get(row.confirmed_domain) if row.confirmed_domain else None
-            yield {
-                "name": row.name,
-                "affiliation": row.affiliation,
-                "country": row.country,
-                "city": row.city,
-                "comment": row.comment,
-                "verified": row.verified_at is not None,
-                "signed_at": row.confirmed_at,
-                "confirmed_domain": row.confirmed_domain,
-                "confirmed_organisation": owner.name if owner else None,
-            }
+            yield public_signature.read(row, PUBLIC_FIELDS) | {"confirmed_organisation": owner.name if owner else None}
         if len(batch) < batch_size:
             return
         after = (batch[-1].confirmed_at, batch[-1].id)
@@ -245,19 +222,23 @@ def public_csv(session: Session, letter_id: int, *, batch_size: int = CSV_BATCH_
     cursor to ``csv.writer`` untouched by Python code: that is what makes a million rows take seconds.
     """
     dialect = session.get_bind().dialect.name
+    # Each public field's cell as SQL, in PUBLIC_FIELDS' order (a field added there without its
+    # SQL here fails loudly).
+    cells = {
+        "name": _safe_text(Signature.name),
+        "affiliation": _safe_text(Signature.affiliation),
+        "country": _safe_text(Signature.country),
+        "city": _safe_text(Signature.city),
+        "comment": _safe_text(Signature.comment),
+        "verified": sa.case((Signature.verified_at.is_(None), "false"), else_="true"),
+        "signed_at": _iso_text(Signature.confirmed_at, dialect),
+        "confirmed_domain": _safe_text(Signature.confirmed_domain),
+        # The domain again, replaced below by its organisation's name (few rows have one).
+        "confirmed_organisation": func.coalesce(Signature.confirmed_domain, ""),
+    }
+    assert PUBLIC_FIELDS[-1] == "confirmed_organisation"  # _with_organisations fills the last cell
     stmt = (
-        select(
-            _safe_text(Signature.name),
-            _safe_text(Signature.affiliation),
-            _safe_text(Signature.country),
-            _safe_text(Signature.city),
-            _safe_text(Signature.comment),
-            sa.case((Signature.verified_at.is_(None), "false"), else_="true"),
-            _iso_text(Signature.confirmed_at, dialect),
-            _safe_text(Signature.confirmed_domain),
-            # The domain again, replaced below by its organisation's name (few rows have one).
-            func.coalesce(Signature.confirmed_domain, ""),
-        )
+        select(*(cells[name] for name in PUBLIC_FIELDS))
         .where(
             Signature.letter_id == letter_id,
             Signature.status == SignatureStatus.CONFIRMED,

@@ -36,7 +36,7 @@ import base64
 import hashlib
 import json
 import secrets
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -46,6 +46,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from sqlalchemy import and_, delete, func, insert, select, union_all, update
 from sqlalchemy.orm import Session, aliased
 
+from app import public_signature
 from app.config import check_log_signing_key
 from app.db import upsert
 from app.models import Letter, LogEvent, LogHead, LogNode, LogSnapshot, LogState, Signature, SignatureStatus
@@ -79,52 +80,13 @@ def canonical(value: Any) -> str:
 
 
 def public_fields(signature: Signature) -> dict[str, Any]:
-    """A signature's fields as the public list and the API show them."""
-    return fields_of(
-        id=signature.id,
-        name=signature.name,
-        affiliation=signature.affiliation,
-        country=signature.country,
-        city=signature.city,
-        comment=signature.comment,
-        signed_at=iso(signature.confirmed_at),
-        verified=signature.verified_at is not None,
-        founding=signature.founding,
-        version=signature.letter_version,
-        confirmed_domain=signature.confirmed_domain,
-    )
+    """A signature's committed fields, exactly as the public list and the API show them."""
+    return public_signature.read(signature, public_signature.COMMITTED)
 
 
-def fields_of(
-    *,
-    id: int,
-    name: str,
-    affiliation: str | None,
-    country: str | None,
-    city: str | None,
-    comment: str | None,
-    signed_at: str | None,
-    verified: bool,
-    founding: bool,
-    version: int,
-    confirmed_domain: str | None,
-) -> dict[str, Any]:
-    """The public fields from plain column values (``public_fields`` of a row not loaded as a Signature)."""
-    return {
-        "id": id,
-        "name": name,
-        "affiliation": affiliation,
-        "country": country,
-        "city": city,
-        "comment": comment,
-        "signed_at": signed_at,
-        "verified": verified,
-        "founding": founding,
-        "version": version,
-        # The domain is the signature's own; its organisation's name is the site's current table
-        # of domains, so the log vouches for the domain and leaves the name to that table.
-        "confirmed_domain": confirmed_domain,
-    }
+def fields_of(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The committed fields from plain values by name (``public_fields`` of a row not loaded as a Signature)."""
+    return public_signature.committed(values)
 
 
 def commitment(salt: bytes, fields: str) -> str:
@@ -736,11 +698,7 @@ def _place(row: LogEvent) -> str:
 # --- Open-data snapshots -------------------------------------------------------------------------
 
 # The fields of public_fields, in the order a spreadsheet reads them best.
-SNAPSHOT_FIELDS = (
-    "id",
-    *("name", "affiliation", "country", "city", "comment", "verified", "signed_at"),
-    *("founding", "version", "confirmed_domain"),
-)
+SNAPSHOT_FIELDS = public_signature.COMMITTED
 SNAPSHOT_COLUMNS = (*SNAPSHOT_FIELDS, "leaf_index", "salt")
 
 
