@@ -7,7 +7,6 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -21,8 +20,9 @@ from sqlalchemy.orm import Session
 from app.db import MIGRATIONS, db, utcnow
 from app.models import Letter, Moderator, ModeratorRole
 from app.moderation import accounts
-from app.services import counting, export, founding, letters, organisations, retention, signing, updates
+from app.services import counting, export, founding, letters, organisations, retention, updates
 from app.services.errors import LetterClosed, LetterNotFound
+from app.services.tokens import TokenLifetimes
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -314,9 +314,7 @@ def signatures_import_founding(slug: str, path: Path) -> None:
     from app.signing.founding import FoundingFileError, read_founding_csv
 
     config = current_app.config
-    ttl = signing.TokenLifetimes(
-        confirm=timedelta(days=config["CONFIRM_TOKEN_DAYS"]), withdraw=timedelta(days=config["WITHDRAW_TOKEN_DAYS"])
-    )
+    ttl = TokenLifetimes.from_config(config)
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
