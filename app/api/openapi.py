@@ -396,6 +396,10 @@ def openapi_document() -> dict[str, Any]:
                         "summary": {"type": "string"},
                         "signature_count": {"type": "integer", "minimum": 0},
                         "goal": {"type": ["integer", "null"]},
+                        "progress": {
+                            "oneOf": [{"$ref": "#/components/schemas/Progress"}, {"type": "null"}],
+                            "description": "Progress toward the goal as the letter's page shows it (null without one)",
+                        },
                         "featured": {"type": "boolean"},
                         "open": {"type": "boolean", "description": "Whether the letter accepts signatures"},
                         "published_at": _NULLABLE_TIME,
@@ -414,6 +418,23 @@ def openapi_document() -> dict[str, Any]:
                             "description": "Every version of the text, oldest first, with how many counted signatures "
                             "were signed under it (they add up to signature_count)",
                             "items": {"$ref": "#/components/schemas/LetterVersion"},
+                        },
+                    },
+                },
+                "Progress": {
+                    "type": "object",
+                    "required": ["goal", "percent", "reached"],
+                    "properties": {
+                        "goal": {
+                            "type": "integer",
+                            "minimum": 1,
+                            "description": "The goal shown: the letter's own, or once that is reached the next of "
+                            "1, 2, 5, 10, 20, 50, ... above the count",
+                        },
+                        "percent": {"type": "integer", "minimum": 0, "maximum": 100},
+                        "reached": {
+                            "type": ["integer", "null"],
+                            "description": "The letter's own goal once the count has reached it",
                         },
                     },
                 },

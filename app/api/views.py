@@ -14,6 +14,7 @@ from app.models import Letter, LetterUpdate, LogEvent, Organisation, Signature
 from app.services import domains, ledger, letters, listing, log, updates
 from app.services.errors import DomainError
 from app.services.ledger import Ledger
+from app.services.progress import Progress, progress
 from app.timestamps import iso
 from app.urls import external_url
 
@@ -35,6 +36,13 @@ def moderation_json(ledger: Ledger) -> dict[str, Any]:
     return {"mode": ledger.mode, "awaiting_review": ledger.awaiting_review, "removed": dict(ledger.removed)}
 
 
+def progress_json(shown: Progress | None) -> dict[str, Any] | None:
+    """Progress toward the goal as the letter page shows it (live.js draws it from this)."""
+    if shown is None:
+        return None
+    return {"goal": shown.goal, "percent": shown.percent, "reached": shown.reached}
+
+
 def letter_json(letter: Letter, ledger: Ledger) -> dict[str, Any]:
     """The public fields of a letter."""
     return {
@@ -43,6 +51,7 @@ def letter_json(letter: Letter, ledger: Ledger) -> dict[str, Any]:
         "summary": letter.summary,
         "signature_count": letter.signature_count,
         "goal": letter.goal,
+        "progress": progress_json(progress(letter.signature_count, letter.goal)),
         "featured": letter.featured,
         "open": not letter.is_closed(utcnow()),
         "published_at": iso(letter.published_at),
