@@ -11,7 +11,7 @@ from flask_babel import get_locale
 from flask_wtf.csrf import generate_csrf
 from werkzeug.wrappers import Response
 
-from app import caching, export_files, web
+from app import caching, export_files, removal_reasons, web
 from app.db import db, utcnow
 from app.models import Letter, Organisation, Signature
 from app.ratelimit import config_limit, limiter
@@ -86,6 +86,7 @@ def render_letter(letter: Letter, form: SignForm | None = None) -> str:
         top_organisations=domains.top_organisations(session, letter.id, limit=TOP_ORGANISATIONS),
         letter_updates=updates.letter_updates(session, letter.id, limit=PAGE_UPDATES),
         ledger=ledger.ledger(session, letter),
+        reason_names=removal_reasons.TALLY_NAMES,
         poll_seconds=current_app.config["LIVE_POLL_SECONDS"],
         captcha=current_captcha(),
         comment_preview=COMMENT_PREVIEW,
