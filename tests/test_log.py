@@ -37,7 +37,7 @@ from app.moderation import accounts
 from app.services import counting, log, moderation
 from app.services.moderation import Action
 from app.timestamps import iso
-from tests.support import add_confirmed, csrf_token, mail_links, sign
+from tests.support import add_confirmed, csrf_token, log_confirmed, mail_links, sign
 
 SLUG = "test-letter"
 
@@ -200,8 +200,7 @@ def test_log_verify_fails_when_the_database_is_edited_behind_the_apps_back(
 @pytest.mark.settings(LOG_BATCH_SIZE=7)
 def test_two_sequencers_at_once_build_one_consistent_log(app: Flask, runner: FlaskCliRunner, letter: Letter) -> None:
     add_confirmed(app, letter.id, 60)
-    with app.app_context(), db.transaction() as session:
-        assert log.record_confirmed(session, letter.id, 1, now=utcnow()) == 60
+    assert log_confirmed(app, letter.id) == 60
     errors: list[BaseException] = []
     done: list[int] = []
 

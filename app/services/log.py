@@ -273,37 +273,6 @@ def record(session: Session, signature: Signature, event: str, *, now: datetime,
     session.execute(insert(LogEvent).values(**row))
 
 
-def record_confirmed(session: Session, letter_id: int, first_id: int, *, now: datetime) -> int:
-    """Append an ``add`` event for every confirmed signature of a letter with an id from ``first_id``.
-
-    For signatures stored in bulk around the usual path (``flask dev seed``); returns how many.
-    """
-    if not enabled():
-        return 0
-    count = 0
-    last = first_id - 1
-    while True:
-        batch = list(
-            session.scalars(
-                select(Signature)
-                .where(
-                    Signature.letter_id == letter_id,
-                    Signature.id > last,
-                    Signature.status == SignatureStatus.CONFIRMED,
-                )
-                .order_by(Signature.id)
-                .limit(5000)
-            )
-        )
-        if not batch:
-            return count
-        listed = ((s.id, public_fields(s) if s.public else None) for s in batch)
-        rows = list(new_events(letter_id, "add", now=now, signatures=listed))
-        session.execute(insert(LogEvent), rows)
-        count += len(rows)
-        last = batch[-1].id
-
-
 def enabled() -> bool:
     """Whether changes are logged (LOG_ENABLED; always outside an app)."""
     from flask import current_app, has_app_context
