@@ -464,7 +464,7 @@ def dev_seed(slug: str, count: int, rng_seed: int) -> None:
 @log_cli.command("keygen")
 def log_keygen() -> None:
     """Print a new Ed25519 key for LOG_SIGNING_KEY, and its public half."""
-    from app.services.log import SigningKey, generate_key_text
+    from app.log import SigningKey, generate_key_text
 
     text = generate_key_text()
     key = SigningKey.from_text(text)
@@ -494,8 +494,8 @@ def log_snapshot() -> None:
 @click.argument("slug")
 def log_verify(slug: str) -> None:
     """Check SLUG's stored log against its entries, tree heads and signatures (exit 1 on any problem)."""
+    from app import log
     from app.mail.worker import log_key
-    from app.services import log
 
     with db.transaction() as session:
         if session.get_bind().dialect.name == "postgresql":

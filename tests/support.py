@@ -26,10 +26,11 @@ from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 from flask import Flask
 from flask.testing import FlaskClient
 
+from app import log
 from app.clock import Clock
 from app.db import db, utcnow
 from app.models import OutboxMessage, Signature, SignatureStatus, Token
-from app.services import counting, log
+from app.services import counting
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 ROOT = Path(__file__).resolve().parent.parent

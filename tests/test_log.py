@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
+from app import log
 from app.config import ConfigError, finalise, read_environment
 from app.db import db, utcnow
 from app.mail.worker import log_key, sequence_logs
@@ -34,7 +35,7 @@ from app.models import (
     SignatureStatus,
 )
 from app.moderation import accounts
-from app.services import counting, log, moderation
+from app.services import counting, moderation
 from app.services.moderation import Action
 from app.timestamps import iso
 from tests.support import add_confirmed, csrf_token, log_confirmed, mail_links, sign
@@ -408,3 +409,11 @@ def test_bad_log_requests_get_a_clear_answer_never_a_500(app: Flask, client: Fla
         assert message in answer.get_json()["message"], (path, answer.get_json())
     assert client.get("/api/v1/letters/nope/log/head").status_code == 404
     assert client.get(base + "/entries?start=0&end=5000").get_json()["entries"][0]["index"] == 0
+
+
+def test_the_log_package_reads_no_app_configuration() -> None:
+    # The key is an argument and "is the log on" comes with the session: app.log knows no Flask.
+    for module in Path(log.__file__).parent.glob("*.py"):
+        source = module.read_text()
+        assert not re.search(r"^\s*(from|import) flask\b", source, re.M), module.name
+        assert "current_app" not in source, module.name

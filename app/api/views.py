@@ -8,10 +8,11 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from app import log
 from app.api.openapi import openapi_document
 from app.db import db, utcnow
 from app.models import Letter, LetterUpdate, LogEvent, Organisation, Signature
-from app.services import domains, ledger, letters, listing, log, updates
+from app.services import domains, ledger, letters, listing, updates
 from app.services.errors import DomainError
 from app.services.ledger import Ledger
 from app.services.progress import Progress, progress

@@ -28,8 +28,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from app import log
 from app.models import Letter, Signature, SignatureStatus
-from app.services import counting, log
+from app.services import counting
 from app.timestamps import iso
 
 # (given names, family names, family name first?) per script.
@@ -376,7 +377,7 @@ def seed_signatures(session: Session, letter: Letter, count: int, *, now: dateti
     """
     rng = random.Random(seed)  # noqa: S311 (fake data, not secrets)
     sqlite = session.get_bind().dialect.name == "sqlite"
-    plan = _Plan(letter.id, now, count, tuple(_name_pool(rng)), sqlite, log.enabled())
+    plan = _Plan(letter.id, now, count, tuple(_name_pool(rng)), sqlite, log.enabled(session))
     ids = _new_ids(session, count)
     confirmed = hidden = 0
 

@@ -11,11 +11,11 @@ from flask_babel import get_locale
 from flask_wtf.csrf import generate_csrf
 from werkzeug.wrappers import Response
 
-from app import caching, export_files, removal_reasons, web
+from app import caching, export_files, log, removal_reasons, web
 from app.db import db, utcnow
 from app.models import Letter, Organisation, Signature
 from app.ratelimit import config_limit, limiter
-from app.services import counting, domains, export, ledger, letters, listing, log, textdiff, updates
+from app.services import counting, domains, export, ledger, letters, listing, textdiff, updates
 from app.services import versions as letter_versions
 from app.services.errors import N_
 from app.services.progress import progress
@@ -140,7 +140,7 @@ def verify_log(slug: str) -> str:
         public_key=key.public_text,
         key_id=key.key_id,
         letter_address=external_url("letters.letter", slug=letter.slug),
-        snapshots=log.snapshots(db.session, letter.id)[:7],
+        snapshots=log.letter_snapshots(db.session, letter.id)[:7],
     )
 
 
@@ -149,7 +149,7 @@ def snapshots(slug: str) -> str:
     """The daily open-data snapshots of the list, newest first."""
     letter = letters.get_letter(db.session, slug)
     return render_template(
-        "letters/snapshots.html", **letter_context(letter), snapshots=log.snapshots(db.session, letter.id)
+        "letters/snapshots.html", **letter_context(letter), snapshots=log.letter_snapshots(db.session, letter.id)
     )
 
 

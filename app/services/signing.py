@@ -10,11 +10,12 @@ from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from app import log
 from app.db import upsert
 from app.mail import compose, outbox, requests
 from app.mail.compose import Email
 from app.models import Flag, Letter, Signature, SignatureStatus, SuspectReason, Token, TokenPurpose
-from app.services import counting, domains, log
+from app.services import counting, domains
 from app.services.errors import N_, LetterClosed, TokenExpired, TokenProblem, TokenSuperseded
 from app.services.flags import Raised
 from app.services.tokens import TokenLifetimes, find_token, new_token, store_tokens
