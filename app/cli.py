@@ -20,8 +20,9 @@ from sqlalchemy.orm import Session
 from app.db import MIGRATIONS, db, utcnow
 from app.models import Letter, Moderator, ModeratorRole
 from app.moderation import accounts
-from app.services import counting, export, founding, letters, organisations, retention, updates
+from app.services import counting, founding, letters, organisations, retention, updates
 from app.services.errors import LetterClosed, LetterNotFound
+from app.services.queries import export
 from app.services.tokens import TokenLifetimes
 
 if TYPE_CHECKING:

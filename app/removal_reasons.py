@@ -18,7 +18,7 @@ CHOICES = {
     RemovalReason.OTHER: _l("Other"),
 }
 
-# The public tally's names, by the reasons of services.ledger.REMOVAL_REASONS.
+# The public tally's names, by the reasons of services.queries.ledger.REMOVAL_REASONS.
 TALLY_NAMES = {
     "fake": _l("fake"),
     "duplicate": _l("duplicate"),

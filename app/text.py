@@ -128,7 +128,7 @@ def looks_like_url(text: str) -> bool:
 
 
 # What spreadsheets read as the start of a formula (ASCII, and the full-width forms some also accept).
-# The exports' SQL writes the same guard from this tuple (see services.export).
+# The exports' SQL writes the same guard from this tuple (see services.queries.export).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 # Every start is one character: a set lookup of the first one is all the check needs.
 _FORMULA_FIRST = frozenset(FORMULA_STARTS)

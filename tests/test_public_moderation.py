@@ -17,7 +17,7 @@ from app.db import db, utcnow
 from app.models import Flag, FlagKind, Letter, Moderator, RemovalReason, Signature, SignatureStatus
 from app.services import counting, moderation
 from app.services.flags import flag_params
-from app.services.ledger import REMOVAL_REASONS
+from app.services.queries.ledger import REMOVAL_REASONS
 from tests.support import csrf_token
 
 SLUG = "test-letter"

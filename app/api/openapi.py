@@ -8,7 +8,7 @@ from flask import current_app
 
 from app import public_signature
 from app.models import MAX_ROW_ID
-from app.services.ledger import REMOVAL_REASONS
+from app.services.queries.ledger import REMOVAL_REASONS
 
 _NULLABLE_STRING = {"type": ["string", "null"]}
 _NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}

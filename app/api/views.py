@@ -12,10 +12,11 @@ from app import log
 from app.api.openapi import openapi_document
 from app.db import db, utcnow
 from app.models import Letter, LetterUpdate, LogEvent, Organisation, Signature
-from app.services import domains, ledger, letters, listing, updates
+from app.services import domains, letters, updates
 from app.services.errors import DomainError
-from app.services.ledger import Ledger
 from app.services.progress import Progress, progress
+from app.services.queries import ledger, listing
+from app.services.queries.ledger import Ledger
 from app.timestamps import iso
 from app.urls import external_url
 

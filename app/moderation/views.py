@@ -34,8 +34,9 @@ from app.moderation.forms import (
 )
 from app.moderation.wording import FLAG_KINDS, describe_flag
 from app.ratelimit import config_limit, limiter, private_key
-from app.services import export, letters, moderation, organisations, review, updates
+from app.services import letters, moderation, organisations, updates
 from app.services.errors import DomainError
+from app.services.queries import export, review
 
 bp = Blueprint("moderation", __name__, url_prefix="/moderate")
 
