@@ -11,6 +11,7 @@ import logging
 import os
 import smtplib
 import socket
+import sys
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from app import log
-from app.db import db, utcnow
+from app.db import database_unavailable, db, utcnow
 from app.mail.backends import PermanentFailure, backend_for, build_message
 from app.mail.requests import REQUEST_KINDS, expand_material_change, expand_request, expand_update
 from app.models import Letter, OutboxMessage, OutboxStatus
@@ -31,6 +32,7 @@ from app.services.versions import MATERIAL_CHANGE_REQUEST
 
 logger = logging.getLogger(__name__)
 
+# How long a claimed row stays with its worker by default (MAIL_LEASE_SECONDS).
 LEASE = timedelta(minutes=5)
 FIRST_RETRY = timedelta(minutes=1)
 LONGEST_RETRY = timedelta(hours=6)
@@ -47,8 +49,10 @@ def retry_delay(attempts: int) -> timedelta:
     return min(delay, LONGEST_RETRY)
 
 
-def claim_due(session: Session, *, worker_id: str, now: datetime, limit: int) -> list[OutboxMessage]:
-    """Lease up to ``limit`` due, unleased rows to ``worker_id``, in one statement; oldest first."""
+def claim_due(
+    session: Session, *, worker_id: str, now: datetime, limit: int, lease: timedelta = LEASE
+) -> list[OutboxMessage]:
+    """Lease up to ``limit`` due, unleased rows to ``worker_id`` for ``lease``, in one statement; oldest first."""
     due = (
         select(OutboxMessage.id)
         .where(
@@ -63,7 +67,7 @@ def claim_due(session: Session, *, worker_id: str, now: datetime, limit: int) ->
     claimed = session.scalars(
         update(OutboxMessage)
         .where(OutboxMessage.id.in_(due.scalar_subquery()))
-        .values(claimed_until=now + LEASE, claimed_by=worker_id)
+        .values(claimed_until=now + lease, claimed_by=worker_id)
         .returning(OutboxMessage)
         .execution_options(synchronize_session=False)
     )
@@ -170,8 +174,9 @@ def send_batch(*, worker_id: str, now: datetime | None = None) -> BatchResult:
     config = current_app.config
     now = now or utcnow()
     expanded = 0
+    lease = timedelta(seconds=config["MAIL_LEASE_SECONDS"])
     with db.transaction() as session:
-        rows = claim_due(session, worker_id=worker_id, now=now, limit=config["MAIL_BATCH_SIZE"])
+        rows = claim_due(session, worker_id=worker_id, now=now, limit=config["MAIL_BATCH_SIZE"], lease=lease)
         # An update becomes per-signer messages, a batch at a time; they go in the next batches.
         for row in rows:
             if row.kind == UPDATE_REQUEST:
@@ -190,7 +195,7 @@ def send_batch(*, worker_id: str, now: datetime | None = None) -> BatchResult:
                 now=now,
                 limit=config["MAIL_BATCH_SIZE"],
                 worker_id=worker_id,
-                lease_until=now + LEASE,
+                lease_until=now + lease,
             )
     if not rows:
         return BatchResult(expanded=expanded)
@@ -285,10 +290,23 @@ def snapshot_logs(*, now: datetime | None = None) -> int:
     return taken
 
 
+def _failed(what: str) -> None:
+    """Log a step of the loop that raised: one line when the database is away, else the traceback."""
+    error = sys.exc_info()[1]
+    if error is not None and database_unavailable(error):
+        logger.warning(
+            "mail worker: %s: the database is unavailable (%s); trying again shortly", what, type(error).__name__
+        )
+    else:
+        logger.exception("mail worker: %s failed; trying again at the next look", what)
+
+
 def run_worker(stop: threading.Event, *, poll_interval: float | None = None) -> None:
     """Send mail until ``stop`` is set; survive a database or mail server that is down for a while.
 
-    Every PURGE_INTERVAL_HOURS (first at start) it also applies the retention rules.
+    Every PURGE_INTERVAL_HOURS (first at start) it also applies the retention rules. Each step
+    that raises (the database restarting, say) is logged and tried again at the next look, so
+    the worker resumes by itself once the database is back.
     """
     worker_id = new_worker_id()
     interval = poll_interval if poll_interval is not None else current_app.config["MAIL_POLL_INTERVAL"]
@@ -299,7 +317,7 @@ def run_worker(stop: threading.Event, *, poll_interval: float | None = None) -> 
         try:
             last_purge = purge_if_due(last_purge, now=utcnow())
         except Exception:
-            logger.exception("mail worker: purge failed; trying again at the next look")
+            _failed("the purge")
         try:
             sequenced = sequence_logs()
             if sequenced:
@@ -309,11 +327,11 @@ def run_worker(stop: threading.Event, *, poll_interval: float | None = None) -> 
                 last_snapshot = utcnow().date()
                 logger.info("public log: %d daily snapshots taken", taken)
         except Exception:
-            logger.exception("mail worker: the public log's sequencer failed; trying again at the next look")
+            _failed("the public log's sequencer")
         try:
             result = send_batch(worker_id=worker_id)
         except Exception:
-            logger.exception("mail worker: batch failed; trying again shortly")
+            _failed("a batch")
             result = BatchResult()
         if result.expanded == 0 and (result.claimed == 0 or result.sent == 0):
             stop.wait(interval)
