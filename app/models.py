@@ -475,7 +475,7 @@ class LetterTally(Base):
 
 
 class LogEvent(Base):
-    """One change to a letter's public list, appended to its tamper-evident log (see services.log).
+    """One change to a letter's public list, appended to its tamper-evident log (see app.log).
 
     Written unsequenced (``leaf_index`` NULL) by the transaction that made the change; the
     sequencer later gives it the next index of the letter's Merkle tree. ``leaf`` is the exact

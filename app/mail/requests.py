@@ -10,7 +10,7 @@ or discards it when there is nobody to write to.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import cast
 
 from flask import current_app
@@ -29,7 +29,7 @@ from app.models import (
     TokenPurpose,
 )
 from app.services import updates, versions
-from app.services.tokens import issue_token
+from app.services.tokens import TokenLifetimes, issue_token
 from app.services.withdrawal import CONFIRMED_BY_EMAIL, LIVE_STATUSES
 from app.urls import external_url
 
@@ -83,7 +83,7 @@ def expand_request(session: Session, row: OutboxMessage, *, now: datetime) -> bo
             Signature.status.in_(ELIGIBLE[row.kind]),
         )
     )
-    config = current_app.config
+    ttl = TokenLifetimes.from_config(current_app.config)
     if signature is None or (row.kind == RESEND and signature.letter.is_closed(now)):
         row.status = OutboxStatus.DISCARDED
         row.subject = row.body_text = ""
@@ -92,22 +92,14 @@ def expand_request(session: Session, row: OutboxMessage, *, now: datetime) -> bo
     if row.kind == RESEND:
         # The link confirms the details this mail shows (the signature's submission now), and
         # stops confirming if the address signs again.
-        confirm_token = issue_token(
-            session, signature, TokenPurpose.CONFIRM, now=now, ttl=timedelta(days=config["CONFIRM_TOKEN_DAYS"])
-        )
-        withdraw_token = issue_token(
-            session, signature, TokenPurpose.WITHDRAW, now=now, ttl=timedelta(days=config["WITHDRAW_TOKEN_DAYS"])
-        )
+        confirm_token = issue_token(session, signature, TokenPurpose.CONFIRM, now=now, ttl=ttl.confirm)
+        withdraw_token = issue_token(session, signature, TokenPurpose.WITHDRAW, now=now, ttl=ttl.withdraw)
         email, kind = compose.confirmation(signature, signature.letter, confirm_token, withdraw_token), "confirm"
     elif row.kind == ALREADY_SIGNED:
-        raw = issue_token(
-            session, signature, TokenPurpose.WITHDRAW, now=now, ttl=timedelta(days=config["WITHDRAW_TOKEN_DAYS"])
-        )
+        raw = issue_token(session, signature, TokenPurpose.WITHDRAW, now=now, ttl=ttl.withdraw)
         email, kind = compose.already_signed(signature, raw), "already_signed"
     else:
-        raw = issue_token(
-            session, signature, TokenPurpose.WITHDRAW, now=now, ttl=timedelta(days=config["WITHDRAW_TOKEN_DAYS"])
-        )
+        raw = issue_token(session, signature, TokenPurpose.WITHDRAW, now=now, ttl=ttl.withdraw)
         email, kind = compose.withdrawal_link(signature, raw), "withdraw"
     row.kind = kind
     row.signature = signature
@@ -188,7 +180,7 @@ def expand_material_change(
     signatures = versions.signers_to_notify(
         session, version.letter_id, version.number, after_id=int(row.body_text), limit=limit
     )
-    ttl = timedelta(days=current_app.config["WITHDRAW_TOKEN_DAYS"])
+    ttl = TokenLifetimes.from_config(current_app.config).withdraw
     messages = []
     for signature in signatures:
         raw = issue_token(session, signature, TokenPurpose.WITHDRAW, now=now, ttl=ttl)

@@ -21,11 +21,12 @@ from flask import current_app
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
+from app import log
 from app.db import database_unavailable, db, utcnow
 from app.mail.backends import PermanentFailure, backend_for, build_message
 from app.mail.requests import REQUEST_KINDS, expand_material_change, expand_request, expand_update
 from app.models import Letter, OutboxMessage, OutboxStatus
-from app.services import log, retention
+from app.services import retention
 from app.services.updates import UPDATE_REQUEST
 from app.services.versions import MATERIAL_CHANGE_REQUEST
 

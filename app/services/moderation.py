@@ -10,6 +10,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from app import log
 from app.models import (
     AuditEntry,
     Flag,
@@ -19,7 +20,7 @@ from app.models import (
     Signature,
     SignatureStatus,
 )
-from app.services import counting, log
+from app.services import counting
 from app.services.errors import DomainError
 from app.services.withdrawal import LIVE_STATUSES, erase_signature
 
