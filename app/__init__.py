@@ -53,11 +53,13 @@ def load_configuration(app: Flask, test_config: dict[str, Any] | None) -> None:
 
 
 def init_caches(app: Flask) -> None:
-    """Short-lived caches of public answers (inside ProxyFix: they see the client's scheme), and download files."""
+    """Short-lived caches of public answers (inside ProxyFix: they see the client's scheme), downloads, pictures."""
     from app import caching, export_files
+    from app.letters import preview
 
     caching.init_app(app)
     export_files.init_app(app)
+    preview.init_app(app)
 
 
 def trust_reverse_proxies(app: Flask) -> None:

@@ -114,6 +114,9 @@ SETTINGS: tuple[Setting, ...] = (
     # The public downloads of the list: files made again at most this often, kept in EXPORT_CACHE_DIR.
     Setting("EXPORT_CACHE_SECONDS", as_int, 300),
     Setting("EXPORT_CACHE_DIR", as_str),
+    # Link preview pictures (og:image): drawn with this font (one with CJK glyphs), kept in PREVIEW_DIR.
+    Setting("PREVIEW_FONT", as_str, "/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc"),
+    Setting("PREVIEW_DIR", as_str),
     # Who may frame /letters/<slug>/embed and the badge: a CSP frame-ancestors source list.
     Setting("EMBED_ALLOWED_ORIGINS", as_str, "*"),
     # Abuse resistance. Limits are Flask-Limiter strings ("10 per minute"); see README.
@@ -238,6 +241,8 @@ def finalise(config: dict[str, Any], *, debug: bool, testing: bool, instance_pat
             "(usually port 587) or MAIL_USE_SSL=true for TLS from the start (port 465), and set the other to false"
         )
     config.setdefault("MAIL_OUTBOX_DIR", str(Path(instance_path) / "mail"))
+    if not config.get("PREVIEW_DIR"):
+        config["PREVIEW_DIR"] = str(Path(instance_path) / "previews")
     if not config.get("EXPORT_CACHE_DIR"):
         config["EXPORT_CACHE_DIR"] = str(Path(instance_path) / "exports")
     if config.get("EXPORT_CACHE_SECONDS", 300) < 0:

@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 from babel import Locale
 from babel import dates as babel_dates
+from babel.core import get_global
 from flask import Flask, Request, Response, current_app, g, jsonify, render_template, request, url_for
 from flask.sessions import SecureCookieSessionInterface
 from flask_babel import (
@@ -319,6 +320,18 @@ def language_name(code: str) -> str:
     return str(Locale.parse(code.replace("-", "_")).get_display_name(code.replace("-", "_")) or code)
 
 
+@lru_cache(maxsize=64)
+def og_locale(code: str) -> str:
+    """A language as Open Graph names locales, language_TERRITORY ("en_US", "ko_KR"): its likeliest territory."""
+    locale = Locale.parse(code.replace("-", "_"))
+    territory = locale.territory
+    if not territory:
+        subtags = get_global("likely_subtags")
+        likely = subtags.get(f"{locale.language}_{locale.script}") or subtags.get(locale.language)
+        territory = Locale.parse(likely).territory if likely else None
+    return f"{locale.language}_{territory}" if territory else locale.language
+
+
 def url_in_language(code: str) -> str:
     """This page's address asking for another language (a GET page keeps its query)."""
     view_args = dict(request.view_args or {})
@@ -477,6 +490,7 @@ def init_app(app: Flask) -> None:
         count_text=count_text,
         language_links=language_links,
         language_name=language_name,
+        og_locale=og_locale,
         shorten=shorten,
         time_tag=time_tag,
         share_links=share_links,

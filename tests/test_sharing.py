@@ -25,7 +25,9 @@ def test_the_letter_page_has_link_preview_tags_a_canonical_address_and_share_lin
     assert f'<link rel="canonical" href="http://localhost/letters/{SLUG}">' in page
     assert '<meta property="og:title" content="An open letter for testing">' in page
     assert f'<meta property="og:url" content="http://localhost/letters/{SLUG}">' in page
-    image = re.search(r'<meta property="og:image" content="http://localhost(/static/share\.png\?v=\w+)">', page)
+    image = re.search(
+        r'<meta property="og:image" content="http://localhost(/letters/test-letter/preview\.png\?v=\w+)">', page
+    )
     assert image, "a share image with an absolute, versioned address"
     served = client.get(image.group(1))
     assert served.status_code == 200 and served.mimetype == "image/png"

@@ -13,6 +13,7 @@ from werkzeug.wrappers import Response
 
 from app import caching, export_files, log, removal_reasons, web
 from app.db import db, utcnow
+from app.letters import preview as previews
 from app.models import Letter, Organisation, Signature
 from app.ratelimit import config_limit, limiter
 from app.services import counting, domains, letters, textdiff, updates
@@ -38,6 +39,9 @@ LIST_PAGE_SIZE = 50
 COMMENT_PREVIEW = 240
 # The badge and the embed show a live count: caches may keep them this long.
 EMBED_CACHE_CONTROL = "public, max-age=60"
+# A preview picture's address names its key: one that does not may be kept only a little while.
+PREVIEW_CACHE_CONTROL = "public, max-age=86400"
+PREVIEW_STALE_CACHE_CONTROL = "public, max-age=300"
 
 
 def letter_context(letter: Letter) -> dict[str, Any]:
@@ -53,7 +57,16 @@ def letter_context(letter: Letter) -> dict[str, Any]:
         "progress": progress(letter.signature_count, letter.goal),
         "closed": letter.is_closed(utcnow()),
         "letter_url": letter_url(letter, text.lang),
+        "preview": preview_of(letter, text.lang, text.title),
     }
+
+
+def preview_of(letter: Letter, lang: str, title: str) -> dict[str, str]:
+    """The address of the letter's preview picture in ``lang`` (naming the picture's key) and its words."""
+    shown = previews.Preview.of(title, lang, letter.signature_count, current_app.config["SITE_NAME"])
+    key = shown.key(previews.preview_files().font_path)
+    args = {"lang": lang} if lang != letter.lang else {}
+    return {"url": external_url("letters.preview_image", slug=letter.slug, v=key, **args), "alt": shown.alt()}
 
 
 def letter_url(letter: Letter, lang: str) -> str:
@@ -346,6 +359,24 @@ def updates_feed(slug: str) -> Response:
     response.mimetype = "application/atom+xml"
     response.headers["Cache-Control"] = EMBED_CACHE_CONTROL
     return response
+
+
+@bp.get("/letters/<slug>/preview.png")
+def preview_image(slug: str) -> Response:
+    """The letter's preview picture for link previews, in the language ?lang= names (default its own)."""
+    letter = letters.get_letter(db.session, slug)
+    asked = request.args.get("lang", "")
+    text = letters.letter_text(letter, asked if asked in letters.letter_languages(letter) else letter.lang)
+    shown = previews.Preview.of(text.title, text.lang, letter.signature_count, current_app.config["SITE_NAME"])
+    files = previews.preview_files()
+    key = shown.key(files.font_path)
+    # A few tens of kilobytes: read whole, so no file stays open behind the answer.
+    response = Response(files.path(letter.id, shown).read_bytes(), mimetype="image/png")
+    response.set_etag(key)
+    response.headers["Cache-Control"] = (
+        PREVIEW_CACHE_CONTROL if request.args.get("v") == key else PREVIEW_STALE_CACHE_CONTROL
+    )
+    return response.make_conditional(request.environ)
 
 
 _NO_EARLIER = N_("The first version has no earlier one to compare with.")
