@@ -81,7 +81,7 @@ def download(client: FlaskClient, path: str) -> tuple[Any, str]:
 
 
 def read_csv(text: str) -> list[dict[str, str]]:
-    return list(csv.DictReader(io.StringIO(text, newline="")))
+    return list(csv.DictReader(io.StringIO(text.removeprefix(export.CSV_BOM), newline="")))
 
 
 def test_anyone_can_download_the_public_list_as_csv(client: FlaskClient, signatures: dict[str, int]) -> None:
@@ -90,7 +90,9 @@ def test_anyone_can_download_the_public_list_as_csv(client: FlaskClient, signatu
     assert response.content_type == "text/csv; charset=utf-8"
     assert response.headers["Content-Disposition"] == f'attachment; filename="{SLUG}-signatures.csv"'
     header = "name,affiliation,country,city,comment,verified,signed_at,confirmed_domain,confirmed_organisation"
-    assert text.splitlines()[0] == header
+    # A UTF-8 byte order mark first, so that Excel reads the names as UTF-8.
+    assert response.get_data().startswith(b"\xef\xbb\xbf" + header.encode())
+    assert text.splitlines()[0] == export.CSV_BOM + header
     rows = read_csv(text)
     assert [row["name"] for row in rows] == PUBLIC_NAMES  # public, confirmed, oldest first
     assert rows[0] | {"signed_at": ""} == {
@@ -140,7 +142,9 @@ def test_anyone_can_download_the_public_list_as_json(client: FlaskClient, signat
 
 def test_an_empty_list_and_an_unknown_letter(client: FlaskClient, letter: Letter) -> None:
     assert json.loads(download(client, f"/letters/{SLUG}/signatures.json")[1])["signatures"] == []
-    assert download(client, f"/letters/{SLUG}/signatures.csv")[1].strip() == ",".join(export.PUBLIC_FIELDS)
+    assert download(client, f"/letters/{SLUG}/signatures.csv")[1].strip() == export.CSV_BOM + ",".join(
+        export.PUBLIC_FIELDS
+    )
     assert download(client, "/letters/nope/signatures.csv")[0].status_code == 404
     assert download(client, "/letters/nope/signatures.json")[0].status_code == 404
 
@@ -335,9 +339,9 @@ def test_a_download_is_a_file_made_again_at_most_every_export_cache_seconds(
 
 def test_a_byte_range_of_a_download_file(client: FlaskClient, signatures: dict[str, int]) -> None:
     whole = download(client, f"/letters/{SLUG}/signatures.csv")[1].encode()
-    part = client.get(f"/letters/{SLUG}/signatures.csv", headers={"Range": "bytes=0-3"})
-    assert (part.status_code, part.get_data()) == (206, b"name")
-    assert part.headers["Content-Range"] == f"bytes 0-3/{len(whole)}"
+    part = client.get(f"/letters/{SLUG}/signatures.csv", headers={"Range": "bytes=3-6"})
+    assert (part.status_code, part.get_data()) == (206, b"name")  # after the three bytes of the BOM
+    assert part.headers["Content-Range"] == f"bytes 3-6/{len(whole)}"
     part.close()
 
 

@@ -307,7 +307,7 @@ def test_daily_snapshots_carry_the_signed_head_that_covers_them(
         leaf_hash = verifier.leaf_hash(proof["leaf"].encode())
         assert verifier.verify_inclusion(row["leaf_index"], 3, leaf_hash, path, bytes.fromhex(head["root_hash"]))
     csv_text = client.get(f"/letters/{SLUG}/snapshots/{day}.csv").get_data(as_text=True)
-    assert csv_text.splitlines()[0] == ",".join(log.SNAPSHOT_COLUMNS)
+    assert csv_text.splitlines()[0] == "\ufeff" + ",".join(log.SNAPSHOT_COLUMNS)
     assert "Grace Hopper,,,Arlington," in csv_text
 
     # A withdrawal takes the signer out of earlier snapshots too: their fields are gone from the log.

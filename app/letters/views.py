@@ -176,6 +176,7 @@ def _snapshot_stream(letter: Letter, day: date, size: int, head: dict[str, Any],
     with db.new_session() as session:
         rows = log.snapshot_rows(session, letter.id, size)
         if file_format == "csv":
+            yield export.CSV_BOM
             yield from export.write_csv(rows, log.SNAPSHOT_COLUMNS)
         else:
             yield from export.write_json(
@@ -296,6 +297,7 @@ def _write_public_export(letter: Letter, file_format: str, out: IO[str]) -> None
     """Write the whole public list in ``file_format`` to ``out`` (a download file being made)."""
     session = db.session
     if file_format == "csv":
+        out.write(export.CSV_BOM)
         chunks = export.public_csv(session, letter.id)
     else:
         rows = export.public_rows(session, letter.id)

@@ -191,6 +191,7 @@ def act(slug: str) -> Response:
 def _all_signatures_csv(letter_id: int) -> Iterator[str]:
     # The stream's own session: the request's is closed before a streamed body is sent.
     with db.new_session() as session:
+        yield export.CSV_BOM
         yield from export.all_csv(session, letter_id)
 
 

@@ -124,6 +124,11 @@ def _cell(value: Any) -> str:
     return formula_safe(str(value))
 
 
+# The byte order mark that opens every CSV download: without it Excel reads UTF-8 as the system's
+# legacy code page, and a Korean or accented name opens garbled. csv, pandas and LibreOffice skip it.
+CSV_BOM = "\ufeff"
+
+
 def write_csv(rows: Iterable[Row], fields: Sequence[str]) -> Iterator[str]:
     """CSV text in chunks (a header, then about a hundred rows a chunk), cells safe from formulas."""
     buffer = io.StringIO()
