@@ -471,6 +471,41 @@ def index_of_letters() -> str:
     return render_template("letters/index.html", letters=all_letters, texts=texts, now=utcnow())
 
 
+# What crawlers may read: the public pages, not the moderators' or the single-use links' pages.
+ROBOTS_DISALLOWED = ("/moderate", "/confirm/", "/withdraw/", "/unsubscribe/", "/_dev/")
+# The site-wide files crawlers and browsers ask for at fixed addresses change rarely.
+SITE_FILE_CACHE_CONTROL = "public, max-age=86400"
+
+
+@bp.get("/robots.txt")
+def robots() -> Response:
+    """Crawlers may read every public page; the moderators' pages and the mailed links are not for them."""
+    lines = ["User-agent: *", "Allow: /", *(f"Disallow: {path}" for path in ROBOTS_DISALLOWED)]
+    lines += ["", f"Sitemap: {external_url('letters.sitemap')}", ""]
+    response = Response("\n".join(lines), mimetype="text/plain")
+    response.headers["Cache-Control"] = SITE_FILE_CACHE_CONTROL
+    return response
+
+
+@bp.get("/sitemap.xml")
+def sitemap() -> Response:
+    """Every published letter (with its translations) and its list of signers, for search engines."""
+    now = utcnow()
+    published = [letter for letter in letters.all_letters(db.session) if letter.published_at <= now]
+    xml = render_template("letters/sitemap.xml", letters=published, letter_languages=letters.letter_languages)
+    response = Response(xml, mimetype="application/xml")
+    response.headers["Cache-Control"] = "public, max-age=3600"
+    return response
+
+
+@bp.get("/favicon.ico")
+def favicon() -> Response:
+    """The icon for browsers and feed readers that ask for /favicon.ico (pages name the SVG one)."""
+    response = current_app.send_static_file("favicon.ico")
+    response.headers["Cache-Control"] = SITE_FILE_CACHE_CONTROL
+    return response
+
+
 @bp.get("/privacy")
 def privacy() -> str:
     """What is stored, what is public, for how long, and how to withdraw."""
