@@ -14,7 +14,15 @@ LANGUAGES = ("en", "ko")
 # Endpoints that others embed, cache or probe: a ?lang= there applies to that answer only, and no
 # session cookie is set, so a shared cache never stores one visitor's cookie.
 STATELESS_ENDPOINTS = frozenset(
-    {"letters.badge", "letters.embed", "letters.preview_image", "static", "health.healthz", "health.readyz"}
+    {
+        "letters.badge",
+        "letters.embed",
+        "letters.preview_image",
+        "letters.updates_feed",
+        "static",
+        "health.healthz",
+        "health.readyz",
+    }
 )
 
 

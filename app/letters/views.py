@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, date, datetime
 from typing import IO, Any
@@ -13,6 +14,7 @@ from werkzeug.wrappers import Response
 
 from app import caching, export_files, log, removal_reasons, web
 from app.db import db, utcnow
+from app.extensions import LANGUAGES
 from app.letters import preview as previews
 from app.models import Letter, Organisation, Signature
 from app.ratelimit import config_limit, limiter
@@ -345,22 +347,33 @@ def signature(slug: str, signature_id: int) -> str:
 
 @bp.get("/letters/<slug>/updates.atom")
 def updates_feed(slug: str) -> Response:
-    """The letter's updates as an Atom 1.0 feed, newest first."""
+    """The letter's updates as an Atom 1.0 feed, newest first, in the visitor's language (?lang=)."""
     letter = letters.get_letter(db.session, slug)
+    context = letter_context(letter)
     entries = updates.letter_updates(db.session, letter.id, limit=FEED_UPDATES)
+    # An empty feed is as old as the letter.
+    updated = entries[0].published_at if entries else letter.published_at
+    asked = request.args.get("lang", "")
+    # Each language's feed is a feed of its own: its own address (and so its id and rel=self).
+    feed_args = {"lang": asked} if asked in context["languages"] or asked in LANGUAGES else {}
     xml = render_template(
         "letters/updates.atom.xml",
-        letter=letter,
+        **context,
         entries=entries,
-        # An empty feed is as old as the letter.
-        updated=entries[0].published_at if entries else letter.published_at,
-        letter_url=external_url("letters.letter", slug=letter.slug),
-        feed_url=external_url("letters.updates_feed", slug=letter.slug),
+        updated=updated,
+        feed_lang=str(get_locale() or letter.lang),
+        # The entries' ids stay the same in every language's feed.
+        entry_base=external_url("letters.letter", slug=letter.slug),
+        feed_url=external_url("letters.updates_feed", slug=letter.slug, **feed_args),
     )
     response = current_app.make_response(xml)
     response.mimetype = "application/atom+xml"
     response.headers["Cache-Control"] = EMBED_CACHE_CONTROL
-    return response
+    # Without ?lang= the language comes from Accept-Language or the visitor's chosen one (the cookie).
+    response.vary.update(("Accept-Language", "Cookie"))
+    response.set_etag(hashlib.sha256(response.get_data()).hexdigest()[:32])
+    response.last_modified = updated
+    return response.make_conditional(request.environ)
 
 
 @bp.get("/letters/<slug>/preview.png")
