@@ -305,9 +305,9 @@ def share_links(url: str, title: str) -> list[tuple[str, str]]:
     ]
 
 
-def badge_label() -> str:
-    """The left half of the badge."""
-    return str(_("signatures"))
+def badge_closed() -> str:
+    """The right half of a closed letter's badge."""
+    return str(_("closed"))
 
 
 def text_width(text: str) -> int:

@@ -55,7 +55,8 @@ def test_the_badge_is_a_small_cacheable_svg_with_the_live_count(
     assert "Set-Cookie" not in response.headers
     svg = response.get_data(as_text=True)
     assert svg.startswith("<svg ") and 'xmlns="http://www.w3.org/2000/svg"' in svg
-    assert ">3 signatures</text>" in svg
+    assert ">3 signatures</text>" in svg and svg.count("<text ") == 1  # not "signatures | 3 signatures"
+    assert "<title>An open letter for testing: 3 signatures</title>" in svg
     assert len(svg) < 2000
     korean = client.get(f"/letters/{SLUG}/badge.svg?lang=ko")
     assert ">3명</text>" in korean.get_data(as_text=True)
@@ -70,6 +71,14 @@ def test_the_badge_escapes_the_title(app: Flask, client: FlaskClient, create_let
     create_letter(LETTER_TEXT.replace("An open letter for testing", 'Tom & "Jerry" <b>'))  # type: ignore[operator]
     svg = client.get(f"/letters/{SLUG}/badge.svg").get_data(as_text=True)
     assert "Tom &amp; &#34;Jerry&#34; &lt;b&gt;" in svg
+
+
+def test_a_closed_letters_badge_says_closed(app: Flask, client: FlaskClient, closed_letter: Letter) -> None:
+    add_confirmed(app, closed_letter.id, 5)
+    svg = client.get("/letters/closed-letter/badge.svg").get_data(as_text=True)
+    assert ">5 signatures</text>" in svg and ">closed</text>" in svg
+    assert "(closed)</title>" in svg
+    assert ">마감</text>" in client.get("/letters/closed-letter/badge.svg?lang=ko").get_data(as_text=True)
 
 
 def test_the_embed_page_may_be_framed_and_opens_the_letter_to_sign(

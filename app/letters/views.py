@@ -455,14 +455,17 @@ def embed(slug: str) -> Response:
 
 @bp.get("/letters/<slug>/badge.svg")
 def badge(slug: str) -> Response:
-    """A small SVG image with the live count, for READMEs, blogs and newsletters."""
+    """A small SVG image with the live count ("1,234 signatures"; "closed" beside it once closed)."""
     letter = letters.get_letter(db.session, slug)
-    label = str(web.badge_label())
-    value = web.count_text(letter.signature_count)
-    label_width, value_width = web.text_width(label) + 12, web.text_width(value) + 12
+    text = letters.letter_text(letter, str(get_locale() or letter.lang))
+    label = web.count_text(letter.signature_count)
+    value = str(web.badge_closed()) if letter.is_closed(utcnow()) else ""
+    label_width = web.text_width(label) + 12
+    value_width = web.text_width(value) + 12 if value else 0
     svg = render_template(
         "letters/badge.svg",
         letter=letter,
+        title=text.title,
         label=label,
         value=value,
         label_width=label_width,
