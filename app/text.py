@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from html.parser import HTMLParser
 
 import nh3
 from markdown_it import MarkdownIt
@@ -150,3 +151,62 @@ def name_key(name: str) -> str:
     decomposed = unicodedata.normalize("NFKD", name.casefold())
     kept = "".join(c if c.isalnum() else " " for c in decomposed if unicodedata.category(c) != "Mn")
     return " ".join(kept.split())
+
+
+class _PlainTextWriter(HTMLParser):
+    """Safe HTML (as ``render_markdown`` makes it) written as plain text for a mail's text part."""
+
+    BLOCKS = frozenset({"p", "h2", "h3", "h4", "blockquote", "pre", "table", "tr", "ul", "ol", "hr"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.out: list[str] = []
+        self.links: list[str | None] = []
+        self.numbers: list[int | None] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        """Open a block, a list item or a link."""
+        if tag in self.BLOCKS:
+            self.out.append("\n\n")
+        if tag in {"ul", "ol"}:
+            self.numbers.append(1 if tag == "ol" else None)
+        elif tag == "li":
+            number = self.numbers[-1] if self.numbers else None
+            self.out.append(f"\n{number}. " if number is not None else "\n- ")
+            if number is not None:
+                self.numbers[-1] = number + 1
+        elif tag == "br":
+            self.out.append("\n")
+        elif tag == "a":
+            self.links.append(dict(attrs).get("href"))
+        elif tag in {"td", "th"}:
+            self.out.append("  ")
+
+    def handle_endtag(self, tag: str) -> None:
+        """Close a block or a list; after a link's words, its address on a line of its own."""
+        if tag in {"ul", "ol"} and self.numbers:
+            self.numbers.pop()
+        if tag == "a" and self.links:
+            href = self.links.pop()
+            if href:
+                self.out.append(f"\n{href}\n")
+        if tag in self.BLOCKS:
+            self.out.append("\n\n")
+
+    def handle_data(self, data: str) -> None:
+        """Text as it is (not the line breaks between the HTML's tags)."""
+        if data.strip() or "\n" not in data:
+            self.out.append(data)
+
+    def text(self) -> str:
+        """What was written, without trailing spaces or runs of blank lines."""
+        lines = [line.strip() for line in "".join(self.out).splitlines()]
+        return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+def markdown_as_text(source: str) -> str:
+    """Markdown written as plain text for a mail: no markup, each link's address on its own line."""
+    writer = _PlainTextWriter()
+    writer.feed(render_markdown(source))
+    writer.close()
+    return writer.text()

@@ -82,6 +82,8 @@ class Received:
     mail_from: str
     rcpt_tos: list[str]
     message: EmailMessage
+    # The bytes as they arrived (what a spam filter reads).
+    raw: bytes = b""
 
 
 class _Handler:
@@ -101,7 +103,7 @@ class _Handler:
         message = message_from_bytes(content, policy=policy.default)
         assert isinstance(message, EmailMessage)
         with self.sink.lock:
-            self.sink.received.append(Received(str(envelope.mail_from), list(envelope.rcpt_tos), message))
+            self.sink.received.append(Received(str(envelope.mail_from), list(envelope.rcpt_tos), message, content))
         return "250 Message accepted for delivery"
 
 

@@ -80,7 +80,7 @@ def test_only_opted_in_signers_get_an_update_and_one_click_stops_the_next(
     assert [r.rcpt_tos for r in new] == [["wants@example.org"]]
     message = new[0].message
     assert "We met the minister" in message["Subject"]
-    assert "It **went** well." in text_of(message)
+    assert "It went well." in text_of(message)  # the text part is text, not Markdown
     html = message.get_body(preferencelist=("html",))
     assert html is not None and "<strong>went</strong>" in str(html.get_content())
     unsubscribe = link_in(message, r"https?://\S+/unsubscribe/\S+")

@@ -11,6 +11,7 @@ from flask_babel import force_locale
 from app.models import Letter, LetterUpdate, LetterVersion, Signature
 from app.services.letters import letter_text
 from app.services.tokens import TokenLifetimes
+from app.text import markdown_as_text
 from app.urls import external_url
 
 
@@ -35,6 +36,22 @@ def _render(name: str, locale: str, **context: Any) -> Email:
             text=render_template(f"mail/{name}.txt", **context),
             html=render_template(f"mail/{name}.html", **context),
         )
+
+
+def list_headers(letter: Letter, unsubscribe_url: str, sender_domain: str) -> dict[str, str]:
+    """The headers of a letter's update mail: which list it is (RFC 2919) and how to leave it (RFC 2369, 8058).
+
+    Mail programs show an "unsubscribe" button that POSTs to the link; spam filters expect a
+    List-Id beside List-Unsubscribe. The list's name is the letter's title when it is ASCII
+    (a header's words would otherwise be encoded, angle brackets and all).
+    """
+    list_id = f"<{letter.slug}.letters.{sender_domain}>"
+    title = letter.title.replace("\\", "").replace('"', "")
+    return {
+        "List-Id": f'"{title}" {list_id}' if title.isascii() and title.isprintable() else list_id,
+        "List-Unsubscribe": f"<{unsubscribe_url}>",
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+    }
 
 
 class Signer(Protocol):
@@ -116,13 +133,18 @@ def update(signature: Signature, letter_update: LetterUpdate, unsubscribe_url: s
         signature=signature,
         letter=signature.letter,
         update=letter_update,
+        # The text part is text: the Markdown's markup gone, each link's address on a line of its own.
+        update_text=markdown_as_text(letter_update.body_markdown),
         letter_url=external_url("letters.letter", slug=signature.letter.slug, lang=signature.locale),
         unsubscribe_url=unsubscribe_url,
     )
 
 
-def material_change(signature: Signature, version: LetterVersion, withdraw_token: str) -> Email:
-    """The note to a signer who asked for updates: the letter's text changed in substance since they signed."""
+def material_change(signature: Signature, version: LetterVersion, withdraw_token: str, unsubscribe_url: str) -> Email:
+    """The note to a signer who asked for updates: the letter's text changed in substance since they signed.
+
+    It is update mail too: ``unsubscribe_url`` stops it, as it stops the updates.
+    """
     letter = signature.letter
     return _render(
         "material_change",
@@ -136,4 +158,5 @@ def material_change(signature: Signature, version: LetterVersion, withdraw_token
         ),
         withdraw_url=external_url("signing.withdraw", token=withdraw_token, lang=signature.locale),
         days=TokenLifetimes.from_config(current_app.config).withdraw.days,
+        unsubscribe_url=unsubscribe_url,
     )

@@ -108,6 +108,10 @@ def expand_request(session: Session, row: OutboxMessage, *, now: datetime) -> bo
     return True
 
 
+def _sender_domain() -> str:
+    return outbox.sender_domain(current_app.config["MAIL_DEFAULT_SENDER"])
+
+
 def expand_update(session: Session, row: OutboxMessage, *, now: datetime, batch_size: int) -> int:
     """Queue the update's mail for the next ``batch_size`` opted-in signers; the row keeps its place.
 
@@ -146,8 +150,7 @@ def expand_update(session: Session, row: OutboxMessage, *, now: datetime, batch_
             kind=updates.UPDATE_MAIL,
             now=now,
             signature=signature,
-            # RFC 2369 and RFC 8058: mail programs show an "unsubscribe" button that POSTs to the link.
-            headers={"List-Unsubscribe": f"<{url}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
+            headers=compose.list_headers(signature.letter, url, _sender_domain()),
         )
     row.claimed_until = row.claimed_by = None
     if len(recipients) < batch_size:
@@ -181,11 +184,18 @@ def expand_material_change(
         session, version.letter_id, version.number, after_id=int(row.body_text), limit=limit
     )
     ttl = TokenLifetimes.from_config(current_app.config).withdraw
+    secret = current_app.config["SECRET_KEY"]
     messages = []
     for signature in signatures:
         raw = issue_token(session, signature, TokenPurpose.WITHDRAW, now=now, ttl=ttl)
-        email = compose.material_change(signature, version, raw)
-        message = outbox.enqueue(session, signature.email, email, kind="material_change", now=now, signature=signature)
+        url = external_url(
+            "signing.unsubscribe", token=updates.unsubscribe_token(secret, signature), lang=signature.locale
+        )
+        email = compose.material_change(signature, version, raw, url)
+        headers = compose.list_headers(signature.letter, url, _sender_domain())
+        message = outbox.enqueue(
+            session, signature.email, email, kind="material_change", now=now, signature=signature, headers=headers
+        )
         message.claimed_by, message.claimed_until = worker_id, lease_until
         messages.append(message)
     if signatures:
