@@ -26,6 +26,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, clock: clocks.Clock
     db.init_app(app)
     init_caches(app)
     trust_reverse_proxies(app)
+    compress_responses(app)
     init_extensions(app)
     register_url_converters(app)
     register_blueprints(app)
@@ -75,6 +76,14 @@ def trust_reverse_proxies(app: Flask) -> None:
         x_port=hops["PROXY_FIX_X_PORT"],
         x_prefix=hops["PROXY_FIX_X_PREFIX"],
     )
+
+
+def compress_responses(app: Flask) -> None:
+    """Brotli or gzip for text answers, outside the caches (they keep plain answers), unless a proxy does it."""
+    from app.compression import CompressResponses
+
+    if app.config["COMPRESS_RESPONSES"]:
+        app.wsgi_app = CompressResponses(app.wsgi_app)  # type: ignore[method-assign]
 
 
 def init_extensions(app: Flask) -> None:

@@ -114,6 +114,8 @@ SETTINGS: tuple[Setting, ...] = (
     # The public downloads of the list: files made again at most this often, kept in EXPORT_CACHE_DIR.
     Setting("EXPORT_CACHE_SECONDS", as_int, 300),
     Setting("EXPORT_CACHE_DIR", as_str),
+    # Brotli or gzip for text answers (false where a reverse proxy in front compresses instead).
+    Setting("COMPRESS_RESPONSES", as_bool, True),
     # Link preview pictures (og:image): drawn with this font (one with CJK glyphs), kept in PREVIEW_DIR.
     Setting("PREVIEW_FONT", as_str, "/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc"),
     Setting("PREVIEW_DIR", as_str),

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import gzip
 import re
 from datetime import timedelta
+from typing import Any
 from xml.etree import ElementTree
 
+import brotli  # type: ignore[import-untyped]
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from PIL import Image
@@ -13,6 +17,7 @@ from PIL import Image
 from app.db import db, utcnow
 from app.models import Letter
 from app.services import letters as letter_service
+from tests.support import add_confirmed
 
 SLUG = "test-letter"
 SITEMAP = "{http://www.sitemaps.org/schemas/sitemap/0.9}"
@@ -130,3 +135,92 @@ def test_the_atom_feed_has_an_etag_and_last_modified_and_answers_304(
     publish_update(app, letter, "Second news")
     again = client.get(f"/letters/{SLUG}/updates.atom", headers={"If-None-Match": etag})
     assert again.status_code == 200 and again.headers["ETag"] != etag
+
+
+def decoded(response: Any) -> bytes:
+    """The body of an answer in whatever encoding it says it is in."""
+    data = response.get_data()
+    encoding = response.headers.get("Content-Encoding")
+    if encoding == "gzip":
+        return gzip.decompress(data)
+    if encoding == "br":
+        return brotli.decompress(data)
+    assert encoding is None, encoding
+    return data
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "br"])
+def test_text_answers_are_compressed_for_clients_that_accept_it(
+    app: Flask, client: FlaskClient, letter: Letter, encoding: str
+) -> None:
+    add_confirmed(app, letter.id, 3)
+    page = client.get(f"/letters/{SLUG}").get_data(as_text=True)
+    css = re.search(r'href="(/static/style\.css\?v=\w+)"', page)
+    script = re.search(r'src="(/static/live\.js\?v=\w+)"', page)
+    assert css and script
+    addresses = {
+        "text/html": f"/letters/{SLUG}/signatures",
+        "application/json": f"/api/v1/letters/{SLUG}/signatures",
+        "text/css": css.group(1),
+        "text/javascript": script.group(1),
+        "image/svg+xml": f"/letters/{SLUG}/badge.svg",
+        "text/csv": f"/letters/{SLUG}/signatures.csv",
+        "application/atom+xml": f"/letters/{SLUG}/updates.atom",
+    }
+    for mimetype, path in addresses.items():
+        plain = client.get(path)
+        assert plain.status_code == 200 and plain.mimetype == mimetype, path
+        assert "Content-Encoding" not in plain.headers, path
+        assert "Accept-Encoding" in plain.headers["Vary"], path
+        squeezed = client.get(path, headers={"Accept-Encoding": f"{encoding}, identity;q=0.5"})
+        assert squeezed.headers.get("Content-Encoding") == encoding, path
+        assert "Accept-Encoding" in squeezed.headers["Vary"], path
+        body = decoded(squeezed)
+        if mimetype != "text/csv":  # the CSV is the same file; its rows differ by nothing here either
+            assert body == plain.get_data(), path
+        assert len(squeezed.get_data()) < len(body), path
+        plain.close()
+        squeezed.close()
+    # The new visitor's cached letter page (kept plain, each client gets its own encoding).
+    fresh = app.test_client()
+    first = fresh.get(f"/letters/{SLUG}", headers={"Accept-Encoding": encoding})
+    assert first.headers["Content-Encoding"] == encoding and b"</html>" in decoded(first)
+    assert b"</html>" in app.test_client().get(f"/letters/{SLUG}").get_data()
+
+
+def test_a_compressed_answer_has_a_weak_etag_that_still_gets_304(
+    app: Flask, client: FlaskClient, letter: Letter
+) -> None:
+    add_confirmed(app, letter.id, 20)
+    headers = {"Accept-Encoding": "gzip"}
+    checked = []
+    for path in (
+        f"/api/v1/letters/{SLUG}/signatures",
+        f"/letters/{SLUG}/signatures.csv",
+        f"/letters/{SLUG}/updates.atom",
+    ):
+        first = client.get(path, headers=headers)
+        etag = first.headers.get("ETag")
+        first.close()
+        if first.headers.get("Content-Encoding") != "gzip" or etag is None:
+            continue  # too small to be worth compressing
+        assert etag.startswith('W/"'), path
+        again = client.get(path, headers={**headers, "If-None-Match": etag})
+        assert again.status_code == 304, path
+        again.close()
+        checked.append(path)
+    assert f"/letters/{SLUG}/signatures.csv" in checked and f"/letters/{SLUG}/updates.atom" in checked
+    # A byte range, HEAD and a small answer are left as they are.
+    ranged = client.get(f"/letters/{SLUG}/signatures.csv", headers={**headers, "Range": "bytes=3-6"})
+    assert ranged.status_code == 206 and "Content-Encoding" not in ranged.headers
+    ranged.close()
+    assert "Content-Encoding" not in client.head(f"/letters/{SLUG}", headers=headers).headers
+    assert "Content-Encoding" not in client.get("/robots.txt", headers=headers).headers
+
+
+def test_compression_can_be_left_to_a_proxy(app_config: dict[str, Any], letter: Letter, app: Flask) -> None:
+    from app import create_app
+
+    plain = create_app({**app.config, "COMPRESS_RESPONSES": False})
+    answer = plain.test_client().get(f"/letters/{SLUG}", headers={"Accept-Encoding": "gzip"})
+    assert answer.status_code == 200 and "Content-Encoding" not in answer.headers
