@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
 from flask_babel import get_locale
+from markupsafe import Markup
 from werkzeug.wrappers import Response
 
 from app.db import db, utcnow
@@ -17,6 +18,7 @@ from app.services.errors import LetterClosed, TokenProblem
 from app.services.tokens import TokenLifetimes
 from app.signing.bots import suspect_reason
 from app.signing.forms import AddressForm, SignForm
+from app.text import mask_address
 
 bp = Blueprint("signing", __name__)
 
@@ -24,6 +26,15 @@ bp = Blueprint("signing", __name__)
 def _may_mail(key: str) -> bool:
     """Whether this address may get another mail now (a quiet limit: the answer is the same)."""
     return not over_soft_limit("RATELIMIT_MAIL_PER_ADDRESS", private_key(key))
+
+
+# The session remembers, for the "check your inbox" page, where the link went: masked, and only
+# for the letter it was sent for. The page is the same whether or not the address signed before.
+SENT_TO = "sent_to"
+
+
+def _remember_address(letter: Letter, address: str) -> None:
+    session[SENT_TO] = [letter.slug, mask_address(address)]
 
 
 def _queue(kind: str, letter: Letter, address: str) -> None:
@@ -78,9 +89,9 @@ def sign(slug: str) -> Response | tuple[str, int]:
         flags=tuple(raised) + ((burst,) if burst else ()),
     )
     draft = signing.draft_confirmation(letter, data) if screening.may_mail and not screening.suspect_reason else None
-    session = db.begin_write()
+    writing = db.begin_write()
     signing.sign(
-        session,
+        writing,
         letter,
         data,
         now=utcnow(),
@@ -88,7 +99,8 @@ def sign(slug: str) -> Response | tuple[str, int]:
         screening=screening,
         draft=draft,
     )
-    session.commit()
+    writing.commit()
+    _remember_address(letter, data.email)
     return redirect(url_for(".check_inbox", slug=letter.slug), 303)
 
 
@@ -96,8 +108,15 @@ def sign(slug: str) -> Response | tuple[str, int]:
 def check_inbox(slug: str) -> str:
     """After signing: the link is in the mail."""
     letter = letters.get_letter(db.session, slug)
+    sent_to = session.get(SENT_TO)
+    address = None
+    if isinstance(sent_to, list) and len(sent_to) == 2 and sent_to[0] == slug:
+        address = Markup('<strong class="sent-to">{}</strong>').format(sent_to[1])
     return render_template(
-        "signing/check_inbox.html", letter=letter, days=TokenLifetimes.from_config(current_app.config).confirm.days
+        "signing/check_inbox.html",
+        letter=letter,
+        address=address,
+        days=TokenLifetimes.from_config(current_app.config).confirm.days,
     )
 
 
@@ -113,6 +132,7 @@ def resend(slug: str) -> Response | str | tuple[str, int]:
         if letter.is_closed(utcnow()):
             raise LetterClosed()
         _queue(requests.RESEND, letter, form.normalised_email)
+        _remember_address(letter, form.normalised_email)
         return redirect(url_for(".check_inbox", slug=letter.slug), 303)
     return render_template("signing/resend.html", letter=letter, form=form)
 
