@@ -16,7 +16,7 @@ from app.ratelimit import client_network_key, config_limit, limiter, over_soft_l
 from app.services import flags, letters, signing, updates, withdrawal
 from app.services.errors import LetterClosed, TokenProblem
 from app.services.tokens import TokenLifetimes
-from app.signing.bots import suspect_reason
+from app.signing.bots import current_captcha, new_ask_stamp, should_ask, suspect_reason
 from app.signing.forms import AddressForm, SignForm
 from app.text import mask_address
 
@@ -66,6 +66,16 @@ def sign(slug: str) -> Response | tuple[str, int]:
     form = SignForm()
     if not form.validate():
         return render_letter(letter, form=form), 422
+    if should_ask(form.website.data, form.started.data, form.asked.data):
+        # Sent back faster than a person types: ask once, with every field kept, instead of holding it.
+        return render_template(
+            "signing/ask.html",
+            letter=letter,
+            form=form,
+            asked=new_ask_stamp(),
+            address=mask_address(form.normalised_email),
+            captcha=current_captcha(),
+        )
     data = form.to_input(str(get_locale()))
     network = client_network_key()
 
@@ -83,7 +93,7 @@ def sign(slug: str) -> Response | tuple[str, int]:
     )
     burst = flags.network_burst(over_limit, letter, network)
     screening = signing.Screening(
-        suspect_reason=suspect_reason(form.website.data, form.started.data),
+        suspect_reason=suspect_reason(form.website.data, form.started.data, form.asked.data),
         network_hash=network,
         may_mail=_may_mail(data.email_key),
         flags=tuple(raised) + ((burst,) if burst else ()),
