@@ -54,7 +54,7 @@ forms_limit = limiter.shared_limit(
 @bp.post("/letters/<slug>/sign")
 @sign_limit
 @db.reads_first
-def sign(slug: str) -> Response | tuple[str, int]:
+def sign(slug: str) -> Response | str | tuple[str, int]:
     """Take a signature; the answer is the same whether or not the address signed before.
 
     Everything but the writes happens first, outside the write transaction: the checks, the
