@@ -210,3 +210,14 @@ def markdown_as_text(source: str) -> str:
     writer.feed(render_markdown(source))
     writer.close()
     return writer.text()
+
+
+def mask_address(address: str) -> str:
+    """An address with most of its local part hidden (``ki***@example.org``), to show its owner what they typed.
+
+    Enough to spot a typo in the domain or the start of the name, too little to read the address
+    back from a shoulder or a screenshot.
+    """
+    local, _, domain = address.rpartition("@")
+    shown = 1 if len(local) <= 3 else 2
+    return f"{local[:shown]}***@{domain}"
