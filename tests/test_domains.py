@@ -92,7 +92,7 @@ def test_a_signer_at_a_listed_domain_shows_the_badge_on_the_list_and_in_the_api(
     # The CSV download has the domain and the organisation, never an address.
     with client.get(f"/letters/{SLUG}/signatures.csv") as download:  # a server closes the file it sent
         text = download.get_data(as_text=True)
-    rows = {row["name"]: row for row in csv.DictReader(io.StringIO(text))}
+    rows = {row["name"]: row for row in csv.DictReader(io.StringIO(text.removeprefix("\ufeff")))}
     assert rows["Grace Hopper"]["confirmed_domain"] == "cs.example.edu"
     assert rows["Grace Hopper"]["confirmed_organisation"] == "Example University"
     assert rows["Ada Lovelace"]["confirmed_domain"] == ""
