@@ -14,7 +14,6 @@
   var box = document.querySelector("[data-live]");
   if (!box || !window.fetch) { return; }
   var numberEl = box.querySelector("[data-count]");
-  var labelEl = box.querySelector(".count-label");
   var goalBox = box.querySelector("[data-goal]");
   var list = document.querySelector("[data-newest]");
   var emptyNote = document.querySelector("[data-empty]");
@@ -56,11 +55,14 @@
       .then(function (letter) {
         if (!letter || letter.signature_count === shown) { return; }
         shown = letter.signature_count;
-        numberEl.textContent = numbers.format(shown);
-        numberEl.setAttribute("data-count", String(shown));
-        if (labelEl && labelEl.dataset.one && labelEl.dataset.many) {
-          labelEl.textContent = shown === 1 ? labelEl.dataset.one : labelEl.dataset.many;
-        }
+        // The sidebar's count, and the one under the title on narrow screens.
+        document.querySelectorAll("[data-count]").forEach(function (el) {
+          el.textContent = numbers.format(shown);
+          el.setAttribute("data-count", String(shown));
+        });
+        document.querySelectorAll(".count-label").forEach(function (el) {
+          if (el.dataset.one && el.dataset.many) { el.textContent = shown === 1 ? el.dataset.one : el.dataset.many; }
+        });
         updateGoal(shown, letter.progress);
         return refreshList();
       })
