@@ -70,6 +70,20 @@
       .then(schedule);
   }
 
+  // "5 minutes ago" as the minutes pass (the server wrote it; past a day it shows a date).
+  var relative = window.Intl && Intl.RelativeTimeFormat ? new Intl.RelativeTimeFormat(lang) : null;
+  function refreshTimes() {
+    if (!relative) { return; }
+    document.querySelectorAll("time[data-relative]").forEach(function (el) {
+      var seconds = (Date.now() - Date.parse(el.getAttribute("datetime"))) / 1000;
+      if (seconds < 60 || seconds >= 24 * 3600) { return; }
+      el.textContent = seconds >= 3600
+        ? relative.format(-Math.floor(seconds / 3600), "hour")
+        : relative.format(-Math.floor(seconds / 60), "minute");
+    });
+  }
+  window.setInterval(refreshTimes, 30000);
+
   var timer = null;
   function schedule() {
     window.clearTimeout(timer);
