@@ -48,7 +48,11 @@ def alembic_config() -> Iterator[Config]:
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    config.set_main_option("file_template", "%%(year)d%%(month).2d%%(day).2d_%%(rev)s_%%(slug)s")
+    # Date and time (UTC) first, so that `ls` lists the files in the order they chain.
+    config.set_main_option(
+        "file_template", "%%(year)d%%(month).2d%%(day).2d_%%(hour).2d%%(minute).2d_%%(rev)s_%%(slug)s"
+    )
+    config.set_main_option("timezone", "UTC")
     with db.engine.begin() as connection:
         config.attributes["connection"] = connection
         yield config
