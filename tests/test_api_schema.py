@@ -22,9 +22,9 @@ from schemathesis.generation.meta import (
 from schemathesis.schemas import BaseSchema
 
 from app.db import db, utcnow
-from app.mail.worker import sequence_logs
 from app.models import Letter
 from app.services import log
+from app.worker import sequence_logs
 from tests.test_api import add_signatures  # noqa: F401  (a fixture)
 
 SLUG = "test-letter"

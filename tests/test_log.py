@@ -21,7 +21,6 @@ from flask.testing import FlaskClient, FlaskCliRunner
 
 from app.config import ConfigError, finalise, read_environment
 from app.db import db, utcnow
-from app.mail.worker import log_key, sequence_logs
 from app.models import (
     Letter,
     LogEvent,
@@ -36,6 +35,7 @@ from app.models import (
 from app.moderation import accounts
 from app.services import counting, log, moderation
 from app.services.moderation import Action
+from app.worker import log_key, sequence_logs
 from tests.support import add_confirmed, csrf_token, mail_links, sign
 
 SLUG = "test-letter"

@@ -12,10 +12,10 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.db import upsert
-from app.mail import compose, outbox, requests
-from app.mail.compose import Email
+from app.mail import compose, outbox
+from app.mail.message import Email
 from app.models import Flag, Letter, Signature, SignatureStatus, SuspectReason, Token, TokenPurpose
-from app.services import counting, domains, log
+from app.services import counting, domains, link_requests, log
 from app.services.errors import N_, LetterClosed, TokenExpired, TokenProblem, TokenSuperseded
 from app.services.flags import Raised
 from app.services.tokens import find_token, new_token, store_tokens
@@ -273,8 +273,8 @@ def sign(
     # Signed and confirmed before: the mail worker writes the "you have signed" note, so this
     # request costs what a new signature does and its time says nothing either. (If the
     # signature was withdrawn a moment ago, the worker finds nobody and sends nothing.)
-    requests.queue_request(
-        session, requests.ALREADY_SIGNED, letter, data.email, data.email_key, now=now, allowed=screening.may_mail
+    link_requests.queue_request(
+        session, link_requests.ALREADY_SIGNED, letter, data.email_key, now=now, allowed=screening.may_mail
     )
 
 
