@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, stream_with_context, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, stream_with_context, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user
@@ -34,7 +34,7 @@ from app.moderation.forms import (
 )
 from app.moderation.wording import FLAG_KINDS, describe_flag
 from app.ratelimit import config_limit, limiter, private_key
-from app.services import export, letters, moderation, organisations, review, updates
+from app.services import export, letters, moderation, organisations, review, signing, updates
 from app.services.errors import DomainError
 
 bp = Blueprint("moderation", __name__, url_prefix="/moderate")
@@ -174,6 +174,7 @@ def act(slug: str) -> Response:
         now=utcnow(),
         reason=form.chosen_reason(),
         note=form.note.data or "",
+        ttl=signing.TokenLifetimes.from_config(current_app.config),
     )
     db.session.commit()
     message = ngettext("%(num)d signature changed.", "%(num)d signatures changed.", outcome.changed)

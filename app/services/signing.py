@@ -205,14 +205,11 @@ _RESIGN = (
 )
 
 
-def release_held(session: Session, signature: Signature, *, now: datetime) -> None:
+def release_held(session: Session, signature: Signature, *, now: datetime, ttl: TokenLifetimes) -> None:
     """Release a signature held as suspect: it becomes unconfirmed and its owner gets the link."""
-    from flask import current_app
-
     signature.status = SignatureStatus.UNCONFIRMED
     signature.suspect_reason = None
     draft = draft_confirmation(signature.letter, signature)
-    ttl = TokenLifetimes.from_config(current_app.config)
     _store_confirmation(session, signature.id, signature.submission, signature.email, draft, now=now, ttl=ttl)
 
 
