@@ -96,12 +96,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MAIL_BATCH_SIZE", as_int, 50),
     Setting("MAIL_MAX_ATTEMPTS", as_int, 8),
     Setting("MAIL_POLL_INTERVAL", as_int, 2),
+    # How long a worker holds the mail it took: after a crash, another worker sends it after this.
+    Setting("MAIL_LEASE_SECONDS", as_int, 300),
     # How many signers' update mails the worker queues in one transaction.
     Setting("MAIL_UPDATE_BATCH_SIZE", as_int, 500),
     Setting("EMAIL_CHECK_DELIVERABILITY", as_bool),
     Setting("CONFIRM_TOKEN_DAYS", as_int, 7),
     Setting("DB_POOL_SIZE", as_int, 5),
     Setting("DB_MAX_OVERFLOW", as_int, 5),
+    # The Retry-After of the 503 a request gets while the database cannot be reached.
+    Setting("UNAVAILABLE_RETRY_AFTER", as_int, 5),
     # Counter rows per letter; default 8 on PostgreSQL, 1 on SQLite (its writers take turns anyway).
     Setting("COUNTER_SHARDS", as_int),
     Setting("DEFAULT_LOCALE", as_str, "en"),

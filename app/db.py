@@ -159,6 +159,19 @@ def make_engine(url: str, *, pool_size: int = 5, max_overflow: int = 5) -> Engin
     )
 
 
+# The errors that mean the database could not be reached or could not answer for now (restarting,
+# failed over, out of connections, SQLite busy past its timeout), rather than a bug: a request
+# that meets one is told to come back (503), and a worker tries again at its next look.
+UNAVAILABLE_ERRORS = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError)
+
+
+def database_unavailable(error: BaseException) -> bool:
+    """Whether ``error`` means the database could not be reached or answer, rather than a bug."""
+    if isinstance(error, sa.exc.DBAPIError) and error.connection_invalidated:
+        return True
+    return isinstance(error, UNAVAILABLE_ERRORS)
+
+
 @dataclass
 class _State:
     engine: Engine

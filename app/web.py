@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 from babel import Locale
 from babel import dates as babel_dates
-from flask import Flask, Request, Response, current_app, jsonify, render_template, request, url_for
+from flask import Flask, Request, Response, current_app, g, jsonify, render_template, request, url_for
 from flask.sessions import SecureCookieSessionInterface
 from flask_babel import (
     format_date,
@@ -31,6 +31,8 @@ from markupsafe import Markup
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.formparser import FormDataParser
 
+from app.clock import clock_of
+from app.db import UNAVAILABLE_ERRORS, database_unavailable
 from app.extensions import LANGUAGES, STATELESS_ENDPOINTS, remember_language
 from app.services import domains
 from app.services.domains import display_domain
@@ -75,6 +77,7 @@ ERROR_TITLES = {
     422: N_("Please check the form"),
     429: N_("Too many requests"),
     500: N_("Something went wrong"),
+    503: N_("Back in a moment"),
 }
 
 
@@ -146,10 +149,63 @@ def too_many_requests_message(error: HTTPException) -> str:
     )
 
 
+OUTAGE_LOG = "undersigned.outage_log"
+
+
+class _OutageLog:
+    """Say that the database is unreachable once per ``every`` seconds, not once per request."""
+
+    def __init__(self, every: float = 10.0) -> None:
+        self.every = every
+        self.last: float | None = None
+        self.quiet = 0
+
+    def report(self, error: BaseException, where: str) -> None:
+        now = clock_of(current_app).monotonic()
+        if self.last is not None and now - self.last < self.every:
+            self.quiet += 1
+            return
+        also = f" ({self.quiet} more since the last report)" if self.quiet else ""
+        log.warning(
+            "database unavailable on %s %s, answered 503%s: %s",
+            request.method,
+            where,
+            also,
+            f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}",
+        )
+        self.last, self.quiet = now, 0
+
+
+def handle_database_unavailable(error: Exception) -> Response:
+    """503 with Retry-After and words a person understands; the API gets the same as JSON."""
+    where = request.url_rule.rule if request.url_rule is not None else "(no route)"
+    current_app.extensions[OUTAGE_LOG].report(error, where)
+    message = _(
+        "The site cannot reach its database for a moment. Please try again in a few seconds. "
+        "If you were signing, sending the form again is safe: an address is only ever counted once."
+    )
+    response = current_app.make_response(error_response(503, "unavailable", message))
+    g.unavailable_retry_after = str(current_app.config["UNAVAILABLE_RETRY_AFTER"])
+    response.headers["Retry-After"] = g.unavailable_retry_after
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def keep_unavailable_retry_after(response: Response) -> Response:
+    """A 503's Retry-After says when the database should be back, whatever a rate limit's window says."""
+    retry_after = g.get("unavailable_retry_after")
+    if retry_after is not None:
+        response.headers["Retry-After"] = retry_after
+    return response
+
+
 def handle_unexpected(error: Exception) -> Response | tuple[str, int]:
     """Anything else: log it, and show a page that leaks nothing."""
     if isinstance(error, HTTPException) and not isinstance(error, InternalServerError):
         return handle_http_error(error)
+    original = getattr(error, "original_exception", None) if isinstance(error, InternalServerError) else error
+    if original is not None and database_unavailable(original):
+        return handle_database_unavailable(original)
     # The route's pattern, not the path: a path may hold a confirmation token.
     where = request.url_rule.rule if request.url_rule is not None else "(no route)"
     log.exception("unhandled error on %s %s", request.method, where)
@@ -399,7 +455,13 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(CSRFError, handle_csrf_error)
     app.register_error_handler(HTTPException, handle_http_error)
     app.register_error_handler(Exception, handle_unexpected)
+    app.extensions[OUTAGE_LOG] = _OutageLog()
+    for error_class in UNAVAILABLE_ERRORS:
+        app.register_error_handler(error_class, handle_database_unavailable)
     app.after_request(set_security_headers)
+    # Flask-Limiter's header hook raises Retry-After to its window's reset on every response. Hooks
+    # run last-registered first, so this one goes to the front of the list to run after it.
+    app.after_request_funcs.setdefault(None, []).insert(0, keep_unavailable_retry_after)
     app.after_request(vary_on_language)
     app.before_request(remember_language)
     assets = StaticAssets(app.static_folder or "static")

@@ -8,6 +8,7 @@ outbox; the mail is sent by ``app.mail.worker``.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -16,7 +17,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from app import jobs
-from app.db import db, utcnow
+from app.db import database_unavailable, db, utcnow
 from app.mail.worker import BatchResult, new_worker_id, send_batch
 from app.models import Letter
 from app.services import log
@@ -106,11 +107,23 @@ def snapshot_logs(*, now: datetime | None = None) -> int:
     return taken
 
 
+def _failed(what: str) -> None:
+    """Log a step of the loop that raised: one line when the database is away, else the traceback."""
+    error = sys.exc_info()[1]
+    if error is not None and database_unavailable(error):
+        logger.warning(
+            "mail worker: %s: the database is unavailable (%s); trying again shortly", what, type(error).__name__
+        )
+    else:
+        logger.exception("mail worker: %s failed; trying again at the next look", what)
+
+
 def run_worker(stop: threading.Event, *, poll_interval: float | None = None) -> None:
     """Run jobs and send mail until ``stop`` is set; survive a database or mail server that is down for a while.
 
     It queues a purge as it starts (unless one is waiting), and each purge queues the next
-    PURGE_INTERVAL_HOURS later.
+    PURGE_INTERVAL_HOURS later. Each step that raises (the database restarting, say) is logged
+    and tried again at the next look, so the worker resumes by itself once the database is back.
     """
     worker_id = new_worker_id()
     interval = poll_interval if poll_interval is not None else current_app.config["MAIL_POLL_INTERVAL"]
@@ -122,7 +135,7 @@ def run_worker(stop: threading.Event, *, poll_interval: float | None = None) -> 
             # At every look, not only at the start: a purge that failed for good is queued again.
             jobs.schedule_purge(settings, now=utcnow())
         except Exception:
-            logger.exception("mail worker: could not queue the purge; trying again at the next look")
+            _failed("queueing the purge")
         try:
             sequenced = sequence_logs()
             if sequenced:
@@ -132,16 +145,16 @@ def run_worker(stop: threading.Event, *, poll_interval: float | None = None) -> 
                 last_snapshot = utcnow().date()
                 logger.info("public log: %d daily snapshots taken", taken)
         except Exception:
-            logger.exception("mail worker: the public log's sequencer failed; trying again at the next look")
+            _failed("the public log's sequencer")
         try:
             ran = jobs.run_due(settings, worker_id=worker_id)
         except Exception:
-            logger.exception("mail worker: the jobs failed; trying again shortly")
+            _failed("the jobs")
             ran = 0
         try:
             batch = send_batch(worker_id=worker_id)
         except Exception:
-            logger.exception("mail worker: batch failed; trying again shortly")
+            _failed("a batch")
             batch = BatchResult()
         if _idle(ran, batch):
             stop.wait(interval)

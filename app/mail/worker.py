@@ -27,6 +27,7 @@ from app.models import OutboxMessage, OutboxStatus
 
 logger = logging.getLogger(__name__)
 
+# How long a claimed row stays with its worker by default (MAIL_LEASE_SECONDS).
 LEASE = timedelta(minutes=5)
 FIRST_RETRY = timedelta(minutes=1)
 LONGEST_RETRY = timedelta(hours=6)
@@ -43,8 +44,10 @@ def retry_delay(attempts: int) -> timedelta:
     return min(delay, LONGEST_RETRY)
 
 
-def claim_due(session: Session, *, worker_id: str, now: datetime, limit: int) -> list[OutboxMessage]:
-    """Lease up to ``limit`` due, unleased rows to ``worker_id``, in one statement; oldest first."""
+def claim_due(
+    session: Session, *, worker_id: str, now: datetime, limit: int, lease: timedelta = LEASE
+) -> list[OutboxMessage]:
+    """Lease up to ``limit`` due, unleased rows to ``worker_id`` for ``lease``, in one statement; oldest first."""
     due = (
         select(OutboxMessage.id)
         .where(
@@ -59,7 +62,7 @@ def claim_due(session: Session, *, worker_id: str, now: datetime, limit: int) ->
     claimed = session.scalars(
         update(OutboxMessage)
         .where(OutboxMessage.id.in_(due.scalar_subquery()))
-        .values(claimed_until=now + LEASE, claimed_by=worker_id)
+        .values(claimed_until=now + lease, claimed_by=worker_id)
         .returning(OutboxMessage)
         .execution_options(synchronize_session=False)
     )
@@ -163,8 +166,9 @@ def send_batch(*, worker_id: str, now: datetime | None = None) -> BatchResult:
     """Claim one batch of due mail, send it, and record what happened (needs an app context)."""
     config = current_app.config
     now = now or utcnow()
+    lease = timedelta(seconds=config["MAIL_LEASE_SECONDS"])
     with db.transaction() as session:
-        rows = claim_due(session, worker_id=worker_id, now=now, limit=config["MAIL_BATCH_SIZE"])
+        rows = claim_due(session, worker_id=worker_id, now=now, limit=config["MAIL_BATCH_SIZE"], lease=lease)
     if not rows:
         return BatchResult()
     outcomes = _deliver(rows)
