@@ -32,7 +32,13 @@ EXTENSION = "undersigned.cache"
 
 
 class TTLCache:
-    """Values kept for ``ttl`` seconds, at most ``max_entries`` of them (the oldest go first)."""
+    """Values kept for ``ttl`` seconds, at most ``max_entries`` of them (the oldest go first).
+
+    Not cachetools.TTLCache, though it has the same lifetime, bound and injectable timer: its
+    reads write (each one moves the key in its LRU order and counts the timer's nesting), so
+    threads would need a lock around every read, on the path that answers thousands of polls a
+    second. Here a read is one dict lookup and only writers take the lock.
+    """
 
     def __init__(self, ttl: float, max_entries: int = 256, clock: Callable[[], float] = time.monotonic) -> None:
         self.ttl = ttl

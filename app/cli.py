@@ -7,7 +7,6 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -21,8 +20,10 @@ from sqlalchemy.orm import Session
 from app.db import MIGRATIONS, db, utcnow
 from app.models import Letter, Moderator, ModeratorRole
 from app.moderation import accounts
-from app.services import counting, export, founding, letters, organisations, retention, signing, updates
+from app.services import counting, founding, letters, organisations, retention, updates
 from app.services.errors import LetterClosed, LetterNotFound
+from app.services.queries import export
+from app.services.tokens import TokenLifetimes
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -318,9 +319,7 @@ def signatures_import_founding(slug: str, path: Path) -> None:
     from app.signing.founding import FoundingFileError, read_founding_csv
 
     config = current_app.config
-    ttl = signing.TokenLifetimes(
-        confirm=timedelta(days=config["CONFIRM_TOKEN_DAYS"]), withdraw=timedelta(days=config["WITHDRAW_TOKEN_DAYS"])
-    )
+    ttl = TokenLifetimes.from_config(config)
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
@@ -470,7 +469,7 @@ def dev_seed(slug: str, count: int, rng_seed: int) -> None:
 @log_cli.command("keygen")
 def log_keygen() -> None:
     """Print a new Ed25519 key for LOG_SIGNING_KEY, and its public half."""
-    from app.services.log import SigningKey, generate_key_text
+    from app.log import SigningKey, generate_key_text
 
     text = generate_key_text()
     key = SigningKey.from_text(text)
@@ -500,7 +499,7 @@ def log_snapshot() -> None:
 @click.argument("slug")
 def log_verify(slug: str) -> None:
     """Check SLUG's stored log against its entries, tree heads and signatures (exit 1 on any problem)."""
-    from app.services import log
+    from app import log
     from app.worker import log_key
 
     with db.transaction() as session:

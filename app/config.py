@@ -142,7 +142,7 @@ SETTINGS: tuple[Setting, ...] = (
     # However active, a moderator signs in again after this long.
     Setting("MODERATOR_SESSION_HOURS", as_int, 12),
     Setting("MODERATOR_DIGEST", as_bool, False),
-    # The public log (see app/services/log.py). LOG_ENABLED=false is for benchmarks only.
+    # The public log (see app/log/). LOG_ENABLED=false is for benchmarks only.
     Setting("LOG_ENABLED", as_bool, True),
     Setting("LOG_SIGNING_KEY", as_str),
     Setting("LOG_BATCH_SIZE", as_int, 5000),

@@ -188,8 +188,10 @@ class Database:
             pool_size=app.config["DB_POOL_SIZE"],
             max_overflow=app.config["DB_MAX_OVERFLOW"],
         )
-        # Sessions carry the counter's shard count to services.counting, which knows no app.
-        sessions = sessionmaker(engine, expire_on_commit=False, info={"counter_shards": app.config["COUNTER_SHARDS"]})
+        # Sessions carry the counter's shard count to services.counting, and whether the public log
+        # is on to app.log, which know no app.
+        info = {"counter_shards": app.config["COUNTER_SHARDS"], "log_enabled": app.config.get("LOG_ENABLED", True)}
+        sessions = sessionmaker(engine, expire_on_commit=False, info=info)
         app.extensions["undersigned.db"] = _State(engine, sessions)
         app.teardown_appcontext(self._close_session)
 

@@ -29,7 +29,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.db import db, utcnow
-from app.models import Job, JobStatus
+from app.models import Job, JobStatus, TokenLifetimes
 from app.services import jobs, link_requests, retention, updates, versions
 
 logger = logging.getLogger(__name__)
@@ -46,8 +46,7 @@ class Settings:
     update_batch_size: int
     mail_batch_size: int
     secret_key: str
-    confirm_ttl: timedelta
-    withdraw_ttl: timedelta
+    ttl: TokenLifetimes
     purge_every: timedelta
     retention: retention.RetentionPolicy
 
@@ -58,8 +57,7 @@ class Settings:
             update_batch_size=config["MAIL_UPDATE_BATCH_SIZE"],
             mail_batch_size=config["MAIL_BATCH_SIZE"],
             secret_key=config["SECRET_KEY"],
-            confirm_ttl=timedelta(days=config["CONFIRM_TOKEN_DAYS"]),
-            withdraw_ttl=timedelta(days=config["WITHDRAW_TOKEN_DAYS"]),
+            ttl=TokenLifetimes.from_config(config),
             purge_every=timedelta(hours=config["PURGE_INTERVAL_HOURS"]),
             retention=retention.policy_from_config(dict(config)),
         )
@@ -117,7 +115,7 @@ def mail_material_change(session: Session, job: Job, settings: Settings, now: da
         int(job.payload["number"]),
         after=job.cursor,
         limit=settings.mail_batch_size,
-        withdraw_ttl=settings.withdraw_ttl,
+        withdraw_ttl=settings.ttl.withdraw,
         now=now,
     )
     return _fan_out_step(job, reached)
@@ -126,9 +124,7 @@ def mail_material_change(session: Session, job: Job, settings: Settings, now: da
 @handles(*link_requests.KINDS)
 def answer_link_request(session: Session, job: Job, settings: Settings, now: datetime) -> Step:
     """Write the mail a link request asks for, or discard it (and the address it names)."""
-    answered = link_requests.answer(
-        session, job.kind, job.payload, now=now, confirm_ttl=settings.confirm_ttl, withdraw_ttl=settings.withdraw_ttl
-    )
+    answered = link_requests.answer(session, job.kind, job.payload, now=now, ttl=settings.ttl)
     if answered:
         return Step(JobStatus.DONE)
     job.payload = {}

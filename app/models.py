@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -329,6 +330,22 @@ class Token(Base):
     signature: Mapped[Signature] = relationship(back_populates="tokens")
 
 
+# Here, below the mail that states them and the services that issue them.
+@dataclass(frozen=True)
+class TokenLifetimes:
+    """How long the links in a mail work: the only reader of CONFIRM_TOKEN_DAYS and WITHDRAW_TOKEN_DAYS."""
+
+    confirm: timedelta
+    withdraw: timedelta
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> TokenLifetimes:
+        """The lifetimes set by CONFIRM_TOKEN_DAYS and WITHDRAW_TOKEN_DAYS."""
+        return cls(
+            confirm=timedelta(days=config["CONFIRM_TOKEN_DAYS"]), withdraw=timedelta(days=config["WITHDRAW_TOKEN_DAYS"])
+        )
+
+
 class OutboxStatus(enum.StrEnum):
     """Delivery state of an outbox message."""
 
@@ -544,7 +561,7 @@ class LetterTally(Base):
 
 
 class LogEvent(Base):
-    """One change to a letter's public list, appended to its tamper-evident log (see services.log).
+    """One change to a letter's public list, appended to its tamper-evident log (see app.log).
 
     Written unsequenced (``leaf_index`` NULL) by the transaction that made the change; the
     sequencer later gives it the next index of the letter's Merkle tree. ``leaf`` is the exact

@@ -128,12 +128,18 @@ def looks_like_url(text: str) -> bool:
 
 
 # What spreadsheets read as the start of a formula (ASCII, and the full-width forms some also accept).
+# The exports' SQL writes the same guard from this tuple (see services.queries.export).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+# Every start is one character: a set lookup of the first one is all the check needs.
+_FORMULA_FIRST = frozenset(FORMULA_STARTS)
+assert all(len(start) == 1 for start in FORMULA_STARTS)
 
 
-def csv_safe(value: str) -> str:
-    """``value`` for a CSV cell: a leading apostrophe if a spreadsheet would run it as a formula."""
-    return "'" + value if value.startswith(FORMULA_STARTS) else value
+def formula_safe(value: str | None) -> str:
+    """A text cell for a spreadsheet: empty for None, a leading apostrophe when it would run as a formula."""
+    if not value:
+        return ""
+    return "'" + value if value[0] in _FORMULA_FIRST else value
 
 
 def name_key(name: str) -> str:

@@ -37,6 +37,7 @@ from app.extensions import LANGUAGES, STATELESS_ENDPOINTS, remember_language
 from app.services import domains
 from app.services.domains import display_domain
 from app.services.errors import N_, DomainError
+from app.timestamps import iso
 from app.urls import external_url
 
 if TYPE_CHECKING:
@@ -281,7 +282,7 @@ def _count_words(number: int, shown: str) -> str:
 
 def machine_time(moment: datetime) -> str:
     """A moment for a datetime attribute: UTC, to the second ("2026-11-20T09:30:00Z")."""
-    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return iso(moment, timespec="seconds")
 
 
 def time_tag(moment: datetime, format: str = "medium", *, with_time: bool = False) -> Markup:

@@ -16,11 +16,10 @@ from datetime import date, datetime
 from flask import current_app
 from sqlalchemy import select
 
-from app import jobs
+from app import jobs, log
 from app.db import database_unavailable, db, utcnow
 from app.mail.worker import BatchResult, new_worker_id, send_batch
 from app.models import Letter
-from app.services import log
 
 logger = logging.getLogger(__name__)
 
@@ -111,8 +110,12 @@ def _failed(what: str) -> None:
     """Log a step of the loop that raised: one line when the database is away, else the traceback."""
     error = sys.exc_info()[1]
     if error is not None and database_unavailable(error):
+        first_line = str(getattr(error, "orig", None) or error).strip().splitlines()[:1]
         logger.warning(
-            "mail worker: %s: the database is unavailable (%s); trying again shortly", what, type(error).__name__
+            "mail worker: %s: the database is unavailable (%s: %s); trying again shortly",
+            what,
+            type(error).__name__,
+            first_line[0] if first_line else "",
         )
     else:
         logger.exception("mail worker: %s failed; trying again at the next look", what)

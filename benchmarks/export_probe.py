@@ -11,7 +11,8 @@ import time
 
 from app import create_app
 from app.db import db
-from app.services import export, letters
+from app.services import letters
+from app.services.queries import export
 
 
 def _peak_mb() -> float:
@@ -32,7 +33,7 @@ def _peak_mb() -> float:
 
 
 def main(slug: str) -> None:
-    """Measure services.export.public_csv over the letter SLUG."""
+    """Measure services.queries.export.public_csv over the letter SLUG."""
     app = create_app({"TESTING": True})
     with app.app_context():
         letter = letters.get_letter(db.session, slug)

@@ -8,7 +8,7 @@
    sequencing happens later, in the worker, and is timed on its own.
 2. Proofs: a log of a million entries is built directly in bulk (leaf hashes and every complete
    subtree, as the sequencer stores them), then inclusion and consistency proofs are asked for
-   at random indices and sizes through ``services.log``, as the API asks for them.
+   at random indices and sizes through ``app.log``, as the API asks for them.
 
 The figures go into the "Public log" section of docs/benchmarks.md (--write).
 """
@@ -29,10 +29,11 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from app import create_app
+from app import create_app, log
 from app.db import db, utcnow
+from app.log import merkle
 from app.models import Letter, LogState, Signature, TokenPurpose
-from app.services import letters, log, merkle, signing
+from app.services import letters, signing
 from app.services.tokens import issue_token
 from app.worker import sequence_logs
 
@@ -193,7 +194,7 @@ def report(figures: dict[str, dict[str, Any]], count: int, leaves: int) -> str:
         f"Command: `python -m benchmarks.log_bench --confirmations {count} --leaves {leaves}`, one run, "
         f"same machine. Confirmations: {THREADS} threads, one transaction per confirmation through "
         "`signing.confirm`, the best of 3 alternating runs per setting. Proofs: 300 random inclusion and "
-        "consistency proofs through `services.log`, as the API makes them, on a log of "
+        "consistency proofs through `app.log`, as the API makes them, on a log of "
         f"{leaves:,} entries built in bulk.\n\n"
     )
     out.write("| database | confirmations/s, log off | log on | ratio on/off | sequencer events/s |")

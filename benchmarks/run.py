@@ -584,14 +584,15 @@ def main() -> None:
             if "postgresql" in args.backends:
                 drop_benchmark_database()
     report = write_report(runs, args, command)
-    notes = ROOT / "benchmarks" / "notes.md"
-    if notes.exists():
-        report += "\n" + notes.read_text()
     output = Path(args.output)
-    # The public log's figures come from benchmarks/log_bench.py --write: keep its section.
-    kept = re.search(r"^## Public log\n.*?(?=^## |\Z)", output.read_text(), re.S | re.M) if output.exists() else None
-    if kept:
-        report = report.rstrip("\n") + "\n\n" + kept.group(0).rstrip("\n")
+    # Sections this run does not measure are kept as they are: the notes on what bounds each path
+    # (written by hand, after reading the tables) and the public log's figures (from
+    # benchmarks/log_bench.py --write).
+    previous = output.read_text() if output.exists() else ""
+    for heading in ("## Notes: ", "## Public log\n"):
+        kept = re.search(rf"^{re.escape(heading)}.*?(?=^## |\Z)", previous, re.S | re.M)
+        if kept:
+            report = report.rstrip("\n") + "\n\n" + kept.group(0).rstrip("\n")
     output.write_text(report + "\n")
     print(report)
 

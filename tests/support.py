@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import socket
-import subprocess
 import sys
 import threading
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import sqlalchemy as sa
@@ -26,13 +23,20 @@ from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 from flask import Flask
 from flask.testing import FlaskClient
 
+from app import log
 from app.clock import Clock
 from app.db import db, utcnow
 from app.models import Job, OutboxMessage, Signature, SignatureStatus, Token
 from app.services import counting
+from benchmarks.servers import RedisServer, ServerMissing
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 ROOT = Path(__file__).resolve().parent.parent
+
+
+T = TypeVar("T")
+
+__all__ = ["RedisServer"]
 
 
 def require(condition: bool, reason: str) -> None:
@@ -222,64 +226,13 @@ def redis_url() -> str:
     return url
 
 
-class RedisServer:
-    """A redis-server of the test's own on a free loopback port, in ``folder``; stopped and started at will.
-
-    Never the shared Redis (TEST_REDIS_URL): this one exists to be taken away. Nothing is saved.
-    """
-
-    def __init__(self, folder: Path) -> None:
-        binary = shutil.which("redis-server") or "/usr/bin/redis-server"
-        require(os.path.exists(binary), "redis-server is not installed (Debian: apt-get install redis-server)")
-        self.binary = binary
-        self.folder = folder
-        self.port = free_port()
-        assert self.port != 6379  # the shared one
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        """Its address, for RATELIMIT_STORAGE_URI."""
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def client(self) -> Any:
-        """A redis-py client for it."""
-        import redis
-
-        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=5)
-
-    def start(self) -> None:
-        """Start it (again, after stop(), on the same port) and wait until it answers."""
-        import redis
-
-        args = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-        with (self.folder / "redis.log").open("ab") as log:
-            self.process = subprocess.Popen([*args, "--dir", str(self.folder)], stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                self.client().ping()
-                return
-            except redis.ConnectionError:
-                assert self.process.poll() is None, (self.folder / "redis.log").read_text()
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.02)  # not yet listening
-
-    def stop(self) -> None:
-        """Shut it down without saving; its port refuses connections afterwards."""
-        if self.process is None:
-            return
-        self.client().shutdown(nosave=True)
-        self.process.wait(timeout=10)
-        self.process = None
-
-    def kill(self) -> None:
-        """Make sure it is gone (at the end of a test)."""
-        if self.process is not None:
-            self.process.kill()
-            self.process.wait(timeout=10)
-            self.process = None
+def own_server(make: Callable[[], T]) -> T:
+    """A server of the test's own (benchmarks.servers), or a skip (a failure in CI) when its programs are missing."""
+    try:
+        return make()
+    except ServerMissing as error:
+        require(False, str(error))
+        raise  # not reached: require raised
 
 
 def ratelimit_settings(storage: str) -> dict[str, Any]:
@@ -327,6 +280,23 @@ def add_confirmed(
             )
         session.flush()
         counting.add_to_count(session, letter_id, count, now=utcnow(), version=fields.get("letter_version", 1))
+
+
+def log_confirmed(app: Flask, letter_id: int) -> int:
+    """Append the public log's ``add`` event of each confirmed signature, as confirming does; how many.
+
+    For signatures stored by ``add_confirmed``, which leaves them out of the log.
+    """
+    with app.app_context(), db.transaction() as session:
+        confirmed = session.scalars(
+            sa.select(Signature)
+            .where(Signature.letter_id == letter_id, Signature.status == SignatureStatus.CONFIRMED)
+            .order_by(Signature.id)
+        ).all()
+        now = utcnow()
+        for signature in confirmed:
+            log.record(session, signature, "add", now=now)
+        return len(confirmed)
 
 
 # A recorded statement and its parameters; BEGIN where a transaction starts (with ``begins``).

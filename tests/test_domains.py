@@ -172,7 +172,7 @@ def test_the_most_specific_listed_domain_names_the_organisation(app: Flask, lett
 
 def test_the_domain_filter_is_served_by_its_partial_index(app: Flask, letter: Letter) -> None:
     """At a million signers, the filtered list must not walk the whole list."""
-    from app.services import listing
+    from app.services.queries import listing
 
     with recorded_sql(app) as seen, app.app_context():
         listing.public_signatures(db.session, letter.id, limit=50, domain_confirmed=True)

@@ -21,7 +21,8 @@ from app import export_files
 from app.config import ConfigError, finalise, read_environment
 from app.db import db, utcnow
 from app.models import Flag, FlagKind, Letter, RemovalReason, Signature, SignatureStatus
-from app.services import counting, export
+from app.services import counting
+from app.services.queries import export
 from tests.support import Statement, recorded_sql
 
 SLUG = "test-letter"

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
+from app import log
 from app.config import ConfigError, finalise, read_environment
 from app.db import db, utcnow
 from app.models import (
@@ -33,10 +34,11 @@ from app.models import (
     SignatureStatus,
 )
 from app.moderation import accounts
-from app.services import counting, log, moderation
+from app.services import counting, moderation
 from app.services.moderation import Action
+from app.timestamps import iso
 from app.worker import log_key, sequence_logs
-from tests.support import add_confirmed, csrf_token, mail_links, sign
+from tests.support import add_confirmed, csrf_token, log_confirmed, mail_links, sign
 
 SLUG = "test-letter"
 
@@ -133,6 +135,22 @@ def test_every_change_to_the_list_is_logged_and_erasure_keeps_only_the_commitmen
     assert "9 log entries" in result.output and "VERIFIED" in result.output
 
 
+def test_a_commitment_covers_the_signature_exactly_as_the_api_renders_it(
+    app: Flask, client: FlaskClient, letter: Letter
+) -> None:
+    # The log promises "the public fields exactly as the API lists them": the API's own JSON of a
+    # signature (times included, to the microsecond) must hash to the leaf's commitment.
+    signature, _ = signed_and_confirmed(app, client, "ada@example.org", name="Ada Lovelace", city="London")
+    (row,) = events(app)
+    shown = client.get(f"/api/v1/letters/{SLUG}/signatures/{signature}").get_json()
+    shown.pop("confirmed_organisation")  # the site's table of domains, not the signature's own
+    assert shown["signed_at"].endswith("Z")
+    leaf = json.loads(row.leaf)
+    assert row.salt is not None
+    assert leaf["commitment"] == log.commitment(bytes.fromhex(row.salt), log.canonical(shown))
+    assert leaf["at"] == iso(row.at)
+
+
 def test_pre_moderation_logs_a_signature_when_it_is_approved(
     app: Flask, client: FlaskClient, runner: FlaskCliRunner, create_letter: Any
 ) -> None:
@@ -144,7 +162,7 @@ def test_pre_moderation_logs_a_signature_when_it_is_approved(
     assert row.event == "add"
     with app.app_context():
         shown = db.session.get(Signature, signature)
-        assert shown is not None and json.loads(row.fields or "{}")["signed_at"] == log.iso(shown.confirmed_at)
+        assert shown is not None and json.loads(row.fields or "{}")["signed_at"] == iso(shown.confirmed_at)
     sequenced(app)
     assert runner.invoke(args=["log", "verify", SLUG]).exit_code == 0
 
@@ -183,8 +201,7 @@ def test_log_verify_fails_when_the_database_is_edited_behind_the_apps_back(
 @pytest.mark.settings(LOG_BATCH_SIZE=7)
 def test_two_sequencers_at_once_build_one_consistent_log(app: Flask, runner: FlaskCliRunner, letter: Letter) -> None:
     add_confirmed(app, letter.id, 60)
-    with app.app_context(), db.transaction() as session:
-        assert log.record_confirmed(session, letter.id, 1, now=utcnow()) == 60
+    assert log_confirmed(app, letter.id) == 60
     errors: list[BaseException] = []
     done: list[int] = []
 
@@ -392,3 +409,11 @@ def test_bad_log_requests_get_a_clear_answer_never_a_500(app: Flask, client: Fla
         assert message in answer.get_json()["message"], (path, answer.get_json())
     assert client.get("/api/v1/letters/nope/log/head").status_code == 404
     assert client.get(base + "/entries?start=0&end=5000").get_json()["entries"][0]["index"] == 0
+
+
+def test_the_log_package_reads_no_app_configuration() -> None:
+    # The key is an argument and "is the log on" comes with the session: app.log knows no Flask.
+    for module in Path(log.__file__).parent.glob("*.py"):
+        source = module.read_text()
+        assert not re.search(r"^\s*(from|import) flask\b", source, re.M), module.name
+        assert "current_app" not in source, module.name

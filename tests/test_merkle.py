@@ -1,6 +1,6 @@
 """The Merkle tree functions against RFC 6962's definitions, for every tree size from 1 to 64.
 
-The server's proofs (app.services.merkle, from stored complete subtrees) are checked against a
+The server's proofs (app.log.merkle, from stored complete subtrees) are checked against a
 brute-force reference written straight from the RFC's recursive definitions, and verified by
 the standalone verifier's RFC 9162 algorithms, which must also reject every wrong proof.
 """
@@ -15,7 +15,7 @@ from types import ModuleType
 
 import pytest
 
-from app.services import merkle
+from app.log import merkle
 
 SIZES = range(1, 65)
 

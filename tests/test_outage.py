@@ -49,6 +49,8 @@ def test_pages_forms_and_the_api_answer_503_with_retry_after_and_plain_words(unr
         assert "cannot reach its database for a moment" in page
         assert "sending the form again is safe" in page
         assert "Traceback" not in page and "psycopg" not in page and "sqlite3" not in page
+        if response.request.method == "GET":  # the way on is the same address, in a few seconds
+            assert f'<a href="{response.request.path}">Try again</a>' in page
     api = client.get("/api/v1/letters/open-letter")
     assert api.status_code == 503
     assert api.headers["Retry-After"] == "5"

@@ -12,10 +12,12 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
+from app import removal_reasons
 from app.db import db, utcnow
 from app.models import Flag, FlagKind, Letter, Moderator, RemovalReason, Signature, SignatureStatus
 from app.services import counting, moderation
 from app.services.flags import flag_params
+from app.services.queries.ledger import REMOVAL_REASONS
 from tests.support import csrf_token
 
 SLUG = "test-letter"
@@ -348,3 +350,8 @@ def test_the_openapi_document_describes_the_new_fields(client: FlaskClient, add_
     assert schemas["Signature"]["properties"]["verified"]["type"] == "boolean"
     parameters = client.get("/api/v1/openapi.json").get_json()["paths"]["/letters/{slug}/signatures"]["get"]
     assert {"verified", "founding"} <= {p["name"] for p in parameters["parameters"]}
+
+
+def test_every_removal_reason_has_its_labels() -> None:
+    assert set(removal_reasons.TALLY_NAMES) == set(REMOVAL_REASONS)
+    assert set(removal_reasons.CHOICES) == set(RemovalReason)

@@ -154,7 +154,7 @@ def test_verified_and_founding_signatories_are_found_by_their_partial_indexes(
     app: Flask, letter: Letter, option: str, index: str
 ) -> None:
     """The letter page lists them on every view: they must not be found by walking the whole list."""
-    from app.services import listing
+    from app.services.queries import listing
 
     with recorded_sql(app) as seen, app.app_context():
         listing.public_signatures(db.session, letter.id, limit=6, **{option: True})

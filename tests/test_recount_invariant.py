@@ -34,9 +34,10 @@ from app.db import db, utcnow
 from app.models import Letter, Moderator, OutboxMessage, RemovalReason, Signature
 from app.services import counting, letters, moderation, signing, withdrawal
 from app.services.errors import DomainError
+from app.services.tokens import TokenLifetimes
 from tests.conftest import LETTER_TEXT
 
-TTL = signing.TokenLifetimes(confirm=timedelta(days=7), withdraw=timedelta(days=90))
+TTL = TokenLifetimes(confirm=timedelta(days=7), withdraw=timedelta(days=90))
 CONFIRM_LINK = re.compile(r"/confirm/([A-Za-z0-9_-]+)")
 PEOPLE = st.integers(min_value=0, max_value=4)
 REASONS = st.sampled_from(RemovalReason)

@@ -19,7 +19,7 @@ from app import ratelimit
 from app.db import db
 from app.models import Letter, ModeratorRole, Signature, SignatureStatus
 from app.moderation import accounts
-from tests.support import ManualClock, RedisServer, marked_settings
+from tests.support import ManualClock, RedisServer, marked_settings, own_server
 from tests.test_moderation import PASSWORD, act, confirm_all, log_in, public_count
 from tests.test_rate_limits import sign_from
 
@@ -31,7 +31,7 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     """A running redis-server of this test's own."""
     folder = tmp_path / "redis"
     folder.mkdir()
-    server = RedisServer(folder)
+    server = own_server(lambda: RedisServer(folder))
     server.start()
     yield server
     server.kill()

@@ -11,8 +11,8 @@ from flask.testing import FlaskClient
 
 from app.db import db, utcnow
 from app.models import Letter, Signature, SignatureStatus
-from app.services import search
-from app.services.search import MODERATOR_FIELDS, PUBLIC_FIELDS, SearchField
+from app.services.queries import search
+from app.services.queries.search import MODERATOR_FIELDS, PUBLIC_FIELDS, SearchField
 from tests.support import query_plan, recorded_sql
 
 

@@ -9,10 +9,12 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskCliRunner
 
+from app import log
 from app.db import db
 from app.dev import seed
 from app.models import LogEvent, Signature, SignatureStatus
-from app.services import counting, letters, listing, log
+from app.services import counting, letters
+from app.services.queries import listing
 
 
 def test_seed_fills_a_new_letter_with_varied_signers(app: Flask, runner: FlaskCliRunner) -> None:

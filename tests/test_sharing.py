@@ -146,6 +146,9 @@ def test_the_page_shows_progress_the_next_goal_and_when_signing_closes(
     assert '<progress id="goal-progress" max="200" value="105"' in page
     assert "105 of the next goal of 200 signatures" in page
     assert "The goal of 100 signatures has been reached." in page
+    # The polled JSON carries the same goal, so the page's script never works it out again.
+    shown = client.get(f"/api/v1/letters/{SLUG}").get_json()["progress"]
+    assert shown == {"goal": 200, "percent": 52, "reached": 100}
 
 
 def test_comments_show_with_public_signatures_shortened_with_a_link_to_the_whole(

@@ -14,7 +14,7 @@ from app.text import (
     clean_line,
     clean_name,
     clean_paragraphs,
-    csv_safe,
+    formula_safe,
     looks_like_url,
     render_markdown,
     strip_invisible,
@@ -184,10 +184,14 @@ def test_names_with_dots_are_not_web_addresses(name: str) -> None:
         ('=HYPERLINK("http://evil.example","x")', '\'=HYPERLINK("http://evil.example","x")'),
     ],
 )
-def test_csv_safe_defuses_formulas(value: str, cell: str) -> None:
-    assert csv_safe(value) == cell
+def test_formula_safe_defuses_formulas(value: str, cell: str) -> None:
+    assert formula_safe(value) == cell
 
 
 @pytest.mark.parametrize("value", ["Ada Lovelace", "", "a=b", "1+1", "'quoted", " =1", "김민지", "محمد"])
-def test_csv_safe_leaves_other_text_alone(value: str) -> None:
-    assert csv_safe(value) == value
+def test_formula_safe_leaves_other_text_alone(value: str) -> None:
+    assert formula_safe(value) == value
+
+
+def test_formula_safe_writes_a_missing_value_as_an_empty_cell() -> None:
+    assert formula_safe(None) == ""

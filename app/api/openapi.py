@@ -6,8 +6,9 @@ from typing import Any
 
 from flask import current_app
 
+from app import public_signature
 from app.models import MAX_ROW_ID
-from app.services.ledger import REMOVAL_REASONS
+from app.services.queries.ledger import REMOVAL_REASONS
 
 _NULLABLE_STRING = {"type": ["string", "null"]}
 _NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
@@ -395,6 +396,10 @@ def openapi_document() -> dict[str, Any]:
                         "summary": {"type": "string"},
                         "signature_count": {"type": "integer", "minimum": 0},
                         "goal": {"type": ["integer", "null"]},
+                        "progress": {
+                            "oneOf": [{"$ref": "#/components/schemas/Progress"}, {"type": "null"}],
+                            "description": "Progress toward the goal as the letter's page shows it (null without one)",
+                        },
                         "featured": {"type": "boolean"},
                         "open": {"type": "boolean", "description": "Whether the letter accepts signatures"},
                         "published_at": _NULLABLE_TIME,
@@ -413,6 +418,23 @@ def openapi_document() -> dict[str, Any]:
                             "description": "Every version of the text, oldest first, with how many counted signatures "
                             "were signed under it (they add up to signature_count)",
                             "items": {"$ref": "#/components/schemas/LetterVersion"},
+                        },
+                    },
+                },
+                "Progress": {
+                    "type": "object",
+                    "required": ["goal", "percent", "reached"],
+                    "properties": {
+                        "goal": {
+                            "type": "integer",
+                            "minimum": 1,
+                            "description": "The goal shown: the letter's own, or once that is reached the next of "
+                            "1, 2, 5, 10, 20, 50, ... above the count",
+                        },
+                        "percent": {"type": "integer", "minimum": 0, "maximum": 100},
+                        "reached": {
+                            "type": ["integer", "null"],
+                            "description": "The letter's own goal once the count has reached it",
                         },
                     },
                 },
@@ -451,51 +473,7 @@ def openapi_document() -> dict[str, Any]:
                         },
                     },
                 },
-                "Signature": {
-                    "type": "object",
-                    "required": [
-                        "id",
-                        "name",
-                        "affiliation",
-                        "country",
-                        "city",
-                        "comment",
-                        "signed_at",
-                        "verified",
-                        "founding",
-                        "confirmed_domain",
-                        "confirmed_organisation",
-                        "version",
-                    ],
-                    "properties": {
-                        "id": {"type": "integer", "description": "For the report link"},
-                        "name": {"type": "string"},
-                        "affiliation": _NULLABLE_STRING,
-                        "country": {"type": ["string", "null"], "description": "ISO 3166-1 alpha-2"},
-                        "city": _NULLABLE_STRING,
-                        "comment": _NULLABLE_STRING,
-                        "signed_at": {"type": "string", "format": "date-time"},
-                        "verified": {
-                            "type": "boolean",
-                            "description": "A moderator checked that this signatory is who the name says",
-                        },
-                        "founding": {"type": "boolean", "description": "One of the letter's founding signatories"},
-                        "confirmed_domain": {
-                            "type": ["string", "null"],
-                            "description": "The domain of the address the signer confirmed with, if they chose to "
-                            "show it (never for webmail or disposable domains; never the address)",
-                        },
-                        "confirmed_organisation": {
-                            "type": ["string", "null"],
-                            "description": "The listed organisation that confirmed_domain belongs to, if any",
-                        },
-                        "version": {
-                            "type": "integer",
-                            "minimum": 1,
-                            "description": "The version of the letter's text this signature was signed under",
-                        },
-                    },
-                },
+                "Signature": public_signature.schema(),
                 "Update": {
                     "type": "object",
                     "required": ["id", "title", "published_at", "body_html", "body_markdown", "url"],

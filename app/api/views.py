@@ -8,12 +8,16 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from app import log
 from app.api.openapi import openapi_document
 from app.db import db, utcnow
 from app.models import Letter, LetterUpdate, LogEvent, Organisation, Signature
-from app.services import domains, ledger, letters, listing, log, updates
+from app.services import domains, letters, updates
 from app.services.errors import DomainError
-from app.services.ledger import Ledger
+from app.services.progress import Progress, progress
+from app.services.queries import ledger, listing
+from app.services.queries.ledger import Ledger
+from app.timestamps import iso
 from app.urls import external_url
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -29,13 +33,16 @@ class BadParameter(DomainError):
     code = "bad_parameter"
 
 
-def _iso(value: Any) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value is not None else None
-
-
 def moderation_json(ledger: Ledger) -> dict[str, Any]:
     """The public moderation numbers of a letter (never names)."""
     return {"mode": ledger.mode, "awaiting_review": ledger.awaiting_review, "removed": dict(ledger.removed)}
+
+
+def progress_json(shown: Progress | None) -> dict[str, Any] | None:
+    """Progress toward the goal as the letter page shows it (live.js draws it from this)."""
+    if shown is None:
+        return None
+    return {"goal": shown.goal, "percent": shown.percent, "reached": shown.reached}
 
 
 def letter_json(letter: Letter, ledger: Ledger) -> dict[str, Any]:
@@ -46,11 +53,12 @@ def letter_json(letter: Letter, ledger: Ledger) -> dict[str, Any]:
         "summary": letter.summary,
         "signature_count": letter.signature_count,
         "goal": letter.goal,
+        "progress": progress_json(progress(letter.signature_count, letter.goal)),
         "featured": letter.featured,
         "open": not letter.is_closed(utcnow()),
-        "published_at": _iso(letter.published_at),
-        "closes_at": _iso(letter.closes_at),
-        "updated_at": _iso(letter.updated_at),
+        "published_at": iso(letter.published_at),
+        "closes_at": iso(letter.closes_at),
+        "updated_at": iso(letter.updated_at),
         "url": external_url("letters.letter", slug=letter.slug),
         "moderation": moderation_json(ledger),
         "version": letter.current_version,
@@ -89,7 +97,7 @@ def update_json(update: LetterUpdate, letter_url: str) -> dict[str, Any]:
     return {
         "id": update.id,
         "title": update.title,
-        "published_at": _iso(update.published_at),
+        "published_at": iso(update.published_at),
         "body_html": update.body_html,
         "body_markdown": update.body_markdown,
         "url": f"{letter_url}#update-{update.id}",

@@ -28,8 +28,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from app import log
 from app.models import Letter, Signature, SignatureStatus
-from app.services import counting, log
+from app.services import counting
+from app.timestamps import iso
 
 # (given names, family names, family name first?) per script.
 NAMES: tuple[tuple[tuple[str, ...], tuple[str, ...], bool], ...] = (
@@ -190,17 +192,19 @@ def _events(plan: _Plan, rows: list[Row], at: object) -> Iterator[tuple[object, 
         (
             id_,
             log.fields_of(
-                id=id_,
-                name=name,
-                affiliation=affiliation,
-                country=country,
-                city=city,
-                comment=comment,
-                signed_at=log.iso(confirmed_at),
-                verified=False,  # verified_at is not set
-                founding=founding,
-                version=version,
-                confirmed_domain=None,  # nor is confirmed_domain
+                {
+                    "id": id_,
+                    "name": name,
+                    "affiliation": affiliation,
+                    "country": country,
+                    "city": city,
+                    "comment": comment,
+                    "signed_at": iso(confirmed_at),
+                    "verified": False,  # verified_at is not set
+                    "founding": founding,
+                    "version": version,
+                    "confirmed_domain": None,  # nor is confirmed_domain
+                }
             )
             if public
             else None,
@@ -373,7 +377,7 @@ def seed_signatures(session: Session, letter: Letter, count: int, *, now: dateti
     """
     rng = random.Random(seed)  # noqa: S311 (fake data, not secrets)
     sqlite = session.get_bind().dialect.name == "sqlite"
-    plan = _Plan(letter.id, now, count, tuple(_name_pool(rng)), sqlite, log.enabled())
+    plan = _Plan(letter.id, now, count, tuple(_name_pool(rng)), sqlite, log.enabled(session))
     ids = _new_ids(session, count)
     confirmed = hidden = 0
 

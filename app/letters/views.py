@@ -11,14 +11,15 @@ from flask_babel import get_locale
 from flask_wtf.csrf import generate_csrf
 from werkzeug.wrappers import Response
 
-from app import caching, export_files, web
+from app import caching, export_files, log, removal_reasons, web
 from app.db import db, utcnow
 from app.models import Letter, Organisation, Signature
 from app.ratelimit import config_limit, limiter
-from app.services import counting, domains, export, ledger, letters, listing, log, textdiff, updates
+from app.services import counting, domains, letters, textdiff, updates
 from app.services import versions as letter_versions
 from app.services.errors import N_
 from app.services.progress import progress
+from app.services.queries import export, ledger, listing
 from app.signing.bots import current_captcha, new_form_stamp
 from app.signing.forms import SignForm
 from app.urls import external_url
@@ -86,6 +87,7 @@ def render_letter(letter: Letter, form: SignForm | None = None) -> str:
         top_organisations=domains.top_organisations(session, letter.id, limit=TOP_ORGANISATIONS),
         letter_updates=updates.letter_updates(session, letter.id, limit=PAGE_UPDATES),
         ledger=ledger.ledger(session, letter),
+        reason_names=removal_reasons.TALLY_NAMES,
         poll_seconds=current_app.config["LIVE_POLL_SECONDS"],
         captcha=current_captcha(),
         comment_preview=COMMENT_PREVIEW,
@@ -139,7 +141,7 @@ def verify_log(slug: str) -> str:
         public_key=key.public_text,
         key_id=key.key_id,
         letter_address=external_url("letters.letter", slug=letter.slug),
-        snapshots=log.snapshots(db.session, letter.id)[:7],
+        snapshots=log.letter_snapshots(db.session, letter.id)[:7],
     )
 
 
@@ -148,7 +150,7 @@ def snapshots(slug: str) -> str:
     """The daily open-data snapshots of the list, newest first."""
     letter = letters.get_letter(db.session, slug)
     return render_template(
-        "letters/snapshots.html", **letter_context(letter), snapshots=log.snapshots(db.session, letter.id)
+        "letters/snapshots.html", **letter_context(letter), snapshots=log.letter_snapshots(db.session, letter.id)
     )
 
 

@@ -8,7 +8,7 @@ from flask import current_app, render_template
 from flask_babel import force_locale
 
 from app.mail.message import Email
-from app.models import Letter, LetterUpdate, LetterVersion, Signature
+from app.models import Letter, LetterUpdate, LetterVersion, Signature, TokenLifetimes
 from app.urls import external_url
 
 
@@ -69,7 +69,7 @@ def confirmation(signer: Signer, letter: Letter, confirm_token: str, withdraw_to
         # The pages behind the links speak the signer's language, whatever the browser that opens them says.
         confirm_url=external_url("signing.confirm", token=confirm_token, lang=signer.locale),
         withdraw_url=external_url("signing.withdraw", token=withdraw_token, lang=signer.locale),
-        days=current_app.config["CONFIRM_TOKEN_DAYS"],
+        days=TokenLifetimes.from_config(current_app.config).confirm.days,
     )
 
 
@@ -81,7 +81,7 @@ def withdrawal_link(signature: Signature, raw_token: str) -> Email:
         signature=signature,
         letter=signature.letter,
         withdraw_url=external_url("signing.withdraw", token=raw_token, lang=signature.locale),
-        days=current_app.config["WITHDRAW_TOKEN_DAYS"],
+        days=TokenLifetimes.from_config(current_app.config).withdraw.days,
     )
 
 
@@ -128,5 +128,5 @@ def material_change(signature: Signature, version: LetterVersion, withdraw_token
             "letters.version", slug=letter.slug, number=signature.letter_version, lang=signature.locale
         ),
         withdraw_url=external_url("signing.withdraw", token=withdraw_token, lang=signature.locale),
-        days=current_app.config["WITHDRAW_TOKEN_DAYS"],
+        days=TokenLifetimes.from_config(current_app.config).withdraw.days,
     )

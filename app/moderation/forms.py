@@ -6,6 +6,7 @@ from flask_babel import lazy_gettext as _l
 from wtforms import BooleanField, EmailField, PasswordField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
+from app import removal_reasons
 from app.forms import Form
 from app.models import RemovalReason
 from app.services.moderation import Action
@@ -19,12 +20,6 @@ ACTION_LABELS = {
     Action.UNVERIFY: _l("Remove verified mark"),
     Action.DISMISS: _l("Dismiss flags"),
     Action.RELEASE: _l("Release (send the confirmation link)"),
-}
-REASON_LABELS = {
-    RemovalReason.FAKE: _l("Fake"),
-    RemovalReason.DUPLICATE: _l("Duplicate"),
-    RemovalReason.ABUSE: _l("Abuse"),
-    RemovalReason.OTHER: _l("Other"),
 }
 
 
@@ -51,7 +46,7 @@ class ActionForm(Form):
         _l("Reason"),
         choices=[
             SelectChoice("", _l("Choose a reason (hide, delete)")),
-            *(SelectChoice(str(r), label) for r, label in REASON_LABELS.items()),
+            *(SelectChoice(str(r), label) for r, label in removal_reasons.CHOICES.items()),
         ],
         validators=[Optional()],
     )

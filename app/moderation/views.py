@@ -11,6 +11,7 @@ from flask_babel import ngettext
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
+from app import removal_reasons
 from app.db import db, utcnow
 from app.models import Letter, Organisation, SignatureStatus
 from app.moderation.accounts import (
@@ -24,7 +25,6 @@ from app.moderation.accounts import (
 )
 from app.moderation.forms import (
     ACTION_LABELS,
-    REASON_LABELS,
     ActionForm,
     LetterForm,
     LoginForm,
@@ -34,8 +34,10 @@ from app.moderation.forms import (
 )
 from app.moderation.wording import FLAG_KINDS, describe_flag
 from app.ratelimit import config_limit, limiter, private_key
-from app.services import export, letters, moderation, organisations, review, signing, updates
+from app.services import letters, moderation, organisations, updates
 from app.services.errors import DomainError
+from app.services.queries import export, review
+from app.services.tokens import TokenLifetimes
 
 bp = Blueprint("moderation", __name__, url_prefix="/moderate")
 
@@ -144,7 +146,7 @@ def queue(slug: str) -> str:
         form=ActionForm(),
         statuses=list(SignatureStatus),
         action_labels=ACTION_LABELS,
-        reason_labels=REASON_LABELS,
+        reason_labels=removal_reasons.CHOICES,
         flag_kinds=FLAG_KINDS,
         describe_flag=describe_flag,
     )
@@ -174,7 +176,7 @@ def act(slug: str) -> Response:
         now=utcnow(),
         reason=form.chosen_reason(),
         note=form.note.data or "",
-        ttl=signing.TokenLifetimes.from_config(current_app.config),
+        ttl=TokenLifetimes.from_config(current_app.config),
     )
     db.session.commit()
     message = ngettext("%(num)d signature changed.", "%(num)d signatures changed.", outcome.changed)

@@ -21,6 +21,7 @@ from typing import cast
 from sqlalchemy import Table, delete, func, select
 from sqlalchemy.orm import Session
 
+from app import log
 from app.db import Base, upsert
 from app.models import (
     Letter,
@@ -31,7 +32,6 @@ from app.models import (
     Signature,
     SignatureStatus,
 )
-from app.services import log
 from app.services.versions import VERSION_TALLY_PREFIX, version_tally
 
 PENDING_TALLY = "pending"
@@ -87,7 +87,7 @@ def move(
     """Put ``signature`` in ``status``, keeping the count and the public tallies exact.
 
     Every change of state that the count or the tallies depend on goes through here, in the
-    caller's transaction; so does the public log's record of it (services.log).
+    caller's transaction; so does the public log's record of it (app.log).
     """
     before = signature.status
     before_count = signature.status == SignatureStatus.CONFIRMED

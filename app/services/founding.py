@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from app.models import Letter, Signature
 from app.services import signing
+from app.services.tokens import TokenLifetimes
 from app.services.withdrawal import LIVE_STATUSES
 
 
@@ -19,7 +20,7 @@ def sign_founding(
     signers: Sequence[signing.SignatureInput],
     *,
     now: datetime,
-    ttl: signing.TokenLifetimes,
+    ttl: TokenLifetimes,
 ) -> int:
     """Sign ``letter`` for each founding signer and mark the signature founding; return how many.
 

@@ -9,7 +9,7 @@ it writes the real mail to the outbox, or discards the job when there is nobody 
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from app.mail import compose, outbox
 from app.mail.message import Email
-from app.models import JobStatus, Letter, Signature, SignatureStatus, TokenPurpose
+from app.models import JobStatus, Letter, Signature, SignatureStatus, TokenLifetimes, TokenPurpose
 from app.services import jobs
 from app.services.tokens import issue_token
 from app.services.withdrawal import CONFIRMED_BY_EMAIL, LIVE_STATUSES
@@ -66,8 +66,7 @@ def answer(
     payload: dict[str, Any],
     *,
     now: datetime,
-    confirm_ttl: timedelta,
-    withdraw_ttl: timedelta,
+    ttl: TokenLifetimes,
 ) -> bool:
     """Write the mail a request asks for to the outbox; False if nobody qualifies (nothing written)."""
     signature = eligible_signature(session, kind, payload, now=now)
@@ -77,14 +76,14 @@ def answer(
     if kind == RESEND:
         # The link confirms the details this mail shows (the signature's submission now), and
         # stops confirming if the address signs again.
-        confirm_token = issue_token(session, signature, TokenPurpose.CONFIRM, now=now, ttl=confirm_ttl)
-        withdraw_token = issue_token(session, signature, TokenPurpose.WITHDRAW, now=now, ttl=withdraw_ttl)
+        confirm_token = issue_token(session, signature, TokenPurpose.CONFIRM, now=now, ttl=ttl.confirm)
+        withdraw_token = issue_token(session, signature, TokenPurpose.WITHDRAW, now=now, ttl=ttl.withdraw)
         email, mail_kind = compose.confirmation(signature, signature.letter, confirm_token, withdraw_token), "confirm"
     elif kind == ALREADY_SIGNED:
-        raw = issue_token(session, signature, TokenPurpose.WITHDRAW, now=now, ttl=withdraw_ttl)
+        raw = issue_token(session, signature, TokenPurpose.WITHDRAW, now=now, ttl=ttl.withdraw)
         email, mail_kind = compose.already_signed(signature, raw), "already_signed"
     else:
-        raw = issue_token(session, signature, TokenPurpose.WITHDRAW, now=now, ttl=withdraw_ttl)
+        raw = issue_token(session, signature, TokenPurpose.WITHDRAW, now=now, ttl=ttl.withdraw)
         email, mail_kind = compose.withdrawal_link(signature, raw), "withdraw"
     outbox.enqueue(session, signature.email, email, kind=mail_kind, now=now, signature=signature)
     return True

@@ -10,6 +10,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from app import log
 from app.models import (
     AuditEntry,
     Flag,
@@ -19,9 +20,10 @@ from app.models import (
     Signature,
     SignatureStatus,
 )
-from app.services import counting, log
+from app.services import counting
 from app.services.errors import DomainError
-from app.services.signing import TokenLifetimes, release_held
+from app.services.signing import release_held
+from app.services.tokens import TokenLifetimes
 from app.services.withdrawal import LIVE_STATUSES, erase_signature
 
 # The most signatures one action may change; a larger "all matching" asks for a narrower search.

@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from app import log
 from app.db import upsert
 from app.mail import compose, outbox
 from app.mail.message import Email
 from app.models import Flag, Letter, Signature, SignatureStatus, SuspectReason, Token, TokenPurpose
-from app.services import counting, domains, link_requests, log
+from app.services import counting, domains, link_requests
 from app.services.errors import N_, LetterClosed, TokenExpired, TokenProblem, TokenSuperseded
 from app.services.flags import Raised
-from app.services.tokens import find_token, new_token, store_tokens
+from app.services.tokens import TokenLifetimes, find_token, new_token, store_tokens
 
 
 @dataclass(frozen=True)
@@ -57,21 +57,6 @@ class Screening:
     may_mail: bool = True
     # Reasons for a moderator to look at the signature (see app.services.flags); never hide it.
     flags: tuple[Raised, ...] = ()
-
-
-@dataclass(frozen=True)
-class TokenLifetimes:
-    """How long the links in a confirmation mail work."""
-
-    confirm: timedelta
-    withdraw: timedelta
-
-    @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> TokenLifetimes:
-        """The lifetimes set by CONFIRM_TOKEN_DAYS and WITHDRAW_TOKEN_DAYS."""
-        return cls(
-            confirm=timedelta(days=config["CONFIRM_TOKEN_DAYS"]), withdraw=timedelta(days=config["WITHDRAW_TOKEN_DAYS"])
-        )
 
 
 def email_key(normalised_email: str) -> str:

@@ -12,6 +12,7 @@ from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from app.models import Signature, Token, TokenPurpose
+from app.models import TokenLifetimes as TokenLifetimes  # defined with the models, so that mail can state them
 
 TOKEN_BYTES = 32
 

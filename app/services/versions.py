@@ -12,7 +12,6 @@ from the letter's row without a query of its own.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -45,14 +44,6 @@ class VersionNotFound(DomainError):
 
 class MaterialChangeError(ValueError):
     """A material change that cannot be recorded as asked (the text did not change, or no note)."""
-
-
-@dataclass(frozen=True)
-class VersionCount:
-    """A version and how many signatures signed under it count now."""
-
-    version: LetterVersion
-    signatures: int
 
 
 def version_tally(number: int) -> str:

@@ -13,6 +13,7 @@ from app.models import Letter, Signature, SignatureStatus
 from app.ratelimit import client_network_key, config_limit, limiter, over_soft_limit, private_key
 from app.services import flags, letters, link_requests, signing, updates, withdrawal
 from app.services.errors import LetterClosed, TokenProblem
+from app.services.tokens import TokenLifetimes
 from app.signing.bots import suspect_reason
 from app.signing.forms import AddressForm, SignForm
 
@@ -82,7 +83,7 @@ def sign(slug: str) -> Response | tuple[str, int]:
         letter,
         data,
         now=utcnow(),
-        ttl=signing.TokenLifetimes.from_config(current_app.config),
+        ttl=TokenLifetimes.from_config(current_app.config),
         screening=screening,
         draft=draft,
     )
@@ -94,7 +95,9 @@ def sign(slug: str) -> Response | tuple[str, int]:
 def check_inbox(slug: str) -> str:
     """After signing: the link is in the mail."""
     letter = letters.get_letter(db.session, slug)
-    return render_template("signing/check_inbox.html", letter=letter)
+    return render_template(
+        "signing/check_inbox.html", letter=letter, days=TokenLifetimes.from_config(current_app.config).confirm.days
+    )
 
 
 @bp.route("/letters/<slug>/resend", methods=["GET", "POST"])
@@ -154,7 +157,11 @@ def request_withdrawal(slug: str) -> Response | str | tuple[str, int]:
 def withdrawal_requested(slug: str) -> str:
     """After asking to withdraw: the link is in the mail, if the address signed."""
     letter = letters.get_letter(db.session, slug)
-    return render_template("signing/withdraw_requested.html", letter=letter)
+    return render_template(
+        "signing/withdraw_requested.html",
+        letter=letter,
+        days=TokenLifetimes.from_config(current_app.config).withdraw.days,
+    )
 
 
 @bp.get("/withdraw/<token:token>")

@@ -34,28 +34,17 @@
   var seconds = Math.max(parseInt(box.getAttribute("data-poll-seconds"), 10) || 3, 1);
   var shown = parseInt(numberEl.getAttribute("data-count"), 10);
 
-  // The same rule as the server: once the goal is reached, the next of 1, 2, 5, 10, 20, 50...
-  function nextRound(n) {
-    for (var scale = 1; ; scale *= 10) {
-      for (var i = 0; i < 3; i++) {
-        var step = [1, 2, 5][i] * scale;
-        if (step > n) { return step; }
-      }
-    }
-  }
-
-  function updateGoal(count) {
-    if (!goalBox) { return; }
-    var set = parseInt(goalBox.getAttribute("data-goal"), 10);
-    var reached = count >= set;
-    var goal = reached ? nextRound(count) : set;
+  // The server works out the goal shown (the one set, or once it is reached the next round
+  // number) and sends it with the count: the page only displays it.
+  function updateGoal(count, progress) {
+    if (!goalBox || !progress) { return; }
     var bar = goalBox.querySelector("progress");
-    bar.max = goal;
+    bar.max = progress.goal;
     bar.value = count;
-    bar.textContent = Math.min(100, Math.floor(count * 100 / goal)) + "%";
-    var template = goalBox.getAttribute(reached ? "data-next-goal-text" : "data-goal-text");
+    bar.textContent = progress.percent + "%";
+    var template = goalBox.getAttribute(progress.reached ? "data-next-goal-text" : "data-goal-text");
     goalBox.querySelector(".goal-text").textContent =
-      template.replace("{count}", numbers.format(count)).replace("{goal}", numbers.format(goal));
+      template.replace("{count}", numbers.format(count)).replace("{goal}", numbers.format(progress.goal));
   }
 
   function refreshList() {
@@ -83,7 +72,7 @@
         if (labelEl && labelEl.dataset.one && labelEl.dataset.many) {
           labelEl.textContent = shown === 1 ? labelEl.dataset.one : labelEl.dataset.many;
         }
-        updateGoal(shown);
+        updateGoal(shown, letter.progress);
         return refreshList();
       })
       .catch(function () { /* offline for a moment: try again at the next tick */ })

@@ -11,9 +11,9 @@ from sqlalchemy import Select, func, select, union
 from sqlalchemy.orm import Session
 
 from app.models import AuditEntry, Flag, Signature, SignatureStatus
-from app.services import search as text_search
 from app.services.errors import BadCursor
-from app.services.listing import escape_like
+from app.services.queries import search as text_search
+from app.services.queries.listing import escape_like
 
 PAGE_SIZE = 50
 VIEWS = ("review", "flagged", "held", "all")

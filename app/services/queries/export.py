@@ -29,26 +29,19 @@ import sqlalchemy as sa
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from app import public_signature
 from app.models import Flag, Signature, SignatureStatus
 from app.services.domains import organisations_for
 from app.text import FORMULA_STARTS as FORMULA_STARTS
+from app.text import formula_safe
+from app.timestamps import iso
 
 BATCH_SIZE = 1000
 # The CSV downloads: rows fetched at once, and the size of a chunk of text handed to the server.
 CSV_BATCH_SIZE = 2_000
 CSV_CHUNK = 64 * 1024
 
-PUBLIC_FIELDS = (
-    "name",
-    "affiliation",
-    "country",
-    "city",
-    "comment",
-    "verified",
-    "signed_at",
-    "confirmed_domain",
-    "confirmed_organisation",
-)
+PUBLIC_FIELDS = public_signature.DOWNLOADED
 ALL_FIELDS = (
     "id",
     "status",
@@ -80,22 +73,18 @@ ALL_FIELDS = (
 
 Row = dict[str, Any]
 
+# What public_rows selects: the columns its fields are read from, and the keys it pages by.
+_PUBLIC_COLUMNS = [
+    getattr(Signature, name)
+    for name in dict.fromkeys(("id", "confirmed_at", "confirmed_domain", *public_signature.columns(PUBLIC_FIELDS)))
+]
+
 
 def public_rows(session: Session, letter_id: int, *, batch_size: int = BATCH_SIZE) -> Iterator[Row]:
     """The public list, oldest first: confirmed public signatures, public fields only."""
     after: tuple[datetime, int] | None = None
     while True:
-        stmt = select(
-            Signature.id,
-            Signature.name,
-            Signature.affiliation,
-            Signature.country,
-            Signature.city,
-            Signature.comment,
-            Signature.verified_at,
-            Signature.confirmed_at,
-            Signature.confirmed_domain,
-        ).where(
+        stmt = select(*_PUBLIC_COLUMNS).where(
             Signature.letter_id == letter_id,
             Signature.status == SignatureStatus.CONFIRMED,
             Signature.public.is_(True),
@@ -111,17 +100,7 @@ def public_rows(session: Session, letter_id: int, *, batch_size: int = BATCH_SIZ
         owners = organisations_for(session, shown) if shown else {}
         for row in batch:
             owner = owners.get(row.confirmed_domain) if row.confirmed_domain else None
-            yield {
-                "name": row.name,
-                "affiliation": row.affiliation,
-                "country": row.country,
-                "city": row.city,
-                "comment": row.comment,
-                "verified": row.verified_at is not None,
-                "signed_at": row.confirmed_at,
-                "confirmed_domain": row.confirmed_domain,
-                "confirmed_organisation": owner.name if owner else None,
-            }
+            yield public_signature.read(row, PUBLIC_FIELDS) | {"confirmed_organisation": owner.name if owner else None}
         if len(batch) < batch_size:
             return
         after = (batch[-1].confirmed_at, batch[-1].id)
@@ -134,32 +113,15 @@ def all_rows(session: Session, letter_id: int, *, batch_size: int = BATCH_SIZE) 
             yield dict(zip(ALL_FIELDS, row, strict=True))
 
 
-# Every start that makes a spreadsheet run a cell is one character: a set lookup of the first one
-# is all the check needs.
-_FORMULA_FIRST = frozenset(FORMULA_STARTS)
-assert all(len(start) == 1 for start in FORMULA_STARTS)
-
-
-def _text(value: str | None) -> str:
-    """A text cell, with a leading apostrophe when a spreadsheet would run it as a formula."""
-    if not value:
-        return ""
-    return "'" + value if value[0] in _FORMULA_FIRST else value
-
-
 def _cell(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, datetime):
-        return _iso(value)
+        return iso(value)
     # Formula injection: make the spreadsheet read the cell as text.
-    return _text(str(value))
-
-
-def _iso(value: datetime) -> str:
-    return value.isoformat().replace("+00:00", "Z")
+    return formula_safe(str(value))
 
 
 def write_csv(rows: Iterable[Row], fields: Sequence[str]) -> Iterator[str]:
@@ -177,7 +139,7 @@ def write_csv(rows: Iterable[Row], fields: Sequence[str]) -> Iterator[str]:
 
 
 def _json_value(value: Any) -> Any:
-    return _iso(value) if isinstance(value, datetime) else value
+    return iso(value) if isinstance(value, datetime) else value
 
 
 def write_json(rows: Iterable[Row], fields: Sequence[str], **head: Any) -> Iterator[str]:
@@ -191,7 +153,7 @@ def write_json(rows: Iterable[Row], fields: Sequence[str], **head: Any) -> Itera
 
 
 def _safe_text(column: Any) -> Any:
-    """SQL for a text cell: empty for NULL, a leading apostrophe when the first character starts a formula."""
+    """``formula_safe`` in SQL: empty for NULL, a leading apostrophe when the first character starts a formula."""
     return sa.case(
         (func.substr(column, 1, 1).in_(FORMULA_STARTS), sa.literal("'") + column),
         else_=func.coalesce(column, ""),
@@ -199,7 +161,7 @@ def _safe_text(column: Any) -> Any:
 
 
 def _iso_text(column: Any, dialect: str) -> Any:
-    """SQL for a UTC time stamp as ``_iso`` writes it: ISO 8601, microseconds only when not zero, then Z."""
+    """SQL for a UTC time stamp as ``iso`` writes it: ISO 8601, microseconds only when not zero, then Z."""
     text: Any
     if dialect == "postgresql":
         text = func.to_char(func.timezone("UTC", column), 'YYYY-MM-DD"T"HH24:MI:SS.US')
@@ -260,19 +222,23 @@ def public_csv(session: Session, letter_id: int, *, batch_size: int = CSV_BATCH_
     cursor to ``csv.writer`` untouched by Python code: that is what makes a million rows take seconds.
     """
     dialect = session.get_bind().dialect.name
+    # Each public field's cell as SQL, in PUBLIC_FIELDS' order (a field added there without its
+    # SQL here fails loudly).
+    cells = {
+        "name": _safe_text(Signature.name),
+        "affiliation": _safe_text(Signature.affiliation),
+        "country": _safe_text(Signature.country),
+        "city": _safe_text(Signature.city),
+        "comment": _safe_text(Signature.comment),
+        "verified": sa.case((Signature.verified_at.is_(None), "false"), else_="true"),
+        "signed_at": _iso_text(Signature.confirmed_at, dialect),
+        "confirmed_domain": _safe_text(Signature.confirmed_domain),
+        # The domain again, replaced below by its organisation's name (few rows have one).
+        "confirmed_organisation": func.coalesce(Signature.confirmed_domain, ""),
+    }
+    assert PUBLIC_FIELDS[-1] == "confirmed_organisation"  # _with_organisations fills the last cell
     stmt = (
-        select(
-            _safe_text(Signature.name),
-            _safe_text(Signature.affiliation),
-            _safe_text(Signature.country),
-            _safe_text(Signature.city),
-            _safe_text(Signature.comment),
-            sa.case((Signature.verified_at.is_(None), "false"), else_="true"),
-            _iso_text(Signature.confirmed_at, dialect),
-            _safe_text(Signature.confirmed_domain),
-            # The domain again, replaced below by its organisation's name (few rows have one).
-            func.coalesce(Signature.confirmed_domain, ""),
-        )
+        select(*(cells[name] for name in PUBLIC_FIELDS))
         .where(
             Signature.letter_id == letter_id,
             Signature.status == SignatureStatus.CONFIRMED,
@@ -293,7 +259,10 @@ def _with_organisations(session: Session, batch: Sequence[Sequence[Any]]) -> Seq
     if not shown:
         return batch
     owners = organisations_for(session, shown)
-    return [(*row[:-1], _text(owners[row[-1]].name) if row[-1] in owners else "") if row[-1] else row for row in batch]
+    return [
+        (*row[:-1], formula_safe(owners[row[-1]].name) if row[-1] in owners else "") if row[-1] else row
+        for row in batch
+    ]
 
 
 def all_csv(session: Session, letter_id: int, *, batch_size: int = CSV_BATCH_SIZE) -> Iterator[str]:

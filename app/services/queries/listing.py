@@ -12,8 +12,8 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
 from app.models import MAX_ROW_ID, Signature, SignatureStatus
-from app.services import search
 from app.services.errors import BadCursor, DomainError
+from app.services.queries import search
 
 MAX_LIMIT = 100
 MAX_QUERY_LENGTH = search.MAX_QUERY_LENGTH
