@@ -150,3 +150,14 @@ def name_key(name: str) -> str:
     decomposed = unicodedata.normalize("NFKD", name.casefold())
     kept = "".join(c if c.isalnum() else " " for c in decomposed if unicodedata.category(c) != "Mn")
     return " ".join(kept.split())
+
+
+def mask_address(address: str) -> str:
+    """An address with most of its local part hidden (``ki***@example.org``), to show its owner what they typed.
+
+    Enough to spot a typo in the domain or the start of the name, too little to read the address
+    back from a shoulder or a screenshot.
+    """
+    local, _, domain = address.rpartition("@")
+    shown = 1 if len(local) <= 3 else 2
+    return f"{local[:shown]}***@{domain}"

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
 from flask_babel import get_locale
+from markupsafe import Markup
 from werkzeug.wrappers import Response
 
 from app.db import db, utcnow
@@ -14,8 +15,9 @@ from app.ratelimit import client_network_key, config_limit, limiter, over_soft_l
 from app.services import flags, letters, link_requests, signing, updates, withdrawal
 from app.services.errors import LetterClosed, TokenProblem
 from app.services.tokens import TokenLifetimes
-from app.signing.bots import suspect_reason
+from app.signing.bots import current_captcha, new_ask_stamp, should_ask, suspect_reason
 from app.signing.forms import AddressForm, SignForm
+from app.text import mask_address
 
 bp = Blueprint("signing", __name__)
 
@@ -23,6 +25,15 @@ bp = Blueprint("signing", __name__)
 def _may_mail(key: str) -> bool:
     """Whether this address may get another mail now (a quiet limit: the answer is the same)."""
     return not over_soft_limit("RATELIMIT_MAIL_PER_ADDRESS", private_key(key))
+
+
+# The session remembers, for the "check your inbox" page, where the link went: masked, and only
+# for the letter it was sent for. The page is the same whether or not the address signed before.
+SENT_TO = "sent_to"
+
+
+def _remember_address(letter: Letter, address: str) -> None:
+    session[SENT_TO] = [letter.slug, mask_address(address)]
 
 
 def _queue(kind: str, letter: Letter, address: str) -> None:
@@ -42,7 +53,7 @@ forms_limit = limiter.shared_limit(
 @bp.post("/letters/<slug>/sign")
 @sign_limit
 @db.reads_first
-def sign(slug: str) -> Response | tuple[str, int]:
+def sign(slug: str) -> Response | str | tuple[str, int]:
     """Take a signature; the answer is the same whether or not the address signed before.
 
     Everything but the writes happens first, outside the write transaction: the checks, the
@@ -54,6 +65,16 @@ def sign(slug: str) -> Response | tuple[str, int]:
     form = SignForm()
     if not form.validate():
         return render_letter(letter, form=form), 422
+    if should_ask(form.website.data, form.started.data, form.asked.data):
+        # Sent back faster than a person types: ask once, with every field kept, instead of holding it.
+        return render_template(
+            "signing/ask.html",
+            letter=letter,
+            form=form,
+            asked=new_ask_stamp(),
+            address=mask_address(form.normalised_email),
+            captcha=current_captcha(),
+        )
     data = form.to_input(str(get_locale()))
     network = client_network_key()
 
@@ -71,15 +92,15 @@ def sign(slug: str) -> Response | tuple[str, int]:
     )
     burst = flags.network_burst(over_limit, letter, network)
     screening = signing.Screening(
-        suspect_reason=suspect_reason(form.website.data, form.started.data),
+        suspect_reason=suspect_reason(form.website.data, form.started.data, form.asked.data),
         network_hash=network,
         may_mail=_may_mail(data.email_key),
         flags=tuple(raised) + ((burst,) if burst else ()),
     )
     draft = signing.draft_confirmation(letter, data) if screening.may_mail and not screening.suspect_reason else None
-    session = db.begin_write()
+    writing = db.begin_write()
     signing.sign(
-        session,
+        writing,
         letter,
         data,
         now=utcnow(),
@@ -87,7 +108,8 @@ def sign(slug: str) -> Response | tuple[str, int]:
         screening=screening,
         draft=draft,
     )
-    session.commit()
+    writing.commit()
+    _remember_address(letter, data.email)
     return redirect(url_for(".check_inbox", slug=letter.slug), 303)
 
 
@@ -95,8 +117,15 @@ def sign(slug: str) -> Response | tuple[str, int]:
 def check_inbox(slug: str) -> str:
     """After signing: the link is in the mail."""
     letter = letters.get_letter(db.session, slug)
+    sent_to = session.get(SENT_TO)
+    address = None
+    if isinstance(sent_to, list) and len(sent_to) == 2 and sent_to[0] == slug:
+        address = Markup('<strong class="sent-to">{}</strong>').format(sent_to[1])
     return render_template(
-        "signing/check_inbox.html", letter=letter, days=TokenLifetimes.from_config(current_app.config).confirm.days
+        "signing/check_inbox.html",
+        letter=letter,
+        address=address,
+        days=TokenLifetimes.from_config(current_app.config).confirm.days,
     )
 
 
@@ -112,6 +141,7 @@ def resend(slug: str) -> Response | str | tuple[str, int]:
         if letter.is_closed(utcnow()):
             raise LetterClosed()
         _queue(link_requests.RESEND, letter, form.normalised_email)
+        _remember_address(letter, form.normalised_email)
         return redirect(url_for(".check_inbox", slug=letter.slug), 303)
     return render_template("signing/resend.html", letter=letter, form=form)
 
