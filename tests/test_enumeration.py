@@ -9,6 +9,7 @@ from flask.testing import FlaskClient
 
 from app.db import db, utcnow
 from app.models import Job, JobStatus, Letter, OutboxMessage, OutboxStatus, Signature, SignatureStatus
+from app.text import mask_address
 from tests.support import csrf_token, sign
 
 SLUG = "test-letter"
@@ -23,8 +24,9 @@ def answer(client: FlaskClient, form: str, email: str) -> tuple[int, str, str]:
         response = client.post(path, data={"email": email, "csrf_token": csrf_token(client, path)})
     location = response.headers.get("Location", "")
     follow = client.get(location).get_data(as_text=True) if location else response.get_data(as_text=True)
-    # The page differs only in its CSRF token and cache-busting names, which depend on nothing posted.
-    return response.status_code, location, follow
+    # The page differs only in its CSRF token and cache-busting names, which depend on nothing posted,
+    # and in the (masked) address the visitor typed, shown back to them: it says nothing of the signer.
+    return response.status_code, location, follow.replace(mask_address(email), "{typed address}")
 
 
 def mail_kinds(app: Flask) -> list[str]:

@@ -18,6 +18,7 @@ from app.services.tokens import TokenLifetimes
 from app.signing.bots import current_captcha, new_ask_stamp, should_ask, suspect_reason
 from app.signing.forms import AddressForm, SignForm
 from app.text import mask_address
+from app.urls import external_url
 
 bp = Blueprint("signing", __name__)
 
@@ -147,9 +148,20 @@ def resend(slug: str) -> Response | str | tuple[str, int]:
 
 
 def _confirmed_page(outcome: signing.Confirmation, *, already: bool) -> str:
+    """Thanks, the signer's place and the count, their own entry, and a way to share: no dead end."""
     signature = outcome.signature
+    letter = signature.letter
     pending = signature.status == SignatureStatus.PENDING
-    return render_template("signing/confirmed.html", letter=signature.letter, already=already, pending=pending)
+    listed = signature.status == SignatureStatus.CONFIRMED and signature.public
+    return render_template(
+        "signing/confirmed.html",
+        letter=letter,
+        already=already,
+        pending=pending,
+        place=outcome.place,
+        letter_url=external_url("letters.letter", slug=letter.slug),
+        entry_url=url_for("letters.signature", slug=letter.slug, signature_id=signature.id) if listed else None,
+    )
 
 
 @bp.get("/confirm/<token:token>")

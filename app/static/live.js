@@ -1,5 +1,5 @@
 // Live count, progress and newest signers: poll the letter's JSON (cheap: ETag + short cache)
-// and update the page in place; copy-link button; focus on the form's errors. The page is
+// and update the page in place; focus on the form's errors (sharing is share.js). The page is
 // complete without this script.
 (function () {
   "use strict";
@@ -11,21 +11,9 @@
     window.addEventListener("load", function () { window.setTimeout(function () { summary.focus(); }, 0); });
   }
 
-  var copy = document.querySelector("[data-copy]");
-  if (copy && navigator.clipboard) {
-    var status = document.querySelector(".copy-status");
-    copy.parentNode.hidden = false;
-    copy.addEventListener("click", function () {
-      navigator.clipboard.writeText(copy.getAttribute("data-copy")).then(function () {
-        if (status) { status.textContent = status.getAttribute("data-copied"); }
-      });
-    });
-  }
-
   var box = document.querySelector("[data-live]");
   if (!box || !window.fetch) { return; }
   var numberEl = box.querySelector("[data-count]");
-  var labelEl = box.querySelector(".count-label");
   var goalBox = box.querySelector("[data-goal]");
   var list = document.querySelector("[data-newest]");
   var emptyNote = document.querySelector("[data-empty]");
@@ -67,11 +55,14 @@
       .then(function (letter) {
         if (!letter || letter.signature_count === shown) { return; }
         shown = letter.signature_count;
-        numberEl.textContent = numbers.format(shown);
-        numberEl.setAttribute("data-count", String(shown));
-        if (labelEl && labelEl.dataset.one && labelEl.dataset.many) {
-          labelEl.textContent = shown === 1 ? labelEl.dataset.one : labelEl.dataset.many;
-        }
+        // The sidebar's count, and the one under the title on narrow screens.
+        document.querySelectorAll("[data-count]").forEach(function (el) {
+          el.textContent = numbers.format(shown);
+          el.setAttribute("data-count", String(shown));
+        });
+        document.querySelectorAll(".count-label").forEach(function (el) {
+          if (el.dataset.one && el.dataset.many) { el.textContent = shown === 1 ? el.dataset.one : el.dataset.many; }
+        });
         updateGoal(shown, letter.progress);
         return refreshList();
       })
