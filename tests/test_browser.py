@@ -135,7 +135,7 @@ def test_invalid_email_is_refused_next_to_the_field_keeping_what_was_typed(
     expect(email).to_have_value("ada at example dot org")
     expect(page.get_by_label("Full name", exact=True)).not_to_have_attribute("aria-invalid", "true")
     expect(page.locator(".count-number")).to_have_text("0")
-    assert table_counts(app) == {"signatures": 0, "tokens": 0, "outbox_messages": 0}
+    assert table_counts(app) == {"signatures": 0, "tokens": 0, "outbox_messages": 0, "jobs": 0}
 
 
 def test_letter_page_works_without_javascript(

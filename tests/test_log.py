@@ -22,7 +22,6 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from app import log
 from app.config import ConfigError, finalise, read_environment
 from app.db import db, utcnow
-from app.mail.worker import log_key, sequence_logs
 from app.models import (
     Letter,
     LogEvent,
@@ -38,6 +37,7 @@ from app.moderation import accounts
 from app.services import counting, moderation
 from app.services.moderation import Action
 from app.timestamps import iso
+from app.worker import log_key, sequence_logs
 from tests.support import add_confirmed, csrf_token, log_confirmed, mail_links, sign
 
 SLUG = "test-letter"
