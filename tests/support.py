@@ -26,7 +26,7 @@ from flask.testing import FlaskClient
 from app import log
 from app.clock import Clock
 from app.db import db, utcnow
-from app.models import OutboxMessage, Signature, SignatureStatus, Token
+from app.models import Job, OutboxMessage, Signature, SignatureStatus, Token
 from app.services import counting
 from benchmarks.servers import RedisServer, ServerMissing
 
@@ -206,12 +206,12 @@ def path_of(url: str) -> str:
 
 
 def table_counts(app: Flask) -> dict[str, int]:
-    """How many signatures, tokens and outbox messages are stored."""
+    """How many signatures, tokens, outbox messages and jobs are stored."""
     with app.app_context():
         session = db.session
         return {
             model.__tablename__: session.scalar(sa.select(sa.func.count()).select_from(model)) or 0
-            for model in (Signature, Token, OutboxMessage)
+            for model in (Signature, Token, OutboxMessage, Job)
         }
 
 

@@ -12,7 +12,7 @@ from app.models import Letter
 from tests.support import csrf_token, sign, table_counts
 
 SLUG = "test-letter"
-NOTHING = {"signatures": 0, "tokens": 0, "outbox_messages": 0}
+NOTHING = {"signatures": 0, "tokens": 0, "outbox_messages": 0, "jobs": 0}
 
 
 def assert_refused(app: Flask, response: Any, status: int, message: str) -> str:

@@ -2,32 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from flask import current_app, render_template
 from flask_babel import force_locale
 
-from app.models import Letter, LetterUpdate, LetterVersion, Signature
-from app.services.letters import letter_text
-from app.services.tokens import TokenLifetimes
+from app.mail.message import Email
+from app.mail.outbox import sender_domain
+from app.models import Letter, LetterUpdate, LetterVersion, Signature, TokenLifetimes
 from app.text import markdown_as_text
 from app.urls import external_url
-
-
-@dataclass(frozen=True)
-class Email:
-    """A composed message, not yet addressed."""
-
-    subject: str
-    text: str
-    html: str
 
 
 def _render(name: str, locale: str, **context: Any) -> Email:
     """Render a message in ``locale``, with the letter's title in that language when it has a translation."""
     context.setdefault("site_name", current_app.config["SITE_NAME"])
-    context.setdefault("title", letter_text(context["letter"], locale).title)
+    context.setdefault("title", context["letter"].text_in(locale).title)
     with force_locale(locale):
         subject = render_template(f"mail/{name}.subject.txt", **context)
         return Email(
@@ -38,14 +28,14 @@ def _render(name: str, locale: str, **context: Any) -> Email:
         )
 
 
-def list_headers(letter: Letter, unsubscribe_url: str, sender_domain: str) -> dict[str, str]:
+def list_headers(letter: Letter, unsubscribe_url: str) -> dict[str, str]:
     """The headers of a letter's update mail: which list it is (RFC 2919) and how to leave it (RFC 2369, 8058).
 
     Mail programs show an "unsubscribe" button that POSTs to the link; spam filters expect a
     List-Id beside List-Unsubscribe. The list's name is the letter's title when it is ASCII
     (a header's words would otherwise be encoded, angle brackets and all).
     """
-    list_id = f"<{letter.slug}.letters.{sender_domain}>"
+    list_id = f"<{letter.slug}.letters.{sender_domain(current_app.config['MAIL_DEFAULT_SENDER'])}>"
     title = letter.title.replace("\\", "").replace('"', "")
     return {
         "List-Id": f'"{title}" {list_id}' if title.isascii() and title.isprintable() else list_id,
@@ -125,9 +115,10 @@ def already_signed(signature: Signature, withdraw_token: str) -> Email:
     )
 
 
-def update(signature: Signature, letter_update: LetterUpdate, unsubscribe_url: str) -> Email:
-    """An update about a letter the signer signed, with the link that stops these mails."""
-    return _render(
+def update(signature: Signature, letter_update: LetterUpdate, unsubscribe_token: str) -> Email:
+    """An update about a letter the signer signed, with the link (and the headers) that stop these mails."""
+    url = external_url("signing.unsubscribe", token=unsubscribe_token, lang=signature.locale)
+    email = _render(
         "update",
         signature.locale,
         signature=signature,
@@ -136,17 +127,19 @@ def update(signature: Signature, letter_update: LetterUpdate, unsubscribe_url: s
         # The text part is text: the Markdown's markup gone, each link's address on a line of its own.
         update_text=markdown_as_text(letter_update.body_markdown),
         letter_url=external_url("letters.letter", slug=signature.letter.slug, lang=signature.locale),
-        unsubscribe_url=unsubscribe_url,
+        unsubscribe_url=url,
     )
+    return Email(email.subject, email.text, email.html, list_headers(signature.letter, url))
 
 
-def material_change(signature: Signature, version: LetterVersion, withdraw_token: str, unsubscribe_url: str) -> Email:
+def material_change(signature: Signature, version: LetterVersion, withdraw_token: str, unsubscribe_token: str) -> Email:
     """The note to a signer who asked for updates: the letter's text changed in substance since they signed.
 
-    It is update mail too: ``unsubscribe_url`` stops it, as it stops the updates.
+    It is update mail too: the link and headers that stop the updates stop it as well.
     """
     letter = signature.letter
-    return _render(
+    url = external_url("signing.unsubscribe", token=unsubscribe_token, lang=signature.locale)
+    email = _render(
         "material_change",
         signature.locale,
         signature=signature,
@@ -158,5 +151,6 @@ def material_change(signature: Signature, version: LetterVersion, withdraw_token
         ),
         withdraw_url=external_url("signing.withdraw", token=withdraw_token, lang=signature.locale),
         days=TokenLifetimes.from_config(current_app.config).withdraw.days,
-        unsubscribe_url=unsubscribe_url,
+        unsubscribe_url=url,
     )
+    return Email(email.subject, email.text, email.html, list_headers(letter, url))
