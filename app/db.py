@@ -6,7 +6,7 @@ import ast
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache, wraps
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -170,6 +170,41 @@ def database_unavailable(error: BaseException) -> bool:
     if isinstance(error, sa.exc.DBAPIError) and error.connection_invalidated:
         return True
     return isinstance(error, UNAVAILABLE_ERRORS)
+
+
+def claim_leased(
+    session: Session,
+    model: Any,
+    *,
+    pending: object,
+    due: Any,
+    worker_id: str,
+    now: datetime,
+    limit: int,
+    lease: timedelta,
+) -> list[Any]:
+    """Lease up to ``limit`` rows of ``model`` to ``worker_id`` for ``lease``, in one statement; oldest first.
+
+    For the work queues (the outbox's messages, the jobs): a row is due when its status is
+    ``pending``, its ``due`` moment has come and nobody holds it (or the holder's lease ran out).
+    On PostgreSQL, FOR UPDATE SKIP LOCKED lets any number of workers claim side by side.
+    """
+    free = sa.or_(model.claimed_until.is_(None), model.claimed_until < now)
+    chosen = (
+        sa.select(model.id)
+        .where(model.status == pending, due <= now, free)
+        .order_by(due, model.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    claimed = session.scalars(
+        sa.update(model)
+        .where(model.id.in_(chosen.scalar_subquery()))
+        .values(claimed_until=now + lease, claimed_by=worker_id)
+        .returning(model)
+        .execution_options(synchronize_session=False)
+    )
+    return sorted(claimed, key=lambda row: row.id)
 
 
 @dataclass

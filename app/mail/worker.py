@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import or_, select, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from app.db import db, utcnow
+from app.db import claim_leased, db, utcnow
 from app.mail.backends import PermanentFailure, backend_for, build_message
 from app.models import OutboxMessage, OutboxStatus
 
@@ -48,25 +48,16 @@ def claim_due(
     session: Session, *, worker_id: str, now: datetime, limit: int, lease: timedelta = LEASE
 ) -> list[OutboxMessage]:
     """Lease up to ``limit`` due, unleased rows to ``worker_id`` for ``lease``, in one statement; oldest first."""
-    due = (
-        select(OutboxMessage.id)
-        .where(
-            OutboxMessage.status == OutboxStatus.PENDING,
-            OutboxMessage.next_attempt_at <= now,
-            or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now),
-        )
-        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
+    return claim_leased(
+        session,
+        OutboxMessage,
+        pending=OutboxStatus.PENDING,
+        due=OutboxMessage.next_attempt_at,
+        worker_id=worker_id,
+        now=now,
+        limit=limit,
+        lease=lease,
     )
-    claimed = session.scalars(
-        update(OutboxMessage)
-        .where(OutboxMessage.id.in_(due.scalar_subquery()))
-        .values(claimed_until=now + lease, claimed_by=worker_id)
-        .returning(OutboxMessage)
-        .execution_options(synchronize_session=False)
-    )
-    return sorted(claimed, key=lambda row: row.id)
 
 
 @dataclass

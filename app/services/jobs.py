@@ -15,9 +15,10 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, or_, select, update
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
+from app.db import claim_leased
 from app.models import Job, JobStatus
 
 LEASE = timedelta(minutes=5)
@@ -68,25 +69,10 @@ def pending(session: Session, kind: str, *, other_than: int | None = None) -> bo
 
 def claim_due(session: Session, *, worker_id: str, now: datetime, limit: int) -> list[Job]:
     """Lease up to ``limit`` due, unleased jobs to ``worker_id``, in one statement; oldest first."""
-    due = (
-        select(Job.id)
-        .where(
-            Job.status == JobStatus.PENDING,
-            Job.run_after <= now,
-            or_(Job.claimed_until.is_(None), Job.claimed_until < now),
-        )
-        .order_by(Job.run_after, Job.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
+    pending = JobStatus.PENDING
+    return claim_leased(
+        session, Job, pending=pending, due=Job.run_after, worker_id=worker_id, now=now, limit=limit, lease=LEASE
     )
-    claimed = session.scalars(
-        update(Job)
-        .where(Job.id.in_(due.scalar_subquery()))
-        .values(claimed_until=now + LEASE, claimed_by=worker_id)
-        .returning(Job)
-        .execution_options(synchronize_session=False)
-    )
-    return sorted(claimed, key=lambda job: job.id)
 
 
 def leased(session: Session, job_id: int, worker_id: str) -> Job | None:
