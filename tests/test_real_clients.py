@@ -222,5 +222,9 @@ def test_compression_can_be_left_to_a_proxy(app_config: dict[str, Any], letter: 
     from app import create_app
 
     plain = create_app({**app.config, "COMPRESS_RESPONSES": False})
-    answer = plain.test_client().get(f"/letters/{SLUG}", headers={"Accept-Encoding": "gzip"})
-    assert answer.status_code == 200 and "Content-Encoding" not in answer.headers
+    try:
+        answer = plain.test_client().get(f"/letters/{SLUG}", headers={"Accept-Encoding": "gzip"})
+        assert answer.status_code == 200 and "Content-Encoding" not in answer.headers
+    finally:
+        with plain.app_context():
+            db.engine.dispose()  # its own connections, closed now rather than by the garbage collector
