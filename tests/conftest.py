@@ -20,8 +20,9 @@ from sqlalchemy.engine import make_url
 
 from app import create_app
 from app.db import Base, db, utcnow
-from app.models import Letter
-from app.services import letters as letter_service
+from app.models import Letter, Moderator, ModeratorRole
+from tests import factories
+from tests.factories import LETTER_TEXT
 from tests.support import IN_CI, ManualClock, SMTPSink, marked_settings, require
 
 # The browser fixtures, registered once: a session fixture imported into two test modules would be
@@ -47,16 +48,6 @@ settings.load_profile("ci" if IN_CI else "dev")
 
 BACKENDS = ["sqlite", "postgresql"]
 SEEDED_TABLES = {"watch_names"}
-
-LETTER_TEXT = """---
-title: An open letter for testing
-slug: test-letter
-goal: 100
----
-We, the undersigned, **ask** for [better tests](https://example.org).
-
-<script>alert("no")</script>
-"""
 
 
 def _migrate(url: str, tmp: Path) -> None:
@@ -190,13 +181,22 @@ def create_letter(app: Flask) -> Callable[..., Letter]:
 
     def make(text: str = LETTER_TEXT, *, slug: str | None = None, featured: bool = False, **fields: Any) -> Letter:
         with app.app_context(), db.transaction() as session:
-            source = letter_service.parse_letter_file(text)
-            letter, _ = letter_service.load_letter(session, source, now=utcnow(), slug=slug, featured=featured)
-            for key, value in fields.items():
-                setattr(letter, key, value)
-            session.flush()
-            session.expunge(letter)
-            return letter
+            made = factories.letter(session, text, slug=slug, featured=featured, **fields)
+            session.expunge(made)
+            return made
+
+    return make
+
+
+@pytest.fixture
+def create_moderator(app: Flask) -> Callable[..., Moderator]:
+    """Make a moderator account (``role=ModeratorRole.ADMIN`` for an administrator) with ``factories.PASSWORD``."""
+
+    def make(email: str = "mod@example.org", role: ModeratorRole = ModeratorRole.MODERATOR) -> Moderator:
+        with app.app_context(), db.transaction() as session:
+            made = factories.moderator(session, email, role)
+            session.expunge(made)
+            return made
 
     return make
 

@@ -23,7 +23,7 @@ from schemathesis.schemas import BaseSchema
 
 from app.mail.worker import sequence_logs
 from app.models import Letter
-from tests.support import log_confirmed
+from tests.factories import log_confirmed
 from tests.test_api import add_signatures  # noqa: F401  (a fixture)
 
 SLUG = "test-letter"

@@ -11,16 +11,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app.db import db
-from app.models import Letter, OutboxMessage, Signature, SignatureStatus, SuspectReason
+from app.models import Letter, OutboxMessage, SignatureStatus, SuspectReason
 from app.signing.bots import FORM_STAMP_MAX_AGE
+from tests.factories import stored_signatures
 from tests.support import ManualClock, sign
 
 SLUG = "test-letter"
-
-
-def signatures(app: Flask) -> list[Signature]:
-    with app.app_context():
-        return list(db.session.scalars(sa.select(Signature).order_by(Signature.id)))
 
 
 def mail_kinds(app: Flask) -> list[str]:
@@ -52,7 +48,7 @@ def test_the_honeypot_holds_the_signature_quietly(app: Flask, client: FlaskClien
     assert response.status_code == 303
     assert response.headers["Location"].endswith(f"/letters/{SLUG}/signed")
     # ...but the signature is held: no mail, not counted, not listed.
-    [held] = signatures(app)
+    [held] = stored_signatures(app)
     assert (held.status, held.suspect_reason) == (SignatureStatus.SUSPECT, SuspectReason.HONEYPOT)
     assert mail_kinds(app) == []
     assert count_of(app) == 0
@@ -64,7 +60,7 @@ def test_a_form_sent_back_too_fast_is_held(app: Flask, client: FlaskClient, lett
     clock.advance(1.9)
     response = sign(client, SLUG, token=fields["csrf_token"], started=fields["started"])
     assert response.status_code == 303
-    [held] = signatures(app)
+    [held] = stored_signatures(app)
     assert (held.status, held.suspect_reason) == (SignatureStatus.SUSPECT, SuspectReason.TOO_FAST)
     assert mail_kinds(app) == []
 
@@ -76,7 +72,7 @@ def test_a_missing_or_forged_time_stamp_is_held(
     fields = form_fields(client)
     clock.advance(2.1)
     assert sign(client, SLUG, token=fields["csrf_token"], started=stamp).status_code == 303
-    [held] = signatures(app)
+    [held] = stored_signatures(app)
     assert (held.status, held.suspect_reason) == (SignatureStatus.SUSPECT, SuspectReason.NO_FORM_TIME)
 
 
@@ -85,12 +81,12 @@ def test_a_person_who_takes_their_time_is_not_held_and_signing_again_releases(
 ) -> None:
     fields = form_fields(client)
     sign(client, SLUG, token=fields["csrf_token"], started=fields["started"])
-    assert signatures(app)[0].status == SignatureStatus.SUSPECT
+    assert stored_signatures(app)[0].status == SignatureStatus.SUSPECT
     # No mail came, so the person fills the form again, at a human pace: released and mailed.
     fields = form_fields(client)
     clock.advance(2.1)
     assert sign(client, SLUG, token=fields["csrf_token"], started=fields["started"]).status_code == 303
-    [signature] = signatures(app)
+    [signature] = stored_signatures(app)
     assert (signature.status, signature.suspect_reason) == (SignatureStatus.UNCONFIRMED, None)
     assert mail_kinds(app) == ["confirm"]
 
@@ -102,7 +98,7 @@ def test_a_form_left_open_for_days_is_still_fine(
     fields = form_fields(client)
     clock.advance(days * 24 * 3600)
     sign(client, SLUG, token=fields["csrf_token"], started=fields["started"])
-    [signature] = signatures(app)
+    [signature] = stored_signatures(app)
     assert (signature.status, signature.suspect_reason) == (SignatureStatus.UNCONFIRMED, None)
 
 
@@ -112,7 +108,7 @@ def test_a_time_stamp_older_than_a_week_counts_as_none(
     fields = form_fields(client)
     clock.advance(FORM_STAMP_MAX_AGE + 1)
     sign(client, SLUG, token=fields["csrf_token"], started=fields["started"])
-    [held] = signatures(app)
+    [held] = stored_signatures(app)
     assert (held.status, held.suspect_reason) == (SignatureStatus.SUSPECT, SuspectReason.NO_FORM_TIME)
 
 
@@ -126,7 +122,7 @@ def test_a_held_request_changes_nothing_that_exists(
     # A bot reusing the address cannot rename the signature or mail its owner.
     fields = form_fields(client)
     sign(client, SLUG, token=fields["csrf_token"], started=fields["started"], name="Someone Else", website="x")
-    [signature] = signatures(app)
+    [signature] = stored_signatures(app)
     assert (signature.name, signature.status) == ("Ada Lovelace", SignatureStatus.UNCONFIRMED)
     assert mail_kinds(app) == ["confirm"]
 
@@ -146,7 +142,7 @@ def test_a_captcha_plugs_in_through_the_hook(app: Flask, client: FlaskClient, le
     assert '<input name="captcha-answer"' in html  # the plugged-in widget is in the form
     sign(client, SLUG, email="bot@example.org", **{"captcha-answer": "wrong"})
     sign(client, SLUG, email="ada@example.org", **{"captcha-answer": "4"})
-    held, passed = signatures(app)
+    held, passed = stored_signatures(app)
     assert (held.status, held.suspect_reason) == (SignatureStatus.SUSPECT, SuspectReason.CAPTCHA)
     assert (passed.status, passed.suspect_reason) == (SignatureStatus.UNCONFIRMED, None)
     assert mail_kinds(app) == ["confirm"]

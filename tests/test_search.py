@@ -13,23 +13,13 @@ from app.db import db, utcnow
 from app.models import Letter, Signature, SignatureStatus
 from app.services.queries import search
 from app.services.queries.search import MODERATOR_FIELDS, PUBLIC_FIELDS, SearchField
+from tests import factories
 from tests.support import query_plan, recorded_sql
 
 
 def add(app: Flask, letter: Letter, name: str, email: str, affiliation: str | None = None) -> int:
     with app.app_context(), db.transaction() as session:
-        signature = Signature(
-            letter_id=letter.id,
-            name=name,
-            email=email,
-            email_key=email.lower(),
-            affiliation=affiliation,
-            status=SignatureStatus.CONFIRMED,
-            confirmed_at=utcnow(),
-        )
-        session.add(signature)
-        session.flush()
-        return signature.id
+        return factories.signer(session, letter.id, name=name, email=email, affiliation=affiliation).id
 
 
 def found(app: Flask, query: str, fields: Sequence[SearchField] = PUBLIC_FIELDS) -> list[str]:

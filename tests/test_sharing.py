@@ -13,7 +13,7 @@ from app import create_app
 from app.config import ConfigError
 from app.models import Letter
 from app.services.progress import next_round_number, progress
-from tests.support import add_confirmed
+from tests.factories import add_confirmed
 
 SLUG = "test-letter"
 
