@@ -1,4 +1,14 @@
-"""Fixtures: an app on SQLite and (when TEST_DATABASE_URL is set) PostgreSQL, a real SMTP server."""
+"""Fixtures: an app on SQLite and (when TEST_DATABASE_URL is set) PostgreSQL, a real SMTP server.
+
+Which database a test runs on: a test that uses the ``database_url`` fixture (through ``app``,
+``client``, ``letter``…) runs on SQLite only, unless it is marked ``@pytest.mark.engines``: then it
+runs once on each engine. Mark a test (or a whole module, with ``pytestmark``) ``engines`` when
+what it checks could differ between SQLite and PostgreSQL: queries and their plans, locking and
+concurrency, migrations, search, counting and tallies, the public log, purges by date, values
+one engine stores and the other refuses (NUL characters, huge numbers), anything with SQL that
+is spelt per dialect. Pages, headers, templates, translations, rate limits, caches and the
+browser run on SQLite only. When in doubt, mark it.
+"""
 
 from __future__ import annotations
 
@@ -125,9 +135,16 @@ def _truncate(url: str) -> None:
     engine.dispose()
 
 
-@pytest.fixture(params=BACKENDS)
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run tests that use a database on SQLite, and those marked ``engines`` on both engines."""
+    if "database_url" in metafunc.fixturenames:
+        engines = BACKENDS if metafunc.definition.get_closest_marker("engines") else BACKENDS[:1]
+        metafunc.parametrize("database_url", engines, indirect=True)
+
+
+@pytest.fixture
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, migrated database for one test, on each backend."""
+    """A fresh, migrated database for one test: SQLite, or each engine for a test marked ``engines``."""
     if request.param == "sqlite":
         path = tmp_path / "test.db"
         shutil.copyfile(request.getfixturevalue("sqlite_template"), path)

@@ -14,6 +14,8 @@ from app.models import Letter
 from tests.factories import add_confirmed
 from tests.support import recorded_sql
 
+pytestmark = pytest.mark.engines
+
 SLUG = "test-letter"
 
 

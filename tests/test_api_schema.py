@@ -26,6 +26,8 @@ from app.models import Letter
 from tests.factories import log_confirmed
 from tests.test_api import add_signatures  # noqa: F401  (a fixture)
 
+pytestmark = pytest.mark.engines
+
 SLUG = "test-letter"
 
 

@@ -38,7 +38,7 @@ def form_fields(client: FlaskClient, path: str = f"/letters/{SLUG}") -> dict[str
 
 
 # Tests that take the `clock` fixture run the app by it: time passes only when they move it on.
-pytestmark = pytest.mark.settings(SIGN_MIN_SECONDS=2)
+pytestmark = [pytest.mark.settings(SIGN_MIN_SECONDS=2), pytest.mark.engines]
 
 
 def test_the_honeypot_holds_the_signature_quietly(app: Flask, client: FlaskClient, letter: Letter) -> None:

@@ -18,6 +18,8 @@ from app.services import domains
 from tests.factories import add_confirmed, log_in, sign_and_confirm
 from tests.support import SMTPSink, csrf_token, link_in, path_of, query_plan, recorded_sql, sign, smtp_settings
 
+pytestmark = pytest.mark.engines
+
 SLUG = "test-letter"
 
 

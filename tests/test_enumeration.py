@@ -11,6 +11,8 @@ from app.db import db, utcnow
 from app.models import Letter, OutboxMessage, OutboxStatus, Signature, SignatureStatus
 from tests.support import csrf_token, sign
 
+pytestmark = pytest.mark.engines
+
 SLUG = "test-letter"
 
 

@@ -13,6 +13,8 @@ from app.models import Letter, SignatureStatus
 from tests.factories import stored_signatures
 from tests.support import SMTPSink, csrf_token, link_in, path_of, smtp_settings, table_counts, text_of
 
+pytestmark = pytest.mark.engines
+
 SLUG = "test-letter"
 GOOD = (
     "\ufeffname,email,affiliation,country,city\n"

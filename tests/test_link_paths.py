@@ -22,6 +22,8 @@ from app.services import letters
 from tests.factories import LETTER_TEXT, add_confirmed
 from tests.support import csrf_token, mail_links, sign
 
+pytestmark = pytest.mark.engines
+
 SLUG = "test-letter"
 TOKEN_ROUTES = ["confirm", "withdraw", "unsubscribe"]
 # What follows "/<route>/" in each mangled path (the test client decodes %2F to "/", as WSGI servers do).

@@ -41,6 +41,8 @@ from app.timestamps import iso
 from tests.factories import add_confirmed, log_confirmed, sign_and_confirm
 from tests.support import csrf_token
 
+pytestmark = pytest.mark.engines
+
 SLUG = "test-letter"
 
 

@@ -22,6 +22,8 @@ from app.mail.worker import retry_delay, run_worker, send_pending
 from app.models import Letter, OutboxMessage, OutboxStatus
 from tests.support import SMTPSink, csrf_token, link_in, path_of, sign, smtp_settings, text_of
 
+pytestmark = pytest.mark.engines
+
 SLUG = "test-letter"
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskCliRunner
 
 from app.db import Base, db
+
+pytestmark = pytest.mark.engines
 
 
 def test_migrations_match_the_models(runner: FlaskCliRunner) -> None:

@@ -22,6 +22,8 @@ from app.services.flags import flag_params
 from tests.factories import PASSWORD, log_in, stored_signatures
 from tests.support import copy_cookies, csrf_token, sign
 
+pytestmark = pytest.mark.engines
+
 SLUG = "test-letter"
 
 

@@ -21,6 +21,8 @@ from app.services.queries.ledger import REMOVAL_REASONS
 from tests import factories
 from tests.support import csrf_token
 
+pytestmark = pytest.mark.engines
+
 SLUG = "test-letter"
 AddSignature = Callable[..., int]
 

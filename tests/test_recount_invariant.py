@@ -37,6 +37,8 @@ from app.services.errors import DomainError
 from app.services.tokens import TokenLifetimes
 from tests.factories import LETTER_TEXT
 
+pytestmark = pytest.mark.engines
+
 TTL = TokenLifetimes(confirm=timedelta(days=7), withdraw=timedelta(days=90))
 CONFIRM_LINK = re.compile(r"/confirm/([A-Za-z0-9_-]+)")
 PEOPLE = st.integers(min_value=0, max_value=4)

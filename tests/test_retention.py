@@ -16,6 +16,8 @@ from app.mail.worker import run_worker
 from app.models import Letter, OutboxMessage, OutboxStatus, Signature, SignatureStatus, Token
 from tests.support import SMTPSink, marked_settings, sign, smtp_settings
 
+pytestmark = pytest.mark.engines
+
 SLUG = "test-letter"
 
 

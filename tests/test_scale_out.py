@@ -35,6 +35,8 @@ from tests.conftest import _truncate
 from tests.factories import LETTER_TEXT
 from tests.support import SMTPSink, free_port, link_in, path_of, redis_url
 
+pytestmark = pytest.mark.engines
+
 ROOT = Path(__file__).resolve().parent.parent
 SLUG = "test-letter"
 SIGNERS = 8

@@ -16,6 +16,8 @@ from app.services.queries.search import MODERATOR_FIELDS, PUBLIC_FIELDS, SearchF
 from tests import factories
 from tests.support import query_plan, recorded_sql
 
+pytestmark = pytest.mark.engines
+
 
 def add(app: Flask, letter: Letter, name: str, email: str, affiliation: str | None = None) -> int:
     with app.app_context(), db.transaction() as session:

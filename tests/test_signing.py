@@ -15,6 +15,8 @@ from app.models import Letter, OutboxMessage, OutboxStatus, SignatureStatus, Tok
 from tests.factories import stored_signatures
 from tests.support import csrf_token, sign, table_counts
 
+pytestmark = pytest.mark.engines
+
 SLUG = "test-letter"
 
 

@@ -17,6 +17,8 @@ from app.models import AuditEntry, Letter, LetterUpdate, Moderator, ModeratorRol
 from tests.factories import add_confirmed, log_in, sign_and_confirm
 from tests.support import SMTPSink, csrf_token, link_in, path_of, sign, smtp_settings, text_of
 
+pytestmark = pytest.mark.engines
+
 SLUG = "test-letter"
 ATOM = "{http://www.w3.org/2005/Atom}"
 

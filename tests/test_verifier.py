@@ -31,6 +31,8 @@ from tests.factories import sign_and_confirm
 from tests.support import csrf_token
 from tests.test_log import moderate
 
+pytestmark = pytest.mark.engines
+
 ROOT = Path(__file__).resolve().parent.parent
 VERIFIER = ROOT / "verifier" / "undersigned_verify.py"
 SLUG = "test-letter"

@@ -21,6 +21,8 @@ from tests import factories
 from tests.factories import add_confirmed, log_in, sign_and_confirm
 from tests.support import SMTPSink, csrf_token, deliver_mail, link_in, path_of, press, sign, smtp_settings, text_of
 
+pytestmark = pytest.mark.engines
+
 SLUG = "test-letter"
 WITHDRAW_LINK = r"https?://\S+/withdraw/[\w-]+"
 DIFF_LINK = r"https?://\S+/versions/\d+/diff\S*"

@@ -26,6 +26,8 @@ from tests.support import (
     text_of,
 )
 
+pytestmark = pytest.mark.engines
+
 SLUG = "test-letter"
 WITHDRAW_LINK = r"https?://\S+/withdraw/[\w-]+"
 
