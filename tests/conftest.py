@@ -27,6 +27,7 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from hypothesis import HealthCheck, settings
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
 
 from app import create_app
 from app.db import Base, db, utcnow
@@ -178,6 +179,33 @@ def app(
     yield application
     with application.app_context():
         db.engine.dispose()
+
+
+@pytest.fixture
+def session(app: Flask) -> Iterator[Session]:
+    """A session in one transaction that is rolled back after the test: the test leaves nothing behind.
+
+    The app's own sessions (requests through ``client``, the CLI runner, ``db.transaction()``) join
+    the same transaction on the same connection, each of their commits only releasing a savepoint
+    (SQLAlchemy's "joining a session into an external transaction"), so the test and the app see
+    each other's writes. For tests that set data up and read it back; a test whose data another
+    connection, thread or process must see (concurrency, workers, browsers, servers) commits for
+    real instead.
+    """
+    with app.app_context():
+        engine = db.engine
+    sessions = db.sessionmaker_of(app)
+    connection = engine.connect()
+    outer = connection.begin()
+    sessions.configure(bind=connection, join_transaction_mode="create_savepoint")
+    joined = sessions()
+    try:
+        yield joined
+    finally:
+        joined.close()
+        outer.rollback()
+        connection.close()
+        sessions.configure(bind=engine, join_transaction_mode="conservative_savepoint")
 
 
 @pytest.fixture
