@@ -296,6 +296,8 @@ def share_links(url: str, title: str) -> list[tuple[str, str]]:
     q = quote
     return [
         (_("Email"), f"mailto:?subject={q(title)}&body={q(title + chr(10) + chr(10) + url)}"),
+        ("WhatsApp", f"https://wa.me/?text={q(title + ' ' + url, safe='')}"),
+        ("LINE", f"https://social-plugins.line.me/lineit/share?url={q(url, safe='')}"),
         ("X", f"https://x.com/intent/post?text={q(title)}&url={q(url, safe='')}"),
         ("Bluesky", f"https://bsky.app/intent/compose?text={q(title + ' ' + url, safe='')}"),
         ("Facebook", f"https://www.facebook.com/sharer/sharer.php?u={q(url, safe='')}"),

@@ -230,12 +230,13 @@ def stored_signatures(app: Flask) -> list[Signature]:
 
 @dataclass
 class Signed:
-    """What signing and confirming through the web left: the signature and its mail's links."""
+    """What signing and confirming through the web left: the signature, its mail's links, the page shown."""
 
     id: int
     confirm: str
     withdraw: str
     message: EmailMessage | None
+    page: str
 
 
 def sign_and_confirm(
@@ -263,9 +264,10 @@ def sign_and_confirm(
         message = sink.messages_to(mailbox or email)[-1]
         confirm = path_of(link_in(message))
         withdraw = path_of(link_in(message, r"https?://\S+/withdraw/\S+"))
-    assert press(client, confirm, button).status_code == 200
+    response = press(client, confirm, button)
+    assert response.status_code == 200
     with app.app_context():
         raw = confirm.split("?")[0].rsplit("/", 1)[-1]
         signature_id = db.session.scalar(sa.select(Token.signature_id).where(Token.token_hash == hash_token(raw)))
     assert signature_id is not None, confirm
-    return Signed(signature_id, confirm, withdraw, message)
+    return Signed(signature_id, confirm, withdraw, message, response.get_data(as_text=True))

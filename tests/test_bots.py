@@ -55,14 +55,64 @@ def test_the_honeypot_holds_the_signature_quietly(app: Flask, client: FlaskClien
     assert client.get(f"/api/v1/letters/{SLUG}/signatures").get_json()["signatures"] == []
 
 
-def test_a_form_sent_back_too_fast_is_held(app: Flask, client: FlaskClient, letter: Letter, clock: ManualClock) -> None:
+def ask_page_fields(html: str) -> dict[str, str]:
+    """The hidden fields of the "is this you?" page, as a browser would send them back."""
+    return dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)">', html)) | dict(
+        re.findall(r'<input id="(csrf_token)" name="csrf_token" type="hidden" value="([^"]*)">', html)
+    )
+
+
+def test_a_form_sent_back_too_fast_is_asked_about_and_nothing_is_stored(
+    app: Flask, client: FlaskClient, letter: Letter, clock: ManualClock
+) -> None:
     fields = form_fields(client)
     clock.advance(1.9)
-    response = sign(client, SLUG, token=fields["csrf_token"], started=fields["started"])
-    assert response.status_code == 303
+    response = sign(
+        client, SLUG, token=fields["csrf_token"], started=fields["started"], email="kim.minji@example.org", comment="Hi"
+    )
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert "One more step" in page and "Yes, send my confirmation" in page
+    assert "ki***@example.org" in page and "kim.minji@" not in page.replace('value="kim.minji@example.org"', "")
+    assert stored_signatures(app) == [] and mail_kinds(app) == []
+    # A person presses the one button: the signature is taken as typed, and mailed.
+    clock.advance(1.2)
+    answer = ask_page_fields(page)
+    assert answer["email"] == "kim.minji@example.org" and answer["comment"] == "Hi" and answer["public"] == "y"
+    assert client.post(f"/letters/{SLUG}/sign", data=answer).status_code == 303
+    [signature] = stored_signatures(app)
+    assert (signature.status, signature.suspect_reason) == (SignatureStatus.UNCONFIRMED, None)
+    assert (signature.email, signature.comment, signature.public) == ("kim.minji@example.org", "Hi", True)
+    assert mail_kinds(app) == ["confirm"]
+
+
+def test_only_a_second_failure_holds(app: Flask, client: FlaskClient, letter: Letter, clock: ManualClock) -> None:
+    fields = form_fields(client)
+    page = sign(client, SLUG, token=fields["csrf_token"], started=fields["started"]).get_data(as_text=True)
+    clock.advance(0.5)  # the button pressed faster than a person reads: a bot that follows the page
+    assert client.post(f"/letters/{SLUG}/sign", data=ask_page_fields(page)).status_code == 303
     [held] = stored_signatures(app)
     assert (held.status, held.suspect_reason) == (SignatureStatus.SUSPECT, SuspectReason.TOO_FAST)
     assert mail_kinds(app) == []
+
+
+@pytest.mark.parametrize("asked", ["forged", "form"])
+def test_the_ask_stamp_cannot_be_made_up_or_taken_from_the_form(
+    app: Flask, client: FlaskClient, letter: Letter, clock: ManualClock, asked: str
+) -> None:
+    fields = form_fields(client)
+    stamp = fields["started"] if asked == "form" else "ask.AAAAAA.forged"
+    clock.advance(5)
+    sign(client, SLUG, token=fields["csrf_token"], started=fields["started"], asked=stamp)
+    [held] = stored_signatures(app)
+    assert (held.status, held.suspect_reason) == (SignatureStatus.SUSPECT, SuspectReason.NO_FORM_TIME)
+
+
+def test_the_honeypot_is_never_asked_about(app: Flask, client: FlaskClient, letter: Letter) -> None:
+    fields = form_fields(client)
+    response = sign(client, SLUG, token=fields["csrf_token"], started=fields["started"], website="x")
+    assert response.status_code == 303
+    assert stored_signatures(app)[0].suspect_reason == SuspectReason.HONEYPOT
 
 
 @pytest.mark.parametrize("stamp", ["", "1700000000.forged", "form.AAAAAA.bad-signature"])
@@ -80,7 +130,7 @@ def test_a_person_who_takes_their_time_is_not_held_and_signing_again_releases(
     app: Flask, client: FlaskClient, letter: Letter, clock: ManualClock
 ) -> None:
     fields = form_fields(client)
-    sign(client, SLUG, token=fields["csrf_token"], started=fields["started"])
+    sign(client, SLUG, token=fields["csrf_token"], started=fields["started"], website="filled by an extension")
     assert stored_signatures(app)[0].status == SignatureStatus.SUSPECT
     # No mail came, so the person fills the form again, at a human pace: released and mailed.
     fields = form_fields(client)

@@ -10,7 +10,8 @@ from flask.testing import FlaskClient
 
 from app.models import Letter
 from app.text import mask_address
-from tests.support import sign
+from tests.factories import sign_and_confirm
+from tests.support import csrf_token, mail_links, sign
 
 SLUG = "test-letter"
 
@@ -57,8 +58,6 @@ def test_the_page_is_the_same_whether_or_not_the_address_signed_before(app: Flas
 
 
 def test_a_new_link_asked_for_also_says_where_it_goes(client: FlaskClient, letter: Letter) -> None:
-    from tests.support import csrf_token
-
     token = csrf_token(client, f"/letters/{SLUG}/resend")
     response = client.post(f"/letters/{SLUG}/resend", data={"email": "grace@example.org", "csrf_token": token})
     assert '<strong class="sent-to">gr***@example.org</strong>' in inbox_page(client, response)
@@ -72,3 +71,55 @@ def test_the_address_is_shown_only_on_the_letter_it_was_sent_for(
     other = client.get("/letters/other-letter/signed").get_data(as_text=True)
     assert "ki***" not in other
     assert "We have sent an email to the address you gave." in other
+
+
+def test_after_confirming_the_signer_sees_their_place_the_count_their_entry_and_how_to_share(
+    app: Flask, client: FlaskClient, letter: Letter
+) -> None:
+    first = sign_and_confirm(app, client, "grace@example.org", name="Grace Hopper").page
+    assert "You are signer no. 1." in first
+    ada = sign_and_confirm(app, app.test_client(), "ada@example.org")
+    page = ada.page
+    assert "You are signer no. 2." in page
+    assert "now has 2 signatures." in page
+    entry = f'href="/letters/{SLUG}/signatures/{ada.id}"'
+    assert f"{entry}>See your entry in the list of signers</a>" in page
+    assert "Ask others to sign" in page
+    letter_url = f"http://localhost/letters/{SLUG}"
+    assert f'data-share-url="{letter_url}"' in page  # the share sheet and KakaoTalk (share.js)
+    assert f'data-copy="{letter_url}"' in page
+    for network in ("https://wa.me/?text=", "https://social-plugins.line.me/lineit/share?url=", "https://x.com/"):
+        assert network in page
+    assert "https://bsky.app/intent/compose" in page and "facebook.com/sharer" in page and "mailto:?" in page
+    assert "share.js" in page
+    assert '<script src="http' not in page  # no third-party script
+
+
+def test_an_unlisted_signer_gets_no_entry_link_and_a_second_press_no_place(
+    app: Flask, client: FlaskClient, letter: Letter
+) -> None:
+    page = sign_and_confirm(app, client, "quiet@example.org", public=False).page
+    assert "You are signer no. 1." in page
+    assert "See your entry" not in page
+    confirm, _ = mail_links(app, "quiet@example.org")
+    again = client.post(confirm, data={"csrf_token": csrf_token(client, f"/letters/{SLUG}")})
+    text = again.get_data(as_text=True)
+    assert "Your signature was already confirmed" in text
+    assert "signer no." not in text and "now has 1 signature." in text
+
+
+def test_in_pre_moderation_the_page_says_it_waits_and_gives_no_place(
+    app: Flask, client: FlaskClient, create_letter: object
+) -> None:
+    create_letter(moderation_mode="pre")  # type: ignore[operator]
+    page = sign_and_confirm(app, client, "ada@example.org").page
+    assert "awaiting review" in page
+    assert "signer no." not in page and "Ask others to sign" not in page
+
+
+def test_the_place_and_count_read_in_korean(app: Flask, client: FlaskClient, letter: Letter) -> None:
+    client.get(f"/letters/{SLUG}?lang=ko")
+    page = sign_and_confirm(app, client, "minji@example.org", button="서명 확인하기").page
+    assert "1번째 서명자입니다." in page
+    assert "지금까지 1명이 서명했습니다." in page
+    assert "카카오톡" in page

@@ -265,10 +265,15 @@ def sign(
 
 @dataclass(frozen=True)
 class Confirmation:
-    """The outcome of a confirmation: the signature, and whether it had been confirmed already."""
+    """The outcome of a confirmation: the signature, and whether it had been confirmed already.
+
+    ``place`` is the letter's count just after this confirmation counted it, read in the same
+    transaction (None when nothing was counted: confirmed before, or waiting for review).
+    """
 
     signature: Signature
     already_confirmed: bool
+    place: int | None = None
 
 
 def check_confirmation_token(session: Session, raw: str, *, now: datetime) -> Confirmation:
@@ -343,6 +348,9 @@ def confirm(session: Session, raw: str, *, now: datetime) -> Confirmation:
             counting.add_to_count(session, signature.letter_id, +1, now=now, version=signature.letter_version)
             if shown:
                 counting.add_to_domain_tally(session, signature.letter_id, shown, +1)
+        if not pre:
+            session.refresh(signature.letter, ["signature_count"])
+            return Confirmation(signature, already_confirmed=False, place=signature.letter.signature_count)
     else:
         # Another request got there first: a click that confirmed, or the address signing again.
         slug = signature.letter.slug

@@ -24,6 +24,12 @@ from app.ratelimit import client_network_key, over_soft_limit
 
 # A form older than this is still fine to send; its time stamp only says when it was shown.
 FORM_STAMP_MAX_AGE = 7 * 24 * 3600
+# A form sent back faster than SIGN_MIN_SECONDS (a browser's autofill, a quick person) is asked
+# about once: the page that asks carries a stamp of its own, signed apart from the form's, and
+# the answer must come at least this long after that page was shown. Only a second failure holds.
+ASK_MIN_SECONDS = 1
+FORM_SALT = "undersigned.sign-form"
+ASK_SALT = "undersigned.sign-ask"
 
 
 class Captcha(Protocol):
@@ -68,8 +74,8 @@ def current_captcha() -> Captcha | None:
 class FormStampSigner(TimestampSigner):
     """Signs and reads the form's time stamp by the app's clock (which tests move on)."""
 
-    def __init__(self, secret: str, clock: Clock) -> None:
-        super().__init__(secret, salt="undersigned.sign-form")
+    def __init__(self, secret: str, clock: Clock, salt: str = FORM_SALT) -> None:
+        super().__init__(secret, salt=salt)
         self.clock = clock
 
     def get_timestamp(self) -> int:
@@ -77,8 +83,8 @@ class FormStampSigner(TimestampSigner):
         return int(self.clock.time())
 
 
-def _signer() -> FormStampSigner:
-    return FormStampSigner(current_app.config["SECRET_KEY"], current_clock())
+def _signer(salt: str = FORM_SALT) -> FormStampSigner:
+    return FormStampSigner(current_app.config["SECRET_KEY"], current_clock(), salt)
 
 
 # The last stamp made: (secret, second, stamp). A stamp holds nothing but its second, so every
@@ -96,11 +102,16 @@ def new_form_stamp() -> str:
     return _last_stamp[2]
 
 
-def seconds_since_shown(stamp: str | None) -> float | None:
-    """How long ago the form with ``stamp`` was shown; None if the stamp is missing or forged."""
+def new_ask_stamp() -> str:
+    """A signed note of when the "is this you?" page was shown (see ASK_MIN_SECONDS)."""
+    return _signer(ASK_SALT).sign("ask").decode()
+
+
+def seconds_since_shown(stamp: str | None, salt: str = FORM_SALT) -> float | None:
+    """How long ago the form (or page) with ``stamp`` was shown; None if the stamp is missing or forged."""
     if not stamp:
         return None
-    signer = _signer()
+    signer = _signer(salt)
     try:
         _, shown = signer.unsign(stamp, max_age=FORM_STAMP_MAX_AGE, return_timestamp=True)
     except (BadSignature, SignatureExpired):
@@ -108,18 +119,34 @@ def seconds_since_shown(stamp: str | None) -> float | None:
     return signer.clock.time() - shown.timestamp()
 
 
-def suspect_reason(honeypot: str | None, stamp: str | None) -> SuspectReason | None:
-    """Why this signing request looks like a bot or a flood, or None if it does not."""
+def should_ask(honeypot: str | None, stamp: str | None, asked: str | None) -> bool:
+    """Whether to ask "is this you?" rather than take the form: sent back too fast, and not asked yet.
+
+    Nothing is counted or stored for a form that is asked about: the answer is the real attempt.
+    """
+    minimum = current_app.config["SIGN_MIN_SECONDS"]
+    if honeypot or asked or minimum <= 0:
+        return False
+    elapsed = seconds_since_shown(stamp)
+    return elapsed is not None and elapsed < minimum
+
+
+def suspect_reason(honeypot: str | None, stamp: str | None, asked: str | None = None) -> SuspectReason | None:
+    """Why this signing request looks like a bot or a flood, or None if it does not.
+
+    ``asked`` is the stamp of the "is this you?" page when the form comes back from it: then the
+    answer must come ASK_MIN_SECONDS after that page, not SIGN_MIN_SECONDS after the form.
+    """
     # Counted for every attempt, held or not, so a flood cannot hide behind its own bots.
     flooding = over_soft_limit("RATELIMIT_SIGN_HOLD_PER_NETWORK", client_network_key())
     if honeypot:
         return SuspectReason.HONEYPOT
     minimum = current_app.config["SIGN_MIN_SECONDS"]
     if minimum > 0:
-        elapsed = seconds_since_shown(stamp)
+        elapsed = seconds_since_shown(asked, ASK_SALT) if asked else seconds_since_shown(stamp)
         if elapsed is None:
             return SuspectReason.NO_FORM_TIME
-        if elapsed < minimum:
+        if elapsed < (ASK_MIN_SECONDS if asked else minimum):
             return SuspectReason.TOO_FAST
     captcha = current_captcha()
     if captcha is not None and not captcha.verify(request.form, request.remote_addr):

@@ -206,6 +206,8 @@ class SignForm(Form):
     # Bot checks (see app.signing.bots): a field people never see, and when the form was shown.
     website = StringField(_l("Leave this field empty"))
     started = HiddenField(default=new_form_stamp)
+    # Set only on the "is this you?" page that a too-fast form gets (see app.signing.bots).
+    asked = HiddenField()
 
     normalised_email: str = ""
 

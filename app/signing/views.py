@@ -16,9 +16,10 @@ from app.ratelimit import client_network_key, config_limit, limiter, over_soft_l
 from app.services import flags, letters, signing, updates, withdrawal
 from app.services.errors import LetterClosed, TokenProblem
 from app.services.tokens import TokenLifetimes
-from app.signing.bots import suspect_reason
+from app.signing.bots import current_captcha, new_ask_stamp, should_ask, suspect_reason
 from app.signing.forms import AddressForm, SignForm
 from app.text import mask_address
+from app.urls import external_url
 
 bp = Blueprint("signing", __name__)
 
@@ -54,7 +55,7 @@ forms_limit = limiter.shared_limit(
 @bp.post("/letters/<slug>/sign")
 @sign_limit
 @db.reads_first
-def sign(slug: str) -> Response | tuple[str, int]:
+def sign(slug: str) -> Response | str | tuple[str, int]:
     """Take a signature; the answer is the same whether or not the address signed before.
 
     Everything but the writes happens first, outside the write transaction: the checks, the
@@ -66,6 +67,16 @@ def sign(slug: str) -> Response | tuple[str, int]:
     form = SignForm()
     if not form.validate():
         return render_letter(letter, form=form), 422
+    if should_ask(form.website.data, form.started.data, form.asked.data):
+        # Sent back faster than a person types: ask once, with every field kept, instead of holding it.
+        return render_template(
+            "signing/ask.html",
+            letter=letter,
+            form=form,
+            asked=new_ask_stamp(),
+            address=mask_address(form.normalised_email),
+            captcha=current_captcha(),
+        )
     data = form.to_input(str(get_locale()))
     network = client_network_key()
 
@@ -83,7 +94,7 @@ def sign(slug: str) -> Response | tuple[str, int]:
     )
     burst = flags.network_burst(over_limit, letter, network)
     screening = signing.Screening(
-        suspect_reason=suspect_reason(form.website.data, form.started.data),
+        suspect_reason=suspect_reason(form.website.data, form.started.data, form.asked.data),
         network_hash=network,
         may_mail=_may_mail(data.email_key),
         flags=tuple(raised) + ((burst,) if burst else ()),
@@ -138,9 +149,20 @@ def resend(slug: str) -> Response | str | tuple[str, int]:
 
 
 def _confirmed_page(outcome: signing.Confirmation, *, already: bool) -> str:
+    """Thanks, the signer's place and the count, their own entry, and a way to share: no dead end."""
     signature = outcome.signature
+    letter = signature.letter
     pending = signature.status == SignatureStatus.PENDING
-    return render_template("signing/confirmed.html", letter=signature.letter, already=already, pending=pending)
+    listed = signature.status == SignatureStatus.CONFIRMED and signature.public
+    return render_template(
+        "signing/confirmed.html",
+        letter=letter,
+        already=already,
+        pending=pending,
+        place=outcome.place,
+        letter_url=external_url("letters.letter", slug=letter.slug),
+        entry_url=url_for("letters.signature", slug=letter.slug, signature_id=signature.id) if listed else None,
+    )
 
 
 @bp.get("/confirm/<token:token>")

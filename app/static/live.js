@@ -1,5 +1,5 @@
 // Live count, progress and newest signers: poll the letter's JSON (cheap: ETag + short cache)
-// and update the page in place; copy-link button; focus on the form's errors. The page is
+// and update the page in place; focus on the form's errors (sharing is share.js). The page is
 // complete without this script.
 (function () {
   "use strict";
@@ -9,17 +9,6 @@
   var summary = document.getElementById("error-summary");
   if (summary) {
     window.addEventListener("load", function () { window.setTimeout(function () { summary.focus(); }, 0); });
-  }
-
-  var copy = document.querySelector("[data-copy]");
-  if (copy && navigator.clipboard) {
-    var status = document.querySelector(".copy-status");
-    copy.parentNode.hidden = false;
-    copy.addEventListener("click", function () {
-      navigator.clipboard.writeText(copy.getAttribute("data-copy")).then(function () {
-        if (status) { status.textContent = status.getAttribute("data-copied"); }
-      });
-    });
   }
 
   var box = document.querySelector("[data-live]");
