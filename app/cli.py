@@ -49,7 +49,11 @@ def alembic_config() -> Iterator[Config]:
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    config.set_main_option("file_template", "%%(year)d%%(month).2d%%(day).2d_%%(rev)s_%%(slug)s")
+    # Date and time (UTC) first, so that `ls` lists the files in the order they chain.
+    config.set_main_option(
+        "file_template", "%%(year)d%%(month).2d%%(day).2d_%%(hour).2d%%(minute).2d_%%(rev)s_%%(slug)s"
+    )
+    config.set_main_option("timezone", "UTC")
     with db.engine.begin() as connection:
         config.attributes["connection"] = connection
         yield config
@@ -353,8 +357,8 @@ def _stop_on_signals() -> Iterator[threading.Event]:
 @mail_cli.command("worker")
 @click.option("--interval", type=float, help="Seconds between looks at the outbox when it is empty.")
 def mail_worker(interval: float | None) -> None:
-    """Send outbox mail until stopped (Ctrl-C or SIGTERM finishes the current batch first)."""
-    from app.mail.worker import run_worker
+    """Run background jobs and send outbox mail until stopped (Ctrl-C or SIGTERM finishes the current batch first)."""
+    from app.worker import run_worker
 
     with _stop_on_signals() as stop:
         run_worker(stop, poll_interval=interval)
@@ -362,8 +366,8 @@ def mail_worker(interval: float | None) -> None:
 
 @mail_cli.command("send")
 def mail_send() -> None:
-    """Send what is due in the outbox now, then exit (exit 1 if some could not be sent)."""
-    from app.mail.worker import send_pending
+    """Run the jobs and send the mail that are due now, then exit (exit 1 if some mail could not be sent)."""
+    from app.worker import send_pending
 
     result = send_pending()
     click.echo(f"{result.sent} sent, {result.retrying} to retry later, {result.failed} failed.")
@@ -478,7 +482,7 @@ def log_keygen() -> None:
 @log_cli.command("sequence")
 def log_sequence() -> None:
     """Give waiting log events their places in the tree and sign new tree heads (the mail worker does this too)."""
-    from app.mail.worker import sequence_logs
+    from app.worker import sequence_logs
 
     click.echo(f"Sequenced {sequence_logs()} log events.")
 
@@ -486,7 +490,7 @@ def log_sequence() -> None:
 @log_cli.command("snapshot")
 def log_snapshot() -> None:
     """Take today's open-data snapshot of each letter that has none yet (the mail worker does this daily)."""
-    from app.mail.worker import snapshot_logs
+    from app.worker import snapshot_logs
 
     click.echo(f"Took {snapshot_logs()} snapshots.")
 
@@ -496,7 +500,7 @@ def log_snapshot() -> None:
 def log_verify(slug: str) -> None:
     """Check SLUG's stored log against its entries, tree heads and signatures (exit 1 on any problem)."""
     from app import log
-    from app.mail.worker import log_key
+    from app.worker import log_key
 
     with db.transaction() as session:
         if session.get_bind().dialect.name == "postgresql":
@@ -521,12 +525,12 @@ def log_verify(slug: str) -> None:
 @click.command("purge")
 @with_appcontext
 def purge() -> None:
-    """Delete what is kept no longer than needed (the mail worker also does this daily)."""
+    """Delete what is kept no longer than needed (the mail worker also does this every PURGE_INTERVAL_HOURS)."""
     with db.transaction() as session:
         result = retention.purge(session, retention.policy_from_config(current_app.config), now=utcnow())
     click.echo(
         f"Purged {result.signatures} unconfirmed or held signatures, {result.tokens} expired links, "
-        f"{result.messages} old mail messages; cleared {result.networks} network hashes."
+        f"{result.messages} old mail messages, {result.jobs} finished jobs; cleared {result.networks} network hashes."
     )
 
 

@@ -1,9 +1,12 @@
-"""The data: letters, signatures, their single-use tokens, and the mail outbox."""
+"""The data: letters, signatures, their single-use tokens, the mail outbox and the background jobs."""
 
 from __future__ import annotations
 
 import enum
-from datetime import date, datetime
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, column_property, mapped_column, relationship
@@ -37,6 +40,22 @@ class LetterCounterShard(Base):
     letter_id: Mapped[int] = mapped_column(sa.ForeignKey("letters.id", ondelete="CASCADE"), primary_key=True)
     shard: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     value: Mapped[int] = mapped_column(default=0)
+
+
+@dataclass(frozen=True)
+class LetterText:
+    """What a reader sees of a letter in one language."""
+
+    lang: str
+    title: str
+    summary: str
+    body_html: str
+    # The version of the letter's own text this text is of (a translation may lag behind).
+    version: int = 1
+
+
+def _primary(lang: str) -> str:
+    return lang.split("-", 1)[0]
 
 
 class Letter(Base):
@@ -80,6 +99,19 @@ class Letter(Base):
     translations: Mapped[list[LetterTranslation]] = relationship(
         back_populates="letter", cascade="all, delete-orphan", order_by="LetterTranslation.lang"
     )
+
+    def text_in(self, lang: str) -> LetterText:
+        """The letter in ``lang`` if it has that translation (or one in the same language), else its own text."""
+        wanted = lang.replace("_", "-").lower()
+        exact = [t for t in self.translations if t.lang == wanted]
+        near = [t for t in self.translations if _primary(t.lang) == _primary(wanted)]
+        choices: list[LetterTranslation] = []
+        if self.lang != wanted:
+            choices = exact or ([] if _primary(self.lang) == _primary(wanted) else near)
+        if not choices:
+            return LetterText(self.lang, self.title, self.summary, self.body_html, self.current_version)
+        chosen = choices[0]
+        return LetterText(chosen.lang, chosen.title, chosen.summary, chosen.body_html, chosen.letter_version)
 
     def is_closed(self, now: datetime) -> bool:
         """Whether signing has ended, by the CLI or by the closing date."""
@@ -298,13 +330,29 @@ class Token(Base):
     signature: Mapped[Signature] = relationship(back_populates="tokens")
 
 
+# Here, below the mail that states them and the services that issue them.
+@dataclass(frozen=True)
+class TokenLifetimes:
+    """How long the links in a mail work: the only reader of CONFIRM_TOKEN_DAYS and WITHDRAW_TOKEN_DAYS."""
+
+    confirm: timedelta
+    withdraw: timedelta
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> TokenLifetimes:
+        """The lifetimes set by CONFIRM_TOKEN_DAYS and WITHDRAW_TOKEN_DAYS."""
+        return cls(
+            confirm=timedelta(days=config["CONFIRM_TOKEN_DAYS"]), withdraw=timedelta(days=config["WITHDRAW_TOKEN_DAYS"])
+        )
+
+
 class OutboxStatus(enum.StrEnum):
     """Delivery state of an outbox message."""
 
     PENDING = "pending"
     SENT = "sent"
     FAILED = "failed"
-    # A deferred request (a new link asked for) that turned out to need no mail.
+    # Kept for messages written before link requests became jobs; no message is discarded now.
     DISCARDED = "discarded"
 
 
@@ -337,6 +385,44 @@ class OutboxMessage(Base):
     sent_at: Mapped[datetime | None]
 
     signature: Mapped[Signature | None] = relationship()
+
+
+class JobStatus(enum.StrEnum):
+    """Where a background job stands."""
+
+    PENDING = "pending"
+    DONE = "done"
+    # Tried MAX_ATTEMPTS times, failing each time: the last error says why.
+    FAILED = "failed"
+    # Nothing to do after all (a link asked for by an address that has none due), or refused
+    # when asked (over the address's mail limit): recorded so that asking costs the same.
+    DISCARDED = "discarded"
+
+
+class Job(Base):
+    """Background work that is not a message: a kind, its data, how far it got, and a lease.
+
+    ``kind`` names the handler (see ``app.jobs.HANDLERS``); ``payload`` is its data, a JSON
+    object; ``cursor`` is how far a job done in steps has got (the last signature id reached by
+    a fan-out). A worker leases the jobs it runs (``claimed_until``); an expired lease means it
+    died, and another takes the job over.
+    """
+
+    __tablename__ = "jobs"
+    __table_args__ = (sa.Index("ix_jobs_due", "status", "run_after"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(sa.String(40))
+    payload: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+    cursor: Mapped[int] = mapped_column(default=0)
+    status: Mapped[JobStatus] = mapped_column(_enum(JobStatus), default=JobStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(default=0)
+    run_after: Mapped[datetime] = mapped_column(default=utcnow)
+    claimed_until: Mapped[datetime | None]
+    claimed_by: Mapped[str | None] = mapped_column(sa.String(64))
+    last_error: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
 
 
 class ModeratorRole(enum.StrEnum):

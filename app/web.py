@@ -8,7 +8,7 @@ import unicodedata
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
 from babel import Locale
@@ -286,9 +286,57 @@ def machine_time(moment: datetime) -> str:
 
 
 def time_tag(moment: datetime, format: str = "medium", *, with_time: bool = False) -> Markup:
-    """A <time> element with the moment in the visitor's locale, to set inside a translated sentence."""
-    shown = format_datetime(moment, format) if with_time else format_date(moment, format)
+    """A <time> element with the moment in the visitor's locale, to set inside a translated sentence.
+
+    With the time: hours and minutes on a 24-hour clock and the zone ("December 10, 2026 18:00 UTC"),
+    never seconds, never an AM/PM that a language does not use.
+    """
+    shown = format_date(moment, format)
+    if with_time:
+        shown = f"{shown} {clock_time(moment)}"
     return Markup('<time datetime="{}">{}</time>').format(machine_time(moment), shown)
+
+
+def clock_time(moment: datetime) -> str:
+    """The time of ``moment`` in the visitor's time zone: "18:05 UTC"."""
+    local = to_user_timezone(moment)
+    return f"{local:%H:%M} {local.tzname() or ''}".strip()
+
+
+# How long ago, in the largest whole unit: one step of each, below a day (Babel's words, cached).
+_RELATIVE_STEPS: tuple[tuple[int, Literal["hour", "minute"]], ...] = ((3600, "hour"), (60, "minute"))
+
+
+@lru_cache(maxsize=1024)
+def _ago(amount: int, unit: Literal["hour", "minute"], locale: str) -> str:
+    ago = timedelta(seconds=amount)
+    return str(babel_dates.format_timedelta(ago, granularity=unit, threshold=1, add_direction=True, locale=locale))
+
+
+def signed_when(moment: datetime) -> Markup:
+    """When a signature was confirmed: "5 minutes ago" ("5분 전") within a day, else its date.
+
+    The exact moment is in the element's datetime (live.js keeps the recent ones current) and,
+    to the minute, in its title.
+    """
+    now = datetime.now(UTC)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    exact = f"{signing_day(moment)} {clock_time(moment)}"
+    seconds = int((now - moment).total_seconds())
+    locale = str(get_locale() or "en")
+    if 0 <= seconds < 24 * 3600:
+        if seconds < 60:
+            shown = _("just now")
+        else:
+            size, unit = next((size, unit) for size, unit in _RELATIVE_STEPS if seconds >= size)
+            shown = _ago(-(seconds // size) * size, unit, locale)
+        return Markup('<time class="signer-date" datetime="{}" title="{}" data-relative>{}</time>').format(
+            machine_time(moment), exact, shown
+        )
+    return Markup('<time class="signer-date" datetime="{}" title="{}">{}</time>').format(
+        machine_time(moment), exact, signing_day(moment)
+    )
 
 
 def share_links(url: str, title: str) -> list[tuple[str, str]]:
@@ -487,6 +535,7 @@ def init_app(app: Flask) -> None:
         country_name=country_name,
         signature_details=signature_details,
         signing_day=signing_day,
+        signed_when=signed_when,
         format_date=format_date,
         format_datetime=format_datetime,
         current_locale=lambda: str(get_locale() or "en"),

@@ -32,10 +32,10 @@ from typing import Any
 from app import create_app, log
 from app.db import db, utcnow
 from app.log import merkle
-from app.mail.worker import sequence_logs
 from app.models import Letter, LogState, Signature, TokenPurpose
 from app.services import letters, signing
 from app.services.tokens import issue_token
+from app.worker import sequence_logs
 
 THREADS = 4
 ROOT = Path(__file__).resolve().parent.parent

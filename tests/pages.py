@@ -9,10 +9,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app.db import db, utcnow
-from app.mail.worker import snapshot_logs
 from app.models import Letter, ModeratorRole, Organisation, Signature
 from app.moderation import accounts
 from app.services import updates
+from app.worker import snapshot_logs
 from tests.factories import add_confirmed
 from tests.support import csrf_token, mail_links, sign
 

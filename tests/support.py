@@ -24,7 +24,7 @@ from flask.testing import FlaskClient
 
 from app.clock import Clock
 from app.db import db
-from app.models import OutboxMessage, Signature, Token
+from app.models import Job, OutboxMessage, Signature, Token
 from benchmarks.servers import RedisServer, ServerMissing
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -201,12 +201,12 @@ def path_of(url: str) -> str:
 
 
 def table_counts(app: Flask) -> dict[str, int]:
-    """How many signatures, tokens and outbox messages are stored."""
+    """How many signatures, tokens, outbox messages and jobs are stored."""
     with app.app_context():
         session = db.session
         return {
             model.__tablename__: session.scalar(sa.select(sa.func.count()).select_from(model)) or 0
-            for model in (Signature, Token, OutboxMessage)
+            for model in (Signature, Token, OutboxMessage, Job)
         }
 
 

@@ -21,8 +21,8 @@ from schemathesis.generation.meta import (
 )
 from schemathesis.schemas import BaseSchema
 
-from app.mail.worker import sequence_logs
 from app.models import Letter
+from app.worker import sequence_logs
 from tests.factories import log_confirmed
 from tests.test_api import add_signatures  # noqa: F401  (a fixture)
 

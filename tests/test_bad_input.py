@@ -14,7 +14,7 @@ from tests.support import csrf_token, sign, table_counts
 pytestmark = pytest.mark.engines
 
 SLUG = "test-letter"
-NOTHING = {"signatures": 0, "tokens": 0, "outbox_messages": 0}
+NOTHING = {"signatures": 0, "tokens": 0, "outbox_messages": 0, "jobs": 0}
 
 
 def assert_refused(app: Flask, response: Any, status: int, message: str) -> str:

@@ -72,7 +72,7 @@ def test_count_and_newest_signers_update_live_without_reload(
     watcher.goto(LETTER)
     count = watcher.locator(".count-number")
     expect(count).to_have_text("0")
-    expect(watcher.locator(".count-label")).to_have_text("signatures")
+    expect(watcher.locator(".count-box .count-label")).to_have_text("signatures")
     expect(watcher.locator("[data-newest] .signer")).to_have_count(0)
     expect(watcher.locator("[data-empty]")).to_be_visible()
     watcher.evaluate("window.__marker = 42")
@@ -92,7 +92,10 @@ def test_count_and_newest_signers_update_live_without_reload(
 
     expect(count).to_have_text("1", timeout=LIVE_TIMEOUT_MS)
     expect(count).to_have_attribute("data-count", "1")
-    expect(watcher.locator(".count-label")).to_have_text("signature")
+    expect(watcher.locator(".count-box .count-label")).to_have_text("signature")
+    # The count under the title (shown on narrow screens) follows too.
+    expect(watcher.locator(".count-inline [data-count]")).to_have_text("1")
+    expect(watcher.locator(".count-inline .count-label")).to_have_text("signature")
     newest = watcher.locator("[data-newest] .signer")
     expect(newest).to_have_count(1, timeout=LIVE_TIMEOUT_MS)
     expect(newest.locator(".signer-name")).to_have_text("Ada Lovelace")
@@ -132,7 +135,7 @@ def test_invalid_email_is_refused_next_to_the_field_keeping_what_was_typed(
     expect(email).to_have_value("ada at example dot org")
     expect(page.get_by_label("Full name", exact=True)).not_to_have_attribute("aria-invalid", "true")
     expect(page.locator(".count-number")).to_have_text("0")
-    assert table_counts(app) == {"signatures": 0, "tokens": 0, "outbox_messages": 0}
+    assert table_counts(app) == {"signatures": 0, "tokens": 0, "outbox_messages": 0, "jobs": 0}
 
 
 def test_letter_page_works_without_javascript(
@@ -155,5 +158,5 @@ def test_letter_page_works_without_javascript(
     confirm_by_mail(app, smtp_sink, page, "grace@example.org", "Grace Hopper")
     page.goto(LETTER)
     expect(page.locator(".count-number")).to_have_text("1")
-    expect(page.locator(".count-label")).to_have_text("signature")
+    expect(page.locator(".count-box .count-label")).to_have_text("signature")
     expect(page.locator("[data-newest] .signer-name")).to_have_text(["Grace Hopper"])

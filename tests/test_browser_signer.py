@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
 from playwright.sync_api import BrowserContext, expect
 
+from app.db import utcnow
 from app.models import Letter
 from tests.support import SMTPSink, deliver_mail, link_in, smtp_settings
 
 pytestmark = pytest.mark.browser
 
+ROOT = Path(__file__).resolve().parent.parent
 LETTER = "/letters/test-letter"
 SCREENS = {"phone": {"width": 390, "height": 844}, "laptop": {"width": 1280, "height": 800}}
 WORDS = {
@@ -93,3 +97,56 @@ def test_a_form_filled_by_autofill_signs_with_two_clicks_never_silently_held(
         assert page.evaluate("navigator.clipboard.readText()").endswith("/letters/test-letter")
     expect(page.get_by_role("link", name="WhatsApp")).to_be_visible()
     expect(page.get_by_role("link", name="LINE")).to_be_visible()
+
+
+@pytest.fixture
+def long_letter(create_letter: Callable[..., Letter]) -> Letter:
+    """The demo letter: a real letter's length, so that what comes first matters."""
+    return create_letter((ROOT / "demo" / "letter.md").read_text(), goal=1000)
+
+
+@pytest.mark.parametrize("screen", SCREENS)
+@pytest.mark.parametrize("lang", ["en", "ko"])
+def test_the_count_and_the_way_to_sign_come_first(
+    long_letter: Letter, new_context: Callable[..., BrowserContext], lang: str, screen: str
+) -> None:
+    size = SCREENS[screen]
+    page = new_context(viewport=size).new_page()
+    page.goto(f"/letters/{long_letter.slug}?lang={lang}")
+
+    def top_and_bottom(selector: str) -> tuple[float, float]:
+        element = page.locator(selector).first
+        expect(element).to_be_visible()
+        box = element.bounding_box()
+        assert box is not None, selector
+        return box["y"], box["y"] + box["height"]
+
+    _, title_bottom = top_and_bottom("h1")
+    if screen == "laptop":
+        # The count and the form's first field above the fold, beside the title.
+        assert top_and_bottom(".count-box [data-count]")[1] <= size["height"]
+        assert top_and_bottom("#name")[1] <= size["height"]
+    else:
+        # The count right under the title, and a Sign button within the first screen.
+        count_top, count_bottom = top_and_bottom(".count-inline [data-count]")
+        assert title_bottom <= count_top and count_bottom <= size["height"]
+        assert top_and_bottom(".count-inline .jump-to-sign")[1] <= size["height"]
+        page.locator(".count-inline .jump-to-sign").click()
+        assert top_and_bottom("#name")[0] < size["height"]  # the link brings the form into view
+    # One compact line of trust instead of the ledger and the tree head.
+    expect(page.locator(".trust-line a")).to_have_attribute("href", f"/letters/{long_letter.slug}/log")
+    expect(page.locator("#ledger-heading")).to_have_count(0)
+
+
+@pytest.mark.parametrize("screen", SCREENS)
+def test_a_closed_letter_says_so_at_the_top(
+    create_letter: Callable[..., Letter], new_context: Callable[..., BrowserContext], screen: str
+) -> None:
+    letter = create_letter((ROOT / "demo" / "letter.md").read_text(), closes_at=utcnow() - timedelta(days=1))
+    page = new_context(viewport=SCREENS[screen]).new_page()
+    page.goto(f"/letters/{letter.slug}")
+    banner = page.locator(".closed-banner")
+    expect(banner).to_contain_text("Signing has closed.")
+    expect(banner).to_contain_text("0 signatures")
+    box = banner.bounding_box()
+    assert box is not None and box["y"] + box["height"] <= SCREENS[screen]["height"] / 2

@@ -8,7 +8,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app.db import db, utcnow
-from app.models import Letter, OutboxMessage, OutboxStatus, Signature, SignatureStatus
+from app.models import Job, JobStatus, Letter, OutboxMessage, OutboxStatus, Signature, SignatureStatus
+from app.text import mask_address
 from tests.support import csrf_token, sign
 
 pytestmark = pytest.mark.engines
@@ -25,12 +26,13 @@ def answer(client: FlaskClient, form: str, email: str) -> tuple[int, str, str]:
         response = client.post(path, data={"email": email, "csrf_token": csrf_token(client, path)})
     location = response.headers.get("Location", "")
     follow = client.get(location).get_data(as_text=True) if location else response.get_data(as_text=True)
-    # The page differs only in its CSRF token and cache-busting names, which depend on nothing posted.
-    return response.status_code, location, follow
+    # The page differs only in its CSRF token and cache-busting names, which depend on nothing posted,
+    # and in the (masked) address the visitor typed, shown back to them: it says nothing of the signer.
+    return response.status_code, location, follow.replace(mask_address(email), "{typed address}")
 
 
 def mail_kinds(app: Flask) -> list[str]:
-    """What the mail worker sent (it answers requests for links only now, see app.mail.requests)."""
+    """What the mail worker sent (it answers requests for links only now, see app.services.link_requests)."""
     result = app.test_cli_runner().invoke(args=["mail", "send"])
     assert result.exit_code == 0, result.output
     with app.app_context():
@@ -88,5 +90,7 @@ def test_link_requests_do_the_same_work_whatever_the_address(
     for email in ("nobody@example.org", "pending@example.org", "confirmed@example.org"):
         answer(client, form, email)
     with app.app_context():
-        queued = list(db.session.execute(sa.select(OutboxMessage.kind, OutboxMessage.status)))
-    assert queued == [(f"{form}_request", OutboxStatus.PENDING)] * 3
+        queued = list(db.session.execute(sa.select(Job.kind, Job.status, Job.payload).order_by(Job.id)))
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(OutboxMessage)) == 0
+    assert [(kind, status) for kind, status, _ in queued] == [(f"{form}_request", JobStatus.PENDING)] * 3
+    assert [set(payload) for *_, payload in queued] == [{"letter_id", "email_key"}] * 3

@@ -103,7 +103,7 @@ def test_a_file_with_a_bad_row_stores_nothing_and_names_every_problem(
     assert "nothing imported" in result.output or "the file" in result.output
     for problem in problems:
         assert problem in result.output
-    assert table_counts(app) == {"signatures": 0, "tokens": 0, "outbox_messages": 0}
+    assert table_counts(app) == {"signatures": 0, "tokens": 0, "outbox_messages": 0, "jobs": 0}
 
 
 def test_a_file_that_is_not_utf8_or_a_closed_letter_stores_nothing(
@@ -117,4 +117,4 @@ def test_a_file_that_is_not_utf8_or_a_closed_letter_stores_nothing(
     assert result.exit_code == 1 and "is closed to signatures" in result.output
     result = runner.invoke(args=["signatures", "import-founding", "nope", write(tmp_path, GOOD)])
     assert result.exit_code == 1 and "no letter with slug 'nope'" in result.output
-    assert table_counts(app) == {"signatures": 0, "tokens": 0, "outbox_messages": 0}
+    assert table_counts(app) == {"signatures": 0, "tokens": 0, "outbox_messages": 0, "jobs": 0}

@@ -24,7 +24,7 @@ from tests.support import csrf_token, table_counts
 pytestmark = [pytest.mark.settings(RATELIMIT_ENABLED=False), pytest.mark.engines]
 
 SLUG = "test-letter"
-NOTHING = {"signatures": 0, "tokens": 0, "outbox_messages": 0}
+NOTHING = {"signatures": 0, "tokens": 0, "outbox_messages": 0, "jobs": 0}
 # Each test has one app (per database) for all its examples, so every example must leave it as it found it,
 # or compare counts before and after.
 FUZZ = settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -18,8 +18,9 @@ from flask.testing import FlaskClient
 
 from app.db import db, utcnow
 from app.mail.backends import build_message
-from app.mail.worker import retry_delay, run_worker, send_pending
+from app.mail.worker import retry_delay
 from app.models import Letter, OutboxMessage, OutboxStatus
+from app.worker import run_worker, send_pending
 from tests.support import SMTPSink, csrf_token, link_in, path_of, sign, smtp_settings, text_of
 
 pytestmark = pytest.mark.engines

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskCliRunner
 
-from app.db import Base, db
+from app.db import MIGRATIONS, Base, db, utcnow
+from app.models import Job, JobStatus, OutboxMessage
 
 pytestmark = pytest.mark.engines
 
@@ -29,3 +33,83 @@ def test_migrations_downgrade_to_nothing_and_upgrade_again(app: Flask, runner: F
     with app.app_context():
         tables = set(sa.inspect(db.engine).get_table_names())
         assert set(Base.metadata.tables) <= tables
+
+
+def test_migration_files_sort_in_the_order_they_chain() -> None:
+    """`ls migrations/versions` lists each migration after the one it revises (migrations/README.md)."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    scripts = ScriptDirectory.from_config(config)
+    chain = [Path(script.path).name for script in reversed(list(scripts.walk_revisions()))]
+    assert len(scripts.get_heads()) == 1
+    assert sorted(path.name for path in (MIGRATIONS / "versions").glob("*.py")) == chain
+    assert all(re.fullmatch(r"\d{8}_\d{4}_[0-9a-f]+_\w+\.py", name) for name in chain), chain
+
+
+# The outbox rows that stood for work before the jobs table, as the web and the services wrote them.
+WORK_ROWS = [
+    # kind, subject, body_text, status
+    ("update_request", "41", "7", "pending"),  # update 7, reached signer 41
+    ("material_change_request", "3:2", "12", "pending"),  # letter 3, version 2, reached signer 12
+    ("resend_request", "ada@example.org", "3", "pending"),
+    ("withdraw_request", "bob@example.org", "3", "pending"),
+    ("already_signed_request", "cy@example.org", "3", "pending"),
+    ("update_request", "9", "8", "sent"),
+]
+
+
+def test_the_jobs_migration_moves_pending_work_out_of_the_outbox_and_back(app: Flask, runner: FlaskCliRunner) -> None:
+    before, jobs_revision = "af189594cb4b", "b7c3e9a1d2f4"
+    outbox = sa.table(
+        "outbox_messages",
+        *(sa.column(name) for name in ("kind", "recipient", "subject", "body_text", "body_html", "message_id")),
+        *(sa.column(name) for name in ("status", "attempts", "next_attempt_at", "created_at", "sent_at")),
+    )
+    now = utcnow().replace(microsecond=0)
+    try:
+        assert runner.invoke(args=["db", "downgrade", before]).exit_code == 0
+        with app.app_context(), db.engine.begin() as connection:
+            connection.execute(sa.delete(outbox))
+            message = {"recipient": "dee@example.org", "subject": "Confirm", "body_text": "Hi", "body_html": "<p>Hi"}
+            rows = [
+                {"kind": kind, "recipient": "", "subject": subject, "body_text": body, "body_html": ""}
+                | {"status": status, "sent_at": now if status == "sent" else None}
+                for kind, subject, body, status in WORK_ROWS
+            ] + [{"kind": "confirm", **message, "status": "pending", "sent_at": None}]
+            connection.execute(
+                outbox.insert(),
+                [
+                    row | {"message_id": f"<{n}@example.org>", "attempts": 0, "next_attempt_at": now, "created_at": now}
+                    for n, row in enumerate(rows)
+                ],
+            )
+
+        result = runner.invoke(args=["db", "upgrade", jobs_revision])
+        assert result.exit_code == 0, result.output
+        with app.app_context():
+            jobs = db.session.execute(sa.select(Job.kind, Job.payload, Job.cursor, Job.status).order_by(Job.id)).all()
+            messages = db.session.execute(sa.select(OutboxMessage.kind, OutboxMessage.recipient)).all()
+        assert [tuple(job) for job in jobs] == [
+            ("update_request", {"update_id": 7}, 41, JobStatus.PENDING),
+            ("material_change_request", {"letter_id": 3, "number": 2}, 12, JobStatus.PENDING),
+            ("resend_request", {"letter_id": 3, "email_key": "ada@example.org"}, 0, JobStatus.PENDING),
+            ("withdraw_request", {"letter_id": 3, "email_key": "bob@example.org"}, 0, JobStatus.PENDING),
+            ("already_signed_request", {"letter_id": 3, "email_key": "cy@example.org"}, 0, JobStatus.PENDING),
+            ("update_request", {"update_id": 8}, 9, JobStatus.DONE),
+        ]
+        assert [tuple(message) for message in messages] == [("confirm", "dee@example.org")]  # only mail is left
+
+        result = runner.invoke(args=["db", "downgrade", before])
+        assert result.exit_code == 0, result.output
+        with app.app_context(), db.engine.connect() as connection:
+            back = connection.execute(
+                sa.select(outbox.c.kind, outbox.c.subject, outbox.c.body_text, outbox.c.status).order_by(outbox.c.kind)
+            ).all()
+        assert sorted(tuple(row) for row in back) == sorted([*WORK_ROWS, ("confirm", "Confirm", "Hi", "pending")])
+    finally:
+        with app.app_context(), db.engine.begin() as connection:
+            connection.execute(sa.delete(outbox))
+        assert runner.invoke(args=["db", "upgrade"]).exit_code == 0

@@ -101,6 +101,16 @@ def test_every_public_page_has_no_inline_code_and_all_security_headers(
     for path in (*pages, f"/letters/{slug}/withdraw"):
         assert visit(path).status_code == 200, path
 
+    # A form sent back too fast is asked about ("Yes, send my confirmation").
+    app.config["SIGN_MIN_SECONDS"] = 60
+    stamp = re.search(
+        r'name="started" type="hidden" value="([^"]+)"', client.get(f"/letters/{slug}").get_data(as_text=True)
+    )
+    assert stamp
+    fast = {"name": "Quick", "email": "quick@example.org", "started": stamp.group(1)}
+    ask = visit(f"/letters/{slug}/sign", "POST", data=fast | {"csrf_token": csrf_token(client, f"/letters/{slug}")})
+    assert ask.status_code == 200 and 'name="asked"' in ask.get_data(as_text=True)
+    app.config["SIGN_MIN_SECONDS"] = 0
     comment = "A long story. " * 30  # shortened in lists, whole on the signer's own page
     assert sign(client, slug, email="pages@example.org", comment=comment).status_code == 303
     assert visit(f"/letters/{slug}/signed").status_code == 200

@@ -272,7 +272,7 @@ def test_the_ledger_shows_numbers_by_reason_never_names(
     act(app, moderation.Action.DELETE, ids[2:3], reason=RemovalReason.DUPLICATE)
     act(app, moderation.Action.HIDE, ids[3:4], reason=RemovalReason.ABUSE)
     act(app, moderation.Action.DELETE, ids[4:5], reason=RemovalReason.OTHER)
-    html = client.get(f"/letters/{SLUG}").get_data(as_text=True)
+    html = client.get(f"/letters/{SLUG}/log").get_data(as_text=True)
     assert ledger_of(html) == {
         "confirmed": "2",
         "removed": "5",
@@ -285,6 +285,10 @@ def test_the_ledger_shows_numbers_by_reason_never_names(
     assert "Awaiting review" not in html  # post-moderation, nothing waiting
     ledger = _section(html, "ledger-heading")
     assert not any(f"Person {n}" in ledger for n in range(7))
+    # The letter page sums it up in one line that links to these numbers.
+    trust = client.get(f"/letters/{SLUG}").get_data(as_text=True)
+    assert "Every signature confirmed by email ·\n    5 removed ·" in trust
+    assert f'<a href="/letters/{SLUG}/log">Verify this list</a>' in trust
     assert client.get(f"/api/v1/letters/{SLUG}").get_json()["moderation"] == {
         "mode": "post",
         "awaiting_review": 0,
@@ -307,13 +311,13 @@ def test_awaiting_review_shows_in_pre_moderation_or_while_any_wait(
         session.flush()
         counting.move(session, waiting, SignatureStatus.PENDING, now=utcnow())
         waiting.confirmed_at = utcnow()
-    html = client.get(f"/letters/{SLUG}").get_data(as_text=True)
+    html = client.get(f"/letters/{SLUG}/log").get_data(as_text=True)
     assert ledger_of(html)["awaiting_review"] == "1"  # post-moderation, but one waits
     act(app, moderation.Action.APPROVE, [waiting.id])
-    assert "Awaiting review" not in client.get(f"/letters/{SLUG}").get_data(as_text=True)
+    assert "Awaiting review" not in client.get(f"/letters/{SLUG}/log").get_data(as_text=True)
     with app.app_context(), db.transaction() as session:
         session.execute(sa.update(Letter).values(moderation_mode="pre"))
-    html = client.get(f"/letters/{SLUG}").get_data(as_text=True)
+    html = client.get(f"/letters/{SLUG}/log").get_data(as_text=True)
     assert ledger_of(html)["awaiting_review"] == "0" and "counts once a moderator has approved it" in html
     data = client.get("/api/v1/letters").get_json()["letters"][0]
     assert data["moderation"] == {

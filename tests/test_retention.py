@@ -11,9 +11,10 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
+from app import jobs
 from app.db import db, utcnow
-from app.mail.worker import run_worker
-from app.models import Letter, OutboxMessage, OutboxStatus, Signature, SignatureStatus, Token
+from app.models import Job, JobStatus, Letter, OutboxMessage, OutboxStatus, Signature, SignatureStatus, Token
+from app.worker import run_worker
 from tests.support import SMTPSink, marked_settings, sign, smtp_settings
 
 pytestmark = pytest.mark.engines
@@ -146,15 +147,22 @@ def test_the_mail_worker_purges_when_it_starts_and_then_daily(
 
 
 def test_purge_runs_again_only_after_the_interval(app: Flask, client: FlaskClient, letter: Letter) -> None:
-    from app.mail.worker import purge_if_due
-
     now = utcnow()
-    with app.app_context():
-        first = purge_if_due(None, now=now)
-        assert first == now
-        sign(client, SLUG, email="late@example.org")
-        age(app, Signature, 20)
-        assert purge_if_due(first, now=now + timedelta(hours=23)) == first
-        assert len(rows(app, Signature)) == 1
-        assert purge_if_due(first, now=now + timedelta(hours=24)) == now + timedelta(hours=24)
+
+    def run(at: timedelta) -> list[tuple[str, JobStatus]]:
+        """Queue a purge unless one waits, run the due jobs at ``now + at``; the purge jobs."""
+        with app.app_context():
+            settings = jobs.Settings.from_config(app.config)
+            jobs.schedule_purge(settings, now=now + at)
+            jobs.run_due(settings, worker_id="test", now=now + at)
+            return [
+                (kind, status) for kind, status in db.session.execute(sa.select(Job.kind, Job.status).order_by(Job.id))
+            ]
+
+    assert run(timedelta(0)) == [("purge", JobStatus.DONE), ("purge", JobStatus.PENDING)]
+    sign(client, SLUG, email="late@example.org")
+    age(app, Signature, 20)
+    assert len(run(timedelta(hours=23))) == 2
+    assert len(rows(app, Signature)) == 1
+    assert run(timedelta(hours=24)) == [("purge", JobStatus.DONE)] * 2 + [("purge", JobStatus.PENDING)]
     assert rows(app, Signature) == []

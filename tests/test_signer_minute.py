@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from flask import Flask
@@ -10,6 +11,7 @@ from flask.testing import FlaskClient
 
 from app.models import Letter
 from app.text import mask_address
+from app.web import signed_when, time_tag
 from tests.factories import sign_and_confirm
 from tests.support import csrf_token, mail_links, sign
 
@@ -123,3 +125,47 @@ def test_the_place_and_count_read_in_korean(app: Flask, client: FlaskClient, let
     assert "1번째 서명자입니다." in page
     assert "지금까지 1명이 서명했습니다." in page
     assert "카카오톡" in page
+
+
+@pytest.mark.parametrize(
+    ("lang", "ago", "shown"),
+    [
+        ("en", timedelta(seconds=20), "just now"),
+        ("en", timedelta(minutes=5, seconds=30), "5 minutes ago"),
+        ("en", timedelta(hours=2, minutes=59), "2 hours ago"),
+        ("ko", timedelta(minutes=5), "5분 전"),
+        ("ko", timedelta(hours=23), "23시간 전"),
+        ("ko", timedelta(seconds=5), "방금"),
+    ],
+)
+def test_recent_signatures_say_how_long_ago_in_the_visitors_language(
+    app: Flask, lang: str, ago: timedelta, shown: str
+) -> None:
+    moment = datetime.now(UTC) - ago
+    with app.test_request_context(f"/?lang={lang}", headers={"Accept-Language": lang}):
+        app.preprocess_request()
+        html = str(signed_when(moment))
+    assert f">{shown}</time>" in html
+    assert "data-relative" in html
+    assert f'datetime="{moment:%Y-%m-%dT%H:%M:%S}Z"' in html
+    title = re.search(r'title="([^"]+)"', html)
+    assert title and re.search(r"\d\d:\d\d UTC$", title.group(1))  # to the minute: no seconds, no AM/PM
+
+
+@pytest.mark.parametrize(("lang", "day"), [("en", "Nov 25, 2026"), ("ko", "2026. 11. 25.")])
+def test_older_signatures_show_their_date(app: Flask, lang: str, day: str) -> None:
+    moment = datetime(2026, 11, 25, 18, 5, 9, tzinfo=UTC)
+    with app.test_request_context(f"/?lang={lang}", headers={"Accept-Language": lang}):
+        app.preprocess_request()
+        html = str(signed_when(moment))
+        closing = str(time_tag(moment, "long", with_time=True))
+    assert f'title="{day} 18:05 UTC">{day}</time>' in html and "data-relative" not in html
+    assert "18:05 UTC</time>" in closing and ">18:05:09" not in closing and "PM" not in closing
+
+
+def test_the_newest_signers_say_how_long_ago(app: Flask, client: FlaskClient, letter: Letter) -> None:
+    sign_and_confirm(app, client, "ada@example.org")
+    page = client.get(f"/letters/{SLUG}").get_data(as_text=True)
+    assert re.search(r'<time class="signer-date" datetime="[^"]+" title="[^"]+" data-relative>just now</time>', page)
+    korean = client.get(f"/letters/{SLUG}?lang=ko").get_data(as_text=True)
+    assert "data-relative>방금</time>" in korean

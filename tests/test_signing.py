@@ -11,7 +11,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app.db import db, utcnow
-from app.models import Letter, OutboxMessage, OutboxStatus, SignatureStatus, Token, TokenPurpose
+from app.models import Job, Letter, OutboxMessage, OutboxStatus, SignatureStatus, Token, TokenPurpose
 from tests.factories import stored_signatures
 from tests.support import csrf_token, sign, table_counts
 
@@ -154,8 +154,10 @@ def test_the_same_address_signs_once_and_the_form_reveals_nothing(
     )
     assert len(stored_signatures(app)) == 1
     assert count_of(app) == 1
-    # The request costs what a new signature does: one row, which the mail worker turns into the note.
-    assert outbox(app)[-1].kind == "already_signed_request"
+    # The request costs what a new signature does: one row, a job the worker turns into the note.
+    with app.app_context():
+        assert db.session.scalars(sa.select(Job.kind)).all() == ["already_signed_request"]
+    assert outbox(app)[-1].kind == "confirm"
     assert app.test_cli_runner().invoke(args=["mail", "send"]).exit_code == 0
     note = outbox(app)[-1]
     assert note.kind == "already_signed"

@@ -13,7 +13,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app.db import db
-from app.models import AuditEntry, Letter, LetterUpdate, Moderator, ModeratorRole, OutboxMessage, Signature
+from app.models import AuditEntry, Job, Letter, LetterUpdate, Moderator, ModeratorRole, OutboxMessage, Signature
 from tests.factories import add_confirmed, log_in, sign_and_confirm
 from tests.support import SMTPSink, csrf_token, link_in, path_of, sign, smtp_settings, text_of
 
@@ -109,13 +109,14 @@ def test_an_update_to_many_signers_is_expanded_a_batch_at_a_time(
     add_confirmed(app, letter.id, 3)
     publish_by_cli(app, tmp_path, "News", "Text.")
     with app.app_context():
-        pending = db.session.scalars(sa.select(OutboxMessage.kind)).all()
-    assert pending == ["update_request"]  # publishing writes one row, whatever the number of signers
+        assert db.session.scalars(sa.select(OutboxMessage.kind)).all() == []
+        pending = db.session.scalars(sa.select(Job.kind)).all()
+    assert pending == ["update_request"]  # publishing writes one job, whatever the number of signers
     mail_send(app)
     assert sorted(r.rcpt_tos[0] for r in smtp_sink.received) == sorted(f"s{n}@example.org" for n in range(7))
     with app.app_context():
-        request_row = db.session.scalars(sa.select(OutboxMessage).where(OutboxMessage.kind == "update_request")).one()
-        assert request_row.status == "sent" and request_row.subject == "6"  # the last of three batches of 3, 3, 1
+        job = db.session.scalars(sa.select(Job).where(Job.kind == "update_request")).one()
+        assert job.status == "done" and job.cursor == 7  # the last signer of batches of 3, 3 and 1
     mail_send(app)
     assert len(smtp_sink.received) == 7  # nobody twice
 

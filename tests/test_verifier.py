@@ -24,9 +24,9 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from werkzeug.serving import make_server
 
 from app.db import db
-from app.mail.worker import sequence_logs
 from app.models import Letter, RemovalReason, Signature, SignatureStatus
 from app.services.moderation import Action
+from app.worker import sequence_logs
 from tests.factories import sign_and_confirm
 from tests.support import csrf_token
 from tests.test_log import moderate

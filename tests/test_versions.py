@@ -15,7 +15,7 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
 from app.db import db, utcnow
-from app.models import Letter, LetterVersion, ModeratorRole, OutboxMessage, Signature, SignatureStatus
+from app.models import Job, Letter, LetterVersion, ModeratorRole, OutboxMessage, Signature, SignatureStatus
 from app.services import letters, textdiff
 from tests import factories
 from tests.factories import add_confirmed, log_in, sign_and_confirm
@@ -332,7 +332,9 @@ def test_a_material_change_mails_exactly_the_opted_in_confirmed_signers(
         kinds = db.session.execute(
             sa.select(OutboxMessage.kind, OutboxMessage.status).where(OutboxMessage.kind.like("material%"))
         ).all()
-    assert sorted(kinds) == [("material_change", "sent")] * 5 + [("material_change_request", "sent")]
+        job = db.session.execute(sa.select(Job.kind, Job.status)).all()
+    assert sorted(kinds) == [("material_change", "sent")] * 5
+    assert job == [("material_change_request", "done")]
 
     notice = smtp_sink.messages_to(wanting[0])[-1]
     assert "has changed" in str(notice["Subject"])
@@ -408,6 +410,7 @@ def test_the_cli_refuses_a_material_change_without_a_note_or_a_change(
     assert [v.number for v in stored_versions(app)] == [1]
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(OutboxMessage)) == 0
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Job)) == 0
 
 
 # --- the migration -------------------------------------------------------------------------------

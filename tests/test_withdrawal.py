@@ -118,7 +118,7 @@ def test_withdrawing_an_unconfirmed_signature_deletes_it(
     deliver_mail(app)
     [message] = smtp_sink.messages_to("ada@example.org")
     press(client, path_of(link_in(message, WITHDRAW_LINK)), "Withdraw my signature")
-    assert table_counts(app) == {"signatures": 0, "tokens": 0, "outbox_messages": 0}
+    assert table_counts(app) == {"signatures": 0, "tokens": 0, "outbox_messages": 0, "jobs": 0}
     # The confirmation link of the deleted signature no longer works.
     assert client.get(path_of(link_in(message))).status_code == 404
     assert api_count(client) == 0

@@ -91,7 +91,6 @@ def render_letter(letter: Letter, form: SignForm | None = None) -> str:
         poll_seconds=current_app.config["LIVE_POLL_SECONDS"],
         captcha=current_captcha(),
         comment_preview=COMMENT_PREVIEW,
-        log_head=_log_head(letter),
     )
 
 
@@ -138,6 +137,8 @@ def verify_log(slug: str) -> str:
         "letters/log.html",
         **letter_context(letter),
         log_head=_log_head(letter),
+        ledger=ledger.ledger(db.session, letter),
+        reason_names=removal_reasons.TALLY_NAMES,
         public_key=key.public_text,
         key_id=key.key_id,
         letter_address=external_url("letters.letter", slug=letter.slug),

@@ -2,31 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from flask import current_app, render_template
 from flask_babel import force_locale
 
-from app.models import Letter, LetterUpdate, LetterVersion, Signature
-from app.services.letters import letter_text
-from app.services.tokens import TokenLifetimes
+from app.mail.message import Email
+from app.models import Letter, LetterUpdate, LetterVersion, Signature, TokenLifetimes
 from app.urls import external_url
-
-
-@dataclass(frozen=True)
-class Email:
-    """A composed message, not yet addressed."""
-
-    subject: str
-    text: str
-    html: str
 
 
 def _render(name: str, locale: str, **context: Any) -> Email:
     """Render a message in ``locale``, with the letter's title in that language when it has a translation."""
     context.setdefault("site_name", current_app.config["SITE_NAME"])
-    context.setdefault("title", letter_text(context["letter"], locale).title)
+    context.setdefault("title", context["letter"].text_in(locale).title)
     with force_locale(locale):
         subject = render_template(f"mail/{name}.subject.txt", **context)
         return Email(
@@ -108,17 +97,21 @@ def already_signed(signature: Signature, withdraw_token: str) -> Email:
     )
 
 
-def update(signature: Signature, letter_update: LetterUpdate, unsubscribe_url: str) -> Email:
-    """An update about a letter the signer signed, with the link that stops these mails."""
-    return _render(
+def update(signature: Signature, letter_update: LetterUpdate, unsubscribe_token: str) -> Email:
+    """An update about a letter the signer signed, with the link (and the headers) that stop these mails."""
+    url = external_url("signing.unsubscribe", token=unsubscribe_token, lang=signature.locale)
+    email = _render(
         "update",
         signature.locale,
         signature=signature,
         letter=signature.letter,
         update=letter_update,
         letter_url=external_url("letters.letter", slug=signature.letter.slug, lang=signature.locale),
-        unsubscribe_url=unsubscribe_url,
+        unsubscribe_url=url,
     )
+    # RFC 2369 and RFC 8058: mail programs show an "unsubscribe" button that POSTs to the link.
+    headers = {"List-Unsubscribe": f"<{url}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+    return Email(email.subject, email.text, email.html, headers)
 
 
 def material_change(signature: Signature, version: LetterVersion, withdraw_token: str) -> Email:

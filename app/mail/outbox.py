@@ -13,7 +13,7 @@ from flask import current_app
 from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
 
-from app.mail.compose import Email
+from app.mail.message import Email
 from app.models import OutboxMessage, Signature
 
 
@@ -33,6 +33,7 @@ def _values(
 ) -> dict[str, object]:
     # Refuse a recipient that is not one plain address (no display name, no header tricks).
     Address(addr_spec=recipient)
+    headers = {**email.headers, **(headers or {})}
     return {
         "kind": kind,
         "recipient": recipient,
@@ -59,8 +60,8 @@ def enqueue(
     """Add ``email`` for ``recipient`` to the outbox; the worker sends it after commit.
 
     ``signature`` links the message to the signature it is about, so that erasing or purging
-    the signature takes its mail with it. ``headers`` are added to the message as they are
-    (List-Unsubscribe, for instance).
+    the signature takes its mail with it. ``headers`` (and the email's own) are added to the
+    message as they are (List-Unsubscribe, for instance).
     """
     message = OutboxMessage(signature=signature, **_values(recipient, email, kind=kind, now=now, headers=headers))
     session.add(message)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, stream_with_context, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, stream_with_context, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user
@@ -37,6 +37,7 @@ from app.ratelimit import config_limit, limiter, private_key
 from app.services import letters, moderation, organisations, updates
 from app.services.errors import DomainError
 from app.services.queries import export, review
+from app.services.tokens import TokenLifetimes
 
 bp = Blueprint("moderation", __name__, url_prefix="/moderate")
 
@@ -175,6 +176,7 @@ def act(slug: str) -> Response:
         now=utcnow(),
         reason=form.chosen_reason(),
         note=form.note.data or "",
+        ttl=TokenLifetimes.from_config(current_app.config),
     )
     db.session.commit()
     message = ngettext("%(num)d signature changed.", "%(num)d signatures changed.", outcome.changed)

@@ -10,7 +10,7 @@ import yaml
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
-from app.models import Letter, LetterTranslation
+from app.models import Letter, LetterText, LetterTranslation
 from app.services import versions
 from app.services.errors import LetterNotFound
 from app.text import clean_line, render_markdown
@@ -38,18 +38,6 @@ class LetterSource:
     published_at: datetime | None = None
     closes_at: datetime | None = None
     goal: int | None = None
-
-
-@dataclass(frozen=True)
-class LetterText:
-    """What a reader sees of a letter in one language."""
-
-    lang: str
-    title: str
-    summary: str
-    body_html: str
-    # The version of the letter's own text this text is of (a translation may lag behind).
-    version: int = 1
 
 
 @dataclass(frozen=True)
@@ -304,22 +292,9 @@ def letter_languages(letter: Letter) -> list[str]:
     return [letter.lang, *(t.lang for t in letter.translations if t.lang != letter.lang)]
 
 
-def _primary(lang: str) -> str:
-    return lang.split("-", 1)[0]
-
-
 def letter_text(letter: Letter, lang: str) -> LetterText:
     """The letter in ``lang`` if it has that translation (or one in the same language), else its own text."""
-    wanted = lang.replace("_", "-").lower()
-    exact = [t for t in letter.translations if t.lang == wanted]
-    near = [t for t in letter.translations if _primary(t.lang) == _primary(wanted)]
-    choices: list[LetterTranslation] = []
-    if letter.lang != wanted:
-        choices = exact or ([] if _primary(letter.lang) == _primary(wanted) else near)
-    if not choices:
-        return LetterText(letter.lang, letter.title, letter.summary, letter.body_html, letter.current_version)
-    chosen = choices[0]
-    return LetterText(chosen.lang, chosen.title, chosen.summary, chosen.body_html, chosen.letter_version)
+    return letter.text_in(lang)
 
 
 def edit_letter(

@@ -22,6 +22,8 @@ from app.models import (
 )
 from app.services import counting
 from app.services.errors import DomainError
+from app.services.signing import release_held
+from app.services.tokens import TokenLifetimes
 from app.services.withdrawal import LIVE_STATUSES, erase_signature
 
 # The most signatures one action may change; a larger "all matching" asks for a narrower search.
@@ -122,6 +124,7 @@ def act(
     now: datetime,
     reason: RemovalReason | None = None,
     note: str = "",
+    ttl: TokenLifetimes | None = None,
 ) -> Outcome:
     """Apply ``action`` to the signatures of ``letter`` with these ids, in the caller's transaction.
 
@@ -147,7 +150,7 @@ def act(
     applicable = [s for s in rows if s.status in APPLIES_TO[action]]
     changed_ids = [s.id for s in applicable]
     for signature in applicable:
-        _apply(session, signature, action, now=now, reason=reason, note=note)
+        _apply(session, signature, action, now=now, reason=reason, note=note, ttl=ttl)
     if action in (Action.DISMISS, Action.APPROVE, Action.HIDE, Action.DELETE, Action.RESTORE) and changed_ids:
         # Deciding on a signature settles the reasons it was in the queue.
         session.execute(
@@ -163,7 +166,14 @@ def act(
 
 
 def _apply(
-    session: Session, signature: Signature, action: Action, *, now: datetime, reason: RemovalReason | None, note: str
+    session: Session,
+    signature: Signature,
+    action: Action,
+    *,
+    now: datetime,
+    reason: RemovalReason | None,
+    note: str,
+    ttl: TokenLifetimes | None,
 ) -> None:
     if action == Action.APPROVE:
         # Listed from now: the log records the time the list shows.
@@ -185,6 +195,6 @@ def _apply(
         signature.verified_note = None
         log.on_update(session, signature, now=now)
     elif action == Action.RELEASE:
-        from app.services.signing import release_held
-
-        release_held(session, signature, now=now)
+        if ttl is None:
+            raise ValueError("releasing a held signature mails a link: pass the token lifetimes (ttl)")
+        release_held(session, signature, now=now, ttl=ttl)

@@ -9,7 +9,7 @@ from sqlalchemy import delete, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
-from app.models import OutboxMessage, OutboxStatus, Signature, SignatureStatus, Token
+from app.models import Job, JobStatus, OutboxMessage, OutboxStatus, Signature, SignatureStatus, Token
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,7 @@ class PurgeResult:
     tokens: int
     networks: int
     messages: int
+    jobs: int = 0
 
 
 def _rows(result: object) -> int:
@@ -73,7 +74,15 @@ def purge(session: Session, policy: RetentionPolicy, *, now: datetime) -> PurgeR
             .execution_options(synchronize_session=False)
         )
     )
-    return PurgeResult(signatures=signatures, tokens=tokens, networks=networks, messages=messages)
+    # Finished jobs: a link request names an address.
+    jobs = _rows(
+        session.execute(
+            delete(Job)
+            .where(Job.status != JobStatus.PENDING, Job.finished_at < now - policy.outbox)
+            .execution_options(synchronize_session=False)
+        )
+    )
+    return PurgeResult(signatures=signatures, tokens=tokens, networks=networks, messages=messages, jobs=jobs)
 
 
 def policy_from_config(config: dict[str, object]) -> RetentionPolicy:

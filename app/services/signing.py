@@ -12,10 +12,10 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from app import log
 from app.db import upsert
-from app.mail import compose, outbox, requests
-from app.mail.compose import Email
+from app.mail import compose, outbox
+from app.mail.message import Email
 from app.models import Flag, Letter, Signature, SignatureStatus, SuspectReason, Token, TokenPurpose
-from app.services import counting, domains
+from app.services import counting, domains, link_requests
 from app.services.errors import N_, LetterClosed, TokenExpired, TokenProblem, TokenSuperseded
 from app.services.flags import Raised
 from app.services.tokens import TokenLifetimes, find_token, new_token, store_tokens
@@ -190,14 +190,11 @@ _RESIGN = (
 )
 
 
-def release_held(session: Session, signature: Signature, *, now: datetime) -> None:
+def release_held(session: Session, signature: Signature, *, now: datetime, ttl: TokenLifetimes) -> None:
     """Release a signature held as suspect: it becomes unconfirmed and its owner gets the link."""
-    from flask import current_app
-
     signature.status = SignatureStatus.UNCONFIRMED
     signature.suspect_reason = None
     draft = draft_confirmation(signature.letter, signature)
-    ttl = TokenLifetimes.from_config(current_app.config)
     _store_confirmation(session, signature.id, signature.submission, signature.email, draft, now=now, ttl=ttl)
 
 
@@ -258,8 +255,8 @@ def sign(
     # Signed and confirmed before: the mail worker writes the "you have signed" note, so this
     # request costs what a new signature does and its time says nothing either. (If the
     # signature was withdrawn a moment ago, the worker finds nobody and sends nothing.)
-    requests.queue_request(
-        session, requests.ALREADY_SIGNED, letter, data.email, data.email_key, now=now, allowed=screening.may_mail
+    link_requests.queue_request(
+        session, link_requests.ALREADY_SIGNED, letter, data.email_key, now=now, allowed=screening.may_mail
     )
 
 

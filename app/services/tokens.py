@@ -5,32 +5,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import cast
 
 from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from app.models import Signature, Token, TokenPurpose
+from app.models import TokenLifetimes as TokenLifetimes  # defined with the models, so that mail can state them
 
 TOKEN_BYTES = 32
-
-
-@dataclass(frozen=True)
-class TokenLifetimes:
-    """How long the links in a mail work: the only reader of CONFIRM_TOKEN_DAYS and WITHDRAW_TOKEN_DAYS."""
-
-    confirm: timedelta
-    withdraw: timedelta
-
-    @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> TokenLifetimes:
-        """The lifetimes set by CONFIRM_TOKEN_DAYS and WITHDRAW_TOKEN_DAYS."""
-        return cls(
-            confirm=timedelta(days=config["CONFIRM_TOKEN_DAYS"]), withdraw=timedelta(days=config["WITHDRAW_TOKEN_DAYS"])
-        )
 
 
 def hash_token(raw: str) -> str:

@@ -1,8 +1,8 @@
 """Updates to signers: dated news about a letter, on its page, in a feed, and by email to those who asked.
 
-Publishing stores the update and one outbox row standing for all its mail; the mail worker
-expands that row into one message per opted-in signer, a batch at a time (see
-app.mail.requests.expand_update), so a million recipients never make one giant transaction.
+Publishing stores the update and one job standing for all its mail; the worker turns that job
+into one message per opted-in signer, a batch at a time (``mail_batch``), so a million
+recipients never make one giant transaction.
 """
 
 from __future__ import annotations
@@ -16,12 +16,13 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from app.mail import outbox
-from app.models import Letter, LetterUpdate, OutboxMessage, OutboxStatus, Signature
+from app.mail import compose, outbox
+from app.models import Letter, LetterUpdate, OutboxMessage, OutboxStatus, Signature, SignatureStatus
+from app.services import jobs
 from app.services.errors import DomainError
 from app.text import clean_line, render_markdown
 
-# The outbox row that stands for an update's mail until the worker expands it.
+# The job that stands for an update's mail until the worker has written it all.
 UPDATE_REQUEST = "update_request"
 UPDATE_MAIL = "update"
 TITLE_MAX = 300
@@ -76,21 +77,36 @@ def publish(session: Session, letter: Letter, *, title: str, body_markdown: str,
     )
     session.add(update)
     session.flush()
-    # One row for all the update's mail: the letter, the update, and the last signer reached (none yet).
-    session.add(
-        OutboxMessage(
-            kind=UPDATE_REQUEST,
-            recipient="",
-            subject="0",
-            body_text=str(update.id),
-            body_html="",
-            message_id=outbox.new_message_id(),
-            created_at=now,
-            next_attempt_at=now,
-        )
-    )
-    session.flush()
+    # One job for all the update's mail; its cursor is the last signer reached (none yet).
+    jobs.add(session, UPDATE_REQUEST, {"update_id": update.id}, now=now)
     return update
+
+
+def mail_batch(session: Session, update_id: int, *, after: int, batch_size: int, secret: str, now: datetime) -> int:
+    """Queue the update's mail for the next ``batch_size`` opted-in signers after id ``after``; the last id reached.
+
+    Returns ``after`` itself when nobody is left (or the update is gone): the update is done.
+    """
+    letter_update = session.get(LetterUpdate, update_id)
+    if letter_update is None:
+        return after
+    recipients = session.scalars(
+        select(Signature)
+        .where(
+            Signature.letter_id == letter_update.letter_id,
+            Signature.wants_updates.is_(True),
+            Signature.id > after,
+            Signature.status == SignatureStatus.CONFIRMED,
+        )
+        .order_by(Signature.id)
+        .limit(batch_size)
+    )
+    for signature in recipients:
+        email = compose.update(signature, letter_update, unsubscribe_token(secret, signature))
+        outbox.enqueue(session, signature.email, email, kind=UPDATE_MAIL, now=now, signature=signature)
+        after = signature.id
+    session.flush()
+    return after
 
 
 def letter_updates(session: Session, letter_id: int, *, limit: int | None = None) -> Sequence[LetterUpdate]:

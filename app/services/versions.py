@@ -12,20 +12,23 @@ from the letter's row without a query of its own.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.models import Letter, LetterVersion, OutboxMessage, OutboxStatus, Signature, SignatureStatus
+from app.mail import compose, outbox
+from app.models import Letter, LetterVersion, Signature, SignatureStatus, TokenPurpose
+from app.services import jobs
 from app.services.errors import N_, DomainError
+from app.services.tokens import issue_token
 
 NOTE_MAX = 500
 # Per-version counts are kept as tallies named like this (see app.services.counting); version 1
 # has none: its count is what the others leave of the letter's count.
 VERSION_TALLY_PREFIX = "version:"
-# The outbox row that stands for "mail the opted-in signers about version N", expanded by the
-# mail worker a batch at a time (see app.mail.requests).
+# The job that stands for "mail the opted-in signers about version N", done by the worker a
+# batch at a time (``mail_batch``).
 MATERIAL_CHANGE_REQUEST = "material_change_request"
 # Whose owners hear about a material change: confirmed by email and not taken off the list.
 NOTIFIED_STATUSES = (SignatureStatus.CONFIRMED, SignatureStatus.PENDING)
@@ -95,27 +98,34 @@ def record_version(
 
 
 def queue_material_change(session: Session, letter: Letter, version: LetterVersion, *, now: datetime) -> None:
-    """One outbox row standing for the mail to every opted-in signer; the worker expands it.
+    """One job standing for the mail to every opted-in signer; the worker does it a batch at a time.
 
-    The row holds the letter, the version and how far the expansion has gone (the last
+    The job holds the letter and the version; its cursor is how far it has gone (the last
     signature id mailed), so a million signers never make one giant transaction.
     """
-    from app.mail import outbox
+    jobs.add(session, MATERIAL_CHANGE_REQUEST, {"letter_id": letter.id, "number": version.number}, now=now)
 
-    session.add(
-        OutboxMessage(
-            kind=MATERIAL_CHANGE_REQUEST,
-            recipient="",
-            subject=f"{letter.id}:{version.number}",
-            body_text="0",
-            body_html="",
-            message_id=outbox.new_message_id(),
-            status=OutboxStatus.PENDING,
-            created_at=now,
-            next_attempt_at=now,
-        )
+
+def mail_batch(
+    session: Session, letter_id: int, number: int, *, after: int, limit: int, withdraw_ttl: timedelta, now: datetime
+) -> int | None:
+    """Queue the mail about version ``number`` to the next ``limit`` signers to notify after id ``after``.
+
+    Returns the last signature id reached (``after`` when nobody is left), or None when the
+    version is gone (the letter was deleted meanwhile).
+    """
+    version = session.scalar(
+        select(LetterVersion).where(LetterVersion.letter_id == letter_id, LetterVersion.number == number)
     )
+    if version is None:
+        return None
+    for signature in signers_to_notify(session, letter_id, number, after_id=after, limit=limit):
+        raw = issue_token(session, signature, TokenPurpose.WITHDRAW, now=now, ttl=withdraw_ttl)
+        email = compose.material_change(signature, version, raw)
+        outbox.enqueue(session, signature.email, email, kind="material_change", now=now, signature=signature)
+        after = signature.id
     session.flush()
+    return after
 
 
 def versions(session: Session, letter: Letter) -> list[LetterVersion]:

@@ -10,10 +10,9 @@ from werkzeug.wrappers import Response
 from app.db import db, utcnow
 from app.extensions import csrf
 from app.letters.views import render_letter
-from app.mail import requests
 from app.models import Letter, Signature, SignatureStatus
 from app.ratelimit import client_network_key, config_limit, limiter, over_soft_limit, private_key
-from app.services import flags, letters, signing, updates, withdrawal
+from app.services import flags, letters, link_requests, signing, updates, withdrawal
 from app.services.errors import LetterClosed, TokenProblem
 from app.services.tokens import TokenLifetimes
 from app.signing.bots import current_captcha, new_ask_stamp, should_ask, suspect_reason
@@ -39,9 +38,9 @@ def _remember_address(letter: Letter, address: str) -> None:
 
 
 def _queue(kind: str, letter: Letter, address: str) -> None:
-    """Record a request for a new link; the mail worker answers it (see app.mail.requests)."""
+    """Record a request for a new link; the worker answers it (see app.services.link_requests)."""
     key = signing.email_key(address)
-    requests.queue_request(db.session, kind, letter, address, key, now=utcnow(), allowed=_may_mail(key))
+    link_requests.queue_request(db.session, kind, letter, key, now=utcnow(), allowed=_may_mail(key))
     db.session.commit()
 
 
@@ -142,7 +141,7 @@ def resend(slug: str) -> Response | str | tuple[str, int]:
             return render_template("signing/resend.html", letter=letter, form=form), 422
         if letter.is_closed(utcnow()):
             raise LetterClosed()
-        _queue(requests.RESEND, letter, form.normalised_email)
+        _queue(link_requests.RESEND, letter, form.normalised_email)
         _remember_address(letter, form.normalised_email)
         return redirect(url_for(".check_inbox", slug=letter.slug), 303)
     return render_template("signing/resend.html", letter=letter, form=form)
@@ -191,7 +190,7 @@ def request_withdrawal(slug: str) -> Response | str | tuple[str, int]:
     if form.is_submitted():
         if not form.validate():
             return render_template("signing/withdraw_request.html", letter=letter, form=form), 422
-        _queue(requests.WITHDRAW, letter, form.normalised_email)
+        _queue(link_requests.WITHDRAW, letter, form.normalised_email)
         return redirect(url_for(".withdrawal_requested", slug=letter.slug), 303)
     return render_template("signing/withdraw_request.html", letter=letter, form=form)
 

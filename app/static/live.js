@@ -14,7 +14,6 @@
   var box = document.querySelector("[data-live]");
   if (!box || !window.fetch) { return; }
   var numberEl = box.querySelector("[data-count]");
-  var labelEl = box.querySelector(".count-label");
   var goalBox = box.querySelector("[data-goal]");
   var list = document.querySelector("[data-newest]");
   var emptyNote = document.querySelector("[data-empty]");
@@ -56,17 +55,34 @@
       .then(function (letter) {
         if (!letter || letter.signature_count === shown) { return; }
         shown = letter.signature_count;
-        numberEl.textContent = numbers.format(shown);
-        numberEl.setAttribute("data-count", String(shown));
-        if (labelEl && labelEl.dataset.one && labelEl.dataset.many) {
-          labelEl.textContent = shown === 1 ? labelEl.dataset.one : labelEl.dataset.many;
-        }
+        // The sidebar's count, and the one under the title on narrow screens.
+        document.querySelectorAll("[data-count]").forEach(function (el) {
+          el.textContent = numbers.format(shown);
+          el.setAttribute("data-count", String(shown));
+        });
+        document.querySelectorAll(".count-label").forEach(function (el) {
+          if (el.dataset.one && el.dataset.many) { el.textContent = shown === 1 ? el.dataset.one : el.dataset.many; }
+        });
         updateGoal(shown, letter.progress);
         return refreshList();
       })
       .catch(function () { /* offline for a moment: try again at the next tick */ })
       .then(schedule);
   }
+
+  // "5 minutes ago" as the minutes pass (the server wrote it; past a day it shows a date).
+  var relative = window.Intl && Intl.RelativeTimeFormat ? new Intl.RelativeTimeFormat(lang) : null;
+  function refreshTimes() {
+    if (!relative) { return; }
+    document.querySelectorAll("time[data-relative]").forEach(function (el) {
+      var seconds = (Date.now() - Date.parse(el.getAttribute("datetime"))) / 1000;
+      if (seconds < 60 || seconds >= 24 * 3600) { return; }
+      el.textContent = seconds >= 3600
+        ? relative.format(-Math.floor(seconds / 3600), "hour")
+        : relative.format(-Math.floor(seconds / 60), "minute");
+    });
+  }
+  window.setInterval(refreshTimes, 30000);
 
   var timer = null;
   function schedule() {
