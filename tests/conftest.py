@@ -1,4 +1,14 @@
-"""Fixtures: an app on SQLite and (when TEST_DATABASE_URL is set) PostgreSQL, a real SMTP server."""
+"""Fixtures: an app on SQLite and (when TEST_DATABASE_URL is set) PostgreSQL, a real SMTP server.
+
+Which database a test runs on: a test that uses the ``database_url`` fixture (through ``app``,
+``client``, ``letter``…) runs on SQLite only, unless it is marked ``@pytest.mark.engines``: then it
+runs once on each engine. Mark a test (or a whole module, with ``pytestmark``) ``engines`` when
+what it checks could differ between SQLite and PostgreSQL: queries and their plans, locking and
+concurrency, migrations, search, counting and tallies, the public log, purges by date, values
+one engine stores and the other refuses (NUL characters, huge numbers), anything with SQL that
+is spelt per dialect. Pages, headers, templates, translations, rate limits, caches and the
+browser run on SQLite only. When in doubt, mark it.
+"""
 
 from __future__ import annotations
 
@@ -17,11 +27,13 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from hypothesis import HealthCheck, settings
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
 
 from app import create_app
 from app.db import Base, db, utcnow
-from app.models import Letter
-from app.services import letters as letter_service
+from app.models import Letter, Moderator, ModeratorRole
+from tests import factories
+from tests.factories import LETTER_TEXT
 from tests.support import IN_CI, ManualClock, SMTPSink, marked_settings, require
 
 # The browser fixtures, registered once: a session fixture imported into two test modules would be
@@ -47,16 +59,6 @@ settings.load_profile("ci" if IN_CI else "dev")
 
 BACKENDS = ["sqlite", "postgresql"]
 SEEDED_TABLES = {"watch_names"}
-
-LETTER_TEXT = """---
-title: An open letter for testing
-slug: test-letter
-goal: 100
----
-We, the undersigned, **ask** for [better tests](https://example.org).
-
-<script>alert("no")</script>
-"""
 
 
 def _migrate(url: str, tmp: Path) -> None:
@@ -135,9 +137,16 @@ def _truncate(url: str) -> None:
     engine.dispose()
 
 
-@pytest.fixture(params=BACKENDS)
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run tests that use a database on SQLite, and those marked ``engines`` on both engines."""
+    if "database_url" in metafunc.fixturenames:
+        engines = BACKENDS if metafunc.definition.get_closest_marker("engines") else BACKENDS[:1]
+        metafunc.parametrize("database_url", engines, indirect=True)
+
+
+@pytest.fixture
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, migrated database for one test, on each backend."""
+    """A fresh, migrated database for one test: SQLite, or each engine for a test marked ``engines``."""
     if request.param == "sqlite":
         path = tmp_path / "test.db"
         shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
@@ -174,6 +183,33 @@ def app(
 
 
 @pytest.fixture
+def session(app: Flask) -> Iterator[Session]:
+    """A session in one transaction that is rolled back after the test: the test leaves nothing behind.
+
+    The app's own sessions (requests through ``client``, the CLI runner, ``db.transaction()``) join
+    the same transaction on the same connection, each of their commits only releasing a savepoint
+    (SQLAlchemy's "joining a session into an external transaction"), so the test and the app see
+    each other's writes. For tests that set data up and read it back; a test whose data another
+    connection, thread or process must see (concurrency, workers, browsers, servers) commits for
+    real instead.
+    """
+    with app.app_context():
+        engine = db.engine
+    sessions = db.sessionmaker_of(app)
+    connection = engine.connect()
+    outer = connection.begin()
+    sessions.configure(bind=connection, join_transaction_mode="create_savepoint")
+    joined = sessions()
+    try:
+        yield joined
+    finally:
+        joined.close()
+        outer.rollback()
+        connection.close()
+        sessions.configure(bind=engine, join_transaction_mode="conservative_savepoint")
+
+
+@pytest.fixture
 def client(app: Flask) -> FlaskClient:
     """A test client."""
     return app.test_client()
@@ -191,13 +227,22 @@ def create_letter(app: Flask) -> Callable[..., Letter]:
 
     def make(text: str = LETTER_TEXT, *, slug: str | None = None, featured: bool = False, **fields: Any) -> Letter:
         with app.app_context(), db.transaction() as session:
-            source = letter_service.parse_letter_file(text)
-            letter, _ = letter_service.load_letter(session, source, now=utcnow(), slug=slug, featured=featured)
-            for key, value in fields.items():
-                setattr(letter, key, value)
-            session.flush()
-            session.expunge(letter)
-            return letter
+            made = factories.letter(session, text, slug=slug, featured=featured, **fields)
+            session.expunge(made)
+            return made
+
+    return make
+
+
+@pytest.fixture
+def create_moderator(app: Flask) -> Callable[..., Moderator]:
+    """Make a moderator account (``role=ModeratorRole.ADMIN`` for an administrator) with ``factories.PASSWORD``."""
+
+    def make(email: str = "mod@example.org", role: ModeratorRole = ModeratorRole.MODERATOR) -> Moderator:
+        with app.app_context(), db.transaction() as session:
+            made = factories.moderator(session, email, role)
+            session.expunge(made)
+            return made
 
     return make
 

@@ -13,7 +13,8 @@ from app.models import Letter, ModeratorRole, Organisation, Signature
 from app.moderation import accounts
 from app.services import updates
 from app.worker import snapshot_logs
-from tests.support import add_confirmed, csrf_token, mail_links, sign
+from tests.factories import add_confirmed
+from tests.support import csrf_token, mail_links, sign
 
 
 @dataclass

@@ -10,7 +10,6 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -23,11 +22,9 @@ from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 from flask import Flask
 from flask.testing import FlaskClient
 
-from app import log
 from app.clock import Clock
-from app.db import db, utcnow
-from app.models import Job, OutboxMessage, Signature, SignatureStatus, Token
-from app.services import counting
+from app.db import db
+from app.models import Job, OutboxMessage, Signature, Token
 from benchmarks.servers import RedisServer, ServerMissing
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -253,52 +250,6 @@ def marked_settings(request: pytest.FixtureRequest) -> dict[str, Any]:
     """The settings a test asks for with ``@pytest.mark.settings(NAME=value)``."""
     marker = request.node.get_closest_marker("settings")
     return dict(marker.kwargs) if marker else {}
-
-
-def add_confirmed(
-    app: Flask, letter_id: int, count: int, *, public: bool = True, same_time: bool = False, **fields: Any
-) -> None:
-    """Store confirmed signatures directly (as the signing path leaves them), keeping the count exact.
-
-    They are not in the public log (the signing path writes its events); ``same_time`` gives them
-    all one confirmation time, to test the ties of keyset pagination.
-    """
-    start = utcnow() - timedelta(hours=1)
-    with app.app_context(), db.transaction() as session:
-        offset = session.scalar(sa.select(sa.func.count()).select_from(Signature)) or 0
-        for i in range(count):
-            n = offset + i
-            values = {"name": f"Signer {n:04d}", "affiliation": f"Org {n % 7}"} | fields
-            session.add(
-                Signature(
-                    letter_id=letter_id,
-                    email=f"s{n}@example.org",
-                    email_key=f"s{n}@example.org",
-                    status=SignatureStatus.CONFIRMED,
-                    public=public,
-                    confirmed_at=start if same_time else start + timedelta(seconds=n),
-                    **values,
-                )
-            )
-        session.flush()
-        counting.add_to_count(session, letter_id, count, now=utcnow(), version=fields.get("letter_version", 1))
-
-
-def log_confirmed(app: Flask, letter_id: int) -> int:
-    """Append the public log's ``add`` event of each confirmed signature, as confirming does; how many.
-
-    For signatures stored by ``add_confirmed``, which leaves them out of the log.
-    """
-    with app.app_context(), db.transaction() as session:
-        confirmed = session.scalars(
-            sa.select(Signature)
-            .where(Signature.letter_id == letter_id, Signature.status == SignatureStatus.CONFIRMED)
-            .order_by(Signature.id)
-        ).all()
-        now = utcnow()
-        for signature in confirmed:
-            log.record(session, signature, "add", now=now)
-        return len(confirmed)
 
 
 # A recorded statement and its parameters; BEGIN where a transaction starts (with ``begins``).

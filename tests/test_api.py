@@ -11,7 +11,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app.models import Letter
-from tests.support import add_confirmed, recorded_sql
+from tests.factories import add_confirmed
+from tests.support import recorded_sql
+
+pytestmark = pytest.mark.engines
 
 SLUG = "test-letter"
 

@@ -23,8 +23,10 @@ from schemathesis.schemas import BaseSchema
 
 from app.models import Letter
 from app.worker import sequence_logs
-from tests.support import log_confirmed
+from tests.factories import log_confirmed
 from tests.test_api import add_signatures  # noqa: F401  (a fixture)
+
+pytestmark = pytest.mark.engines
 
 # Schemathesis asks for compressed answers but, calling the app directly, does not decode them.
 PLAIN = {"Accept-Encoding": "identity"}

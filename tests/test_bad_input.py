@@ -11,6 +11,8 @@ from flask.testing import FlaskClient
 from app.models import Letter
 from tests.support import csrf_token, sign, table_counts
 
+pytestmark = pytest.mark.engines
+
 SLUG = "test-letter"
 NOTHING = {"signatures": 0, "tokens": 0, "outbox_messages": 0, "jobs": 0}
 

@@ -11,16 +11,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app.db import db
-from app.models import Letter, OutboxMessage, Signature, SignatureStatus, SuspectReason
+from app.models import Letter, OutboxMessage, SignatureStatus, SuspectReason
 from app.signing.bots import FORM_STAMP_MAX_AGE
+from tests.factories import stored_signatures
 from tests.support import ManualClock, sign
 
 SLUG = "test-letter"
-
-
-def signatures(app: Flask) -> list[Signature]:
-    with app.app_context():
-        return list(db.session.scalars(sa.select(Signature).order_by(Signature.id)))
 
 
 def mail_kinds(app: Flask) -> list[str]:
@@ -42,7 +38,7 @@ def form_fields(client: FlaskClient, path: str = f"/letters/{SLUG}") -> dict[str
 
 
 # Tests that take the `clock` fixture run the app by it: time passes only when they move it on.
-pytestmark = pytest.mark.settings(SIGN_MIN_SECONDS=2)
+pytestmark = [pytest.mark.settings(SIGN_MIN_SECONDS=2), pytest.mark.engines]
 
 
 def test_the_honeypot_holds_the_signature_quietly(app: Flask, client: FlaskClient, letter: Letter) -> None:
@@ -52,7 +48,7 @@ def test_the_honeypot_holds_the_signature_quietly(app: Flask, client: FlaskClien
     assert response.status_code == 303
     assert response.headers["Location"].endswith(f"/letters/{SLUG}/signed")
     # ...but the signature is held: no mail, not counted, not listed.
-    [held] = signatures(app)
+    [held] = stored_signatures(app)
     assert (held.status, held.suspect_reason) == (SignatureStatus.SUSPECT, SuspectReason.HONEYPOT)
     assert mail_kinds(app) == []
     assert count_of(app) == 0
@@ -78,13 +74,13 @@ def test_a_form_sent_back_too_fast_is_asked_about_and_nothing_is_stored(
     page = response.get_data(as_text=True)
     assert "One more step" in page and "Yes, send my confirmation" in page
     assert "ki***@example.org" in page and "kim.minji@" not in page.replace('value="kim.minji@example.org"', "")
-    assert signatures(app) == [] and mail_kinds(app) == []
+    assert stored_signatures(app) == [] and mail_kinds(app) == []
     # A person presses the one button: the signature is taken as typed, and mailed.
     clock.advance(1.2)
     answer = ask_page_fields(page)
     assert answer["email"] == "kim.minji@example.org" and answer["comment"] == "Hi" and answer["public"] == "y"
     assert client.post(f"/letters/{SLUG}/sign", data=answer).status_code == 303
-    [signature] = signatures(app)
+    [signature] = stored_signatures(app)
     assert (signature.status, signature.suspect_reason) == (SignatureStatus.UNCONFIRMED, None)
     assert (signature.email, signature.comment, signature.public) == ("kim.minji@example.org", "Hi", True)
     assert mail_kinds(app) == ["confirm"]
@@ -95,7 +91,7 @@ def test_only_a_second_failure_holds(app: Flask, client: FlaskClient, letter: Le
     page = sign(client, SLUG, token=fields["csrf_token"], started=fields["started"]).get_data(as_text=True)
     clock.advance(0.5)  # the button pressed faster than a person reads: a bot that follows the page
     assert client.post(f"/letters/{SLUG}/sign", data=ask_page_fields(page)).status_code == 303
-    [held] = signatures(app)
+    [held] = stored_signatures(app)
     assert (held.status, held.suspect_reason) == (SignatureStatus.SUSPECT, SuspectReason.TOO_FAST)
     assert mail_kinds(app) == []
 
@@ -108,7 +104,7 @@ def test_the_ask_stamp_cannot_be_made_up_or_taken_from_the_form(
     stamp = fields["started"] if asked == "form" else "ask.AAAAAA.forged"
     clock.advance(5)
     sign(client, SLUG, token=fields["csrf_token"], started=fields["started"], asked=stamp)
-    [held] = signatures(app)
+    [held] = stored_signatures(app)
     assert (held.status, held.suspect_reason) == (SignatureStatus.SUSPECT, SuspectReason.NO_FORM_TIME)
 
 
@@ -116,7 +112,7 @@ def test_the_honeypot_is_never_asked_about(app: Flask, client: FlaskClient, lett
     fields = form_fields(client)
     response = sign(client, SLUG, token=fields["csrf_token"], started=fields["started"], website="x")
     assert response.status_code == 303
-    assert signatures(app)[0].suspect_reason == SuspectReason.HONEYPOT
+    assert stored_signatures(app)[0].suspect_reason == SuspectReason.HONEYPOT
 
 
 @pytest.mark.parametrize("stamp", ["", "1700000000.forged", "form.AAAAAA.bad-signature"])
@@ -126,7 +122,7 @@ def test_a_missing_or_forged_time_stamp_is_held(
     fields = form_fields(client)
     clock.advance(2.1)
     assert sign(client, SLUG, token=fields["csrf_token"], started=stamp).status_code == 303
-    [held] = signatures(app)
+    [held] = stored_signatures(app)
     assert (held.status, held.suspect_reason) == (SignatureStatus.SUSPECT, SuspectReason.NO_FORM_TIME)
 
 
@@ -135,12 +131,12 @@ def test_a_person_who_takes_their_time_is_not_held_and_signing_again_releases(
 ) -> None:
     fields = form_fields(client)
     sign(client, SLUG, token=fields["csrf_token"], started=fields["started"], website="filled by an extension")
-    assert signatures(app)[0].status == SignatureStatus.SUSPECT
+    assert stored_signatures(app)[0].status == SignatureStatus.SUSPECT
     # No mail came, so the person fills the form again, at a human pace: released and mailed.
     fields = form_fields(client)
     clock.advance(2.1)
     assert sign(client, SLUG, token=fields["csrf_token"], started=fields["started"]).status_code == 303
-    [signature] = signatures(app)
+    [signature] = stored_signatures(app)
     assert (signature.status, signature.suspect_reason) == (SignatureStatus.UNCONFIRMED, None)
     assert mail_kinds(app) == ["confirm"]
 
@@ -152,7 +148,7 @@ def test_a_form_left_open_for_days_is_still_fine(
     fields = form_fields(client)
     clock.advance(days * 24 * 3600)
     sign(client, SLUG, token=fields["csrf_token"], started=fields["started"])
-    [signature] = signatures(app)
+    [signature] = stored_signatures(app)
     assert (signature.status, signature.suspect_reason) == (SignatureStatus.UNCONFIRMED, None)
 
 
@@ -162,7 +158,7 @@ def test_a_time_stamp_older_than_a_week_counts_as_none(
     fields = form_fields(client)
     clock.advance(FORM_STAMP_MAX_AGE + 1)
     sign(client, SLUG, token=fields["csrf_token"], started=fields["started"])
-    [held] = signatures(app)
+    [held] = stored_signatures(app)
     assert (held.status, held.suspect_reason) == (SignatureStatus.SUSPECT, SuspectReason.NO_FORM_TIME)
 
 
@@ -176,7 +172,7 @@ def test_a_held_request_changes_nothing_that_exists(
     # A bot reusing the address cannot rename the signature or mail its owner.
     fields = form_fields(client)
     sign(client, SLUG, token=fields["csrf_token"], started=fields["started"], name="Someone Else", website="x")
-    [signature] = signatures(app)
+    [signature] = stored_signatures(app)
     assert (signature.name, signature.status) == ("Ada Lovelace", SignatureStatus.UNCONFIRMED)
     assert mail_kinds(app) == ["confirm"]
 
@@ -196,7 +192,7 @@ def test_a_captcha_plugs_in_through_the_hook(app: Flask, client: FlaskClient, le
     assert '<input name="captcha-answer"' in html  # the plugged-in widget is in the form
     sign(client, SLUG, email="bot@example.org", **{"captcha-answer": "wrong"})
     sign(client, SLUG, email="ada@example.org", **{"captcha-answer": "4"})
-    held, passed = signatures(app)
+    held, passed = stored_signatures(app)
     assert (held.status, held.suspect_reason) == (SignatureStatus.SUSPECT, SuspectReason.CAPTCHA)
     assert (passed.status, passed.suspect_reason) == (SignatureStatus.UNCONFIRMED, None)
     assert mail_kinds(app) == ["confirm"]

@@ -20,7 +20,8 @@ from werkzeug.serving import make_server
 from app.db import db
 from app.models import Letter, ModeratorRole, OutboxMessage, Signature
 from app.moderation import accounts
-from tests.support import SMTPSink, add_confirmed, link_in, smtp_settings
+from tests.factories import add_confirmed
+from tests.support import SMTPSink, link_in, smtp_settings
 
 pytestmark = pytest.mark.browser
 

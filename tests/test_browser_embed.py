@@ -10,7 +10,7 @@ from playwright.sync_api import BrowserContext
 
 from app.models import Letter
 from tests.conftest import LETTER_TEXT
-from tests.support import add_confirmed
+from tests.factories import add_confirmed
 
 pytestmark = pytest.mark.browser
 

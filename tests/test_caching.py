@@ -13,7 +13,8 @@ from app import create_app
 from app.caching import TTLCache
 from app.db import db
 from app.models import Letter
-from tests.support import ManualClock, add_confirmed, recorded_sql
+from tests.factories import add_confirmed
+from tests.support import ManualClock, recorded_sql
 
 SLUG = "test-letter"
 API = f"/api/v1/letters/{SLUG}"

@@ -12,6 +12,8 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from app.db import db
 from app.models import Letter, LetterCounterShard
 
+pytestmark = pytest.mark.engines
+
 LETTER = """---
 title: Stop the training on our work
 published: 2026-01-15

@@ -19,6 +19,8 @@ from app.models import Letter, LetterCounterShard, Signature, Token, TokenPurpos
 from app.services import counting, signing
 from app.services.tokens import hash_token
 
+pytestmark = pytest.mark.engines
+
 SLUG = "test-letter"
 THREADS = 6
 PER_THREAD = 8

@@ -14,22 +14,13 @@ from flask.testing import FlaskClient
 
 from app.db import db, utcnow
 from app.models import AuditEntry, Letter, LetterDomainTally, Moderator, ModeratorRole, Organisation, Signature
-from app.moderation import accounts
 from app.services import domains
-from tests.support import (
-    SMTPSink,
-    add_confirmed,
-    csrf_token,
-    link_in,
-    path_of,
-    query_plan,
-    recorded_sql,
-    sign,
-    smtp_settings,
-)
+from tests.factories import add_confirmed, log_in, sign_and_confirm
+from tests.support import SMTPSink, csrf_token, link_in, path_of, query_plan, recorded_sql, sign, smtp_settings
+
+pytestmark = pytest.mark.engines
 
 SLUG = "test-letter"
-PASSWORD = "correct horse battery staple"
 
 
 @pytest.fixture
@@ -43,18 +34,6 @@ def add_organisation(app: Flask, domain: str = "example.edu", name: str = "Examp
         session.add(Organisation(domain=domain, name=name))
 
 
-def sign_and_confirm(
-    app: Flask, client: FlaskClient, sink: SMTPSink, address: str, *, mailbox: str | None = None, **fields: Any
-) -> None:
-    """Sign through the form, receive the mail over SMTP (at ``mailbox``, the address as normalised,
-    if it differs), and press the button behind its link."""
-    assert sign(client, SLUG, email=address, **fields).status_code == 303
-    result = app.test_cli_runner().invoke(args=["mail", "send"])
-    assert result.exit_code == 0, result.output
-    link = path_of(link_in(sink.messages_to(mailbox or address)[-1]))
-    assert client.post(link, data={"csrf_token": csrf_token(client, link)}).status_code == 200
-
-
 def api_signers(client: FlaskClient, query: str = "") -> dict[str, dict[str, Any]]:
     data = client.get(f"/api/v1/letters/{SLUG}/signatures{query}").get_json()
     return {s["name"]: s for s in data["signatures"]}
@@ -65,10 +44,10 @@ def test_a_signer_at_a_listed_domain_shows_the_badge_on_the_list_and_in_the_api(
 ) -> None:
     add_organisation(app)
     sign_and_confirm(
-        app, client, smtp_sink, "grace@cs.example.edu", name="Grace Hopper", affiliation="Navy", show_domain="y"
+        app, client, "grace@cs.example.edu", sink=smtp_sink, name="Grace Hopper", affiliation="Navy", show_domain="y"
     )
-    sign_and_confirm(app, client, smtp_sink, "ada@gmail.com", name="Ada Lovelace", show_domain="y")
-    sign_and_confirm(app, client, smtp_sink, "alan@example.edu", name="Alan Turing")  # did not ask
+    sign_and_confirm(app, client, "ada@gmail.com", sink=smtp_sink, name="Ada Lovelace", show_domain="y")
+    sign_and_confirm(app, client, "alan@example.edu", sink=smtp_sink, name="Alan Turing")  # did not ask
 
     page = client.get(f"/letters/{SLUG}/signatures").get_data(as_text=True)
     assert "Example University (confirmed)" in page and "@cs.example.edu" in page
@@ -103,7 +82,7 @@ def test_withdrawal_erases_the_choices_and_takes_the_signer_off_the_tally(
     app: Flask, client: FlaskClient, letter: Letter, smtp_sink: SMTPSink
 ) -> None:
     add_organisation(app)
-    sign_and_confirm(app, client, smtp_sink, "grace@example.edu", name="Grace", show_domain="y", wants_updates="y")
+    sign_and_confirm(app, client, "grace@example.edu", sink=smtp_sink, name="Grace", show_domain="y", wants_updates="y")
     with app.app_context():
         assert domains.top_organisations(db.session, letter.id, limit=5)[0].count == 1
     withdraw = path_of(link_in(smtp_sink.messages_to("grace@example.edu")[0], r"https?://\S+/withdraw/\S+"))
@@ -119,7 +98,7 @@ def test_recount_checks_and_fixes_the_per_domain_tallies(
     app: Flask, client: FlaskClient, letter: Letter, smtp_sink: SMTPSink
 ) -> None:
     add_organisation(app)
-    sign_and_confirm(app, client, smtp_sink, "grace@example.edu", name="Grace", show_domain="y")
+    sign_and_confirm(app, client, "grace@example.edu", sink=smtp_sink, name="Grace", show_domain="y")
     runner = app.test_cli_runner()
     assert runner.invoke(args=["letter", "recount", "test-letter"]).exit_code == 0
     with app.app_context(), db.transaction() as session:
@@ -237,28 +216,11 @@ def test_the_csv_loader_upserts_good_lines_and_names_each_bad_one(app: Flask, le
     assert stored()["third.example"] == "Third"
 
 
-@pytest.fixture
-def create_moderator(app: Flask) -> Callable[..., Moderator]:
-    def make(email: str, role: ModeratorRole) -> Moderator:
-        with app.app_context(), db.transaction() as session:
-            moderator = accounts.create_moderator(session, email, PASSWORD, role)
-            session.expunge(moderator)
-            return moderator
-
-    return make
-
-
-def log_in(client: FlaskClient, email: str) -> None:
-    token = csrf_token(client, "/moderate/login")
-    response = client.post("/moderate/login", data={"email": email, "password": PASSWORD, "csrf_token": token})
-    assert response.status_code == 303
-
-
 def test_admins_edit_organisations_and_each_change_is_audited(
     app: Flask, client: FlaskClient, letter: Letter, create_moderator: Callable[..., Moderator]
 ) -> None:
     create_moderator("admin@example.org", ModeratorRole.ADMIN)
-    log_in(client, "admin@example.org")
+    assert log_in(client, "admin@example.org").status_code == 303
     page = "/moderate/organisations"
     token = csrf_token(client, page)
     response = client.post(page, data={"csrf_token": token, "domain": "Example.EDU", "name": "Example University"})
@@ -303,7 +265,7 @@ def test_a_plain_moderator_cannot_touch_organisations(
 ) -> None:
     add_organisation(app)
     create_moderator("mod@example.org", ModeratorRole.MODERATOR)
-    log_in(client, "mod@example.org")
+    assert log_in(client, "mod@example.org").status_code == 303
     assert client.get("/moderate/organisations").status_code == 403
     token = csrf_token(client, f"/moderate/letters/{SLUG}")
     assert (
@@ -370,7 +332,7 @@ def test_a_look_alike_domain_is_shown_in_punycode_and_earns_no_badge(
     app: Flask, client: FlaskClient, letter: Letter, smtp_sink: SMTPSink
 ) -> None:
     add_organisation(app, "apple.com", "Apple")
-    sign_and_confirm(app, client, smtp_sink, "tim@аррӏе.com", name="Not Tim", show_domain="y")
+    sign_and_confirm(app, client, "tim@аррӏе.com", sink=smtp_sink, name="Not Tim", show_domain="y")
     page = client.get(f"/letters/{SLUG}/signatures").get_data(as_text=True)
     assert "confirmed via @xn--80ak6aa92e.com" in page
     assert "аррӏе" not in page and "Apple (confirmed)" not in page
@@ -393,13 +355,13 @@ def test_an_organisation_with_an_international_domain_matches_either_spelling(
     address: str,
 ) -> None:
     create_moderator("admin@example.org", ModeratorRole.ADMIN)
-    log_in(client, "admin@example.org")
+    assert log_in(client, "admin@example.org").status_code == 303
     page = "/moderate/organisations"
     added = client.post(page, data={"csrf_token": csrf_token(client, page), "domain": listed, "name": "例え大学"})
     assert added.status_code == 303
     assert "例え.jp" in client.get(page).get_data(as_text=True)
     # The address as email-validator normalises it: the domain in Unicode, whichever way it was typed.
-    sign_and_confirm(app, client, smtp_sink, address, mailbox="ken@例え.jp", name="Ken", show_domain="y")
+    sign_and_confirm(app, client, address, sink=smtp_sink, mailbox="ken@例え.jp", name="Ken", show_domain="y")
     listing = client.get(f"/letters/{SLUG}/signatures").get_data(as_text=True)
     assert "例え大学 (confirmed)" in listing and "confirmed via @例え.jp" in listing
     (signer,) = api_signers(client).values()

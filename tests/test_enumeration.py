@@ -12,6 +12,8 @@ from app.models import Job, JobStatus, Letter, OutboxMessage, OutboxStatus, Sign
 from app.text import mask_address
 from tests.support import csrf_token, sign
 
+pytestmark = pytest.mark.engines
+
 SLUG = "test-letter"
 
 

@@ -25,6 +25,8 @@ from app.services import counting
 from app.services.queries import export
 from tests.support import Statement, recorded_sql
 
+pytestmark = pytest.mark.engines
+
 SLUG = "test-letter"
 
 

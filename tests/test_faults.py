@@ -16,7 +16,7 @@ from benchmarks.servers import PostgresServer, RedisServer
 from tests.support import own_server
 
 # One site for the module: its tests run on one xdist worker (scripts/test uses --dist loadgroup).
-pytestmark = [pytest.mark.faults, pytest.mark.xdist_group("faults")]
+pytestmark = [pytest.mark.faults, pytest.mark.xdist_group("faults"), pytest.mark.engines]
 
 SECONDS = 2.0
 

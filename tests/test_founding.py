@@ -6,13 +6,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
-from app.db import db
-from app.models import Letter, Signature, SignatureStatus
+from app.models import Letter, SignatureStatus
+from tests.factories import stored_signatures
 from tests.support import SMTPSink, csrf_token, link_in, path_of, smtp_settings, table_counts, text_of
+
+pytestmark = pytest.mark.engines
 
 SLUG = "test-letter"
 GOOD = (
@@ -34,18 +35,13 @@ def write(tmp_path: Path, text: str) -> str:
     return str(path)
 
 
-def stored(app: Flask) -> list[Signature]:
-    with app.app_context():
-        return list(db.session.scalars(sa.select(Signature).order_by(Signature.id)))
-
-
 def test_founders_are_signed_mailed_and_counted_once_they_confirm(
     app: Flask, client: FlaskClient, runner: FlaskCliRunner, letter: Letter, smtp_sink: SMTPSink, tmp_path: Path
 ) -> None:
     result = runner.invoke(args=["signatures", "import-founding", SLUG, write(tmp_path, GOOD)])
     assert result.exit_code == 0, result.output
     assert "Imported 3 founding signatories into 'test-letter'" in result.output
-    signatures = stored(app)
+    signatures = stored_signatures(app)
     assert [(s.name, s.email, s.country, s.status, s.founding) for s in signatures] == [
         ("Ada Lovelace", "ADA@example.org", "GB", SignatureStatus.UNCONFIRMED, True),
         ("Grace Hopper", "grace@example.org", "US", SignatureStatus.UNCONFIRMED, True),

@@ -23,6 +23,8 @@ from app.ratelimit import limiter
 from tests.conftest import _config
 from tests.support import free_port, recorded_sql
 
+pytestmark = pytest.mark.engines
+
 ROOT = Path(__file__).resolve().parent.parent
 PROBES = ("/healthz", "/readyz")
 

@@ -21,7 +21,7 @@ from tests.support import csrf_token, table_counts
 
 # Hundreds of requests from one address: the rate limits would answer 429 long before the
 # input is looked at (they have tests of their own in test_rate_limits.py).
-pytestmark = pytest.mark.settings(RATELIMIT_ENABLED=False)
+pytestmark = [pytest.mark.settings(RATELIMIT_ENABLED=False), pytest.mark.engines]
 
 SLUG = "test-letter"
 NOTHING = {"signatures": 0, "tokens": 0, "outbox_messages": 0, "jobs": 0}

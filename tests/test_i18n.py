@@ -17,7 +17,8 @@ from flask.testing import FlaskClient, FlaskCliRunner
 
 from app.extensions import LANGUAGES
 from app.models import Letter
-from tests.support import SMTPSink, add_confirmed, link_in, path_of, sign, smtp_settings
+from tests.factories import add_confirmed
+from tests.support import SMTPSink, link_in, path_of, sign, smtp_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 TRANSLATIONS = ROOT / "app" / "translations"

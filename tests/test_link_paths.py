@@ -19,8 +19,10 @@ from werkzeug.test import TestResponse
 from app.db import db, utcnow
 from app.models import Letter, Signature, SignatureStatus
 from app.services import letters
-from tests.conftest import LETTER_TEXT
-from tests.support import add_confirmed, csrf_token, mail_links, sign
+from tests.factories import LETTER_TEXT, add_confirmed
+from tests.support import csrf_token, mail_links, sign
+
+pytestmark = pytest.mark.engines
 
 SLUG = "test-letter"
 TOKEN_ROUTES = ["confirm", "withdraw", "unsubscribe"]

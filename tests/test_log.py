@@ -38,20 +38,13 @@ from app.services import counting, moderation
 from app.services.moderation import Action
 from app.timestamps import iso
 from app.worker import log_key, sequence_logs
-from tests.support import add_confirmed, csrf_token, log_confirmed, mail_links, sign
+from tests.factories import add_confirmed, log_confirmed, sign_and_confirm
+from tests.support import csrf_token
+
+pytestmark = pytest.mark.engines
+
 
 SLUG = "test-letter"
-
-
-def signed_and_confirmed(app: Flask, client: FlaskClient, email: str, **fields: Any) -> tuple[int, str]:
-    """Sign and confirm through the web; the signature's id and its withdrawal link."""
-    assert sign(client, SLUG, email=email, **fields).status_code == 303
-    confirm, withdraw = mail_links(app, email)
-    assert client.post(confirm, data={"csrf_token": csrf_token(client, confirm)}).status_code == 200
-    with app.app_context():
-        signature_id = db.session.scalar(sa.select(Signature.id).where(Signature.email == email))
-    assert signature_id is not None
-    return signature_id, withdraw
 
 
 def moderate(app: Flask, letter: Letter, action: Action, ids: list[int], **kwargs: Any) -> None:
@@ -81,10 +74,11 @@ def sequenced(app: Flask) -> int:
 def test_every_change_to_the_list_is_logged_and_erasure_keeps_only_the_commitment(
     app: Flask, client: FlaskClient, runner: FlaskCliRunner, letter: Letter
 ) -> None:
-    ada, ada_withdraw = signed_and_confirmed(app, client, "ada@example.org", name="Ada Lovelace", city="London")
-    grace, _ = signed_and_confirmed(app, client, "grace@example.org", name="Grace Hopper", affiliation="Navy")
-    quiet, _ = signed_and_confirmed(app, client, "quiet@example.org", name="Quiet Person", public=False)
-    fake, _ = signed_and_confirmed(app, client, "fake@example.org", name="Not Really Famous")
+    signed = sign_and_confirm(app, client, "ada@example.org", name="Ada Lovelace", city="London")
+    ada, ada_withdraw = signed.id, signed.withdraw
+    grace = sign_and_confirm(app, client, "grace@example.org", name="Grace Hopper", affiliation="Navy").id
+    quiet = sign_and_confirm(app, client, "quiet@example.org", name="Quiet Person", public=False).id
+    fake = sign_and_confirm(app, client, "fake@example.org", name="Not Really Famous").id
     moderate(app, letter, Action.HIDE, [grace], reason=RemovalReason.OTHER)
     moderate(app, letter, Action.RESTORE, [grace])
     moderate(app, letter, Action.VERIFY, [grace], note="Phoned her")
@@ -140,7 +134,7 @@ def test_a_commitment_covers_the_signature_exactly_as_the_api_renders_it(
 ) -> None:
     # The log promises "the public fields exactly as the API lists them": the API's own JSON of a
     # signature (times included, to the microsecond) must hash to the leaf's commitment.
-    signature, _ = signed_and_confirmed(app, client, "ada@example.org", name="Ada Lovelace", city="London")
+    signature = sign_and_confirm(app, client, "ada@example.org", name="Ada Lovelace", city="London").id
     (row,) = events(app)
     shown = client.get(f"/api/v1/letters/{SLUG}/signatures/{signature}").get_json()
     shown.pop("confirmed_organisation")  # the site's table of domains, not the signature's own
@@ -155,7 +149,7 @@ def test_pre_moderation_logs_a_signature_when_it_is_approved(
     app: Flask, client: FlaskClient, runner: FlaskCliRunner, create_letter: Any
 ) -> None:
     letter = create_letter(moderation_mode="pre")
-    signature, _ = signed_and_confirmed(app, client, "ada@example.org", name="Ada Lovelace")
+    signature = sign_and_confirm(app, client, "ada@example.org", name="Ada Lovelace").id
     assert events(app) == []  # confirmed by email, not on the list yet
     moderate(app, letter, Action.APPROVE, [signature])
     (row,) = events(app)
@@ -263,7 +257,7 @@ def test_the_signing_key_comes_from_configuration(app: Flask, runner: FlaskCliRu
 
 @pytest.mark.settings(LOG_ENABLED=False)
 def test_with_the_log_off_nothing_is_logged(app: Flask, client: FlaskClient, letter: Letter) -> None:
-    signed_and_confirmed(app, client, "ada@example.org")
+    sign_and_confirm(app, client, "ada@example.org")
     assert events(app) == [] and sequenced(app) == 0
 
 
@@ -276,14 +270,15 @@ def test_a_letter_with_an_empty_log_has_a_signed_empty_tree_head(app: Flask, let
 def test_daily_snapshots_carry_the_signed_head_that_covers_them(
     app: Flask, client: FlaskClient, runner: FlaskCliRunner, letter: Letter
 ) -> None:
-    ada, ada_withdraw = signed_and_confirmed(app, client, "ada@example.org", name="Ada Lovelace")
-    grace, _ = signed_and_confirmed(app, client, "grace@example.org", name="Grace Hopper", city="Arlington")
-    signed_and_confirmed(app, client, "quiet@example.org", name="Quiet Person", public=False)
+    signed = sign_and_confirm(app, client, "ada@example.org", name="Ada Lovelace")
+    ada, ada_withdraw = signed.id, signed.withdraw
+    grace = sign_and_confirm(app, client, "grace@example.org", name="Grace Hopper", city="Arlington").id
+    sign_and_confirm(app, client, "quiet@example.org", name="Quiet Person", public=False)
     result = runner.invoke(args=["log", "snapshot"])
     assert result.exit_code == 0 and "Took 1 snapshots." in result.output
     assert runner.invoke(args=["log", "snapshot"]).output.startswith("Took 0 snapshots.")  # once a day
     day = utcnow().date().isoformat()
-    signed_and_confirmed(app, client, "later@example.org", name="Signed Later")  # after the snapshot
+    sign_and_confirm(app, client, "later@example.org", name="Signed Later")  # after the snapshot
     sequenced(app)
 
     index = client.get(f"/letters/{SLUG}/snapshots/").get_data(as_text=True)
@@ -322,10 +317,10 @@ def test_a_hidden_signature_is_opened_nowhere_and_a_restore_opens_it_afresh(
     app: Flask, client: FlaskClient, runner: FlaskCliRunner, letter: Letter
 ) -> None:
     """Hiding withdraws the name and comment from the log's openings and every snapshot; the hashes stay."""
-    ada, _ = signed_and_confirmed(app, client, "ada@example.org", name="Ada Lovelace")
-    fake, _ = signed_and_confirmed(
+    ada = sign_and_confirm(app, client, "ada@example.org", name="Ada Lovelace").id
+    fake = sign_and_confirm(
         app, client, "fake@example.org", name="Famous Impersonated", comment="A defamatory comment"
-    )
+    ).id
     sequenced(app)
     assert runner.invoke(args=["log", "snapshot"]).exit_code == 0
     day = utcnow().date().isoformat()
@@ -374,7 +369,7 @@ def test_a_hidden_signature_is_opened_nowhere_and_a_restore_opens_it_afresh(
 def test_the_letter_page_links_to_verify_this_list_which_shows_the_tree_head(
     app: Flask, client: FlaskClient, letter: Letter
 ) -> None:
-    signed_and_confirmed(app, client, "ada@example.org", name="Ada Lovelace")
+    sign_and_confirm(app, client, "ada@example.org", name="Ada Lovelace")
     sequenced(app)
     head = client.get(f"/api/v1/letters/{SLUG}/log/head").get_json()
     page = client.get(f"/letters/{SLUG}").get_data(as_text=True)
@@ -389,7 +384,7 @@ def test_the_letter_page_links_to_verify_this_list_which_shows_the_tree_head(
 
 
 def test_bad_log_requests_get_a_clear_answer_never_a_500(app: Flask, client: FlaskClient, letter: Letter) -> None:
-    signed_and_confirmed(app, client, "ada@example.org")
+    sign_and_confirm(app, client, "ada@example.org")
     sequenced(app)
     base = f"/api/v1/letters/{SLUG}/log"
     cases = {

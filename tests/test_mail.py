@@ -23,6 +23,8 @@ from app.models import Letter, OutboxMessage, OutboxStatus
 from app.worker import run_worker, send_pending
 from tests.support import SMTPSink, csrf_token, link_in, path_of, sign, smtp_settings, text_of
 
+pytestmark = pytest.mark.engines
+
 SLUG = "test-letter"
 
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskCliRunner
 
 from app.db import MIGRATIONS, Base, db, utcnow
 from app.models import Job, JobStatus, OutboxMessage
+
+pytestmark = pytest.mark.engines
 
 
 def test_migrations_match_the_models(runner: FlaskCliRunner) -> None:

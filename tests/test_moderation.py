@@ -19,31 +19,17 @@ from app.models import SignatureStatus as S
 from app.moderation import accounts
 from app.services import moderation
 from app.services.flags import flag_params
+from tests.factories import PASSWORD, log_in, stored_signatures
 from tests.support import copy_cookies, csrf_token, sign
 
+pytestmark = pytest.mark.engines
+
 SLUG = "test-letter"
-PASSWORD = "correct horse battery staple"
-
-
-@pytest.fixture
-def create_moderator(app: Flask) -> Callable[..., Moderator]:
-    def make(email: str = "mod@example.org", role: ModeratorRole = ModeratorRole.MODERATOR) -> Moderator:
-        with app.app_context(), db.transaction() as session:
-            moderator = accounts.create_moderator(session, email, PASSWORD, role)
-            session.expunge(moderator)
-            return moderator
-
-    return make
-
-
-def log_in(client: FlaskClient, email: str = "mod@example.org", password: str = PASSWORD, **kwargs: Any) -> Any:
-    token = csrf_token(client, "/moderate/login")
-    return client.post("/moderate/login", data={"email": email, "password": password, "csrf_token": token}, **kwargs)
 
 
 def signatures(app: Flask) -> dict[str, Signature]:
-    with app.app_context():
-        return {s.name: s for s in db.session.scalars(sa.select(Signature))}
+    """The stored signatures by name."""
+    return {s.name: s for s in stored_signatures(app)}
 
 
 def confirm_all(app: Flask) -> None:

@@ -20,6 +20,8 @@ from app.db import database_unavailable, db
 from tests.conftest import _config
 from tests.support import ManualClock, free_port
 
+pytestmark = pytest.mark.engines
+
 PAGES = ("/", "/letters/open-letter", "/letters/open-letter/signatures", "/letters/open-letter/signatures/7")
 
 

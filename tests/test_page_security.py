@@ -18,7 +18,8 @@ from app.db import db
 from app.models import Letter, ModeratorRole, Organisation, Signature
 from app.moderation import accounts
 from app.services import updates
-from tests.support import add_confirmed, csrf_token, sign
+from tests.factories import add_confirmed
+from tests.support import csrf_token, sign
 
 TEMPLATES = Path(web.__file__).parent / "templates"
 _SCRIPT = re.compile(r"<script\b([^>]*)>(.*?)</script\s*>", re.IGNORECASE | re.DOTALL)

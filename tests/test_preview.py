@@ -15,7 +15,8 @@ from app.db import db, utcnow
 from app.letters import preview
 from app.models import Letter
 from app.services import letters as letter_service
-from tests.support import add_confirmed, require
+from tests.factories import add_confirmed
+from tests.support import require
 
 SLUG = "test-letter"
 CJK_FONT = "/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc"

@@ -18,7 +18,10 @@ from app.models import Flag, FlagKind, Letter, Moderator, RemovalReason, Signatu
 from app.services import counting, moderation
 from app.services.flags import flag_params
 from app.services.queries.ledger import REMOVAL_REASONS
+from tests import factories
 from tests.support import csrf_token
+
+pytestmark = pytest.mark.engines
 
 SLUG = "test-letter"
 AddSignature = Callable[..., int]
@@ -26,29 +29,12 @@ AddSignature = Callable[..., int]
 
 @pytest.fixture
 def add_signature(app: Flask, letter: Letter) -> AddSignature:
-    """Store one signature (confirmed and public unless told otherwise), keeping the count exact."""
-    made = {"n": 0}
+    """Store one signature of the test letter (confirmed and public unless told otherwise); its id."""
 
-    def add(name: str | None = None, *, verified: bool = False, **fields: Any) -> int:
-        made["n"] += 1
-        n = made["n"]
-        values: dict[str, Any] = {
-            "letter_id": fields.pop("letter_id", letter.id),
-            "name": name or f"Signer {n:03d}",
-            "email": f"s{n}@example.org",
-            "email_key": f"s{n}@example.org",
-            "status": SignatureStatus.CONFIRMED,
-            "confirmed_at": utcnow() - timedelta(hours=1) + timedelta(seconds=n),
-            "verified_at": utcnow() if verified else None,
-            "verified_note": "Checked by phone" if verified else None,
-        } | fields
+    def add(name: str | None = None, *, status: SignatureStatus = SignatureStatus.CONFIRMED, **fields: Any) -> int:
         with app.app_context(), db.transaction() as session:
-            signature = Signature(**values)
-            session.add(signature)
-            session.flush()
-            if signature.status == SignatureStatus.CONFIRMED:
-                counting.add_to_count(session, signature.letter_id, 1, now=utcnow())
-            return signature.id
+            letter_id = fields.pop("letter_id", letter.id)
+            return factories.signer(session, letter_id, status, name=name, **fields).id
 
     return add
 

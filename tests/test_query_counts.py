@@ -13,6 +13,8 @@ from app.db import db
 from app.models import Letter
 from tests.support import BEGIN, csrf_token, link_in, path_of, query_plan, recorded_sql, sign
 
+pytestmark = pytest.mark.engines
+
 SLUG = "test-letter"
 TRANSACTION = "<transaction>"
 

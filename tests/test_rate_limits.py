@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 from app.db import db, utcnow
 from app.models import Flag, Letter, OutboxMessage, OutboxStatus, Signature, SignatureStatus, SuspectReason
 from app.ratelimit import network_hash, network_of
+from tests.factories import stored_signatures
 from tests.support import csrf_token, marked_settings, ratelimit_settings, sign, table_counts
 
 SLUG = "test-letter"
@@ -26,11 +27,6 @@ def app_config(request: pytest.FixtureRequest) -> dict[str, Any]:
 def on(address: str) -> dict[str, Any]:
     """Request options that make the request come from ``address``."""
     return {"environ_base": {"REMOTE_ADDR": address}}
-
-
-def signatures(app: Flask) -> list[Signature]:
-    with app.app_context():
-        return list(db.session.scalars(sa.select(Signature).order_by(Signature.id)))
 
 
 def mails_to(app: Flask, address: str) -> int:
@@ -62,10 +58,10 @@ def test_a_network_over_the_hard_limit_gets_429_and_others_still_sign(
     assert "You have sent too many requests. Please try again in" in page
     assert re.search(r"try again in \d+ (seconds?|minutes?)\.", page), page
     # Nothing of the refused request was stored.
-    assert len(signatures(app)) == 3 and table_counts(app)["signatures"] == 3
+    assert len(stored_signatures(app)) == 3 and table_counts(app)["signatures"] == 3
     # Another network is not affected.
     assert sign_from(client, "192.0.2.44", "other@example.org").status_code == 303
-    assert len(signatures(app)) == 4
+    assert len(stored_signatures(app)) == 4
 
 
 @pytest.mark.settings(RATELIMIT_SIGN_PER_NETWORK="2 per minute")
@@ -82,7 +78,7 @@ def test_a_flooding_network_is_held_quietly_past_the_soft_limit(
 ) -> None:
     answers = [sign_from(client, "198.51.100.8", f"p{n}@example.org").status_code for n in range(4)]
     assert answers == [303, 303, 303, 303]
-    statuses = [(s.status, s.suspect_reason) for s in signatures(app)]
+    statuses = [(s.status, s.suspect_reason) for s in stored_signatures(app)]
     assert (
         statuses
         == [(SignatureStatus.UNCONFIRMED, None)] * 2 + [(SignatureStatus.SUSPECT, SuspectReason.NETWORK_FLOOD)] * 2
@@ -132,12 +128,12 @@ def test_429_is_a_page_with_retry_after(app: Flask, client: FlaskClient, letter:
 def test_ratelimit_enabled_false_switches_every_limit_off(app: Flask, client: FlaskClient, letter: Letter) -> None:
     for n in range(5):
         assert sign_from(client, "198.51.100.11", f"p{n}@example.org").status_code == 303
-    assert all(s.status == SignatureStatus.UNCONFIRMED for s in signatures(app))
+    assert all(s.status == SignatureStatus.UNCONFIRMED for s in stored_signatures(app))
 
 
 def test_networks_are_hashed_with_the_secret_never_stored_raw(app: Flask, client: FlaskClient, letter: Letter) -> None:
     sign_from(client, "198.51.100.12", "a@example.org")
-    [signature] = signatures(app)
+    [signature] = stored_signatures(app)
     assert signature.network_hash == network_hash("198.51.100.12", app.config["SECRET_KEY"])
     assert signature.network_hash != network_hash("198.51.100.12", "another secret key of enough length")
     assert "198.51.100.12" not in repr(signature.__dict__)

@@ -17,7 +17,7 @@ from PIL import Image
 from app.db import db, utcnow
 from app.models import Letter
 from app.services import letters as letter_service
-from tests.support import add_confirmed
+from tests.factories import add_confirmed
 
 SLUG = "test-letter"
 SITEMAP = "{http://www.sitemaps.org/schemas/sitemap/0.9}"

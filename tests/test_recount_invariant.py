@@ -35,7 +35,9 @@ from app.models import Letter, Moderator, OutboxMessage, RemovalReason, Signatur
 from app.services import counting, letters, moderation, signing, withdrawal
 from app.services.errors import DomainError
 from app.services.tokens import TokenLifetimes
-from tests.conftest import LETTER_TEXT
+from tests.factories import LETTER_TEXT
+
+pytestmark = pytest.mark.engines
 
 TTL = TokenLifetimes(confirm=timedelta(days=7), withdraw=timedelta(days=90))
 CONFIRM_LINK = re.compile(r"/confirm/([A-Za-z0-9_-]+)")

@@ -19,8 +19,9 @@ from app import ratelimit
 from app.db import db
 from app.models import Letter, ModeratorRole, Signature, SignatureStatus
 from app.moderation import accounts
+from tests.factories import PASSWORD, log_in
 from tests.support import ManualClock, RedisServer, marked_settings, own_server
-from tests.test_moderation import PASSWORD, act, confirm_all, log_in, public_count
+from tests.test_moderation import act, confirm_all, public_count
 from tests.test_rate_limits import sign_from
 
 SLUG = "test-letter"

@@ -23,6 +23,8 @@ from app.services import signing
 from app.services.errors import TokenSuperseded
 from tests.support import SMTPSink, csrf_token, deliver_mail, link_in, path_of, sign, smtp_settings, text_of
 
+pytestmark = pytest.mark.engines
+
 SLUG = "test-letter"
 OWNER = "owner@cs.example.edu"
 OWNERS_DETAILS: dict[str, Any] = {

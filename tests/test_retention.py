@@ -17,6 +17,8 @@ from app.models import Job, JobStatus, Letter, OutboxMessage, OutboxStatus, Sign
 from app.worker import run_worker
 from tests.support import SMTPSink, marked_settings, sign, smtp_settings
 
+pytestmark = pytest.mark.engines
+
 SLUG = "test-letter"
 
 

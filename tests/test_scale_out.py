@@ -31,8 +31,11 @@ from app import create_app
 from app.db import db, utcnow
 from app.models import OutboxMessage, OutboxStatus, Signature, SignatureStatus
 from app.services import counting, letters
-from tests.conftest import LETTER_TEXT, _truncate
+from tests.conftest import _truncate
+from tests.factories import LETTER_TEXT
 from tests.support import SMTPSink, free_port, link_in, path_of, redis_url
+
+pytestmark = pytest.mark.engines
 
 ROOT = Path(__file__).resolve().parent.parent
 SLUG = "test-letter"

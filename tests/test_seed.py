@@ -16,6 +16,8 @@ from app.models import LogEvent, Signature, SignatureStatus
 from app.services import counting, letters
 from app.services.queries import listing
 
+pytestmark = pytest.mark.engines
+
 
 def test_seed_fills_a_new_letter_with_varied_signers(app: Flask, runner: FlaskCliRunner) -> None:
     result = runner.invoke(args=["dev", "seed", "big", "--signatures", "3000"])

@@ -13,7 +13,7 @@ from app import create_app
 from app.config import ConfigError
 from app.models import Letter
 from app.services.progress import next_round_number, progress
-from tests.support import add_confirmed
+from tests.factories import add_confirmed
 
 SLUG = "test-letter"
 
@@ -67,7 +67,7 @@ def test_the_badge_is_a_small_cacheable_svg_with_the_live_count(
 
 
 def test_the_badge_escapes_the_title(app: Flask, client: FlaskClient, create_letter: object) -> None:
-    from tests.conftest import LETTER_TEXT
+    from tests.factories import LETTER_TEXT
 
     create_letter(LETTER_TEXT.replace("An open letter for testing", 'Tom & "Jerry" <b>'))  # type: ignore[operator]
     svg = client.get(f"/letters/{SLUG}/badge.svg").get_data(as_text=True)

@@ -6,15 +6,14 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
-from app.db import db
-from app.models import Letter, Signature
+from app.models import Letter
 from app.text import mask_address
 from app.web import signed_when, time_tag
-from tests.support import csrf_token, mail_links, press, sign
+from tests.factories import sign_and_confirm
+from tests.support import csrf_token, mail_links, sign
 
 SLUG = "test-letter"
 
@@ -76,31 +75,16 @@ def test_the_address_is_shown_only_on_the_letter_it_was_sent_for(
     assert "We have sent an email to the address you gave." in other
 
 
-def sign_and_confirm(
-    app: Flask, client: FlaskClient, email: str, button: str = "Confirm my signature", **fields: object
-) -> str:
-    """Sign, open the mailed link and press the button; the page that follows."""
-    assert sign(client, SLUG, email=email, **fields).status_code == 303
-    confirm, _ = mail_links(app, email)
-    response = press(client, confirm, button)
-    assert response.status_code == 200
-    return str(response.get_data(as_text=True))
-
-
-def signature_id(app: Flask, email: str) -> int:
-    with app.app_context():
-        return int(db.session.scalar(sa.select(Signature.id).where(Signature.email == email)) or 0)
-
-
 def test_after_confirming_the_signer_sees_their_place_the_count_their_entry_and_how_to_share(
     app: Flask, client: FlaskClient, letter: Letter
 ) -> None:
-    first = sign_and_confirm(app, client, "grace@example.org", name="Grace Hopper")
+    first = sign_and_confirm(app, client, "grace@example.org", name="Grace Hopper").page
     assert "You are signer no. 1." in first
-    page = sign_and_confirm(app, app.test_client(), "ada@example.org")
+    ada = sign_and_confirm(app, app.test_client(), "ada@example.org")
+    page = ada.page
     assert "You are signer no. 2." in page
     assert "now has 2 signatures." in page
-    entry = f'href="/letters/{SLUG}/signatures/{signature_id(app, "ada@example.org")}"'
+    entry = f'href="/letters/{SLUG}/signatures/{ada.id}"'
     assert f"{entry}>See your entry in the list of signers</a>" in page
     assert "Ask others to sign" in page
     letter_url = f"http://localhost/letters/{SLUG}"
@@ -116,7 +100,7 @@ def test_after_confirming_the_signer_sees_their_place_the_count_their_entry_and_
 def test_an_unlisted_signer_gets_no_entry_link_and_a_second_press_no_place(
     app: Flask, client: FlaskClient, letter: Letter
 ) -> None:
-    page = sign_and_confirm(app, client, "quiet@example.org", public=False)
+    page = sign_and_confirm(app, client, "quiet@example.org", public=False).page
     assert "You are signer no. 1." in page
     assert "See your entry" not in page
     confirm, _ = mail_links(app, "quiet@example.org")
@@ -130,14 +114,14 @@ def test_in_pre_moderation_the_page_says_it_waits_and_gives_no_place(
     app: Flask, client: FlaskClient, create_letter: object
 ) -> None:
     create_letter(moderation_mode="pre")  # type: ignore[operator]
-    page = sign_and_confirm(app, client, "ada@example.org")
+    page = sign_and_confirm(app, client, "ada@example.org").page
     assert "awaiting review" in page
     assert "signer no." not in page and "Ask others to sign" not in page
 
 
 def test_the_place_and_count_read_in_korean(app: Flask, client: FlaskClient, letter: Letter) -> None:
     client.get(f"/letters/{SLUG}?lang=ko")
-    page = sign_and_confirm(app, client, "minji@example.org", button="서명 확인하기")
+    page = sign_and_confirm(app, client, "minji@example.org", button="서명 확인하기").page
     assert "1번째 서명자입니다." in page
     assert "지금까지 1명이 서명했습니다." in page
     assert "카카오톡" in page

@@ -11,8 +11,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app.db import db, utcnow
-from app.models import Job, Letter, OutboxMessage, OutboxStatus, Signature, SignatureStatus, Token, TokenPurpose
+from app.models import Job, Letter, OutboxMessage, OutboxStatus, SignatureStatus, Token, TokenPurpose
+from tests.factories import stored_signatures
 from tests.support import csrf_token, sign, table_counts
+
+pytestmark = pytest.mark.engines
 
 SLUG = "test-letter"
 
@@ -20,11 +23,6 @@ SLUG = "test-letter"
 def outbox(app: Flask) -> list[OutboxMessage]:
     with app.app_context():
         return list(db.session.scalars(sa.select(OutboxMessage).order_by(OutboxMessage.id)))
-
-
-def signatures(app: Flask) -> list[Signature]:
-    with app.app_context():
-        return list(db.session.scalars(sa.select(Signature).order_by(Signature.id)))
 
 
 def count_of(app: Flask, slug: str = SLUG) -> int:
@@ -66,7 +64,7 @@ def test_sign_then_confirm_counts_once_and_lists_the_signer(app: Flask, client: 
     inbox = client.get(response.headers["Location"])
     assert "Check your inbox" in inbox.get_data(as_text=True)
 
-    [signature] = signatures(app)
+    [signature] = stored_signatures(app)
     assert signature.status == SignatureStatus.UNCONFIRMED
     assert signature.name == "Ada Lovelace"
     assert signature.email_key == "ada@example.org"
@@ -104,7 +102,7 @@ def test_names_are_stored_and_listed_as_typed_without_invisible_tricks(
 ) -> None:
     response = sign(client, SLUG, name=f" {typed} ", affiliation=f"{typed} A.I. Lab")
     assert response.status_code == 303
-    [signature] = signatures(app)
+    [signature] = stored_signatures(app)
     assert signature.name == stored
     assert signature.affiliation == f"{stored} A.I. Lab"
     confirm(client, confirm_link(outbox(app)[0]))
@@ -130,7 +128,7 @@ def test_the_confirmation_link_needs_a_post(app: Flask, client: FlaskClient, let
     client.get(path)  # what a mail scanner does
     client.get(path)
     assert count_of(app) == 0
-    assert signatures(app)[0].status == SignatureStatus.UNCONFIRMED
+    assert stored_signatures(app)[0].status == SignatureStatus.UNCONFIRMED
 
 
 def test_the_same_address_signs_once_and_the_form_reveals_nothing(
@@ -142,9 +140,9 @@ def test_the_same_address_signs_once_and_the_form_reveals_nothing(
         again_unconfirmed.status_code,
         again_unconfirmed.headers["Location"],
     )
-    assert len(signatures(app)) == 1
+    assert len(stored_signatures(app)) == 1
     # The latest details stand until confirmed, and a fresh link went to the owner.
-    assert signatures(app)[0].name == "Grace B. Hopper"
+    assert stored_signatures(app)[0].name == "Grace B. Hopper"
     messages = outbox(app)
     assert [m.kind for m in messages] == ["confirm", "confirm"]
     confirm(client, confirm_link(messages[-1]))
@@ -154,7 +152,7 @@ def test_the_same_address_signs_once_and_the_form_reveals_nothing(
         first.status_code,
         first.headers["Location"],
     )
-    assert len(signatures(app)) == 1
+    assert len(stored_signatures(app)) == 1
     assert count_of(app) == 1
     # The request costs what a new signature does: one row, a job the worker turns into the note.
     with app.app_context():
@@ -182,7 +180,7 @@ def test_signing_again_makes_the_older_link_stop_confirming_and_the_newest_spend
     assert count_of(app) == 0
     confirm(client, second)
     assert count_of(app) == 1
-    assert signatures(app)[0].city == "Paris"
+    assert stored_signatures(app)[0].city == "Paris"
     with app.app_context():
         unused = sa.select(sa.func.count()).select_from(Token).where(Token.used_at.is_(None))
         assert db.session.scalar(unused.where(Token.purpose == TokenPurpose.CONFIRM)) == 0

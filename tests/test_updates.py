@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -12,12 +13,13 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app.db import db
-from app.models import AuditEntry, Job, Letter, LetterUpdate, ModeratorRole, OutboxMessage, Signature
-from app.moderation import accounts
-from tests.support import SMTPSink, add_confirmed, csrf_token, link_in, path_of, sign, smtp_settings, text_of
+from app.models import AuditEntry, Job, Letter, LetterUpdate, Moderator, ModeratorRole, OutboxMessage, Signature
+from tests.factories import add_confirmed, log_in, sign_and_confirm
+from tests.support import SMTPSink, csrf_token, link_in, path_of, sign, smtp_settings, text_of
+
+pytestmark = pytest.mark.engines
 
 SLUG = "test-letter"
-PASSWORD = "correct horse battery staple"
 ATOM = "{http://www.w3.org/2005/Atom}"
 
 
@@ -33,13 +35,6 @@ def mail_send(app: Flask) -> None:
     assert result.exit_code == 0, result.output
 
 
-def sign_and_confirm(app: Flask, client: FlaskClient, sink: SMTPSink, address: str, **fields: Any) -> None:
-    assert sign(client, SLUG, email=address, **fields).status_code == 303
-    mail_send(app)
-    link = path_of(link_in(sink.messages_to(address)[-1]))
-    assert client.post(link, data={"csrf_token": csrf_token(client, link)}).status_code == 200
-
-
 def publish_by_cli(app: Flask, tmp_path: Any, title: str, body: str) -> None:
     path = tmp_path / f"{len(list(tmp_path.iterdir()))}.md"
     path.write_text(f"---\ntitle: {title}\n---\n{body}\n", encoding="utf-8")
@@ -48,21 +43,18 @@ def publish_by_cli(app: Flask, tmp_path: Any, title: str, body: str) -> None:
 
 
 @pytest.fixture
-def admin_client(app: Flask, client: FlaskClient, letter: Letter) -> FlaskClient:
-    with app.app_context(), db.transaction() as session:
-        accounts.create_moderator(session, "admin@example.org", PASSWORD, ModeratorRole.ADMIN)
+def admin_client(app: Flask, letter: Letter, create_moderator: Callable[..., Moderator]) -> FlaskClient:
+    create_moderator("admin@example.org", ModeratorRole.ADMIN)
     admin = app.test_client()
-    token = csrf_token(admin, "/moderate/login")
-    login = {"email": "admin@example.org", "password": PASSWORD, "csrf_token": token}
-    assert admin.post("/moderate/login", data=login).status_code == 303
+    assert log_in(admin, "admin@example.org").status_code == 303
     return admin
 
 
 def test_only_opted_in_signers_get_an_update_and_one_click_stops_the_next(
     app: Flask, client: FlaskClient, letter: Letter, smtp_sink: SMTPSink, admin_client: FlaskClient, tmp_path: Any
 ) -> None:
-    sign_and_confirm(app, client, smtp_sink, "wants@example.org", name="Wants Updates", wants_updates="y")
-    sign_and_confirm(app, client, smtp_sink, "quiet@example.org", name="Quiet Signer")
+    sign_and_confirm(app, client, "wants@example.org", sink=smtp_sink, name="Wants Updates", wants_updates="y")
+    sign_and_confirm(app, client, "quiet@example.org", sink=smtp_sink, name="Quiet Signer")
     assert sign(client, SLUG, email="unconfirmed@example.org", wants_updates="y").status_code == 303
     mail_send(app)
     before = len(smtp_sink.received)
@@ -175,7 +167,7 @@ def test_a_forged_or_dead_unsubscribe_link_is_refused(
 ) -> None:
     assert client.get("/unsubscribe/abc.def").status_code == 404
     assert app.test_client().post("/unsubscribe/MQ.forged").status_code == 404
-    sign_and_confirm(app, client, smtp_sink, "wants@example.org", name="Wants", wants_updates="y")
+    sign_and_confirm(app, client, "wants@example.org", sink=smtp_sink, name="Wants", wants_updates="y")
     publish_by_cli(app, tmp_path, "News", "Text.")
     mail_send(app)
     unsubscribe = path_of(link_in(smtp_sink.messages_to("wants@example.org")[-1], r"https?://\S+/unsubscribe/\S+"))
@@ -186,13 +178,16 @@ def test_a_forged_or_dead_unsubscribe_link_is_refused(
 
 
 def test_admins_only_publish_and_bad_updates_are_refused(
-    app: Flask, client: FlaskClient, letter: Letter, admin_client: FlaskClient, tmp_path: Any
+    app: Flask,
+    client: FlaskClient,
+    letter: Letter,
+    admin_client: FlaskClient,
+    tmp_path: Any,
+    create_moderator: Callable[..., Moderator],
 ) -> None:
-    with app.app_context(), db.transaction() as session:
-        accounts.create_moderator(session, "mod@example.org", PASSWORD, ModeratorRole.MODERATOR)
+    create_moderator("mod@example.org")
     moderator = app.test_client()
-    login = {"email": "mod@example.org", "password": PASSWORD, "csrf_token": csrf_token(moderator, "/moderate/login")}
-    assert moderator.post("/moderate/login", data=login).status_code == 303
+    assert log_in(moderator).status_code == 303
     assert moderator.get(f"/moderate/letters/{SLUG}/updates").status_code == 403
 
     page = f"/moderate/letters/{SLUG}/updates"

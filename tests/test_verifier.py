@@ -27,8 +27,11 @@ from app.db import db
 from app.models import Letter, RemovalReason, Signature, SignatureStatus
 from app.services.moderation import Action
 from app.worker import sequence_logs
+from tests.factories import sign_and_confirm
 from tests.support import csrf_token
-from tests.test_log import moderate, signed_and_confirmed
+from tests.test_log import moderate
+
+pytestmark = pytest.mark.engines
 
 ROOT = Path(__file__).resolve().parent.parent
 VERIFIER = ROOT / "verifier" / "undersigned_verify.py"
@@ -96,13 +99,14 @@ def test_an_outsider_verifies_the_list_inclusion_and_consistency_and_catches_tam
     assert f"signature {listed[0]} is entry 0 of the signed tree (inclusion proof" in output
 
     # The list changes in every way it can: a new signer, hidden, restored, verified, withdrawn, deleted.
-    newcomer, withdraw = signed_and_confirmed(app, client, "newcomer@example.org", name="Newcomer")
+    signed = sign_and_confirm(app, client, "newcomer@example.org", name="Newcomer")
+    newcomer, withdraw = signed.id, signed.withdraw
     moderate(app, letter, Action.HIDE, listed[1:4], reason=RemovalReason.FAKE)
     moderate(app, letter, Action.RESTORE, listed[2:3])
     moderate(app, letter, Action.VERIFY, listed[4:5], note="Checked in person")
     moderate(app, letter, Action.DELETE, listed[5:6], reason=RemovalReason.ABUSE)
     assert client.post(withdraw, data={"csrf_token": csrf_token(client, withdraw)}).status_code == 200
-    again, _ = signed_and_confirmed(app, client, "again@example.org", name="Signs Again")
+    again = sign_and_confirm(app, client, "again@example.org", name="Signs Again").id
     sequence(app)
 
     status, output = verify(site, "--since", first_head, "--save-head", second_head, "--signature", again)

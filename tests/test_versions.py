@@ -16,23 +16,14 @@ from flask.testing import FlaskClient, FlaskCliRunner
 
 from app.db import db, utcnow
 from app.models import Job, Letter, LetterVersion, ModeratorRole, OutboxMessage, Signature, SignatureStatus
-from app.moderation import accounts
 from app.services import letters, textdiff
-from tests.support import (
-    SMTPSink,
-    add_confirmed,
-    csrf_token,
-    deliver_mail,
-    link_in,
-    path_of,
-    press,
-    sign,
-    smtp_settings,
-    text_of,
-)
+from tests import factories
+from tests.factories import add_confirmed, log_in, sign_and_confirm
+from tests.support import SMTPSink, csrf_token, deliver_mail, link_in, path_of, press, sign, smtp_settings, text_of
+
+pytestmark = pytest.mark.engines
 
 SLUG = "test-letter"
-PASSWORD = "correct horse battery staple"
 WITHDRAW_LINK = r"https?://\S+/withdraw/[\w-]+"
 DIFF_LINK = r"https?://\S+/versions/\d+/diff\S*"
 FIRST = """---
@@ -64,21 +55,6 @@ def load(runner: FlaskCliRunner, tmp_path: Path, text: str, *options: str) -> st
     return result.output
 
 
-def sign_and_confirm(
-    app: Flask,
-    client: FlaskClient,
-    smtp_sink: SMTPSink,
-    email: str,
-    *,
-    button: str = "Confirm my signature",
-    **fields: Any,
-) -> None:
-    assert sign(client, SLUG, email=email, name=email.split("@")[0].title(), **fields).status_code == 303
-    deliver_mail(app)
-    message = smtp_sink.messages_to(email)[-1]
-    assert press(client, path_of(link_in(message)), button).status_code == 200
-
-
 def version_of(app: Flask, email: str) -> int:
     with app.app_context():
         return db.session.scalars(sa.select(Signature.letter_version).where(Signature.email == email)).one()
@@ -106,12 +82,8 @@ def recount_is_exact(runner: FlaskCliRunner) -> None:
 
 def admin(app: Flask, client: FlaskClient) -> None:
     with app.app_context(), db.transaction() as session:
-        accounts.create_moderator(session, "admin@example.org", PASSWORD, ModeratorRole.ADMIN)
-    token = csrf_token(client, "/moderate/login")
-    answer = client.post(
-        "/moderate/login", data={"email": "admin@example.org", "password": PASSWORD, "csrf_token": token}
-    )
-    assert answer.status_code == 303
+        factories.moderator(session, "admin@example.org", ModeratorRole.ADMIN)
+    assert log_in(client, "admin@example.org").status_code == 303
 
 
 def edit(client: FlaskClient, body: str, *, follow_redirects: bool = False, **fields: str) -> Any:
@@ -132,14 +104,14 @@ def test_loading_a_changed_file_makes_version_2_and_later_signers_carry_it(
     app: Flask, client: FlaskClient, runner: FlaskCliRunner, smtp_sink: SMTPSink, tmp_path: Path
 ) -> None:
     load(runner, tmp_path, FIRST)
-    sign_and_confirm(app, client, smtp_sink, "early@example.org")
+    sign_and_confirm(app, client, "early@example.org", sink=smtp_sink, name="Early")
     # The same file again changes nothing: no version without a change of text.
     assert "unchanged: still version 1" in load(runner, tmp_path, FIRST)
     assert [v.number for v in stored_versions(app)] == [1]
 
     output = load(runner, tmp_path, SECOND, "--note", "Adds fair pay.")
     assert "version 2 (not material)" in output
-    sign_and_confirm(app, client, smtp_sink, "late@example.org")
+    sign_and_confirm(app, client, "late@example.org", sink=smtp_sink, name="Late")
 
     assert version_of(app, "early@example.org") == 1
     assert version_of(app, "late@example.org") == 2
@@ -166,7 +138,7 @@ def test_editing_in_the_admin_form_makes_version_2_only_when_the_text_changes(
 ) -> None:
     load(runner, tmp_path, FIRST)
     admin(app, client)
-    sign_and_confirm(app, client, smtp_sink, "early@example.org")
+    sign_and_confirm(app, client, "early@example.org", sink=smtp_sink, name="Early")
     with app.app_context():
         body = db.session.scalars(sa.select(Letter.body_markdown)).one()
     # A browser sends the unchanged text with CR LF line ends: still the same text.
@@ -182,7 +154,7 @@ def test_editing_in_the_admin_form_makes_version_2_only_when_the_text_changes(
     answer = edit(client, body + "\n\nA new paragraph.", change_note="A new paragraph.", follow_redirects=True)
     assert "saved as version 2" in answer.get_data(as_text=True)
     client.post("/moderate/logout", data={"csrf_token": csrf_token(client, f"/moderate/letters/{SLUG}/edit")})
-    sign_and_confirm(app, client, smtp_sink, "late@example.org")
+    sign_and_confirm(app, client, "late@example.org", sink=smtp_sink, name="Late")
     assert (version_of(app, "early@example.org"), version_of(app, "late@example.org")) == (1, 2)
     assert [(v.number, v.note, v.material) for v in stored_versions(app)] == [
         (1, "", False),
@@ -253,7 +225,7 @@ def test_the_history_lists_versions_with_notes_and_the_count_under_each(
     add_confirmed(app, letter_id, 4)
     load(runner, tmp_path, SECOND, "--note", "Adds fair pay.")
     for n in range(3):
-        sign_and_confirm(app, client, smtp_sink, f"v2-{n}@example.org")
+        sign_and_confirm(app, client, f"v2-{n}@example.org", sink=smtp_sink)
     assert per_version(client) == {1: 4, 2: 3}
     page = client.get(f"/letters/{SLUG}/versions").get_data(as_text=True)
     rows = re.findall(r"<tr>(.*?)</tr>", page, re.DOTALL)[1:]
@@ -336,10 +308,10 @@ def test_a_material_change_mails_exactly_the_opted_in_confirmed_signers(
     load(runner, tmp_path, FIRST)
     wanting = [f"wants-{n}@example.org" for n in range(5)]
     for address in wanting:
-        sign_and_confirm(app, client, smtp_sink, address, wants_updates="y")
-    sign_and_confirm(app, client, smtp_sink, "quiet@example.org")
+        sign_and_confirm(app, client, address, sink=smtp_sink, wants_updates="y")
+    sign_and_confirm(app, client, "quiet@example.org", sink=smtp_sink)
     sign(client, SLUG, email="unconfirmed@example.org", wants_updates="y")
-    sign_and_confirm(app, client, smtp_sink, "gone@example.org", wants_updates="y")
+    sign_and_confirm(app, client, "gone@example.org", sink=smtp_sink, wants_updates="y")
     press(client, path_of(link_in(smtp_sink.messages_to("gone@example.org")[0], WITHDRAW_LINK)), "Withdraw")
     # Someone who signs the new text already read it: no mail about it.
     deliver_mail(app)
@@ -348,7 +320,7 @@ def test_a_material_change_mails_exactly_the_opted_in_confirmed_signers(
 
     output = load(runner, tmp_path, SECOND, "--material", "--note", "It now asks for fair pay too.")
     assert "version 2 (material" in output
-    sign_and_confirm(app, client, smtp_sink, "newcomer@example.org", wants_updates="y")
+    sign_and_confirm(app, client, "newcomer@example.org", sink=smtp_sink, wants_updates="y")
     deliver_mail(app)
 
     for address, count in before.items():
@@ -384,7 +356,7 @@ def test_a_material_change_reaches_signers_in_their_language(
 ) -> None:
     load(runner, tmp_path, FIRST)
     client.get(f"/letters/{SLUG}?lang=ko")
-    sign_and_confirm(app, client, smtp_sink, "korean@example.org", button="서명 확인", wants_updates="y")
+    sign_and_confirm(app, client, "korean@example.org", sink=smtp_sink, button="서명 확인", wants_updates="y")
     load(runner, tmp_path, SECOND, "--material", "--note", "It now asks for fair pay too.")
     deliver_mail(app)
     notice = smtp_sink.messages_to("korean@example.org")[-1]
@@ -401,7 +373,7 @@ def test_a_change_that_is_not_material_emails_nobody(
     create_letter: Callable[..., Letter],
 ) -> None:
     load(runner, tmp_path, FIRST)
-    sign_and_confirm(app, client, smtp_sink, "wants@example.org", wants_updates="y")
+    sign_and_confirm(app, client, "wants@example.org", sink=smtp_sink, wants_updates="y")
     admin(app, client)
     received = len(smtp_sink.received)
     load(runner, tmp_path, SECOND, "--note", "Fair pay.")
@@ -415,7 +387,7 @@ def test_the_admin_form_marks_a_change_material_and_mails_the_opted_in(
     app: Flask, client: FlaskClient, runner: FlaskCliRunner, smtp_sink: SMTPSink, tmp_path: Path
 ) -> None:
     load(runner, tmp_path, FIRST)
-    sign_and_confirm(app, client, smtp_sink, "wants@example.org", wants_updates="y")
+    sign_and_confirm(app, client, "wants@example.org", sink=smtp_sink, wants_updates="y")
     admin(app, client)
     answer = edit(client, "A different text.", material="y", change_note="Rewritten entirely.")
     assert answer.status_code == 303

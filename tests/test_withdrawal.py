@@ -11,7 +11,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app.db import db, utcnow
-from app.models import Letter, OutboxMessage, Signature, SignatureStatus, Token
+from app.models import Letter, OutboxMessage, SignatureStatus, Token
+from tests.factories import sign_and_confirm, stored_signatures
 from tests.support import (
     SMTPSink,
     csrf_token,
@@ -25,6 +26,8 @@ from tests.support import (
     text_of,
 )
 
+pytestmark = pytest.mark.engines
+
 SLUG = "test-letter"
 WITHDRAW_LINK = r"https?://\S+/withdraw/[\w-]+"
 
@@ -32,15 +35,6 @@ WITHDRAW_LINK = r"https?://\S+/withdraw/[\w-]+"
 @pytest.fixture
 def app_config(smtp_sink: SMTPSink) -> dict[str, Any]:
     return smtp_settings(smtp_sink)
-
-
-def signed_and_confirmed(app: Flask, client: FlaskClient, smtp_sink: SMTPSink, email: str, **fields: Any) -> Any:
-    """Sign, deliver, confirm; return the confirmation message."""
-    sign(client, SLUG, email=email, **fields)
-    deliver_mail(app)
-    message = smtp_sink.messages_to(email)[-1]
-    assert press(client, path_of(link_in(message)), "Confirm my signature").status_code == 200
-    return message
 
 
 def api_count(client: FlaskClient) -> int:
@@ -51,21 +45,15 @@ def api_names(client: FlaskClient) -> list[str]:
     return [s["name"] for s in client.get(f"/api/v1/letters/{SLUG}/signatures").get_json()["signatures"]]
 
 
-def stored(app: Flask) -> list[Signature]:
-    with app.app_context():
-        return list(db.session.scalars(sa.select(Signature).order_by(Signature.id)))
-
-
 def test_the_link_in_the_confirmation_mail_withdraws_and_erases(
     app: Flask, client: FlaskClient, letter: Letter, smtp_sink: SMTPSink
 ) -> None:
-    message = signed_and_confirmed(
-        app, client, smtp_sink, "ada@example.org", name="Ada Lovelace", affiliation="Engine Society", city="London"
-    )
-    signed_and_confirmed(app, client, smtp_sink, "grace@example.org", name="Grace Hopper")
+    link = sign_and_confirm(
+        app, client, "ada@example.org", sink=smtp_sink, name="Ada Lovelace", affiliation="Engine Society", city="London"
+    ).withdraw
+    sign_and_confirm(app, client, "grace@example.org", sink=smtp_sink, name="Grace Hopper")
     assert api_count(client) == 2 and api_names(client) == ["Grace Hopper", "Ada Lovelace"]
 
-    link = path_of(link_in(message, WITHDRAW_LINK))
     # Opening the link changes nothing (mail scanners open links); the page shows whose it is.
     page = client.get(link).get_data(as_text=True)
     assert "Ada Lovelace" in page and api_count(client) == 2
@@ -77,7 +65,7 @@ def test_the_link_in_the_confirmation_mail_withdraws_and_erases(
     assert api_count(client) == 1 and api_names(client) == ["Grace Hopper"]
     assert "Ada Lovelace" not in client.get(f"/letters/{SLUG}/signatures").get_data(as_text=True)
     # Erased: a tombstone without personal data; its links and mail are gone.
-    tombstone = next(s for s in stored(app) if s.status == SignatureStatus.WITHDRAWN)
+    tombstone = next(s for s in stored_signatures(app) if s.status == SignatureStatus.WITHDRAWN)
     assert (tombstone.name, tombstone.email, tombstone.affiliation, tombstone.city, tombstone.comment) == (
         "",
         "",
@@ -107,7 +95,7 @@ def test_the_link_in_the_confirmation_mail_withdraws_and_erases(
 def test_the_withdraw_page_mails_a_fresh_link_and_the_person_can_sign_again(
     app: Flask, client: FlaskClient, letter: Letter, smtp_sink: SMTPSink
 ) -> None:
-    signed_and_confirmed(app, client, smtp_sink, "ada@example.org")
+    sign_and_confirm(app, client, "ada@example.org", sink=smtp_sink)
     path = f"/letters/{SLUG}/withdraw"
     answer = client.post(path, data={"email": " ADA@example.org ", "csrf_token": csrf_token(client, path)})
     assert answer.status_code == 303 and answer.headers["Location"].endswith(f"{path}/sent")
@@ -119,7 +107,7 @@ def test_the_withdraw_page_mails_a_fresh_link_and_the_person_can_sign_again(
     assert api_count(client) == 0
 
     # Withdrawal frees the address: its owner may sign again, and it counts again once confirmed.
-    signed_and_confirmed(app, client, smtp_sink, "ada@example.org", name="Ada Lovelace")
+    sign_and_confirm(app, client, "ada@example.org", sink=smtp_sink, name="Ada Lovelace")
     assert api_count(client) == 1 and api_names(client) == ["Ada Lovelace"]
 
 
@@ -139,11 +127,10 @@ def test_withdrawing_an_unconfirmed_signature_deletes_it(
 def test_an_expired_withdrawal_link_says_so_and_offers_a_new_one(
     app: Flask, client: FlaskClient, letter: Letter, smtp_sink: SMTPSink
 ) -> None:
-    message = signed_and_confirmed(app, client, smtp_sink, "ada@example.org")
+    link = sign_and_confirm(app, client, "ada@example.org", sink=smtp_sink).withdraw
     with app.app_context():
         db.session.execute(sa.update(Token).values(expires_at=utcnow() - timedelta(seconds=1)))
         db.session.commit()
-    link = path_of(link_in(message, WITHDRAW_LINK))
     page = client.get(link)
     assert page.status_code == 410
     assert "This link has expired" in page.get_data(as_text=True)
@@ -155,8 +142,8 @@ def test_an_expired_withdrawal_link_says_so_and_offers_a_new_one(
 def test_withdrawal_pages_send_no_referrer(
     app: Flask, client: FlaskClient, letter: Letter, smtp_sink: SMTPSink
 ) -> None:
-    message = signed_and_confirmed(app, client, smtp_sink, "ada@example.org")
-    response = client.get(path_of(link_in(message, WITHDRAW_LINK)))
+    withdraw = sign_and_confirm(app, client, "ada@example.org", sink=smtp_sink).withdraw
+    response = client.get(withdraw)
     assert response.headers["Referrer-Policy"] == "no-referrer"
 
 
