@@ -18,10 +18,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.db import MIGRATIONS, db, utcnow
+from app.errors import LetterClosed, LetterNotFound
 from app.models import Letter, Moderator, ModeratorRole
 from app.moderation import accounts
 from app.services import counting, founding, letters, organisations, retention, updates
-from app.services.errors import LetterClosed, LetterNotFound
 from app.services.queries import export
 from app.services.tokens import TokenLifetimes
 

@@ -34,10 +34,10 @@ from werkzeug.formparser import FormDataParser
 
 from app.clock import clock_of
 from app.db import UNAVAILABLE_ERRORS, database_unavailable
+from app.errors import N_, DomainError
 from app.extensions import LANGUAGES, STATELESS_ENDPOINTS, remember_language
 from app.services import domains
 from app.services.domains import display_domain
-from app.services.errors import N_, DomainError
 from app.timestamps import iso
 from app.urls import external_url
 

@@ -31,9 +31,9 @@ from hypothesis.stateful import (
 )
 
 from app.db import db, utcnow
+from app.errors import DomainError
 from app.models import Letter, Moderator, OutboxMessage, RemovalReason, Signature
 from app.services import counting, letters, moderation, signing, withdrawal
-from app.services.errors import DomainError
 from app.services.tokens import TokenLifetimes
 from tests.factories import LETTER_TEXT
 

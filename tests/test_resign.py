@@ -18,9 +18,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app.db import db, utcnow
+from app.errors import TokenSuperseded
 from app.models import Letter, OutboxMessage, Signature, SignatureStatus, Token, TokenPurpose
 from app.services import signing
-from app.services.errors import TokenSuperseded
 from tests.support import SMTPSink, csrf_token, deliver_mail, link_in, path_of, sign, smtp_settings, text_of
 
 pytestmark = pytest.mark.engines

@@ -11,9 +11,9 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from app import log
 from app.api.openapi import openapi_document
 from app.db import db, utcnow
+from app.errors import DomainError
 from app.models import Letter, LetterUpdate, LogEvent, Organisation, Signature
 from app.services import domains, letters, updates
-from app.services.errors import DomainError
 from app.services.progress import Progress, progress
 from app.services.queries import ledger, listing
 from app.services.queries.ledger import Ledger

@@ -7,10 +7,10 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.errors import DomainError
 from app.log import merkle
 from app.log.store import stored_nodes, tree_size
 from app.models import LogEvent
-from app.services.errors import DomainError
 
 MAX_ENTRIES = 1000
 

@@ -13,6 +13,7 @@ from werkzeug.wrappers import Response
 
 from app import removal_reasons
 from app.db import db, utcnow
+from app.errors import DomainError
 from app.models import Letter, Organisation, SignatureStatus
 from app.moderation.accounts import (
     admin_required,
@@ -35,7 +36,6 @@ from app.moderation.forms import (
 from app.moderation.wording import FLAG_KINDS, describe_flag
 from app.ratelimit import config_limit, limiter, private_key
 from app.services import letters, moderation, organisations, updates
-from app.services.errors import DomainError
 from app.services.queries import export, review
 from app.services.tokens import TokenLifetimes
 

@@ -10,9 +10,9 @@ import yaml
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
+from app.errors import LetterNotFound
 from app.models import Letter, LetterText, LetterTranslation
 from app.services import versions
-from app.services.errors import LetterNotFound
 from app.text import clean_line, render_markdown
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,78}[a-z0-9])?$")

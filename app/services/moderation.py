@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app import log
+from app.errors import DomainError
 from app.models import (
     AuditEntry,
     Flag,
@@ -21,7 +22,6 @@ from app.models import (
     SignatureStatus,
 )
 from app.services import counting
-from app.services.errors import DomainError
 from app.services.signing import release_held
 from app.services.tokens import TokenLifetimes
 from app.services.withdrawal import LIVE_STATUSES, erase_signature

@@ -16,10 +16,10 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.errors import DomainError
 from app.models import Moderator, Organisation
 from app.services import moderation
 from app.services.domains import canonical_domain, is_public_mail
-from app.services.errors import DomainError
 from app.text import clean_line
 
 NAME_MAX = 200

@@ -8,8 +8,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.errors import DomainError
 from app.models import Flag, FlagKind, Letter, Signature, SignatureStatus
-from app.services.errors import DomainError
 from app.services.flags import Raised
 
 

@@ -12,11 +12,11 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from app import log
 from app.db import upsert
+from app.errors import N_, LetterClosed, TokenExpired, TokenProblem, TokenSuperseded
 from app.mail import compose, outbox
 from app.mail.message import Email
 from app.models import Flag, Letter, Signature, SignatureStatus, SuspectReason, Token, TokenPurpose
 from app.services import counting, domains, link_requests
-from app.services.errors import N_, LetterClosed, TokenExpired, TokenProblem, TokenSuperseded
 from app.services.flags import Raised
 from app.services.tokens import TokenLifetimes, find_token, new_token, store_tokens
 

@@ -16,10 +16,10 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from app.errors import DomainError
 from app.mail import compose, outbox
 from app.models import Letter, LetterUpdate, OutboxMessage, OutboxStatus, Signature, SignatureStatus
 from app.services import jobs
-from app.services.errors import DomainError
 from app.text import clean_line, render_markdown
 
 # The job that stands for an update's mail until the worker has written it all.

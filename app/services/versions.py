@@ -17,10 +17,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.errors import N_, DomainError
 from app.mail import compose, outbox
 from app.models import Letter, LetterVersion, Signature, SignatureStatus, TokenPurpose
 from app.services import jobs
-from app.services.errors import N_, DomainError
 from app.services.tokens import issue_token
 from app.services.updates import unsubscribe_token
 

@@ -7,9 +7,9 @@ from datetime import datetime
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
+from app.errors import N_, TokenExpired, TokenProblem
 from app.models import Letter, OutboxMessage, RemovalReason, Signature, SignatureStatus, Token, TokenPurpose
 from app.services import counting
-from app.services.errors import N_, TokenExpired, TokenProblem
 from app.services.tokens import find_token
 
 # Signatures that still hold personal data and can be withdrawn.

@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
+from app.errors import BadCursor, DomainError
 from app.models import MAX_ROW_ID, Signature, SignatureStatus
-from app.services.errors import BadCursor, DomainError
 from app.services.queries import search
 
 MAX_LIMIT = 100

@@ -10,8 +10,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from sqlalchemy import Select, func, select, union
 from sqlalchemy.orm import Session
 
+from app.errors import BadCursor
 from app.models import AuditEntry, Flag, Signature, SignatureStatus
-from app.services.errors import BadCursor
 from app.services.queries import search as text_search
 from app.services.queries.listing import escape_like
 

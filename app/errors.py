@@ -1,4 +1,4 @@
-"""Domain errors; app.errors turns each into a page or a JSON answer with its status."""
+"""Domain errors: what a request cannot do and why; app.web turns each into a page or a JSON answer."""
 
 from __future__ import annotations
 
