@@ -205,9 +205,8 @@ def handle_unexpected(error: Exception) -> Response | tuple[str, int]:
     """Anything else: log it, and show a page that leaks nothing."""
     if isinstance(error, HTTPException) and not isinstance(error, InternalServerError):
         return handle_http_error(error)
-    original = getattr(error, "original_exception", None) if isinstance(error, InternalServerError) else error
-    if original is not None and database_unavailable(original):
-        return handle_database_unavailable(original)
+    if database_unavailable(error):  # an invalidated connection outside UNAVAILABLE_ERRORS' classes
+        return handle_database_unavailable(error)
     # The route's pattern, not the path: a path may hold a confirmation token.
     where = request.url_rule.rule if request.url_rule is not None else "(no route)"
     log.exception("unhandled error on %s %s", request.method, where)

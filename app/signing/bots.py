@@ -119,35 +119,39 @@ def seconds_since_shown(stamp: str | None, salt: str = FORM_SALT) -> float | Non
     return signer.clock.time() - shown.timestamp()
 
 
-def should_ask(honeypot: str | None, stamp: str | None, asked: str | None) -> bool:
-    """Whether to ask "is this you?" rather than take the form: sent back too fast, and not asked yet.
-
-    Nothing is counted or stored for a form that is asked about: the answer is the real attempt.
-    """
-    minimum = current_app.config["SIGN_MIN_SECONDS"]
-    if honeypot or asked or minimum <= 0:
-        return False
-    elapsed = seconds_since_shown(stamp)
-    return elapsed is not None and elapsed < minimum
-
-
-def suspect_reason(honeypot: str | None, stamp: str | None, asked: str | None = None) -> SuspectReason | None:
-    """Why this signing request looks like a bot or a flood, or None if it does not.
+def fill_time_problem(stamp: str | None, asked: str | None) -> SuspectReason | None:
+    """What is wrong with how fast the form came back, if anything (its stamp is read once per request).
 
     ``asked`` is the stamp of the "is this you?" page when the form comes back from it: then the
     answer must come ASK_MIN_SECONDS after that page, not SIGN_MIN_SECONDS after the form.
     """
+    minimum = current_app.config["SIGN_MIN_SECONDS"]
+    if minimum <= 0:
+        return None
+    elapsed = seconds_since_shown(asked, ASK_SALT) if asked else seconds_since_shown(stamp)
+    if elapsed is None:
+        return SuspectReason.NO_FORM_TIME
+    if elapsed < (ASK_MIN_SECONDS if asked else minimum):
+        return SuspectReason.TOO_FAST
+    return None
+
+
+def should_ask(honeypot: str | None, asked: str | None, timing: SuspectReason | None) -> bool:
+    """Whether to ask "is this you?" rather than take the form: sent back too fast, and not asked yet.
+
+    Nothing is counted or stored for a form that is asked about: the answer is the real attempt.
+    """
+    return not honeypot and not asked and timing == SuspectReason.TOO_FAST
+
+
+def suspect_reason(honeypot: str | None, timing: SuspectReason | None) -> SuspectReason | None:
+    """Why this signing request looks like a bot or a flood, or None; ``timing`` is fill_time_problem's."""
     # Counted for every attempt, held or not, so a flood cannot hide behind its own bots.
     flooding = over_soft_limit("RATELIMIT_SIGN_HOLD_PER_NETWORK", client_network_key())
     if honeypot:
         return SuspectReason.HONEYPOT
-    minimum = current_app.config["SIGN_MIN_SECONDS"]
-    if minimum > 0:
-        elapsed = seconds_since_shown(asked, ASK_SALT) if asked else seconds_since_shown(stamp)
-        if elapsed is None:
-            return SuspectReason.NO_FORM_TIME
-        if elapsed < (ASK_MIN_SECONDS if asked else minimum):
-            return SuspectReason.TOO_FAST
+    if timing is not None:
+        return timing
     captcha = current_captcha()
     if captcha is not None and not captcha.verify(request.form, request.remote_addr):
         return SuspectReason.CAPTCHA
