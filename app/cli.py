@@ -56,6 +56,9 @@ def alembic_config() -> Iterator[Config]:
     config.set_main_option("timezone", "UTC")
     with db.engine.begin() as connection:
         config.attributes["connection"] = connection
+        # A migration that applies a setting to the rows already stored reads it here (the
+        # flagged-until-reviewed one leaves flagged signatures listed under LIST_FLAGGED=true).
+        config.attributes["list_flagged"] = current_app.config["LIST_FLAGGED"]
         yield config
 
 

@@ -139,6 +139,9 @@ SETTINGS: tuple[Setting, ...] = (
     # Moderation.
     Setting("FLAG_NETWORK_BURST", as_str, "5 per hour"),
     Setting("FLAG_SIMILAR_NAMES", as_str, "1 per hour"),
+    # A signature flagged on the watch list or as a disposable address counts at once but is listed
+    # only once a moderator approves it; true lists it at once, like every other flagged one.
+    Setting("LIST_FLAGGED", as_bool, False),
     Setting("RATELIMIT_LOGIN_PER_NETWORK", as_str, "20 per 15 minutes"),
     Setting("RATELIMIT_LOGIN_PER_ACCOUNT", as_str, "5 per 15 minutes"),
     Setting("RATELIMIT_REPORTS_PER_NETWORK", as_str, "10 per hour"),

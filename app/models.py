@@ -9,6 +9,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, column_property, mapped_column, relationship
 
 from app.db import Base, utcnow
@@ -209,19 +210,22 @@ class Signature(Base):
     __tablename__ = "signatures"
     __table_args__ = (
         sa.UniqueConstraint("letter_id", "email_key"),
-        # The public list and its keyset pagination: newest confirmed first.
-        sa.Index("ix_signatures_listing", "letter_id", "status", "confirmed_at", "id"),
+        # The public list and its keyset pagination: newest confirmed first. Signatures counted
+        # while awaiting review have their own range, so the list never walks past them.
+        sa.Index("ix_signatures_listing", "letter_id", "status", "unlisted_until_review", "confirmed_at", "id"),
         # The purge: unconfirmed and suspect signatures by age; network hashes by age.
         sa.Index("ix_signatures_status_created", "status", "created_at"),
         sa.Index("ix_signatures_created", "created_at"),
         # Moderators' queue and search: by letter, newest first; by domain.
         sa.Index("ix_signatures_moderation", "letter_id", "created_at", "id"),
         sa.Index("ix_signatures_domain", "letter_id", "email_domain"),
-        # The few verified and founding signatories, newest first, without walking the whole list.
+        # The few verified and founding signatories, newest first, without walking the whole list
+        # (with the same columns as the listing index before the order, or SQLite would rather walk that).
         sa.Index(
             "ix_signatures_verified",
             "letter_id",
             "status",
+            "unlisted_until_review",
             "confirmed_at",
             "id",
             sqlite_where=sa.text("verified_at IS NOT NULL"),
@@ -231,6 +235,7 @@ class Signature(Base):
             "ix_signatures_founding",
             "letter_id",
             "status",
+            "unlisted_until_review",
             "confirmed_at",
             "id",
             sqlite_where=sa.text("founding = 1"),
@@ -241,6 +246,7 @@ class Signature(Base):
             "ix_signatures_confirmed_domain",
             "letter_id",
             "status",
+            "unlisted_until_review",
             "confirmed_at",
             "id",
             sqlite_where=sa.text("confirmed_domain IS NOT NULL"),
@@ -294,6 +300,10 @@ class Signature(Base):
     # The signer asked to be emailed the letter's updates and material changes of its text
     # (consent; erased with the signature).
     wants_updates: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    # Flagged on the watch list or as a disposable address (see app.services.flags.HOLDING): counted
+    # once confirmed, but kept off the public list until a moderator approves it or dismisses the
+    # flags. Not set when LIST_FLAGGED is true.
+    unlisted_until_review: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     # A keyed hash of the signer's network (never the raw address), erased after IP_RETENTION_DAYS.
     network_hash: Mapped[str | None] = mapped_column(sa.String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -302,6 +312,33 @@ class Signature(Base):
 
     letter: Mapped[Letter] = relationship()
     tokens: Mapped[list[Token]] = relationship(back_populates="signature", cascade="all, delete-orphan")
+
+    @hybrid_property
+    def listed(self) -> bool:
+        """Whether the signature is on the public list: the one rule every public reader follows.
+
+        Confirmed (counted), shown by the signer's choice, and not waiting for a moderator's
+        review. In a query it is the condition of ``listed_terms``.
+        """
+        return self.status == SignatureStatus.CONFIRMED and self.public and not self.unlisted_until_review
+
+    @listed.inplace.expression
+    @classmethod
+    def _listed_expression(cls) -> sa.ColumnElement[bool]:
+        return sa.and_(*listed_terms(cls))
+
+
+def listed_terms(columns: Any = Signature) -> tuple[sa.ColumnElement[bool], ...]:
+    """The conditions of ``Signature.listed`` on ``columns`` (the Signature entity, or a subquery's ``.c``).
+
+    Written as equalities the listing index (and the partial indexes beside it) can seek on:
+    ``= false`` rather than ``IS false``.
+    """
+    return (
+        columns.status == SignatureStatus.CONFIRMED,
+        columns.public.is_(True),
+        columns.unlisted_until_review == sa.false(),
+    )
 
 
 class TokenPurpose(enum.StrEnum):

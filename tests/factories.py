@@ -35,11 +35,13 @@ from app.models import (
     SignatureStatus,
     SuspectReason,
     Token,
+    WatchName,
 )
 from app.moderation import accounts
 from app.services import counting, updates
 from app.services import letters as letter_service
 from app.services.tokens import hash_token
+from app.text import name_key
 from tests.support import SMTPSink, csrf_token, deliver_mail, link_in, mail_links, path_of, press, sign
 
 SLUG = "test-letter"
@@ -97,9 +99,11 @@ def signer(
     """One signature in ``status``, as signing, confirming and moderating leave it.
 
     Unconfirmed and suspect (held) signatures are not counted; confirmed ones count (public unless
-    ``public=False``; ``founding=True`` for a founding signatory); pending, hidden, withdrawn and
-    removed ones are in their public tallies. Withdrawn and removed ones are tombstones. Confirmed
-    ones are dated an hour ago plus their number in seconds, so later ones list first.
+    ``public=False``; ``founding=True`` for a founding signatory; ``unlisted_until_review=True`` for
+    one flagged on the watch list and not yet reviewed); pending, hidden, withdrawn and removed
+    ones are in their public tallies, and so are confirmed ones awaiting review. Withdrawn and
+    removed ones are tombstones. Confirmed ones are dated an hour ago plus their number in
+    seconds, so later ones list first.
     """
     now = now or utcnow()
     n = _next_number(session)
@@ -133,11 +137,22 @@ def signer(
         counting.add_to_count(session, letter_id, 1, now=now, version=signature.letter_version)
         if signature.confirmed_domain:
             counting.add_to_domain_tally(session, letter_id, signature.confirmed_domain, 1)
-    tally = counting.tally_name(status, signature.removal_reason)
+    tally = counting.tally_name(status, signature.removal_reason, signature.unlisted_until_review)
     if tally:
         counting.add_to_tally(session, letter_id, tally, 1)
     session.flush()
     return signature
+
+
+def watched_name(session: Session, name: str) -> WatchName:
+    """``name`` on the watch list (a signature under it is flagged), as the migration seeds public figures."""
+    key = name_key(name)
+    found = session.scalar(sa.select(WatchName).where(WatchName.key == key))
+    if found is None:
+        found = WatchName(name=name, key=key)
+        session.add(found)
+        session.flush()
+    return found
 
 
 def confirmed_signers(

@@ -68,6 +68,13 @@ def tour_the_site(app: Flask, client: FlaskClient, letter_id: int, slug: str, la
     confirm, withdraw = mail_links(app, address)
     tour.visit(client, "confirm", confirm)
     tour.visit(client, "confirmed", confirm, data={"csrf_token": csrf_token(client, confirm)})
+    # A name on the watch list: counted at once, listed once a moderator has reviewed it.
+    watched = f"tour-watched-{lang}@example.org"
+    assert sign(client, slug, name="Elon Musk", email=watched).status_code == 303
+    watched_confirm, _ = mail_links(app, watched)
+    data = {"csrf_token": csrf_token(client, watched_confirm)}
+    tour.visit(client, "confirmed, awaiting review", watched_confirm, data=data)
+    tour.visit(client, "verify this list, awaiting review", f"/letters/{slug}/log")
     with app.app_context(), db.transaction() as session:
         if session.scalar(sa.select(Organisation.id).where(Organisation.domain == "example.edu")) is None:
             session.add(Organisation(domain="example.edu", name="Example University"))

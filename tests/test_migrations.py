@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from flask import Flask
-from flask.testing import FlaskCliRunner
+from flask.testing import FlaskClient, FlaskCliRunner
 
+from app import log
 from app.db import MIGRATIONS, Base, db, utcnow
-from app.models import Job, JobStatus, OutboxMessage
+from app.models import Job, JobStatus, Letter, OutboxMessage, Signature
+from app.worker import sequence_logs
+from tests.factories import sign_and_confirm
+
+SLUG = "test-letter"
 
 pytestmark = pytest.mark.engines
 
@@ -112,4 +118,57 @@ def test_the_jobs_migration_moves_pending_work_out_of_the_outbox_and_back(app: F
     finally:
         with app.app_context(), db.engine.begin() as connection:
             connection.execute(sa.delete(outbox))
+        assert runner.invoke(args=["db", "upgrade"]).exit_code == 0
+
+
+def test_the_flagged_migration_takes_waiting_names_off_the_list_and_back_with_the_log_in_step(
+    app: Flask, client: FlaskClient, runner: FlaskCliRunner, letter: Letter
+) -> None:
+    """Upgrading hides a watch-listed name from the list (the log says counted, not named); downgrading lists it."""
+    before, flagged_revision = "b7c3e9a1d2f4", "18b0d24cc0cb"
+    # Signed while flagged names were listed at once (as before this revision).
+    app.config["LIST_FLAGGED"] = True
+    sign_and_confirm(app, client, "ada@example.org", name="Ada Lovelace")
+    elon = sign_and_confirm(app, client, "elon@example.net", name="Elon Musk").id
+    with app.app_context():
+        sequence_logs()
+        opened = log.canonical(log.public_fields(db.session.get(Signature, elon)))
+    events = sa.table("log_events", *(sa.column(name) for name in ("id", "signature_id", "event", "listed", "leaf")))
+    events_of_elon = sa.select(events.c.event, events.c.listed, events.c.leaf).where(events.c.signature_id == elon)
+
+    def elon_listed() -> bool:
+        return client.get(f"/api/v1/letters/{SLUG}/signatures/{elon}").status_code == 200
+
+    try:
+        assert elon_listed()
+        assert runner.invoke(args=["db", "downgrade", before]).exit_code == 0
+        app.config["LIST_FLAGGED"] = False
+        result = runner.invoke(args=["db", "upgrade", flagged_revision])
+        assert result.exit_code == 0, result.output
+        assert not elon_listed()
+        letter_json = client.get(f"/api/v1/letters/{SLUG}").get_json()
+        assert letter_json["signature_count"] == 2 and letter_json["moderation"]["awaiting_review_counted"] == 1
+        with app.app_context():
+            assert [(e.event, e.listed) for e in db.session.execute(events_of_elon.order_by(events.c.id))] == [
+                ("add", True),
+                ("update", False),
+            ]
+            sequence_logs()
+        for command in (["log", "verify", SLUG], ["letter", "recount", SLUG]):
+            result = runner.invoke(args=command)
+            assert result.exit_code == 0, result.output
+        assert "Elon Musk" not in client.get(f"/api/v1/letters/{SLUG}/log/entries").get_data(as_text=True)
+
+        # Back to the code that lists flagged names: the log opens the name again, as the API showed it.
+        result = runner.invoke(args=["db", "downgrade", before])
+        assert result.exit_code == 0, result.output
+        with app.app_context():
+            fields, salt, leaf = db.session.execute(
+                sa.text("SELECT fields, salt, leaf FROM log_events WHERE signature_id = :id ORDER BY id DESC LIMIT 1"),
+                {"id": elon},
+            ).one()
+        assert fields == opened and json.loads(leaf)["listed"] is True
+        assert json.loads(leaf)["commitment"] == log.commitment(bytes.fromhex(salt), fields)
+    finally:
+        app.config["LIST_FLAGGED"] = False
         assert runner.invoke(args=["db", "upgrade"]).exit_code == 0

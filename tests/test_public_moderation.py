@@ -135,6 +135,7 @@ def test_only_confirmed_public_signatures_can_be_reported(
         add_signature(status=SignatureStatus.UNCONFIRMED, confirmed_at=None),
         add_signature(status=SignatureStatus.PENDING),
         add_signature(public=False),
+        add_signature(unlisted_until_review=True),  # counted, awaiting review
         hidden,
         add_signature(letter_id=other.id),
         999_999,
@@ -292,6 +293,7 @@ def test_the_ledger_shows_numbers_by_reason_never_names(
     assert client.get(f"/api/v1/letters/{SLUG}").get_json()["moderation"] == {
         "mode": "post",
         "awaiting_review": 0,
+        "awaiting_review_counted": 0,
         "removed": {"fake": 2, "duplicate": 1, "abuse": 1, "withdrawn": 0, "other": 1},
     }
 
@@ -323,6 +325,7 @@ def test_awaiting_review_shows_in_pre_moderation_or_while_any_wait(
     assert data["moderation"] == {
         "mode": "pre",
         "awaiting_review": 0,
+        "awaiting_review_counted": 0,
         "removed": dict.fromkeys(("fake", "duplicate", "abuse", "withdrawn", "other"), 0),
     }
     assert data["signature_count"] == 1

@@ -177,6 +177,23 @@ def test_an_outsider_verifies_the_list_inclusion_and_consistency_and_catches_tam
     assert "saved head: the tree head of size" in output and status == 1
 
 
+def test_a_name_awaiting_review_is_counted_unnamed_and_verifies_before_and_after_approval(
+    app: Flask, client: FlaskClient, letter: Letter, site: str
+) -> None:
+    sign_and_confirm(app, client, "ada@example.org", name="Ada Lovelace")
+    elon = sign_and_confirm(app, client, "elon@example.net", name="Elon Musk").id
+    sequence(app)
+    status, output = verify(site)
+    assert status == 0, output
+    assert "1 listed signatures compared with the log's 1 live listed entries (and 1 counted but unlisted)" in output
+    moderate(app, letter, Action.APPROVE, [elon])
+    sequence(app)
+    status, output = verify(site, "--signature", elon)
+    assert status == 0, output
+    assert "2 listed signatures compared with the log's 2 live listed entries (and 0 counted but unlisted)" in output
+    assert f"signature {elon} is entry 2 of the signed tree" in output  # its update, which opened the name
+
+
 def test_the_verifier_says_when_the_site_cannot_be_read(tmp_path: Path) -> None:
     status, output = verify("http://127.0.0.1:9/letters/nowhere")
     assert status == 2 and output.startswith("CANNOT VERIFY:")

@@ -450,7 +450,7 @@ def openapi_document() -> dict[str, Any]:
                 "Moderation": {
                     "type": "object",
                     "description": "Public moderation numbers: never names. signature_count is the confirmed count.",
-                    "required": ["mode", "awaiting_review", "removed"],
+                    "required": ["mode", "awaiting_review", "awaiting_review_counted", "removed"],
                     "properties": {
                         "mode": {
                             "type": "string",
@@ -461,7 +461,15 @@ def openapi_document() -> dict[str, Any]:
                         "awaiting_review": {
                             "type": "integer",
                             "minimum": 0,
-                            "description": "Confirmed by email, waiting for a moderator",
+                            "description": "Confirmed by email, waiting for a moderator before the name is "
+                            "listed: in pre-moderation, not counted yet; or counted (awaiting_review_counted)",
+                        },
+                        "awaiting_review_counted": {
+                            "type": "integer",
+                            "minimum": 0,
+                            "description": "Of awaiting_review, those already counted in signature_count but not "
+                            "listed until a moderator has reviewed them (a name on the watch list or a disposable "
+                            "address; unless the site sets LIST_FLAGGED)",
                         },
                         "removed": {
                             "type": "object",

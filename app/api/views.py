@@ -35,7 +35,12 @@ class BadParameter(DomainError):
 
 def moderation_json(ledger: Ledger) -> dict[str, Any]:
     """The public moderation numbers of a letter (never names)."""
-    return {"mode": ledger.mode, "awaiting_review": ledger.awaiting_review, "removed": dict(ledger.removed)}
+    return {
+        "mode": ledger.mode,
+        "awaiting_review": ledger.awaiting_review,
+        "awaiting_review_counted": ledger.awaiting_review_counted,
+        "removed": dict(ledger.removed),
+    }
 
 
 def progress_json(shown: Progress | None) -> dict[str, Any] | None:

@@ -4,7 +4,8 @@ How it works, in the manner of Certificate Transparency (RFC 6962 / 9162):
 
 * **Events.** The transaction that changes a signature's place on the list appends an
   unsequenced ``LogEvent`` (``record``): ``add`` (it appears), ``hide`` (a moderator hid it),
-  ``restore``, ``update`` (a public field changed: the verified mark) and ``erase`` (withdrawn by
+  ``restore``, ``update`` (a public field changed: the verified mark; or a signature counted
+  while it awaited review is now listed) and ``erase`` (withdrawn by
   the signer or removed for good by a moderator, with ``reason``). ``counting.move`` and
   ``signing.confirm`` call ``on_move``, so nothing changes the list without an event. Inserting
   a row takes no lock that other signings wait for.
@@ -12,8 +13,9 @@ How it works, in the manner of Certificate Transparency (RFC 6962 / 9162):
   the API): ``{"at", "commitment", "event", "listed", "signature", "v": 1}`` and ``"reason"`` for
   an erasure. ``commitment`` is SHA-256(salt || fields), hex, where ``salt`` is 32 random bytes
   and ``fields`` the canonical JSON of the signature's public fields exactly as the API lists
-  them (``public_fields``). A signature counted but not named (``public`` unticked) gets
-  ``"listed": false`` and no commitment: the log counts it without naming it. Hide and erase
+  them (``public_fields``). A signature counted but not named (``public`` unticked, or kept
+  off the list until a moderator reviews it: ``Signature.listed``) gets ``"listed": false`` and
+  no commitment: the log counts it without naming it. Hide and erase
   entries commit to nothing.
 * **Openings.** The entries API serves ``fields`` and ``salt`` for the latest entry of each
   signature on the list, so anyone can check the list against the log. Erasure deletes the salt

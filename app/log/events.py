@@ -126,7 +126,9 @@ def record(session: Session, signature: Signature, event: str, *, now: datetime,
     """Append an unsequenced event about ``signature`` (in the caller's transaction)."""
     # The signature's own row is written (and locked) first, so its events are ordered like its changes.
     session.flush()
-    listed = event in LIVE_EVENTS and signature.public
+    # Counted but not named (the signer unticked "show my name", or it waits for a moderator's
+    # review): the entry says so and commits to nothing.
+    listed = event in LIVE_EVENTS and signature.listed
     row = new_event(
         signature.letter_id,
         signature.id,
@@ -166,7 +168,11 @@ def on_move(
 
 
 def on_update(session: Session, signature: Signature, *, now: datetime) -> None:
-    """Log a change of a listed signature's public fields (the verified mark)."""
+    """Log a change of a counted signature's public fields (the verified mark) or of whether it is listed.
+
+    A signature counted while it waited for a moderator's review (``"listed": false``) appears
+    on the list with an ``update`` that opens its fields, so verifiers need no new kind of event.
+    """
     if signature.status == SignatureStatus.CONFIRMED and enabled(session):
         record(session, signature, "update", now=now)
 

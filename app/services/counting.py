@@ -35,14 +35,27 @@ from app.models import (
 from app.services.versions import VERSION_TALLY_PREFIX, version_tally
 
 PENDING_TALLY = "pending"
+# Confirmed and counted, but kept off the public list until a moderator reviews it (a watch-list
+# or disposable-address flag: see app.services.flags.HOLDING).
+COUNTED_AWAITING_REVIEW_TALLY = "counted_awaiting_review"
 REMOVED_STATUSES = (SignatureStatus.HIDDEN, SignatureStatus.REMOVED)
-TALLY_NAMES = (PENDING_TALLY, *(f"removed:{reason}" for reason in (*RemovalReason, "withdrawn")))
+TALLY_NAMES = (
+    PENDING_TALLY,
+    COUNTED_AWAITING_REVIEW_TALLY,
+    *(f"removed:{reason}" for reason in (*RemovalReason, "withdrawn")),
+)
 
 
-def tally_name(status: SignatureStatus, reason: RemovalReason | None) -> str | None:
-    """The public tally a signature in this state counts towards, if any."""
+def tally_name(status: SignatureStatus, reason: RemovalReason | None, unlisted: bool = False) -> str | None:
+    """The public tally a signature in this state counts towards, if any.
+
+    ``unlisted`` is ``Signature.unlisted_until_review``: it matters only while the signature is
+    confirmed (counted and waiting to be listed).
+    """
     if status == SignatureStatus.PENDING:
         return PENDING_TALLY
+    if status == SignatureStatus.CONFIRMED:
+        return COUNTED_AWAITING_REVIEW_TALLY if unlisted else None
     if status in REMOVED_STATUSES:
         return f"removed:{reason or RemovalReason.OTHER}"
     if status == SignatureStatus.WITHDRAWN:
@@ -91,22 +104,43 @@ def move(
     """
     before = signature.status
     before_count = signature.status == SignatureStatus.CONFIRMED
-    before_tally = tally_name(signature.status, signature.removal_reason)
+    before_tally = tally_name(signature.status, signature.removal_reason, signature.unlisted_until_review)
     signature.status = status
     signature.removal_reason = reason if status in REMOVED_STATUSES else None
     after_count = status == SignatureStatus.CONFIRMED
-    after_tally = tally_name(status, signature.removal_reason)
+    after_tally = tally_name(status, signature.removal_reason, signature.unlisted_until_review)
     if before_count != after_count:
         delta = 1 if after_count else -1
         add_to_count(session, signature.letter_id, delta, now=now, version=signature.letter_version)
         if signature.confirmed_domain:
             add_to_domain_tally(session, signature.letter_id, signature.confirmed_domain, delta)
-    if before_tally != after_tally:
-        if before_tally:
-            add_to_tally(session, signature.letter_id, before_tally, -1)
-        if after_tally:
-            add_to_tally(session, signature.letter_id, after_tally, +1)
+    _move_tally(session, signature.letter_id, before_tally, after_tally)
     log.on_move(session, signature, before, status, now=now)
+
+
+def _move_tally(session: Session, letter_id: int, before: str | None, after: str | None) -> None:
+    if before != after:
+        if before:
+            add_to_tally(session, letter_id, before, -1)
+        if after:
+            add_to_tally(session, letter_id, after, +1)
+
+
+def end_review(session: Session, signature: Signature, *, now: datetime) -> None:
+    """A moderator has reviewed ``signature``: nothing keeps it off the public list any longer.
+
+    A confirmed one appears on the list at once (the public log records an ``update`` that opens
+    its name); any other is listed whenever it is counted. The moderation service calls this
+    before approving, restoring or dismissing flags, and after hiding or deleting (the signature
+    is then off the list anyway).
+    """
+    if not signature.unlisted_until_review:
+        return
+    before_tally = tally_name(signature.status, signature.removal_reason, True)
+    signature.unlisted_until_review = False
+    _move_tally(session, signature.letter_id, before_tally, tally_name(signature.status, signature.removal_reason))
+    if signature.public:
+        log.on_update(session, signature, now=now)
 
 
 def _with_versions(fixed: dict[str, int], found: dict[str, int]) -> dict[str, int]:
@@ -128,15 +162,12 @@ def tallies(session: Session, letter_id: int) -> dict[str, int]:
 
 def counted_tallies(session: Session, letter_id: int) -> dict[str, int]:
     """The tallies counted from the signatures themselves."""
-    rows = session.execute(
-        select(Signature.status, Signature.removal_reason, Signature.letter_version, func.count())
-        .where(Signature.letter_id == letter_id)
-        .group_by(Signature.status, Signature.removal_reason, Signature.letter_version)
-    )
+    columns = (Signature.status, Signature.removal_reason, Signature.letter_version, Signature.unlisted_until_review)
+    rows = session.execute(select(*columns, func.count()).where(Signature.letter_id == letter_id).group_by(*columns))
     counted = dict.fromkeys(TALLY_NAMES, 0)
     versions: dict[str, int] = {}
-    for status, reason, version, number in rows:
-        name = tally_name(status, reason)
+    for status, reason, version, unlisted, number in rows:
+        name = tally_name(status, reason, unlisted)
         if name:
             counted[name] += number
         if status == SignatureStatus.CONFIRMED and version > 1:

@@ -1,9 +1,16 @@
-"""Automatic flags: reasons to look at a signature, raised as it is signed. A flag never hides."""
+"""Automatic flags: reasons to look at a signature, raised as it is signed.
+
+A flag never hides a signature or takes it off the count. Two kinds (``HOLDING``: a name on the
+watch list, an address at a disposable-mail domain) keep a confirmed signature off the public
+list until a moderator has reviewed it, unless LIST_FLAGGED is set; the others (a burst from one
+network, the same name again, an affiliation at another domain, and every public report) only
+put it in the moderators' queue, so that a report can never hide a real signer.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +21,16 @@ from sqlalchemy.orm import Session
 from app.models import FlagKind, Letter, Organisation, WatchName
 from app.services.domains import canonical_domain, parent_domains
 from app.text import name_key
+
+# The flags that keep a signature off the public list until a moderator approves it (or dismisses
+# them): impersonations of public figures and throwaway addresses, the two a journalist would
+# find first. Counted all the same.
+HOLDING = frozenset({FlagKind.WATCHLIST, FlagKind.DISPOSABLE})
+
+
+def holds(raised: Iterable[Raised], *, list_flagged: bool) -> bool:
+    """Whether these flags keep the signature off the public list until reviewed (never with ``list_flagged``)."""
+    return not list_flagged and any(r.kind in HOLDING for r in raised)
 
 
 @dataclass(frozen=True)

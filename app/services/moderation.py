@@ -54,6 +54,23 @@ APPLIES_TO: dict[Action, tuple[SignatureStatus, ...]] = {
     Action.DISMISS: LIVE_STATUSES,
     Action.RELEASE: (SignatureStatus.SUSPECT,),
 }
+# Actions that settle the reasons a signature is in the queue (its open flags). Those that leave
+# it on the list (or put it there) also end a review that kept it off the list: they run first.
+SETTLES = (Action.DISMISS, Action.APPROVE, Action.HIDE, Action.DELETE, Action.RESTORE)
+LISTS_AFTER_REVIEW = (Action.APPROVE, Action.DISMISS, Action.RESTORE)
+
+
+def applies(action: Action, signature: Signature) -> bool:
+    """Whether ``action`` would change ``signature``.
+
+    Approving applies to signatures waiting for approval (pre-moderation), and to confirmed ones
+    counted but kept off the public list until reviewed (a watch-list or disposable-address flag).
+    """
+    if action == Action.APPROVE and signature.status == SignatureStatus.CONFIRMED:
+        return signature.unlisted_until_review
+    return signature.status in APPLIES_TO[action]
+
+
 # Actions that need a reason category, and those that need a note.
 NEEDS_REASON = {Action.HIDE, Action.DELETE}
 NEEDS_NOTE = {Action.VERIFY}
@@ -147,11 +164,19 @@ def act(
             .with_for_update()
         )
     )
-    applicable = [s for s in rows if s.status in APPLIES_TO[action]]
+    applicable = [s for s in rows if applies(action, s)]
     changed_ids = [s.id for s in applicable]
     for signature in applicable:
-        _apply(session, signature, action, now=now, reason=reason, note=note, ttl=ttl)
-    if action in (Action.DISMISS, Action.APPROVE, Action.HIDE, Action.DELETE, Action.RESTORE) and changed_ids:
+        if action in LISTS_AFTER_REVIEW:
+            # Listed from now (a confirmed one is opened in the log before anything else happens).
+            counting.end_review(session, signature, now=now)
+            _apply(session, signature, action, now=now, reason=reason, note=note, ttl=ttl)
+        else:
+            _apply(session, signature, action, now=now, reason=reason, note=note, ttl=ttl)
+            if action in SETTLES:
+                # Hidden or deleted first: off the list anyway, so its name is never opened.
+                counting.end_review(session, signature, now=now)
+    if action in SETTLES and changed_ids:
         # Deciding on a signature settles the reasons it was in the queue.
         session.execute(
             update(Flag)
@@ -176,6 +201,9 @@ def _apply(
     ttl: TokenLifetimes | None,
 ) -> None:
     if action == Action.APPROVE:
+        if signature.status == SignatureStatus.CONFIRMED:
+            # Counted since it was confirmed, listed from now (end_review did it): its time stays.
+            return
         # Listed from now: the log records the time the list shows.
         signature.confirmed_at = now
         counting.move(session, signature, SignatureStatus.CONFIRMED, now=now)

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.errors import DomainError
-from app.models import Flag, FlagKind, Letter, Signature, SignatureStatus
+from app.models import Flag, FlagKind, Letter, Signature
 from app.services.flags import Raised
 
 
@@ -31,14 +31,9 @@ class SignatureNotFound(DomainError):
 
 
 def reportable_signature(session: Session, letter: Letter, signature_id: int) -> Signature:
-    """The confirmed, public signature of ``letter`` with this id, or SignatureNotFound."""
+    """The listed signature of ``letter`` with this id (see ``Signature.listed``), or SignatureNotFound."""
     signature = session.scalar(
-        select(Signature).where(
-            Signature.id == signature_id,
-            Signature.letter_id == letter.id,
-            Signature.status == SignatureStatus.CONFIRMED,
-            Signature.public.is_(True),
-        )
+        select(Signature).where(Signature.id == signature_id, Signature.letter_id == letter.id, Signature.listed)
     )
     if signature is None:
         raise SignatureNotFound()

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy import Boolean, Table, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -17,7 +17,7 @@ from app.mail import compose, outbox
 from app.mail.message import Email
 from app.models import Flag, Letter, Signature, SignatureStatus, SuspectReason, Token, TokenPurpose
 from app.services import counting, domains, link_requests
-from app.services.flags import Raised
+from app.services.flags import Raised, holds
 from app.services.tokens import TokenLifetimes, find_token, new_token, store_tokens
 
 
@@ -139,7 +139,7 @@ def _store_confirmation(
 
 
 def _insert_new(
-    session: Session, letter: Letter, data: SignatureInput, *, now: datetime, screening: Screening
+    session: Session, letter: Letter, data: SignatureInput, *, now: datetime, screening: Screening, unlisted: bool
 ) -> int | None:
     """Store a signature for an address new to the letter, in one statement; None if it signed before."""
     suspect = screening.suspect_reason
@@ -150,6 +150,7 @@ def _insert_new(
         "status": SignatureStatus.SUSPECT if suspect else SignatureStatus.UNCONFIRMED,
         "suspect_reason": suspect,
         "network_hash": screening.network_hash,
+        "unlisted_until_review": unlisted,
         # The text in force now; the letter's row keeps the number, so no query for it.
         "letter_version": letter.current_version,
         **_fields(data),
@@ -183,6 +184,8 @@ _RESIGN = (
         suspect_reason=None,
         letter_version=bindparam("b_letter_version"),
         network_hash=func.coalesce(bindparam("b_network_hash"), Signature.network_hash),
+        # A flag that keeps it off the list stays open (in the queue) when the details change.
+        unlisted_until_review=or_(Signature.unlisted_until_review, bindparam("b_unlisted", type_=Boolean)),
         submission=Signature.submission + 1,
         **{column: bindparam(f"b_{column}") for column in _FORM_COLUMNS},
     )
@@ -207,23 +210,27 @@ def sign(
     ttl: TokenLifetimes,
     screening: Screening | None = None,
     draft: Draft | None = None,
+    list_flagged: bool = False,
 ) -> None:
     """Record a signature (unconfirmed, or held as suspect) and queue the mail that confirms it.
 
     The caller's answer must not depend on what happened here: a new address, an
     unconfirmed one, a confirmed one and a held one all look the same to the person at the
     form; only the mail to the address's owner differs. ``draft`` is the mail a new address
-    gets, if the caller made it before its transaction began.
+    gets, if the caller made it before its transaction began. A watch-list or disposable-address
+    flag keeps the signature off the public list until a moderator reviews it, unless
+    ``list_flagged`` (LIST_FLAGGED).
     """
     if letter.is_closed(now):
         raise LetterClosed()
     screening = screening or Screening()
     suspect = screening.suspect_reason
     mails = not suspect and screening.may_mail
+    unlisted = holds(screening.flags, list_flagged=list_flagged)
     # Nearly every request is an address new to the letter: one INSERT that does nothing if the
     # address signed before (or signs at this moment in another request), so the usual case
     # needs no lookup first and no savepoint.
-    new_id = _insert_new(session, letter, data, now=now, screening=screening)
+    new_id = _insert_new(session, letter, data, now=now, screening=screening, unlisted=unlisted)
     if new_id is not None:
         _raise_flags(session, letter.id, new_id, screening.flags, now=now)
         if mails:
@@ -242,6 +249,7 @@ def sign(
         "b_email_key": data.email_key,
         "b_letter_version": letter.current_version,
         "b_network_hash": screening.network_hash,
+        "b_unlisted": unlisted,
         **{f"b_{column}": value for column, value in _fields(data).items()},
     }
     unconfirmed = session.execute(_RESIGN, values).first()
@@ -345,6 +353,9 @@ def confirm(session: Session, raw: str, *, now: datetime) -> Confirmation:
             counting.add_to_count(session, signature.letter_id, +1, now=now, version=signature.letter_version)
             if shown:
                 counting.add_to_domain_tally(session, signature.letter_id, shown, +1)
+            if signature.unlisted_until_review:
+                # Counted now, listed once a moderator has reviewed it (the public ledger says how many).
+                counting.add_to_tally(session, signature.letter_id, counting.COUNTED_AWAITING_REVIEW_TALLY, +1)
         if not pre:
             session.refresh(signature.letter, ["signature_count"])
             return Confirmation(signature, already_confirmed=False, place=signature.letter.signature_count)

@@ -86,5 +86,6 @@ def erase_signature(
     signature.show_domain = False
     signature.confirmed_domain = None
     signature.wants_updates = False
+    signature.unlisted_until_review = False
     session.flush()
     session.expire(signature, ["tokens"])

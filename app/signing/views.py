@@ -109,6 +109,7 @@ def sign(slug: str) -> Response | str | tuple[str, int]:
         ttl=TokenLifetimes.from_config(current_app.config),
         screening=screening,
         draft=draft,
+        list_flagged=current_app.config["LIST_FLAGGED"],
     )
     writing.commit()
     _remember_address(letter, data.email)
@@ -153,12 +154,14 @@ def _confirmed_page(outcome: signing.Confirmation, *, already: bool) -> str:
     signature = outcome.signature
     letter = signature.letter
     pending = signature.status == SignatureStatus.PENDING
-    listed = signature.status == SignatureStatus.CONFIRMED and signature.public
+    listed = signature.listed
     return render_template(
         "signing/confirmed.html",
         letter=letter,
         already=already,
         pending=pending,
+        # Counted, and named on the list once a moderator has looked at it.
+        awaiting_review=signature.status == SignatureStatus.CONFIRMED and signature.unlisted_until_review,
         place=outcome.place,
         letter_url=external_url("letters.letter", slug=letter.slug),
         entry_url=url_for("letters.signature", slug=letter.slug, signature_id=signature.id) if listed else None,

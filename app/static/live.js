@@ -21,6 +21,9 @@
   var numbers = new Intl.NumberFormat(lang);
   var seconds = Math.max(parseInt(box.getAttribute("data-poll-seconds"), 10) || 3, 1);
   var shown = parseInt(numberEl.getAttribute("data-count"), 10);
+  // Signatures counted but not listed until a moderator reviews them: approving one lists a name
+  // without changing the count, so a change here refreshes the newest signers too.
+  var waiting = parseInt(box.getAttribute("data-awaiting-listing"), 10) || 0;
 
   // The server works out the goal shown (the one set, or once it is reached the next round
   // number) and sends it with the count: the page only displays it.
@@ -53,7 +56,14 @@
     fetch(box.getAttribute("data-letter-url"), { cache: "no-cache" })
       .then(function (r) { return r.ok ? r.json() : null; })
       .then(function (letter) {
-        if (!letter || letter.signature_count === shown) { return; }
+        if (!letter) { return; }
+        var nowWaiting = (letter.moderation && letter.moderation.awaiting_review_counted) || 0;
+        if (letter.signature_count === shown) {
+          if (nowWaiting === waiting) { return; }
+          waiting = nowWaiting;
+          return refreshList();
+        }
+        waiting = nowWaiting;
         shown = letter.signature_count;
         // The sidebar's count, and the one under the title on narrow screens.
         document.querySelectorAll("[data-count]").forEach(function (el) {

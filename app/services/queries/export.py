@@ -30,7 +30,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from app import public_signature
-from app.models import Flag, Signature, SignatureStatus
+from app.models import Flag, Signature, listed_terms
 from app.services.domains import organisations_for
 from app.text import FORMULA_STARTS as FORMULA_STARTS
 from app.text import formula_safe
@@ -66,6 +66,7 @@ ALL_FIELDS = (
     "moderator_note",
     "flags",
     "open_flags",
+    "unlisted_until_review",
     "created_at",
     "confirmed_at",
     "withdrawn_at",
@@ -81,14 +82,10 @@ _PUBLIC_COLUMNS = [
 
 
 def public_rows(session: Session, letter_id: int, *, batch_size: int = BATCH_SIZE) -> Iterator[Row]:
-    """The public list, oldest first: confirmed public signatures, public fields only."""
+    """The public list, oldest first: listed signatures (``Signature.listed``), public fields only."""
     after: tuple[datetime, int] | None = None
     while True:
-        stmt = select(*_PUBLIC_COLUMNS).where(
-            Signature.letter_id == letter_id,
-            Signature.status == SignatureStatus.CONFIRMED,
-            Signature.public.is_(True),
-        )
+        stmt = select(*_PUBLIC_COLUMNS).where(Signature.letter_id == letter_id, *listed_terms())
         if after is not None:
             when, last_id = after
             stmt = stmt.where(
@@ -244,11 +241,7 @@ def public_csv(session: Session, letter_id: int, *, batch_size: int = CSV_BATCH_
     assert PUBLIC_FIELDS[-1] == "confirmed_organisation"  # _with_organisations fills the last cell
     stmt = (
         select(*(cells[name] for name in PUBLIC_FIELDS))
-        .where(
-            Signature.letter_id == letter_id,
-            Signature.status == SignatureStatus.CONFIRMED,
-            Signature.public.is_(True),
-        )
+        .where(Signature.letter_id == letter_id, *listed_terms())
         .order_by(Signature.confirmed_at, Signature.id)
     )
     batches = _stream_raw(session, stmt, batch_size=batch_size)

@@ -24,7 +24,12 @@ class Ledger:
 
     mode: str
     confirmed: int
+    # Every signature a moderator must review before it is listed: those waiting for approval in
+    # pre-moderation (not counted yet) and ``awaiting_review_counted``.
     awaiting_review: int
+    # Confirmed and counted, kept off the public list until reviewed (a watch-list or
+    # disposable-address flag; see app.services.flags.HOLDING).
+    awaiting_review_counted: int
     removed: dict[str, int]
     # The confirmed count by the letter version signed under: {1: ..., 2: ...}, every version.
     by_version: dict[int, int]
@@ -41,10 +46,12 @@ class Ledger:
 
 
 def _ledger(letter: Letter, tallies: Mapping[str, int]) -> Ledger:
+    counted = tallies.get(counting.COUNTED_AWAITING_REVIEW_TALLY, 0)
     return Ledger(
         mode=letter.moderation_mode,
         confirmed=letter.signature_count,
-        awaiting_review=tallies.get(counting.PENDING_TALLY, 0),
+        awaiting_review=tallies.get(counting.PENDING_TALLY, 0) + counted,
+        awaiting_review_counted=counted,
         removed={reason: tallies.get(f"removed:{reason}", 0) for reason in REMOVAL_REASONS},
         by_version=versions.counts_by_version(letter, tallies),
     )

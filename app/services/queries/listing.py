@@ -12,7 +12,7 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
 from app.errors import BadCursor, DomainError
-from app.models import MAX_ROW_ID, Signature, SignatureStatus
+from app.models import MAX_ROW_ID, Signature, listed_terms
 from app.services.queries import search
 
 MAX_LIMIT = 100
@@ -85,7 +85,7 @@ def public_signatures(
     founding: bool | None = None,
     domain_confirmed: bool | None = None,
 ) -> Page:
-    """Confirmed, public signatures of a letter, newest first, after ``cursor``, matching ``query``.
+    """Listed signatures of a letter (``Signature.listed``), newest first, after ``cursor``, matching ``query``.
 
     ``with_comments`` keeps only the signers who left a comment. ``verified`` and ``founding``
     keep only signatures that are (True) or are not (False) verified or founding, and
@@ -93,11 +93,7 @@ def public_signatures(
     keeps both. The order, and so the cursors, are the same with or without them.
     """
     limit = max(1, min(limit, MAX_LIMIT))
-    stmt = select(Signature).where(
-        Signature.letter_id == letter_id,
-        Signature.status == SignatureStatus.CONFIRMED,
-        Signature.public.is_(True),
-    )
+    stmt = select(Signature).where(Signature.letter_id == letter_id, *listed_terms())
     if with_comments:
         stmt = stmt.where(Signature.comment.is_not(None), Signature.comment != "")
     if verified is not None:
@@ -128,12 +124,7 @@ def public_signatures(
 
 
 def public_signature(session: Session, letter_id: int, signature_id: int) -> Signature | None:
-    """One confirmed, public signature of a letter (for its own page), or None."""
+    """One listed signature of a letter (for its own page and the API), or None."""
     return session.scalar(
-        select(Signature).where(
-            Signature.id == signature_id,
-            Signature.letter_id == letter_id,
-            Signature.status == SignatureStatus.CONFIRMED,
-            Signature.public.is_(True),
-        )
+        select(Signature).where(Signature.id == signature_id, Signature.letter_id == letter_id, *listed_terms())
     )

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from app.models import Signature, SignatureStatus
+from app.models import Signature, listed_terms
 
 MAX_QUERY_LENGTH = 100
 # Up to this many matches are fetched by id and sorted; more, and the caller walks its
@@ -110,11 +110,12 @@ def few_matching_ids(
     A rare term is answered from the text index alone, and a short list of ids is cheap to
     sort. Without this a database may walk its newest-first index testing every row, which
     for a term that matches nothing reads the whole letter. Only confirmed, public signatures
-    of the letter are counted: a name that belongs to a hidden, unlisted or unconfirmed signer
+    of the letter are counted (``Signature.listed``): a name that belongs to a hidden, unlisted,
+    unconfirmed or awaiting-review signer
     gives the same empty list as a name nobody has, so the caller does the same work for both
     (anything else would tell, by the time the answer takes, who signed without being listed).
     """
-    listed = (Signature.status == SignatureStatus.CONFIRMED, Signature.public.is_(True))
+    listed = listed_terms()
     stmt: sa.Select[Any]
     dialect = session.get_bind().dialect.name
     if dialect == "sqlite" and len(query) >= MIN_SUBSTRING:
@@ -134,10 +135,10 @@ def few_matching_ids(
         # The letter's matches come from the trigram indexes; OFFSET 0 has that part planned on
         # its own. Without it the generic plan of the prepared statement (which knows neither the
         # pattern nor the status) reads the whole table: 0.1 ms became 0.8 s with 200,000 signers.
-        matches = sa.select(Signature.id, Signature.status, Signature.public).where(
+        matches = sa.select(Signature.id, Signature.status, Signature.public, Signature.unlisted_until_review).where(
             Signature.letter_id == letter_id, condition
         )
         found = matches.offset(sa.literal_column("0")).subquery()
-        stmt = sa.select(found.c.id).where(found.c.status == SignatureStatus.CONFIRMED, found.c.public.is_(True))
+        stmt = sa.select(found.c.id).where(*listed_terms(found.c))
     ids: list[int] = list(session.scalars(stmt.limit(FEW_MATCHES + 1)))
     return ids if len(ids) <= FEW_MATCHES else None
