@@ -91,8 +91,9 @@ def test_the_count_and_tallies_equal_a_recount_after_every_step(app: Flask, clie
 
         @initialize(target=signed, people=st.lists(PEOPLE, min_size=2, max_size=4, unique=True))
         def first_signers(self, people: list[int]) -> MultipleResults[int]:
-            # A few confirmed signatures to begin with, so that every example has something to moderate.
-            return multiple(*(self._sign(person, and_confirm=True) for person in people))
+            # A few confirmed signatures to begin with, so that every example has something to moderate;
+            # the first under a name on the watch list, so that every example has one awaiting review.
+            return multiple(*(self._sign(person, and_confirm=True, watched=not n) for n, person in enumerate(people)))
 
         @rule(target=signed, person=PEOPLE, and_confirm=st.booleans(), watched=st.booleans())
         def sign(self, person: int, and_confirm: bool, watched: bool) -> int:

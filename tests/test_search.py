@@ -105,6 +105,7 @@ UNLISTED = {
     "unconfirmed": ("Wilma Unconfirmova", {"status": SignatureStatus.UNCONFIRMED, "confirmed_at": None}),
     "held": ("Vera Heldmann", {"status": SignatureStatus.SUSPECT, "confirmed_at": None}),
     "pending": ("Ulla Pendingsen", {"status": SignatureStatus.PENDING}),
+    "awaiting review": ("Tobias Reviewwait", {"unlisted_until_review": True}),
 }
 
 
