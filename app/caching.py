@@ -25,6 +25,9 @@ from sqlalchemy import event
 from werkzeug.datastructures import Headers
 from werkzeug.http import parse_etags, remove_entity_headers, unquote_etag
 
+from app.clock import clock_of
+from app.db import db
+
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
@@ -304,9 +307,6 @@ def _matches(if_none_match: str | None, etag: str) -> bool:
 
 def init_app(app: Flask) -> None:
     """Make the app's cache, put the count API's and new visitors' middleware in front, forget all on each commit."""
-    from app.clock import clock_of
-    from app.db import db
-
     cache = TTLCache(float(app.config["PAGE_CACHE_SECONDS"]), clock=clock_of(app).monotonic)
     app.extensions[EXTENSION] = cache
     app.wsgi_app = NewVisitorPages(app.wsgi_app, app, cache)  # type: ignore[method-assign]

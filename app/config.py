@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import click
+from limits import parse
 
 
 class ConfigError(click.ClickException, RuntimeError):
@@ -348,8 +349,6 @@ RATE_LIMIT_SETTINGS = (
 
 def _check_rate_limits(config: dict[str, Any]) -> None:
     """Refuse a limit that Flask-Limiter could not read, at start-up rather than on a request."""
-    from limits import parse
-
     for name in RATE_LIMIT_SETTINGS:
         try:
             parse(config[name])

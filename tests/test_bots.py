@@ -10,9 +10,9 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
+from app.bots import FORM_STAMP_MAX_AGE
 from app.db import db
 from app.models import Letter, OutboxMessage, SignatureStatus, SuspectReason
-from app.signing.bots import FORM_STAMP_MAX_AGE
 from tests.factories import stored_signatures
 from tests.support import ManualClock, sign
 

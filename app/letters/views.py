@@ -13,9 +13,11 @@ from flask_wtf.csrf import generate_csrf
 from werkzeug.wrappers import Response
 
 from app import caching, export_files, log, removal_reasons, web
+from app.bots import current_captcha, new_form_stamp
 from app.db import db, utcnow
 from app.errors import N_
 from app.extensions import LANGUAGES
+from app.forms.signing import SignForm
 from app.letters import preview as previews
 from app.models import Letter, Organisation, Signature
 from app.ratelimit import config_limit, limiter
@@ -23,8 +25,6 @@ from app.services import counting, domains, letters, textdiff, updates
 from app.services import versions as letter_versions
 from app.services.progress import progress
 from app.services.queries import export, ledger, listing
-from app.signing.bots import current_captcha, new_form_stamp
-from app.signing.forms import SignForm
 from app.urls import external_url
 
 bp = Blueprint("letters", __name__)

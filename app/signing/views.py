@@ -7,16 +7,16 @@ from flask_babel import get_locale
 from markupsafe import Markup
 from werkzeug.wrappers import Response
 
+from app.bots import current_captcha, fill_time_problem, new_ask_stamp, should_ask, suspect_reason
 from app.db import db, utcnow
 from app.errors import LetterClosed, TokenProblem
 from app.extensions import csrf
+from app.forms.signing import AddressForm, SignForm
 from app.letters.views import render_letter
 from app.models import Letter, Signature, SignatureStatus
 from app.ratelimit import client_network_key, config_limit, limiter, over_soft_limit, private_key
 from app.services import flags, letters, link_requests, signing, updates, withdrawal
 from app.services.tokens import TokenLifetimes
-from app.signing.bots import current_captcha, fill_time_problem, new_ask_stamp, should_ask, suspect_reason
-from app.signing.forms import AddressForm, SignForm
 from app.text import mask_address
 from app.urls import external_url
 
