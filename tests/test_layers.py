@@ -89,10 +89,10 @@ def imports_inside_functions(source: str) -> list[int]:
         if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
             continue
         says_why = "imported here" in (ast.get_docstring(node) or "").lower()
-        for inner in ast.walk(node):
-            explained = says_why or lines[inner.lineno - 2].strip().startswith("#")
-            if isinstance(inner, ast.Import | ast.ImportFrom) and not explained:
-                found.append(inner.lineno)
+        imports = [inner for inner in ast.walk(node) if isinstance(inner, ast.Import | ast.ImportFrom)]
+        found += [
+            inner.lineno for inner in imports if not (says_why or lines[inner.lineno - 2].strip().startswith("#"))
+        ]
     return found
 
 
