@@ -99,6 +99,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MAIL_POLL_INTERVAL", as_int, 2),
     # How long a worker holds the mail it took: after a crash, another worker sends it after this.
     Setting("MAIL_LEASE_SECONDS", as_int, 300),
+    # The same for background jobs (update fan-out, link requests, the purge).
+    Setting("JOB_LEASE_SECONDS", as_int, 300),
     # How many signers' update mails the worker queues in one transaction.
     Setting("MAIL_UPDATE_BATCH_SIZE", as_int, 500),
     Setting("EMAIL_CHECK_DELIVERABILITY", as_bool),

@@ -99,14 +99,16 @@ def sign(slug: str) -> Response | str | tuple[str, int]:
         may_mail=_may_mail(data.email_key),
         flags=tuple(raised) + ((burst,) if burst else ()),
     )
-    draft = signing.draft_confirmation(letter, data) if screening.may_mail and not screening.suspect_reason else None
+    ttl = TokenLifetimes.from_config(current_app.config)
+    mails = screening.may_mail and not screening.suspect_reason
+    draft = signing.draft_confirmation(letter, data, ttl) if mails else None
     writing = db.begin_write()
     signing.sign(
         writing,
         letter,
         data,
         now=utcnow(),
-        ttl=TokenLifetimes.from_config(current_app.config),
+        ttl=ttl,
         screening=screening,
         draft=draft,
     )
