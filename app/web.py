@@ -89,14 +89,17 @@ def wants_json() -> bool:
     return request.path.startswith("/api/")
 
 
-def error_response(status: int, code: str, message: str) -> Response | tuple[str, int]:
-    """An error as JSON for the API, as a page otherwise."""
+def error_response(
+    status: int, code: str, message: str, *, letter_slug: str | None = None
+) -> Response | tuple[str, int]:
+    """An error as JSON for the API, as a page otherwise (with a link to the letter ``letter_slug``, if given)."""
     if wants_json():
         response = jsonify(error=code, message=message)
         response.status_code = status
         return response
     title = _(ERROR_TITLES.get(status, ERROR_TITLES[500]))
-    return render_template("errors/error.html", status=status, title=title, message=message), status
+    page = render_template("errors/error.html", status=status, title=title, message=message, letter_slug=letter_slug)
+    return page, status
 
 
 def handle_domain_error(error: DomainError) -> Response | tuple[str, int]:
@@ -119,6 +122,7 @@ def handle_cross_site(error: CrossSiteRequest) -> Response | tuple[str, int]:
         403,
         "cross_site",
         _("This form was sent from another website. To sign, open the letter on this site and use its form."),
+        letter_slug=(request.view_args or {}).get("slug"),
     )
 
 

@@ -130,7 +130,9 @@ def test_a_form_sent_from_another_site_is_refused(
         f"/letters/{SLUG}/sign", data={"name": "Ada Lovelace", "email": "ada@example.org"}, headers=headers
     )
     assert response.status_code == 403
-    assert "This form was sent from another website" in response.get_data(as_text=True)
+    page = response.get_data(as_text=True)
+    assert "This form was sent from another website" in page
+    assert f'href="/letters/{SLUG}#sign">Open the letter</a>' in page
     assert count(app) == 0
 
 
