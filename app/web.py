@@ -411,6 +411,11 @@ def url_in_language(code: str | None, *, external: bool = False) -> str:
     return url_for("letters.index", **language, _external=external)
 
 
+def is_public_page() -> bool:
+    """Whether this answer is a public page (``public_page``): the same for everyone, cacheable."""
+    return bool(request.environ.get(PUBLIC_PAGE))
+
+
 def alternate_links() -> list[tuple[str, str]]:
     """This page in each language, for search engines (hreflang), and with none chosen (x-default)."""
     links = [(code, url_in_language(code, external=True)) for code in LANGUAGES]
@@ -479,18 +484,6 @@ def public_page(view: Callable[P, Any]) -> Callable[P, Response]:
         return response
 
     return public_view
-
-
-def clears_cached_pages(answer: str) -> Response:
-    """The answer to an action that changed public pages: the browser drops the pages it keeps of this site.
-
-    Browsers may keep a public page for PUBLIC_MAX_AGE seconds; a signer who has just confirmed
-    and goes back to the letter must see their signature counted, not the page from before
-    (``Clear-Site-Data: "cache"``; shared caches catch up within PUBLIC_MAX_AGE).
-    """
-    response = current_app.make_response(answer)
-    response.headers["Clear-Site-Data"] = '"cache"'
-    return response
 
 
 def from_another_site() -> bool:
@@ -652,6 +645,7 @@ def init_app(app: Flask) -> None:
         count_text=count_text,
         language_links=language_links,
         alternate_links=alternate_links,
+        is_public_page=is_public_page,
         language_name=language_name,
         og_locale=og_locale,
         shorten=shorten,

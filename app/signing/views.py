@@ -19,7 +19,7 @@ from app.services import flags, letters, link_requests, signing, updates, withdr
 from app.services.tokens import TokenLifetimes
 from app.text import mask_address
 from app.urls import external_url
-from app.web import clears_cached_pages, refuse_other_sites
+from app.web import refuse_other_sites
 
 bp = Blueprint("signing", __name__)
 
@@ -184,11 +184,11 @@ def confirm_page(token: str) -> str:
 
 
 @bp.post("/confirm/<token:token>")
-def confirm(token: str) -> Response:
+def confirm(token: str) -> str:
     """Confirm the signature; doing it twice is harmless."""
     outcome = signing.confirm(db.session, token, now=utcnow())
     db.session.commit()
-    return clears_cached_pages(_confirmed_page(outcome, already=outcome.already_confirmed))
+    return _confirmed_page(outcome, already=outcome.already_confirmed)
 
 
 @bp.route("/letters/<slug>/withdraw", methods=["GET", "POST"])
@@ -224,11 +224,11 @@ def withdraw_page(token: str) -> str:
 
 
 @bp.post("/withdraw/<token:token>")
-def withdraw(token: str) -> Response:
+def withdraw(token: str) -> str:
     """Withdraw the signature and erase its details."""
     letter = withdrawal.withdraw(db.session, token, now=utcnow())
     db.session.commit()
-    return clears_cached_pages(render_template("signing/withdrawn.html", letter=letter))
+    return render_template("signing/withdrawn.html", letter=letter)
 
 
 def _subscriber(token: str) -> Signature:
