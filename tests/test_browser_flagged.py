@@ -53,8 +53,10 @@ WORDS = {
 
 @pytest.fixture
 def app_config(smtp_sink: SMTPSink) -> dict[str, Any]:
-    """Mail goes to the test SMTP server; pages are read afresh and the letter page polls every second."""
-    return {**smtp_settings(smtp_sink), "PAGE_CACHE_SECONDS": 0, "LIVE_POLL_SECONDS": 1}
+    """Mail goes to the test SMTP server; pages are read afresh (not from the browser's cache either),
+    and the letter page polls every second."""
+    fresh = {"PAGE_CACHE_SECONDS": 0, "PUBLIC_MAX_AGE": 0, "PUBLIC_STALE_WHILE_REVALIDATE": 0}
+    return {**smtp_settings(smtp_sink), **fresh, "LIVE_POLL_SECONDS": 1}
 
 
 @pytest.mark.parametrize("screen", SCREENS)

@@ -200,7 +200,7 @@ def test_reports_and_the_other_flags_never_take_a_signer_off_the_list(
     listed = client.get(f"/api/v1/letters/{SLUG}/signatures").get_json()["signatures"]
     assert sorted(s["id"] for s in listed) == ids
     # A report puts the signature in the queue and leaves it listed.
-    report = {"reason": "fake", "csrf_token": csrf_token(client, f"/letters/{SLUG}")}
+    report = {"reason": "fake", "csrf_token": csrf_token(client, f"/letters/{SLUG}/resend")}
     assert client.post(f"/letters/{SLUG}/signatures/{ids[0]}/report", data=report).status_code == 303
     assert client.get(f"/api/v1/letters/{SLUG}/signatures/{ids[0]}").status_code == 200
     assert numbers(client)[1]["awaiting_review"] == 0
