@@ -317,6 +317,18 @@ def clock_time(moment: datetime) -> str:
     return f"{local:%H:%M} {local.tzname() or ''}".strip()
 
 
+def short_day(day: date | datetime) -> str:
+    """A day in few characters, in the visitor's language: "Dec 3", "12월 3일"."""
+    return str(babel_dates.format_skeleton("MMMd", day, locale=str(get_locale() or "en")))
+
+
+def short_hour(moment: datetime) -> str:
+    """An hour (UTC) in few characters, in the visitor's language and 24-hour time: "Dec 3 17:00", "12월 3일 17:00"."""
+    locale = str(get_locale() or "en")
+    day = babel_dates.format_skeleton("MMMd", moment, tzinfo=UTC, locale=locale)
+    return f"{day} {babel_dates.format_skeleton('Hm', moment, tzinfo=UTC, locale=locale)}"
+
+
 # How long ago, in the largest whole unit: one step of each, below a day (Babel's words, cached).
 _RELATIVE_STEPS: tuple[tuple[int, Literal["hour", "minute"]], ...] = ((3600, "hour"), (60, "minute"))
 
@@ -644,6 +656,8 @@ def init_app(app: Flask) -> None:
         count_sentence=count_sentence,
         count_text=count_text,
         language_links=language_links,
+        short_day=short_day,
+        short_hour=short_hour,
         alternate_links=alternate_links,
         is_public_page=is_public_page,
         language_name=language_name,

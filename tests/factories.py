@@ -37,7 +37,7 @@ from app.models import (
     Token,
 )
 from app.moderation import accounts
-from app.services import counting, updates
+from app.services import counting, stats, updates
 from app.services import letters as letter_service
 from app.services.tokens import hash_token
 from tests.support import SMTPSink, csrf_token, deliver_mail, link_in, mail_links, path_of, press, sign
@@ -133,6 +133,7 @@ def signer(
         counting.add_to_count(session, letter_id, 1, now=now, version=signature.letter_version)
         if signature.confirmed_domain:
             counting.add_to_domain_tally(session, letter_id, signature.confirmed_domain, 1)
+        stats.add(session, signature, 1)
     tally = counting.tally_name(status, signature.removal_reason)
     if tally:
         counting.add_to_tally(session, letter_id, tally, 1)
@@ -166,6 +167,7 @@ def confirmed_signers(
         )
     session.flush()
     counting.add_to_count(session, letter_id, count, now=now, version=fields.get("letter_version", 1))
+    stats.catch_up(session, letter_id)
 
 
 def add_confirmed(app: Flask, letter_id: int, count: int, **options: Any) -> None:

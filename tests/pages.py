@@ -53,6 +53,7 @@ def tour_the_site(app: Flask, client: FlaskClient, letter_id: int, slug: str, la
         snapshot_logs()
     tour.visit(client, "verify this list", f"/letters/{slug}/log")
     tour.visit(client, "snapshots", f"/letters/{slug}/snapshots/")
+    tour.visit(client, "where and when people signed", f"/letters/{slug}/stats")
     token = csrf_token(client, f"/letters/{slug}/resend")
     tour.visit(
         client,

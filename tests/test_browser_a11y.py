@@ -87,6 +87,7 @@ def test_no_serious_accessibility_violations_on_any_public_page(
         ("comments", f"{LETTER}/signatures?comments=1"),
         ("signature", f"{LETTER}/signatures/1"),
         ("privacy", "/privacy"),
+        ("stats", f"{LETTER}/stats"),
         ("embed", f"{LETTER}/embed?lang={lang}"),
         ("not found", "/nothing/here"),
     ]:
@@ -144,7 +145,7 @@ def test_no_serious_accessibility_violations_on_any_public_page(
     page.goto("/moderate/letters/test-letter/edit")
     check("letter edit")
 
-    assert len(found) == 23
+    assert len(found) == 24
     assert {name: problems for name, problems in found.items() if problems} == {}
 
 

@@ -97,7 +97,7 @@ def test_every_public_page_has_no_inline_code_and_all_security_headers(
     slug = letter.slug
     pages = ("/", f"/letters/{slug}", "/letters", f"/letters/{slug}/signatures", f"/letters/{slug}/resend", "/privacy")
     pages += (f"/letters/{slug}/embed", f"/letters/{slug}?lang=ko", f"/letters/{slug}/signatures?comments=1")
-    pages += (f"/letters/{slug}/log", f"/letters/{slug}/snapshots/")
+    pages += (f"/letters/{slug}/log", f"/letters/{slug}/snapshots/", f"/letters/{slug}/stats")
     for path in (*pages, f"/letters/{slug}/withdraw"):
         assert visit(path).status_code == 200, path
 

@@ -32,6 +32,7 @@ from app.models import (
     Signature,
     SignatureStatus,
 )
+from app.services import stats
 from app.services.versions import VERSION_TALLY_PREFIX, version_tally
 
 PENDING_TALLY = "pending"
@@ -101,6 +102,7 @@ def move(
         add_to_count(session, signature.letter_id, delta, now=now, version=signature.letter_version)
         if signature.confirmed_domain:
             add_to_domain_tally(session, signature.letter_id, signature.confirmed_domain, delta)
+        stats.add(session, signature, delta)
     if before_tally != after_tally:
         if before_tally:
             add_to_tally(session, signature.letter_id, before_tally, -1)
@@ -209,6 +211,9 @@ class Recount:
     actual_tallies: dict[str, int]
     stored_domains: dict[str, int]
     actual_domains: dict[str, int]
+    # Where and when the counted signers signed (app.services.stats).
+    stored_stats: dict[str, int]
+    actual_stats: dict[str, int]
 
     @property
     def exact(self) -> bool:
@@ -217,6 +222,7 @@ class Recount:
             self.stored == self.actual
             and self.stored_tallies == self.actual_tallies
             and self.stored_domains == self.actual_domains
+            and self.stored_stats == self.actual_stats
         )
 
 
@@ -230,6 +236,8 @@ def recount(session: Session, letter: Letter, *, now: datetime, fix: bool = Fals
         counted_tallies(session, letter.id),
         domain_tallies(session, letter.id),
         counted_domains(session, letter.id),
+        stats.stored(session, letter.id),
+        stats.counted(session, letter.id),
     )
     if fix and not result.exact:
         # Fold the whole count into the letter row; the shards start again from nothing.
@@ -244,6 +252,7 @@ def recount(session: Session, letter: Letter, *, now: datetime, fix: bool = Fals
             stored, actual = result.stored_domains.get(domain, 0), result.actual_domains.get(domain, 0)
             if stored != actual:
                 add_to_domain_tally(session, letter.id, domain, actual - stored)
+        stats.catch_up(session, letter.id)
         session.flush()
         session.refresh(letter, ["signature_count"])
     return result

@@ -16,7 +16,7 @@ from app.errors import N_, LetterClosed, TokenExpired, TokenProblem, TokenSupers
 from app.mail import compose, outbox
 from app.mail.message import Email
 from app.models import Flag, Letter, Signature, SignatureStatus, SuspectReason, Token, TokenPurpose
-from app.services import counting, domains, link_requests
+from app.services import counting, domains, link_requests, stats
 from app.services.flags import Raised
 from app.services.tokens import TokenLifetimes, find_token, new_token, store_tokens
 
@@ -349,6 +349,7 @@ def confirm(session: Session, raw: str, *, now: datetime) -> Confirmation:
             counting.add_to_count(session, signature.letter_id, +1, now=now, version=signature.letter_version)
             if shown:
                 counting.add_to_domain_tally(session, signature.letter_id, shown, +1)
+            stats.add(session, signature, +1)
         if not pre:
             session.refresh(signature.letter, ["signature_count"])
             return Confirmation(signature, already_confirmed=False, place=signature.letter.signature_count)
