@@ -271,11 +271,17 @@ def write(app: Flask, change: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return change(session, *args, **kwargs)
 
 
-def execute(app: Flask, *statements: Any) -> None:
-    """Run SQL statements in one committed transaction, around the app: as someone with the database would."""
+def execute(app: Flask, *statements: Any, **params: Any) -> None:
+    """Run statements in one committed transaction, around the app, as someone with the database would.
+
+    A statement is a construct (``sa.update(...)``) or SQL text, whose ``:names`` take ``params``.
+    """
     with app.app_context(), db.transaction() as session:
         for statement in statements:
-            session.execute(statement)
+            if isinstance(statement, str):
+                session.execute(sa.text(statement), params)
+            else:
+                session.execute(statement)
 
 
 def age(app: Flask, model: Any, days: float, **filters: Any) -> None:

@@ -426,12 +426,7 @@ def test_the_migration_makes_version_1_of_every_existing_letter(
     add_confirmed(app, letter.id, 2)
     result = runner.invoke(args=["db", "downgrade", "7c41d2e8b5a9"])
     assert result.exit_code == 0, result.output
-    execute(
-        app,
-        sa.text("UPDATE letters SET body_markdown = 'Edited before versions.' WHERE slug = :s").bindparams(
-            s="another-letter"
-        ),
-    )
+    execute(app, "UPDATE letters SET body_markdown = 'Edited before versions.' WHERE slug = :s", s="another-letter")
     result = runner.invoke(args=["db", "upgrade"])
     assert result.exit_code == 0, result.output
     versions = rows(
