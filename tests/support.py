@@ -22,10 +22,13 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import orm
 
 from app.clock import Clock
 from app.db import db, utcnow
-from app.models import Job, OutboxMessage, Signature, Token
+from app.models import Job, Letter, OutboxMessage, Signature, Token
+from app.services import counting
+from app.services.counting import Recount
 from benchmarks.servers import RedisServer, ServerMissing
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -259,13 +262,13 @@ def count(app: Flask, model: Any, where: Any = None, **filters: Any) -> int:
         return db.session.scalar(statement) or 0
 
 
-def read(app: Flask, query: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+def read(app: Flask, query: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
     """``query(session, *args, **kwargs)`` in a session of the app's own: what a read model or service answers."""
     with app.app_context():
         return query(db.session, *args, **kwargs)
 
 
-def write(app: Flask, change: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+def write(app: Flask, change: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
     """``change(session, *args, **kwargs)`` in a transaction of its own, committed (for the app to see)."""
     with app.app_context(), db.transaction() as session:
         return change(session, *args, **kwargs)
@@ -282,6 +285,17 @@ def execute(app: Flask, *statements: Any, **params: Any) -> None:
                 session.execute(sa.text(statement), params)
             else:
                 session.execute(statement)
+
+
+def recount(app: Flask, letter_id: int, *, fix: bool = False) -> Recount:
+    """The letter's recount, as ``flask letter recount`` makes it (``fix`` stores it), in a transaction of its own."""
+
+    def run(session: orm.Session) -> Recount:
+        letter = session.get(Letter, letter_id)
+        assert letter is not None, letter_id
+        return counting.recount(session, letter, now=utcnow(), fix=fix)
+
+    return write(app, run)
 
 
 def age(app: Flask, model: Any, days: float, **filters: Any) -> None:

@@ -19,7 +19,7 @@ from app.models import Letter, LetterCounterShard, SignatureStatus, Token, Token
 from app.services import counting, signing
 from app.services.tokens import hash_token
 from tests import factories
-from tests.support import rows, write
+from tests.support import recount, rows, write
 
 pytestmark = pytest.mark.engines
 
@@ -47,17 +47,6 @@ def unconfirmed_with_links(app: Flask, letter_id: int, count: int) -> list[str]:
 
     write(app, store)
     return raws
-
-
-def recount(app: Flask, letter_id: int, *, fix: bool = False) -> counting.Recount:
-    """The letter's recount (with ``fix``, the count folded into the letter), in a transaction of its own."""
-
-    def run(session: Session) -> counting.Recount:
-        stored = session.get(Letter, letter_id)
-        assert stored is not None
-        return counting.recount(session, stored, now=utcnow(), fix=fix)
-
-    return write(app, run)
 
 
 def test_concurrent_confirmations_on_several_connections_lose_no_update(
