@@ -13,7 +13,19 @@ from flask.testing import FlaskClient
 
 from app.models import AuditEntry, Job, Letter, LetterUpdate, Moderator, ModeratorRole, OutboxMessage, Signature
 from tests.factories import add_confirmed, log_in, sign_and_confirm
-from tests.support import SMTPSink, csrf_token, deliver_mail, link_in, one, path_of, rows, sign, smtp_settings, text_of
+from tests.support import (
+    SMTPSink,
+    csrf_token,
+    deliver_mail,
+    link_in,
+    marked_settings,
+    one,
+    path_of,
+    rows,
+    sign,
+    smtp_settings,
+    text_of,
+)
 
 pytestmark = pytest.mark.engines
 
@@ -24,8 +36,7 @@ ATOM = "{http://www.w3.org/2005/Atom}"
 @pytest.fixture
 def app_config(smtp_sink: SMTPSink, request: pytest.FixtureRequest) -> dict[str, Any]:
     """Deliver to the test SMTP server (plus any settings the test marks)."""
-    marker = request.node.get_closest_marker("settings")
-    return smtp_settings(smtp_sink) | (dict(marker.kwargs) if marker else {})
+    return smtp_settings(smtp_sink) | marked_settings(request)
 
 
 def publish_by_cli(app: Flask, tmp_path: Any, title: str, body: str) -> None:

@@ -11,8 +11,7 @@ import importlib.util
 import json
 import subprocess
 import sys
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -20,7 +19,6 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
-from werkzeug.serving import make_server
 
 from app.models import Letter, RemovalReason, Signature, SignatureStatus
 from app.services.moderation import Action
@@ -38,14 +36,9 @@ SIGNERS = 3000
 
 
 @pytest.fixture
-def site(app: Flask) -> Iterator[str]:
-    """The app served over HTTP on a free loopback port; yields the letter's address."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/letters/{SLUG}"
-    server.shutdown()
-    thread.join(10)
+def site(live_server: str) -> str:
+    """The letter's address on the app served over HTTP on a free loopback port."""
+    return f"{live_server}/letters/{SLUG}"
 
 
 def verify(url: str, *args: str | Path) -> tuple[int, str]:

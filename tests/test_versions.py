@@ -27,6 +27,7 @@ from tests.support import (
     deliver_mail,
     execute,
     link_in,
+    marked_settings,
     one,
     path_of,
     press,
@@ -55,8 +56,7 @@ SECOND = FIRST.replace("better tests", "better tests and fair pay")
 
 @pytest.fixture
 def app_config(request: pytest.FixtureRequest, smtp_sink: SMTPSink) -> dict[str, Any]:
-    marker = request.node.get_closest_marker("settings")
-    return smtp_settings(smtp_sink) | (dict(marker.kwargs) if marker else {})
+    return smtp_settings(smtp_sink) | marked_settings(request)
 
 
 def letter_file(tmp_path: Path, text: str) -> str:
