@@ -221,6 +221,18 @@ def table_counts(app: Flask) -> dict[str, int]:
 # are not (read those with ``read``).
 
 
+def read(app: Flask, query: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    """``query(session, *args, **kwargs)`` in a session of the app's own: what a read model or service answers."""
+    with app.app_context():
+        return query(db.session, *args, **kwargs)
+
+
+def write(app: Flask, change: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    """``change(session, *args, **kwargs)`` in a transaction of its own, committed (for the app to see)."""
+    with app.app_context(), db.transaction() as session:
+        return change(session, *args, **kwargs)
+
+
 def _select(what: tuple[Any, ...], where: Any, order_by: Any, filters: dict[str, Any]) -> sa.Select[Any]:
     if len(what) == 1 and isinstance(what[0], sa.Select):
         return what[0]
@@ -239,11 +251,13 @@ def rows(app: Flask, *what: Any, where: Any = None, order_by: Any = None, **filt
     ``order_by`` another order; a ready ``select()`` is run as it is.
     """
     statement = _select(what, where, order_by, filters)
-    with app.app_context():
-        result = db.session.execute(statement)
-        if len(statement.column_descriptions) == 1:
-            return list(result.scalars())
-        return [tuple(row) for row in result]
+    single = len(statement.column_descriptions) == 1
+
+    def fetch(session: orm.Session) -> list[Any]:
+        result = session.execute(statement)
+        return list(result.scalars()) if single else [tuple(row) for row in result]
+
+    return read(app, fetch)
 
 
 def one(app: Flask, *what: Any, where: Any = None, **filters: Any) -> Any:
@@ -258,20 +272,7 @@ def count(app: Flask, model: Any, where: Any = None, **filters: Any) -> int:
     statement = sa.select(sa.func.count()).select_from(model).filter_by(**filters)
     if where is not None:
         statement = statement.where(where)
-    with app.app_context():
-        return db.session.scalar(statement) or 0
-
-
-def read(app: Flask, query: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
-    """``query(session, *args, **kwargs)`` in a session of the app's own: what a read model or service answers."""
-    with app.app_context():
-        return query(db.session, *args, **kwargs)
-
-
-def write(app: Flask, change: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
-    """``change(session, *args, **kwargs)`` in a transaction of its own, committed (for the app to see)."""
-    with app.app_context(), db.transaction() as session:
-        return change(session, *args, **kwargs)
+    return read(app, lambda session: session.scalar(statement) or 0)
 
 
 def execute(app: Flask, *statements: Any, **params: Any) -> None:
@@ -279,12 +280,15 @@ def execute(app: Flask, *statements: Any, **params: Any) -> None:
 
     A statement is a construct (``sa.update(...)``) or SQL text, whose ``:names`` take ``params``.
     """
-    with app.app_context(), db.transaction() as session:
+
+    def run(session: orm.Session) -> None:
         for statement in statements:
             if isinstance(statement, str):
                 session.execute(sa.text(statement), params)
             else:
                 session.execute(statement)
+
+    write(app, run)
 
 
 def recount(app: Flask, letter_id: int, *, fix: bool = False) -> Recount:
