@@ -114,6 +114,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DEFAULT_LOCALE", as_str, "en"),
     Setting("LIVE_POLL_SECONDS", as_int, 3),
     Setting("PAGE_CACHE_SECONDS", as_int, 1),
+    # Public pages (the letter, its list, signers, log pages, embed, badge): how long any HTTP
+    # cache (browser, nginx, CDN) may keep them, and serve them stale while refreshing or while
+    # the app cannot answer.
+    Setting("PUBLIC_MAX_AGE", as_int, 5),
+    Setting("PUBLIC_STALE_WHILE_REVALIDATE", as_int, 30),
+    Setting("PUBLIC_STALE_IF_ERROR", as_int, 86400),
     # The public downloads of the list: files made again at most this often, kept in EXPORT_CACHE_DIR.
     Setting("EXPORT_CACHE_SECONDS", as_int, 300),
     Setting("EXPORT_CACHE_DIR", as_str),
@@ -256,6 +262,12 @@ def finalise(config: dict[str, Any], *, debug: bool, testing: bool, instance_pat
             f"got {config['EXPORT_CACHE_SECONDS']}: set it to a number of seconds (0: made anew for each "
             "download), or leave it unset (300)"
         )
+    for name, default in PUBLIC_CACHE_SETTINGS.items():
+        if config.get(name, default) < 0:
+            raise ConfigError(
+                f"{name} is a number of seconds public pages may be cached: 0 or more, got {config[name]}: "
+                f"set it to 0 or more, or leave it unset ({default})"
+            )
 
     for name in PROXY_FIX_SETTINGS:
         if config.get(name, 0) < 0:
@@ -347,6 +359,9 @@ RATE_LIMIT_SETTINGS = (
     "RATELIMIT_REPORTS_PER_NETWORK",
     "RATELIMIT_DOWNLOADS_PER_NETWORK",
 )
+
+
+PUBLIC_CACHE_SETTINGS = {"PUBLIC_MAX_AGE": 5, "PUBLIC_STALE_WHILE_REVALIDATE": 30, "PUBLIC_STALE_IF_ERROR": 86400}
 
 
 def _check_rate_limits(config: dict[str, Any]) -> None:

@@ -163,7 +163,16 @@ class AddressForm(Form):
 
 
 class SignForm(Form):
-    """The signature: a name and an address are required, the rest is optional."""
+    """The signature: a name and an address are required, the rest is optional.
+
+    It carries no CSRF token: the letter page it is drawn on is the same for every visitor, so
+    that any HTTP cache can hold it. The signing view refuses a form sent from another site
+    instead (``app.web.refuse_other_sites``; the README's "Forms without a session" says why
+    that is enough for this form).
+    """
+
+    class Meta(Form.Meta):
+        csrf = False
 
     name = StringField(
         _l("Full name"),

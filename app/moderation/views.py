@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date
+from typing import Any
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, stream_with_context, url_for
 from flask_babel import gettext as _
@@ -40,6 +41,12 @@ from app.services.queries import export, review
 from app.services.tokens import TokenLifetimes
 
 bp = Blueprint("moderation", __name__, url_prefix="/moderate")
+
+
+@bp.context_processor
+def moderator_in_templates() -> dict[str, Any]:
+    """``current_user`` in the moderators' templates (and only there: public pages read no session)."""
+    return {"current_user": current_user}
 
 
 @bp.before_request

@@ -19,6 +19,7 @@ from app.services import flags, letters, link_requests, signing, updates, withdr
 from app.services.tokens import TokenLifetimes
 from app.text import mask_address
 from app.urls import external_url
+from app.web import refuse_other_sites
 
 bp = Blueprint("signing", __name__)
 
@@ -58,8 +59,11 @@ def sign(slug: str) -> Response | str | tuple[str, int]:
     """Take a signature; the answer is the same whether or not the address signed before.
 
     Everything but the writes happens first, outside the write transaction: the checks, the
-    flags' lookups and the new signer's mail. The writes are then a few INSERTs.
+    flags' lookups and the new signer's mail. The writes are then a few INSERTs. The form has
+    no session token (its page is the same for everyone): a browser's form from another site
+    is refused by where it comes from.
     """
+    refuse_other_sites()
     letter = letters.get_letter(db.session, slug)
     if letter.is_closed(utcnow()):
         raise LetterClosed()
@@ -115,6 +119,9 @@ def sign(slug: str) -> Response | str | tuple[str, int]:
     writing.commit()
     _remember_address(letter, data.email)
     return redirect(url_for(".check_inbox", slug=letter.slug), 303)
+
+
+csrf.exempt(sign)  # refused by where it comes from instead: see refuse_other_sites
 
 
 @bp.get("/letters/<slug>/signed")
