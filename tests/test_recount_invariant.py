@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import re
+from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -29,13 +30,15 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
+from sqlalchemy.orm import Session
 
 from app.db import db, utcnow
 from app.errors import DomainError
 from app.models import Letter, Moderator, OutboxMessage, RemovalReason, Signature
-from app.services import counting, letters, moderation, signing, withdrawal
+from app.services import moderation, signing, withdrawal
 from app.services.tokens import TokenLifetimes
-from tests.factories import LETTER_TEXT
+from tests import factories
+from tests.support import recount, write
 
 pytestmark = pytest.mark.engines
 
@@ -64,22 +67,21 @@ def public_list(client: FlaskClient, slug: str) -> list[str]:
 # fires inside Hypothesis is reported as a flaky failure rather than as slowness.
 @pytest.mark.timeout(600)
 def test_the_count_and_tallies_equal_a_recount_after_every_step(app: Flask, client: FlaskClient) -> None:
-    with app.app_context(), db.transaction() as session:
-        moderator = Moderator(email="mod@example.org", password_hash="x", session_token="t")
-        session.add(moderator)
-        session.flush()
-        moderator_id = moderator.id
+    moderator_id = write(app, factories.moderator).id
     numbers = itertools.count()
+
+    @contextlib.contextmanager
+    def step() -> Iterator[Session]:
+        """A transaction of its own, committed unless it fails, as each request or action has."""
+        with app.app_context(), db.transaction() as session:
+            yield session
 
     class SigningAndModeration(RuleBasedStateMachine):
         def __init__(self) -> None:
             super().__init__()
             # A letter of its own for each example: nothing carries over.
             self.slug = f"invariant-{next(numbers)}"
-            with app.app_context(), db.transaction() as session:
-                source = letters.parse_letter_file(LETTER_TEXT)
-                letter, _ = letters.load_letter(session, source, now=utcnow(), slug=self.slug)
-                self.letter_id = letter.id
+            self.letter_id = write(app, factories.letter, slug=self.slug).id
             # The latest raw confirmation token mailed for each signature.
             self.tokens: dict[int, str] = {}
 
@@ -98,7 +100,7 @@ def test_the_count_and_tallies_equal_a_recount_after_every_step(app: Flask, clie
         def _sign(self, person: int, *, and_confirm: bool) -> int:
             email = f"person{person}@example.org"
             data = signing.SignatureInput(name=f"Person {person}", email=email, email_key=email)
-            with app.app_context(), db.transaction() as session:
+            with step() as session:
                 letter = session.get(Letter, self.letter_id)
                 assert letter is not None
                 signing.sign(session, letter, data, now=utcnow(), ttl=TTL)
@@ -128,11 +130,11 @@ def test_the_count_and_tallies_equal_a_recount_after_every_step(app: Flask, clie
             if token is None:
                 return
             # A signature withdrawn or deleted since has no links left: that is refused, not counted.
-            with app.app_context(), db.transaction() as session, contextlib.suppress(DomainError):
+            with step() as session, contextlib.suppress(DomainError):
                 signing.confirm(session, token, now=utcnow())
 
         def _moderate(self, action: moderation.Action, signature_id: int, reason: RemovalReason | None = None) -> None:
-            with app.app_context(), db.transaction() as session:
+            with step() as session:
                 letter = session.get(Letter, self.letter_id)
                 moderator = session.get(Moderator, moderator_id)
                 assert letter is not None and moderator is not None
@@ -157,7 +159,7 @@ def test_the_count_and_tallies_equal_a_recount_after_every_step(app: Flask, clie
 
         @rule(signature_id=signed)
         def withdraw(self, signature_id: int) -> None:
-            with app.app_context(), db.transaction() as session:
+            with step() as session:
                 signature = session.get(Signature, signature_id)
                 # As the withdrawal link allows: only signatures that still hold personal data
                 # (an unconfirmed one withdrawn is deleted outright).
@@ -166,15 +168,12 @@ def test_the_count_and_tallies_equal_a_recount_after_every_step(app: Flask, clie
 
         @rule(mode=st.sampled_from(["pre", "post"]))
         def switch_moderation_mode(self, mode: str) -> None:
-            with app.app_context(), db.transaction() as session:
+            with step() as session:
                 session.execute(sa.update(Letter).where(Letter.id == self.letter_id).values(moderation_mode=mode))
 
         @invariant()
         def stored_numbers_equal_a_recount(self) -> None:
-            with app.app_context(), db.transaction() as session:
-                letter = session.get(Letter, self.letter_id)
-                assert letter is not None
-                result = counting.recount(session, letter, now=utcnow())
+            result = recount(app, self.letter_id)
             assert result.exact, result
             count = client.get(f"/api/v1/letters/{self.slug}").get_json()["signature_count"]
             assert count == result.actual
