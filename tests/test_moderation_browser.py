@@ -58,6 +58,10 @@ def test_a_moderator_hides_flagged_fakes_in_bulk_from_the_queue(
     page.get_by_label("Reason").select_option("fake")
     page.get_by_label("Note for moderators").fill("Impersonations")
     page.get_by_role("button", name="Apply").click()
+    # More than one: first what it will do, then the button that does it.
+    expect(page.get_by_role("heading", level=1)).to_have_text("Hide: 2 signatures?")
+    expect(visitor.locator(".count-number")).to_have_text("3")
+    page.get_by_role("button", name="Yes, apply to 2 signatures").click()
     expect(page.get_by_role("status")).to_contain_text("2 signatures changed.")
     expect(rows).to_have_count(0)
 

@@ -15,7 +15,7 @@ from app.models import Letter, Signature, SignatureStatus
 from app.ratelimit import client_network_key, config_limit, limiter, over_soft_limit, private_key
 from app.services import flags, letters, link_requests, signing, updates, withdrawal
 from app.services.tokens import TokenLifetimes
-from app.signing.bots import current_captcha, fill_time_problem, new_ask_stamp, should_ask, suspect_reason
+from app.signing.bots import current_captcha, new_ask_stamp, read_fill_time, should_ask, suspect_reason
 from app.signing.forms import AddressForm, SignForm
 from app.text import mask_address
 from app.urls import external_url
@@ -66,7 +66,8 @@ def sign(slug: str) -> Response | str | tuple[str, int]:
     form = SignForm()
     if not form.validate():
         return render_letter(letter, form=form), 422
-    timing = fill_time_problem(form.started.data, form.asked.data)
+    fill_time = read_fill_time(form.started.data, form.asked.data)
+    timing = fill_time.problem
     if should_ask(form.website.data, form.asked.data, timing):
         # Sent back faster than a person types: ask once, with every field kept, instead of holding it.
         return render_template(
@@ -96,6 +97,7 @@ def sign(slug: str) -> Response | str | tuple[str, int]:
     screening = signing.Screening(
         suspect_reason=suspect_reason(form.website.data, timing),
         network_hash=network,
+        fill_seconds=fill_time.seconds,
         may_mail=_may_mail(data.email_key),
         flags=tuple(raised) + ((burst,) if burst else ()),
     )
