@@ -12,6 +12,11 @@
   var help = document.getElementById("keys-help");
   if (!table || !banner || !window.fetch || !window.FormData) { return; }
 
+  if (help) {
+    help.querySelectorAll("[data-close-dialog]").forEach(function (button) {
+      button.addEventListener("click", function () { help.close(); });
+    });
+  }
   var hint = document.querySelector("[data-keys-hint]");
   if (hint) { hint.hidden = false; }
   // Decisions are sent one after another, in the order they were made.
