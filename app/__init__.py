@@ -9,10 +9,22 @@ from dotenv import load_dotenv
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from app import caching, cli, export_files, ratelimit, urls, web
 from app import clock as clocks
 from app import config as settings
+from app.api.views import bp as api_bp
+from app.bots import load_captcha
+from app.compression import CompressResponses
 from app.db import db
 from app.extensions import babel, csrf, select_locale
+from app.health import bp as health_bp
+from app.letters import preview
+from app.letters.views import bp as letters_bp
+from app.moderation import accounts
+from app.moderation.views import bp as moderation_bp
+from app.reports.views import bp as reports_bp
+from app.signing.views import bp as signing_bp
+from app.urls import LinkTokenConverter
 
 
 def create_app(test_config: dict[str, Any] | None = None, *, clock: clocks.Clock | None = None) -> Flask:
@@ -55,9 +67,6 @@ def load_configuration(app: Flask, test_config: dict[str, Any] | None) -> None:
 
 def init_caches(app: Flask) -> None:
     """Short-lived caches of public answers (inside ProxyFix: they see the client's scheme), downloads, pictures."""
-    from app import caching, export_files
-    from app.letters import preview
-
     caching.init_app(app)
     export_files.init_app(app)
     preview.init_app(app)
@@ -80,18 +89,12 @@ def trust_reverse_proxies(app: Flask) -> None:
 
 def compress_responses(app: Flask) -> None:
     """Brotli or gzip for text answers, outside the caches (they keep plain answers), unless a proxy does it."""
-    from app.compression import CompressResponses
-
     if app.config["COMPRESS_RESPONSES"]:
         app.wsgi_app = CompressResponses(app.wsgi_app)  # type: ignore[method-assign]
 
 
 def init_extensions(app: Flask) -> None:
     """Bind the module-level extensions to this app."""
-    from app import ratelimit
-    from app.moderation import accounts
-    from app.signing.bots import load_captcha
-
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
     ratelimit.init_app(app)
@@ -101,21 +104,11 @@ def init_extensions(app: Flask) -> None:
 
 def register_url_converters(app: Flask) -> None:
     """Converters the routes name (``<id:...>``), registered before the routes that use them."""
-    from app import urls
-
     urls.register_converters(app)
 
 
 def register_blueprints(app: Flask) -> None:
     """Mount the pages, the API, the health checks and (in debug mode only) the development mailbox."""
-    from app.api.views import bp as api_bp
-    from app.health import bp as health_bp
-    from app.letters.views import bp as letters_bp
-    from app.moderation.views import bp as moderation_bp
-    from app.reports.views import bp as reports_bp
-    from app.signing.views import bp as signing_bp
-    from app.urls import LinkTokenConverter
-
     app.url_map.converters["token"] = LinkTokenConverter
     app.register_blueprint(letters_bp)
     app.register_blueprint(signing_bp)
@@ -125,6 +118,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(health_bp)
     csrf.exempt(api_bp)
     if app.debug:
+        # Imported only in debug mode: a production process never loads the development mailbox.
         from app.dev.views import bp as dev_bp
 
         app.register_blueprint(dev_bp)
@@ -132,13 +126,9 @@ def register_blueprints(app: Flask) -> None:
 
 def register_web_hooks(app: Flask) -> None:
     """Error pages, security headers and template helpers."""
-    from app import web
-
     web.init_app(app)
 
 
 def register_cli(app: Flask) -> None:
     """Add the operator's commands to ``flask``."""
-    from app.cli import register
-
-    register(app)
+    cli.register(app)

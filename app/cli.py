@@ -5,11 +5,12 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import Any
 
 import click
 from flask import Flask, current_app
@@ -17,16 +18,17 @@ from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app import log
 from app.db import MIGRATIONS, db, utcnow
+from app.dev.seed import seed_letter_text, seed_signatures
 from app.errors import LetterClosed, LetterNotFound
 from app.models import Letter, Moderator, ModeratorRole
 from app.moderation import accounts
 from app.services import counting, founding, letters, organisations, retention, updates
 from app.services.queries import export
 from app.services.tokens import TokenLifetimes
-
-if TYPE_CHECKING:
-    from alembic.config import Config
+from app.signing.founding import FoundingFileError, read_founding_csv
+from app.worker import log_key, run_worker, send_pending, sequence_logs, snapshot_logs
 
 db_cli = AppGroup("db", help="The database schema (Alembic migrations).")
 letter_cli = AppGroup("letter", help="Load, list, open, close and check letters.")
@@ -38,13 +40,13 @@ organisations_cli = AppGroup("organisations", help="Organisations and their emai
 log_cli = AppGroup("log", help="The tamper-evident public log: keys, sequencing, checks, snapshots.")
 
 
-@contextmanager
-def alembic_config() -> Iterator[Config]:
-    """An Alembic configuration bound to the app's database connection.
+def run_alembic(command_name: str, *args: Any, **kwargs: Any) -> None:
+    """Run Alembic's ``command_name`` (upgrade, check...) on the app's database connection.
 
     Alembic is imported here, not with the module: every process that builds the app (each
     gunicorn worker, the mail worker, an export) would otherwise carry its ~10 MB.
     """
+    from alembic import command
     from alembic.config import Config
 
     config = Config()
@@ -56,17 +58,14 @@ def alembic_config() -> Iterator[Config]:
     config.set_main_option("timezone", "UTC")
     with db.engine.begin() as connection:
         config.attributes["connection"] = connection
-        yield config
+        getattr(command, command_name)(config, *args, **kwargs)
 
 
 @db_cli.command("upgrade")
 @click.argument("revision", default="head")
 def db_upgrade(revision: str) -> None:
     """Apply migrations up to REVISION (default: the latest)."""
-    from alembic import command
-
-    with alembic_config() as config:
-        command.upgrade(config, revision)
+    run_alembic("upgrade", revision)
     click.echo(f"Database upgraded to {revision}.")
 
 
@@ -74,29 +73,20 @@ def db_upgrade(revision: str) -> None:
 @click.argument("revision")
 def db_downgrade(revision: str) -> None:
     """Undo migrations down to REVISION (e.g. -1, or base)."""
-    from alembic import command
-
-    with alembic_config() as config:
-        command.downgrade(config, revision)
+    run_alembic("downgrade", revision)
     click.echo(f"Database downgraded to {revision}.")
 
 
 @db_cli.command("current")
 def db_current() -> None:
     """Show the revision the database is at."""
-    from alembic import command
-
-    with alembic_config() as config:
-        command.current(config)
+    run_alembic("current")
 
 
 @db_cli.command("check")
 def db_check() -> None:
     """Fail if the models and the migrations disagree."""
-    from alembic import command
-
-    with alembic_config() as config:
-        command.check(config)
+    run_alembic("check")
     click.echo("The models match the migrations.")
 
 
@@ -105,10 +95,7 @@ def db_check() -> None:
 @click.option("--autogenerate", is_flag=True, help="Draft it from the models (review it by hand).")
 def db_revision(message: str, autogenerate: bool) -> None:
     """Create a new migration file in migrations/versions."""
-    from alembic import command
-
-    with alembic_config() as config:
-        command.revision(config, message=message, autogenerate=autogenerate)
+    run_alembic("revision", message=message, autogenerate=autogenerate)
 
 
 def _letter_or_fail(session: Session, slug: str) -> Letter:
@@ -316,8 +303,6 @@ def signatures_import_founding(slug: str, path: Path) -> None:
     Each gets the usual confirmation mail and counts once confirmed. A file with a bad row
     stores nothing: every problem is listed by line number.
     """
-    from app.signing.founding import FoundingFileError, read_founding_csv
-
     config = current_app.config
     ttl = TokenLifetimes.from_config(config)
     try:
@@ -358,8 +343,6 @@ def _stop_on_signals() -> Iterator[threading.Event]:
 @click.option("--interval", type=float, help="Seconds between looks at the outbox when it is empty.")
 def mail_worker(interval: float | None) -> None:
     """Run background jobs and send outbox mail until stopped (Ctrl-C or SIGTERM finishes the current batch first)."""
-    from app.worker import run_worker
-
     with _stop_on_signals() as stop:
         run_worker(stop, poll_interval=interval)
 
@@ -367,8 +350,6 @@ def mail_worker(interval: float | None) -> None:
 @mail_cli.command("send")
 def mail_send() -> None:
     """Run the jobs and send the mail that are due now, then exit (exit 1 if some mail could not be sent)."""
-    from app.worker import send_pending
-
     result = send_pending()
     click.echo(f"{result.sent} sent, {result.retrying} to retry later, {result.failed} failed.")
     if result.errors:
@@ -449,10 +430,6 @@ def moderator_reset_password(email: str, password_stdin: bool) -> None:
 @click.option("--seed", "rng_seed", type=int, default=1, show_default=True, help="Same seed, same signers.")
 def dev_seed(slug: str, count: int, rng_seed: int) -> None:
     """Fill the letter SLUG (made if missing) with COUNT fake signers, in bulk."""
-    import time
-
-    from app.dev.seed import seed_letter_text, seed_signatures
-
     started = time.monotonic()
     with db.transaction() as session:
         letter = letters.find_letter(session, slug)
@@ -469,10 +446,8 @@ def dev_seed(slug: str, count: int, rng_seed: int) -> None:
 @log_cli.command("keygen")
 def log_keygen() -> None:
     """Print a new Ed25519 key for LOG_SIGNING_KEY, and its public half."""
-    from app.log import SigningKey, generate_key_text
-
-    text = generate_key_text()
-    key = SigningKey.from_text(text)
+    text = log.generate_key_text()
+    key = log.SigningKey.from_text(text)
     click.echo(f"LOG_SIGNING_KEY={text}")
     click.echo(
         f"# public key {key.public_text} (key id {key.key_id}); keep the private key as safe as SECRET_KEY", err=True
@@ -482,16 +457,12 @@ def log_keygen() -> None:
 @log_cli.command("sequence")
 def log_sequence() -> None:
     """Give waiting log events their places in the tree and sign new tree heads (the mail worker does this too)."""
-    from app.worker import sequence_logs
-
     click.echo(f"Sequenced {sequence_logs()} log events.")
 
 
 @log_cli.command("snapshot")
 def log_snapshot() -> None:
     """Take today's open-data snapshot of each letter that has none yet (the mail worker does this daily)."""
-    from app.worker import snapshot_logs
-
     click.echo(f"Took {snapshot_logs()} snapshots.")
 
 
@@ -499,9 +470,6 @@ def log_snapshot() -> None:
 @click.argument("slug")
 def log_verify(slug: str) -> None:
     """Check SLUG's stored log against its entries, tree heads and signatures (exit 1 on any problem)."""
-    from app import log
-    from app.worker import log_key
-
     with db.transaction() as session:
         if session.get_bind().dialect.name == "postgresql":
             # One snapshot for every query of the check: a change made meanwhile is either wholly

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import click
+from limits import parse
 
 
 class ConfigError(click.ClickException, RuntimeError):
@@ -98,6 +99,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MAIL_POLL_INTERVAL", as_int, 2),
     # How long a worker holds the mail it took: after a crash, another worker sends it after this.
     Setting("MAIL_LEASE_SECONDS", as_int, 300),
+    # The same for background jobs (update fan-out, link requests, the purge).
+    Setting("JOB_LEASE_SECONDS", as_int, 300),
     # How many signers' update mails the worker queues in one transaction.
     Setting("MAIL_UPDATE_BATCH_SIZE", as_int, 500),
     Setting("EMAIL_CHECK_DELIVERABILITY", as_bool),
@@ -111,6 +114,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DEFAULT_LOCALE", as_str, "en"),
     Setting("LIVE_POLL_SECONDS", as_int, 3),
     Setting("PAGE_CACHE_SECONDS", as_int, 1),
+    # Public pages (the letter, its list, signers, log pages, embed, badge): how long any HTTP
+    # cache (browser, nginx, CDN) may keep them, and serve them stale while refreshing or while
+    # the app cannot answer.
+    Setting("PUBLIC_MAX_AGE", as_int, 5),
+    Setting("PUBLIC_STALE_WHILE_REVALIDATE", as_int, 30),
+    Setting("PUBLIC_STALE_IF_ERROR", as_int, 86400),
     # The public downloads of the list: files made again at most this often, kept in EXPORT_CACHE_DIR.
     Setting("EXPORT_CACHE_SECONDS", as_int, 300),
     Setting("EXPORT_CACHE_DIR", as_str),
@@ -261,6 +270,12 @@ def finalise(config: dict[str, Any], *, debug: bool, testing: bool, instance_pat
             f"got {config['MODERATION_UNDO_MINUTES']}: set it to a number of minutes (0: no undo), "
             "or leave it unset (30)"
         )
+    for name, default in PUBLIC_CACHE_SETTINGS.items():
+        if config.get(name, default) < 0:
+            raise ConfigError(
+                f"{name} is a number of seconds public pages may be cached: 0 or more, got {config[name]}: "
+                f"set it to 0 or more, or leave it unset ({default})"
+            )
 
     for name in PROXY_FIX_SETTINGS:
         if config.get(name, 0) < 0:
@@ -354,10 +369,11 @@ RATE_LIMIT_SETTINGS = (
 )
 
 
+PUBLIC_CACHE_SETTINGS = {"PUBLIC_MAX_AGE": 5, "PUBLIC_STALE_WHILE_REVALIDATE": 30, "PUBLIC_STALE_IF_ERROR": 86400}
+
+
 def _check_rate_limits(config: dict[str, Any]) -> None:
     """Refuse a limit that Flask-Limiter could not read, at start-up rather than on a request."""
-    from limits import parse
-
     for name in RATE_LIMIT_SETTINGS:
         try:
             parse(config[name])

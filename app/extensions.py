@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import current_app, has_request_context, request, session
+from flask import current_app, has_request_context, request
 from flask_babel import Babel
 from flask_wtf.csrf import CSRFProtect
 
@@ -11,8 +11,7 @@ babel = Babel()
 
 # The interface languages: each but English (the msgids) has app/translations/<code>/LC_MESSAGES/messages.po.
 LANGUAGES = ("en", "ko")
-# Endpoints that others embed, cache or probe: a ?lang= there applies to that answer only, and no
-# session cookie is set, so a shared cache never stores one visitor's cookie.
+# Endpoints that others embed, cache or probe: a ?lang= there is not carried on to their links.
 STATELESS_ENDPOINTS = frozenset(
     {
         "letters.badge",
@@ -32,25 +31,28 @@ def requested_language() -> str | None:
     return chosen if chosen in LANGUAGES else None
 
 
-def remember_language() -> None:
-    """A ?lang= in the address is the visitor's choice: keep it in the session for the next pages."""
-    chosen = requested_language()
-    endpoint = request.endpoint or ""
-    if (
-        chosen
-        and endpoint not in STATELESS_ENDPOINTS
-        and not endpoint.startswith("api.")
-        and session.get("lang") != chosen
-    ):
-        session["lang"] = chosen
+def carries_language(endpoint: str) -> bool:
+    """Whether links to ``endpoint`` carry the ?lang= of the page they are on (pages, not files or the API)."""
+    return endpoint not in STATELESS_ENDPOINTS and not endpoint.startswith("api.")
+
+
+def keep_language(endpoint: str, values: dict[str, object]) -> None:
+    """``url_for`` hook: a page asked for in a language links on in that language.
+
+    The language lives in the address, never in a cookie: each language of a public page is
+    its own entry in any HTTP cache, and no visitor is given a cookie for choosing one.
+    """
+    chosen = requested_language() if has_request_context() else None
+    if chosen and "lang" not in values and carries_language(endpoint):
+        values["lang"] = chosen
 
 
 def select_locale() -> str:
-    """The visitor's chosen language, else the best of Accept-Language, else the site default."""
+    """The language in the address (?lang=), else the best of Accept-Language, else the site default."""
     if not has_request_context():
         return str(current_app.config["BABEL_DEFAULT_LOCALE"])
-    chosen = requested_language() or session.get("lang")
-    if chosen in LANGUAGES:
-        return str(chosen)
+    chosen = requested_language()
+    if chosen:
+        return chosen
     best = request.accept_languages.best_match(LANGUAGES)
     return best or current_app.config["BABEL_DEFAULT_LOCALE"]

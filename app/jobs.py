@@ -49,6 +49,8 @@ class Settings:
     ttl: TokenLifetimes
     purge_every: timedelta
     retention: retention.RetentionPolicy
+    # How long a worker holds the jobs it claimed; after a crash another worker runs them after this.
+    lease: timedelta
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Settings:
@@ -60,6 +62,7 @@ class Settings:
             ttl=TokenLifetimes.from_config(config),
             purge_every=timedelta(hours=config["PURGE_INTERVAL_HOURS"]),
             retention=retention.policy_from_config(dict(config)),
+            lease=timedelta(seconds=config["JOB_LEASE_SECONDS"]),
         )
 
 
@@ -162,7 +165,8 @@ def run_due(settings: Settings, *, worker_id: str, now: datetime | None = None, 
     """Claim up to ``limit`` due jobs and run each in its own transaction; how many were claimed."""
     claimed_at = now or utcnow()
     with db.transaction() as session:
-        claimed = [job.id for job in jobs.claim_due(session, worker_id=worker_id, now=claimed_at, limit=limit)]
+        due = jobs.claim_due(session, worker_id=worker_id, now=claimed_at, limit=limit, lease=settings.lease)
+        claimed = [job.id for job in due]
     for job_id in claimed:
         started = now or utcnow()
         try:

@@ -26,6 +26,7 @@ from limits.storage import MemoryStorage, Storage
 from limits.strategies import STRATEGIES, RateLimiter
 
 from app.clock import clock_of
+from app.web import handle_http_error
 
 log = logging.getLogger(__name__)
 
@@ -229,8 +230,6 @@ def retry_after_seconds() -> int:
 
 def handle_rate_limited(error: RateLimitExceeded) -> Response:
     """The site's 429 page or JSON, saying when to try again, with Retry-After."""
-    from app.web import handle_http_error
-
     error.retry_after = retry_after_seconds()
     return current_app.make_response(handle_http_error(error))
 

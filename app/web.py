@@ -5,17 +5,18 @@ from __future__ import annotations
 import hashlib
 import logging
 import unicodedata
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
-from functools import lru_cache
+from functools import lru_cache, wraps
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import quote
+from typing import TYPE_CHECKING, Any, Literal, ParamSpec
+from urllib.parse import quote, urlsplit
 
 from babel import Locale
 from babel import dates as babel_dates
 from babel.core import get_global
 from flask import Flask, Request, Response, current_app, g, jsonify, render_template, request, url_for
-from flask.sessions import SecureCookieSessionInterface
+from flask.sessions import SecureCookieSessionInterface, SessionMixin
 from flask_babel import (
     format_date,
     format_datetime,
@@ -29,13 +30,13 @@ from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from itsdangerous import URLSafeTimedSerializer
 from markupsafe import Markup
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import Forbidden, HTTPException, InternalServerError
 from werkzeug.formparser import FormDataParser
 
 from app.clock import clock_of
 from app.db import UNAVAILABLE_ERRORS, database_unavailable
 from app.errors import N_, DomainError
-from app.extensions import LANGUAGES, STATELESS_ENDPOINTS, remember_language
+from app.extensions import LANGUAGES, STATELESS_ENDPOINTS, keep_language, requested_language
 from app.services import domains
 from app.services.domains import display_domain
 from app.timestamps import iso
@@ -88,14 +89,17 @@ def wants_json() -> bool:
     return request.path.startswith("/api/")
 
 
-def error_response(status: int, code: str, message: str) -> Response | tuple[str, int]:
-    """An error as JSON for the API, as a page otherwise."""
+def error_response(
+    status: int, code: str, message: str, *, letter_slug: str | None = None
+) -> Response | tuple[str, int]:
+    """An error as JSON for the API, as a page otherwise (with a link to the letter ``letter_slug``, if given)."""
     if wants_json():
         response = jsonify(error=code, message=message)
         response.status_code = status
         return response
     title = _(ERROR_TITLES.get(status, ERROR_TITLES[500]))
-    return render_template("errors/error.html", status=status, title=title, message=message), status
+    page = render_template("errors/error.html", status=status, title=title, message=message, letter_slug=letter_slug)
+    return page, status
 
 
 def handle_domain_error(error: DomainError) -> Response | tuple[str, int]:
@@ -109,6 +113,16 @@ def handle_csrf_error(error: CSRFError) -> Response | tuple[str, int]:
         400,
         "csrf",
         _("This form has expired or was not sent from this site. Go back, reload the page and try again."),
+    )
+
+
+def handle_cross_site(error: CrossSiteRequest) -> Response | tuple[str, int]:
+    """A form sent from another site: say where to sign instead."""
+    return error_response(
+        403,
+        "cross_site",
+        _("This form was sent from another website. To sign, open the letter on this site and use its form."),
+        letter_slug=(request.view_args or {}).get("slug"),
     )
 
 
@@ -404,18 +418,31 @@ def og_locale(code: str) -> str:
     return f"{locale.language}_{territory}" if territory else locale.language
 
 
-def url_in_language(code: str) -> str:
-    """This page's address asking for another language (a GET page keeps its query)."""
+def url_in_language(code: str | None, *, external: bool = False) -> str:
+    """This page's address asking for another language (a GET page keeps its query); None: for none in particular."""
     view_args = dict(request.view_args or {})
+    # lang=None: no ?lang= at all (url_for leaves it out, and keep_language leaves it alone).
+    language = {"lang": code}
     if request.method == "GET" and request.endpoint and request.endpoint not in STATELESS_ENDPOINTS:
         # Query keys never reach url_for's own options (_external, _scheme, ...) or the route's arguments.
         values: dict[str, Any] = {
             key: value for key, value in request.args.items() if key != "lang" and not key.startswith("_")
         }
-        return url_for(request.endpoint, **{**values, **view_args, "lang": code})
+        return url_for(request.endpoint, **{**values, **view_args, **language}, _external=external)
     if "slug" in view_args:
-        return url_for("letters.letter", slug=view_args["slug"], lang=code)
-    return url_for("letters.index", lang=code)
+        return url_for("letters.letter", slug=view_args["slug"], **language, _external=external)
+    return url_for("letters.index", **language, _external=external)
+
+
+def is_public_page() -> bool:
+    """Whether this answer is a public page (``public_page``): the same for everyone, cacheable."""
+    return bool(request.environ.get(PUBLIC_PAGE))
+
+
+def alternate_links() -> list[tuple[str, str]]:
+    """This page in each language, for search engines (hreflang), and with none chosen (x-default)."""
+    links = [(code, url_in_language(code, external=True)) for code in LANGUAGES]
+    return [*links, ("x-default", url_in_language(None, external=True))]
 
 
 def language_links() -> list[dict[str, str | bool]]:
@@ -436,11 +463,78 @@ def shorten(text: str, limit: int) -> tuple[str, bool]:
 
 
 def vary_on_language(response: Response) -> Response:
-    """Pages differ by the visitor's language: tell caches what it comes from."""
-    if response.mimetype == "text/html" or response.mimetype == "image/svg+xml":
+    """A page asked for without ?lang= is in the language Accept-Language picks: tell caches so."""
+    if response.mimetype in LANGUAGE_DEPENDENT_TYPES and requested_language() is None:
         response.vary.add("Accept-Language")
-        response.vary.add("Cookie")
     return response
+
+
+P = ParamSpec("P")
+# Set on a request for a public page: its answer must carry no cookie and not vary by one.
+PUBLIC_PAGE = "undersigned.public_page"
+
+# The answers whose words follow the visitor's language.
+LANGUAGE_DEPENDENT_TYPES = frozenset({"text/html", "image/svg+xml", "application/atom+xml"})
+
+
+def public_cache_control() -> str:
+    """The Cache-Control of a public page: any cache may keep it briefly, and serve it stale while the app is away."""
+    config = current_app.config
+    return (
+        f"public, max-age={config['PUBLIC_MAX_AGE']}, "
+        f"stale-while-revalidate={config['PUBLIC_STALE_WHILE_REVALIDATE']}, "
+        f"stale-if-error={config['PUBLIC_STALE_IF_ERROR']}"
+    )
+
+
+def public_page(view: Callable[P, Any]) -> Callable[P, Response]:
+    """A page that is the same for every visitor: cacheable by any HTTP cache, with an ETag for revalidation.
+
+    Such a page reads no cookie and sets none (so nothing on it is any visitor's own); its
+    language comes from the address or, without ?lang=, from Accept-Language (``Vary``).
+    """
+
+    @wraps(view)
+    def public_view(*args: P.args, **kwargs: P.kwargs) -> Response:
+        request.environ[PUBLIC_PAGE] = True  # no session is saved for it: see SiteSessionInterface
+        response = current_app.make_response(view(*args, **kwargs))
+        if response.status_code not in {200, 304} or request.method not in {"GET", "HEAD"}:
+            return response
+        response.headers["Cache-Control"] = public_cache_control()
+        if response.status_code == 200 and not response.is_streamed:
+            response.add_etag()
+            response.make_conditional(request.environ)
+        return response
+
+    return public_view
+
+
+def from_another_site() -> bool:
+    """Whether a browser sent this request from a page of another site (OWASP's Fetch Metadata and Origin checks).
+
+    Browsers say where a request comes from in Sec-Fetch-Site (all current ones) or, older ones,
+    in Origin on every POST; "same-origin", or none of them (a typed address, a bookmark, a
+    program), is this site. Only a page elsewhere makes a browser send "cross-site" or
+    "same-site", or an Origin naming another host (or "null": a sandboxed or privacy-hidden one).
+    """
+    site = request.headers.get("Sec-Fetch-Site")
+    if site is not None:
+        return site not in {"same-origin", "none"}
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return False
+    # The host alone: a proxy may pass the Host header without the port the browser used.
+    return origin == "null" or urlsplit(origin).hostname != urlsplit(f"//{request.host}").hostname
+
+
+def refuse_other_sites() -> None:
+    """Answer 403 to a form a browser sent from another site (the signing form has no session to hold a token)."""
+    if from_another_site():
+        raise CrossSiteRequest()
+
+
+class CrossSiteRequest(Forbidden):
+    """A form a browser sent from a page on another site."""
 
 
 @lru_cache(maxsize=4096)
@@ -515,7 +609,18 @@ class TextFieldsParser(FormDataParser):
 
 
 class SiteSessionInterface(SecureCookieSessionInterface):
-    """Flask's signed-cookie sessions, with the signing serializer made once per key, not twice a request."""
+    """Flask's signed-cookie sessions, with the signing serializer made once per key, not twice a request.
+
+    A public page's answer saves no session: no Set-Cookie (Flask would refresh a moderator's
+    permanent session on every answer) and no ``Vary: Cookie`` (extensions such as Flask-Login
+    look into the session after every request), so every visitor gets the same cacheable answer.
+    """
+
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        """Save the session as Flask does, except after a public page."""
+        if request.environ.get(PUBLIC_PAGE):
+            return
+        super().save_session(app, session, response)
 
     def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
         """The serializer for the app's current keys (a new one only when they change)."""
@@ -539,6 +644,7 @@ def init_app(app: Flask) -> None:
     app.session_interface = SiteSessionInterface()
     app.register_error_handler(DomainError, handle_domain_error)
     app.register_error_handler(CSRFError, handle_csrf_error)
+    app.register_error_handler(CrossSiteRequest, handle_cross_site)
     app.register_error_handler(HTTPException, handle_http_error)
     app.register_error_handler(Exception, handle_unexpected)
     app.extensions[OUTAGE_LOG] = _OutageLog()
@@ -549,7 +655,7 @@ def init_app(app: Flask) -> None:
     # run last-registered first, so this one goes to the front of the list to run after it.
     app.after_request_funcs.setdefault(None, []).insert(0, keep_unavailable_retry_after)
     app.after_request(vary_on_language)
-    app.before_request(remember_language)
+    app.url_defaults(keep_language)
     assets = StaticAssets(app.static_folder or "static")
     app.get_send_file_max_age = static_max_age  # type: ignore[method-assign,assignment]
     app.jinja_env.add_extension("jinja2.ext.do")
@@ -561,6 +667,8 @@ def init_app(app: Flask) -> None:
         count_sentence=count_sentence,
         count_text=count_text,
         language_links=language_links,
+        alternate_links=alternate_links,
+        is_public_page=is_public_page,
         language_name=language_name,
         og_locale=og_locale,
         shorten=shorten,

@@ -53,7 +53,8 @@ def main() -> None:
         with db.transaction() as session:
             letters.load_letter(session, letters.parse_letter_file(LETTER), now=utcnow())
     client = app.test_client()
-    page = client.get("/letters/timing").get_data(as_text=True)
+    # The resend and withdrawal forms carry the session's token (the signing form ignores it).
+    page = client.get("/letters/timing/resend").get_data(as_text=True)
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)
     assert token
     csrf = token.group(1)

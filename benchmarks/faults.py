@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import http.cookiejar
-import re
 import sys
 import tempfile
 import threading
@@ -79,33 +78,19 @@ class Answer:
 
 
 class Signer:
-    """One visitor's browser: a cookie jar and the CSRF token of the letter page."""
+    """One visitor's browser: a cookie jar (the signing form needs no token: its page is the same for all)."""
 
     def __init__(self, base: str) -> None:
         self.base = base
         self.opener = urllib.request.build_opener(
             urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()), _NoRedirect()
         )
-        self.token: str | None = None
-
-    def _token(self) -> str | None:
-        if self.token is None:
-            try:
-                with self.opener.open(f"{self.base}/letters/{SLUG}", timeout=20) as response:
-                    match = re.search(r'name="csrf_token"(?: type="hidden")? value="([^"]+)"', response.read().decode())
-                    self.token = match.group(1) if match else None
-            except (urllib.error.URLError, OSError):
-                return None
-        return self.token
 
     def sign(self, email: str, name: str) -> Answer:
-        """Post the form once; a page that could not give a token counts as no answer."""
+        """Post the form once."""
         started = time.monotonic()
-        token = self._token()
-        if token is None:
-            return Answer(email, started, time.monotonic(), None)
         data = urllib.parse.urlencode(
-            {"name": name, "email": email, "public": "y", "affiliation": "Chaos Test", "csrf_token": token}
+            {"name": name, "email": email, "public": "y", "affiliation": "Chaos Test"}
         ).encode()
         try:
             with self.opener.open(f"{self.base}/letters/{SLUG}/sign", data=data, timeout=20) as response:

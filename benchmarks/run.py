@@ -18,6 +18,7 @@ import os
 import re
 import secrets
 import shutil
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -31,6 +32,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from benchmarks.servers import NGINX, NginxServer
+
 ROOT = Path(__file__).resolve().parent.parent
 SLUG = "bench"
 PG_ADMIN = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -41,6 +44,8 @@ TARGETS = {
     "count API": 0.8,
     "count API, If-None-Match": 0.95,
     "letter page": 0.5,
+    # The shipped nginx configuration (deploy/nginx) in front, its cache warm.
+    "letter page through nginx": 3.0,
     "signing POST": 0.15,
     "confirmation POST": None,
     "deep list page": 0.3,
@@ -140,12 +145,18 @@ def free_port() -> int:
 
 
 def form_session(base: str) -> tuple[str, str, str]:
-    """A session cookie, its CSRF token and a form stamp, as a browser gets them from the letter page."""
+    """A session cookie and its CSRF token (for the confirmation button), and the signing form's stamp.
+
+    The letter page sets no cookie and its form has no token (it is the same for everyone);
+    the confirmation page's button does, like the resend form, from which they are taken.
+    """
     jar = http.cookiejar.CookieJar()
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
-    page = opener.open(f"{base}/letters/{SLUG}").read().decode()
+    started = re.search(
+        r'name="started"(?: type="hidden")? value="([^"]*)"', opener.open(f"{base}/letters/{SLUG}").read().decode()
+    )
+    page = opener.open(f"{base}/letters/{SLUG}/resend").read().decode()
     token = re.search(r'name="csrf_token"(?: type="hidden")? value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
-    started = re.search(r'name="started"(?: type="hidden")? value="([^"]*)"', page)
     cookie = "; ".join(f"{c.name}={c.value}" for c in jar)
     return cookie, token, started.group(1) if started else ""
 
@@ -156,9 +167,10 @@ threads = 0
 function setup(thread) threads = threads + 1; thread:set("tid", threads) end
 function request()
   counter = counter + 1
-  local body = "csrf_token=" .. TOKEN .. "&started=" .. STARTED .. "&name=Bench+Signer&affiliation=Load&public=y"
+  local body = "started=" .. STARTED .. "&name=Bench+Signer&affiliation=Load&public=y"
     .. "&website=&email=bench-" .. RUN .. "-" .. tid .. "-" .. counter .. "%40example.org"
-  return wrk.format("POST", PATH, {["Content-Type"] = "application/x-www-form-urlencoded", ["Cookie"] = COOKIE}, body)
+  return wrk.format("POST", PATH,
+    {["Content-Type"] = "application/x-www-form-urlencoded", ["Sec-Fetch-Site"] = "same-origin"}, body)
 end
 """
 
@@ -388,6 +400,26 @@ def drain(base: str, timeout: float = 60.0) -> None:
         time.sleep(0.1)
 
 
+def through_nginx(app_port: int, folder: Path, args: argparse.Namespace) -> Result:
+    """The letter page through the shipped nginx configuration (deploy/nginx) in front of the same gunicorn.
+
+    The cache is warmed by one request first; nginx then answers from it and refreshes the page
+    in the background each time its max-age (PUBLIC_MAX_AGE) runs out.
+    """
+    place = folder / f"nginx-{app_port}"
+    place.mkdir()
+    nginx = NginxServer(place, app_port)
+    nginx.start()
+    try:
+        url = f"{nginx.base}/letters/{SLUG}"
+        context = ssl.create_default_context()
+        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+        urllib.request.urlopen(url, context=context).read()
+        return wrk("letter page through nginx", url, duration=args.duration, connections=args.connections)
+    finally:
+        nginx.stop()
+
+
 def bench_backend(backend: str, args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     """Seed, serve and measure one database, between two measurements of the hello ceiling."""
     url = fresh_database(backend, folder)
@@ -426,16 +458,7 @@ def bench_backend(backend: str, args: argparse.Namespace, folder: Path) -> dict[
         cookie, token, stamp_field = form_session(base)
         run_id = secrets.token_hex(3)
         scripts = {
-            "sign": lua(
-                folder,
-                "sign",
-                SIGN_LUA,
-                TOKEN=token,
-                COOKIE=cookie,
-                STARTED=stamp_field,
-                RUN=run_id,
-                PATH=f"/letters/{SLUG}/sign",
-            ),
+            "sign": lua(folder, "sign", SIGN_LUA, STARTED=stamp_field, RUN=run_id, PATH=f"/letters/{SLUG}/sign"),
             "confirm": lua(folder, "confirm", CONFIRM_LUA, TOKEN=token, COOKIE=cookie, TOKENS=str(tokens)),
             "etag": lua(folder, "etag", HEADER_LUA, ETAG=etag),
         }
@@ -458,6 +481,13 @@ def bench_backend(backend: str, args: argparse.Namespace, folder: Path) -> dict[
                 f"p99 {result.p99_ms:7.2f} ms  errors {result.errors}",
                 flush=True,
             )
+        if NGINX.is_file():
+            drain(base)
+            result = through_nginx(port, folder, args)
+            results.append(result)
+            print(f"[{backend}] {result.name:28} {result.rps:8.0f} req/s  errors {result.errors}", flush=True)
+        else:
+            print(f"[{backend}] letter page through nginx: not measured, nginx is not installed", flush=True)
         drain(base)
     finally:
         server.stop()

@@ -1,4 +1,4 @@
-"""Servers of a run's own, to be stopped, restarted and killed: PostgreSQL, Redis, gunicorn, mail worker, SMTP sink.
+"""Servers of a run's own, to be stopped, restarted and killed: PostgreSQL, Redis, gunicorn, mail, SMTP, nginx.
 
 Each lives in a folder it is given, on a free loopback port, and never touches the shared PostgreSQL
 (5432) or Redis (6379) that other tests use. ``benchmarks/faults.py`` and the tests use them.
@@ -25,9 +25,15 @@ import urllib.error
 import urllib.request
 from collections import Counter
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 from pathlib import Path
 from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -372,3 +378,104 @@ class MailSink:
         """Every address that got a message."""
         with self.lock:
             return {recipient for _, recipient, _ in self.received}
+
+
+NGINX = Path("/usr/sbin/nginx")
+SITE = ROOT / "deploy/nginx/undersigned.conf"
+
+
+def self_signed(folder: Path) -> tuple[Path, Path]:
+    """A certificate and key for 127.0.0.1, made for this run."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert_path, key_path
+
+
+def site_config(folder: Path, *, http_port: int, https_port: int, app_port: int) -> str:
+    """The shipped site, with only its ports and paths changed for this machine."""
+    cert, key = self_signed(folder)
+    text = SITE.read_text(encoding="utf-8")
+    replacements = {
+        "    listen 80;\n    listen [::]:80;\n": f"    listen 127.0.0.1:{http_port};\n",
+        "    listen 443 ssl http2;\n    listen [::]:443 ssl http2;\n": (
+            f"    listen 127.0.0.1:{https_port} ssl http2;\n"
+        ),
+        "/etc/letsencrypt/live/letters.example.org/fullchain.pem": str(cert),
+        "/etc/letsencrypt/live/letters.example.org/privkey.pem": str(key),
+        "/var/cache/nginx/undersigned": str(folder / "cache"),
+        "server 127.0.0.1:8000": f"server 127.0.0.1:{app_port}",
+        "/srv/undersigned/deploy/nginx": str(ROOT / "deploy/nginx"),
+    }
+    for shipped, here in replacements.items():
+        assert shipped in text, f"the shipped configuration no longer has {shipped!r}"
+        text = text.replace(shipped, here)
+    return text
+
+
+class NginxServer:
+    """nginx in the foreground: the shipped site (deploy/nginx) inside a main configuration of its own.
+
+    Only the site's ports and paths are changed: it listens on free loopback ports with a
+    certificate made for the run, and proxies to gunicorn on ``app_port``.
+    """
+
+    def __init__(self, folder: Path, app_port: int) -> None:
+        self.folder = folder
+        self.http_port, self.https_port = free_port(), free_port()
+        (folder / "site.conf").write_text(
+            site_config(folder, http_port=self.http_port, https_port=self.https_port, app_port=app_port)
+        )
+        user = "user root;\n" if os.geteuid() == 0 else ""
+        temp = " ".join(
+            f"{kind}_temp_path {folder / kind};" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+        )
+        (folder / "nginx.conf").write_text(
+            f"{user}worker_processes 1;\npid {folder / 'nginx.pid'};\nerror_log {folder / 'error.log'} info;\n"
+            "events { worker_connections 256; }\n"
+            f"http {{\n  access_log {folder / 'access.log'};\n  {temp}\n"
+            "  include /etc/nginx/mime.types;\n  default_type application/octet-stream;\n"
+            f"  include {folder / 'site.conf'};\n}}\n"
+        )
+        self.process: subprocess.Popen[bytes] | None = None
+        self.base = f"https://127.0.0.1:{self.https_port}"
+
+    def start(self) -> None:
+        """Check the configuration, start nginx and wait until it listens."""
+        args = [str(NGINX), "-p", str(self.folder), "-e", str(self.folder / "error.log"), "-c", "nginx.conf"]
+        checked = subprocess.run([*args, "-t"], capture_output=True, text=True)
+        assert checked.returncode == 0, checked.stderr
+        self.process = subprocess.Popen([*args, "-g", "daemon off;"])
+        wait_until(self.listening, 20, f"nginx on {self.https_port}")
+
+    def listening(self) -> bool:
+        """Whether it accepts connections on its HTTPS port."""
+        with socket.socket() as probe:
+            return probe.connect_ex(("127.0.0.1", self.https_port)) == 0
+
+    def stop(self) -> None:
+        """Stop it gracefully (SIGQUIT), killed after 10 s."""
+        if self.process is not None:
+            self.process.send_signal(signal.SIGQUIT)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+            self.process = None

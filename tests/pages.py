@@ -53,7 +53,7 @@ def tour_the_site(app: Flask, client: FlaskClient, letter_id: int, slug: str, la
         snapshot_logs()
     tour.visit(client, "verify this list", f"/letters/{slug}/log")
     tour.visit(client, "snapshots", f"/letters/{slug}/snapshots/")
-    token = csrf_token(client, f"/letters/{slug}")
+    token = csrf_token(client, f"/letters/{slug}/resend")
     tour.visit(
         client,
         "sign errors",

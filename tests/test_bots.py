@@ -10,9 +10,9 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
+from app.bots import FORM_STAMP_MAX_AGE
 from app.db import db
 from app.models import Letter, OutboxMessage, SignatureStatus, SuspectReason
-from app.signing.bots import FORM_STAMP_MAX_AGE
 from tests.factories import stored_signatures
 from tests.support import ManualClock, sign
 
@@ -30,10 +30,10 @@ def count_of(app: Flask) -> int:
 
 
 def form_fields(client: FlaskClient, path: str = f"/letters/{SLUG}") -> dict[str, str]:
-    """The hidden fields of the signing form as the page gives them (CSRF token, time stamp)."""
+    """The hidden fields of the signing form as the page gives them (the time stamp: the form has no token)."""
     html = client.get(path).get_data(as_text=True)
     fields = dict(re.findall(r'<input id="(?:csrf_token|started)" name="(\w+)" type="hidden" value="([^"]*)"', html))
-    assert set(fields) == {"csrf_token", "started"}, fields
+    assert set(fields) == {"started"}, fields
     return fields
 
 
@@ -43,7 +43,7 @@ pytestmark = [pytest.mark.settings(SIGN_MIN_SECONDS=2), pytest.mark.engines]
 
 def test_the_honeypot_holds_the_signature_quietly(app: Flask, client: FlaskClient, letter: Letter) -> None:
     fields = form_fields(client)
-    response = sign(client, SLUG, token=fields["csrf_token"], started=fields["started"], website="http://spam.example")
+    response = sign(client, SLUG, started=fields["started"], website="http://spam.example")
     # The bot sees exactly what a person sees...
     assert response.status_code == 303
     assert response.headers["Location"].endswith(f"/letters/{SLUG}/signed")
@@ -67,9 +67,7 @@ def test_a_form_sent_back_too_fast_is_asked_about_and_nothing_is_stored(
 ) -> None:
     fields = form_fields(client)
     clock.advance(1.9)
-    response = sign(
-        client, SLUG, token=fields["csrf_token"], started=fields["started"], email="kim.minji@example.org", comment="Hi"
-    )
+    response = sign(client, SLUG, started=fields["started"], email="kim.minji@example.org", comment="Hi")
     assert response.status_code == 200
     page = response.get_data(as_text=True)
     assert "One more step" in page and "Yes, send my confirmation" in page
@@ -88,7 +86,7 @@ def test_a_form_sent_back_too_fast_is_asked_about_and_nothing_is_stored(
 
 def test_only_a_second_failure_holds(app: Flask, client: FlaskClient, letter: Letter, clock: ManualClock) -> None:
     fields = form_fields(client)
-    page = sign(client, SLUG, token=fields["csrf_token"], started=fields["started"]).get_data(as_text=True)
+    page = sign(client, SLUG, started=fields["started"]).get_data(as_text=True)
     clock.advance(0.5)  # the button pressed faster than a person reads: a bot that follows the page
     assert client.post(f"/letters/{SLUG}/sign", data=ask_page_fields(page)).status_code == 303
     [held] = stored_signatures(app)
@@ -103,14 +101,14 @@ def test_the_ask_stamp_cannot_be_made_up_or_taken_from_the_form(
     fields = form_fields(client)
     stamp = fields["started"] if asked == "form" else "ask.AAAAAA.forged"
     clock.advance(5)
-    sign(client, SLUG, token=fields["csrf_token"], started=fields["started"], asked=stamp)
+    sign(client, SLUG, started=fields["started"], asked=stamp)
     [held] = stored_signatures(app)
     assert (held.status, held.suspect_reason) == (SignatureStatus.SUSPECT, SuspectReason.NO_FORM_TIME)
 
 
 def test_the_honeypot_is_never_asked_about(app: Flask, client: FlaskClient, letter: Letter) -> None:
     fields = form_fields(client)
-    response = sign(client, SLUG, token=fields["csrf_token"], started=fields["started"], website="x")
+    response = sign(client, SLUG, started=fields["started"], website="x")
     assert response.status_code == 303
     assert stored_signatures(app)[0].suspect_reason == SuspectReason.HONEYPOT
 
@@ -119,9 +117,9 @@ def test_the_honeypot_is_never_asked_about(app: Flask, client: FlaskClient, lett
 def test_a_missing_or_forged_time_stamp_is_held(
     app: Flask, client: FlaskClient, letter: Letter, clock: ManualClock, stamp: str
 ) -> None:
-    fields = form_fields(client)
+    form_fields(client)
     clock.advance(2.1)
-    assert sign(client, SLUG, token=fields["csrf_token"], started=stamp).status_code == 303
+    assert sign(client, SLUG, started=stamp).status_code == 303
     [held] = stored_signatures(app)
     assert (held.status, held.suspect_reason) == (SignatureStatus.SUSPECT, SuspectReason.NO_FORM_TIME)
 
@@ -130,12 +128,12 @@ def test_a_person_who_takes_their_time_is_not_held_and_signing_again_releases(
     app: Flask, client: FlaskClient, letter: Letter, clock: ManualClock
 ) -> None:
     fields = form_fields(client)
-    sign(client, SLUG, token=fields["csrf_token"], started=fields["started"], website="filled by an extension")
+    sign(client, SLUG, started=fields["started"], website="filled by an extension")
     assert stored_signatures(app)[0].status == SignatureStatus.SUSPECT
     # No mail came, so the person fills the form again, at a human pace: released and mailed.
     fields = form_fields(client)
     clock.advance(2.1)
-    assert sign(client, SLUG, token=fields["csrf_token"], started=fields["started"]).status_code == 303
+    assert sign(client, SLUG, started=fields["started"]).status_code == 303
     [signature] = stored_signatures(app)
     assert (signature.status, signature.suspect_reason) == (SignatureStatus.UNCONFIRMED, None)
     assert mail_kinds(app) == ["confirm"]
@@ -147,7 +145,7 @@ def test_a_form_left_open_for_days_is_still_fine(
 ) -> None:
     fields = form_fields(client)
     clock.advance(days * 24 * 3600)
-    sign(client, SLUG, token=fields["csrf_token"], started=fields["started"])
+    sign(client, SLUG, started=fields["started"])
     [signature] = stored_signatures(app)
     assert (signature.status, signature.suspect_reason) == (SignatureStatus.UNCONFIRMED, None)
 
@@ -157,7 +155,7 @@ def test_a_time_stamp_older_than_a_week_counts_as_none(
 ) -> None:
     fields = form_fields(client)
     clock.advance(FORM_STAMP_MAX_AGE + 1)
-    sign(client, SLUG, token=fields["csrf_token"], started=fields["started"])
+    sign(client, SLUG, started=fields["started"])
     [held] = stored_signatures(app)
     assert (held.status, held.suspect_reason) == (SignatureStatus.SUSPECT, SuspectReason.NO_FORM_TIME)
 
@@ -167,11 +165,11 @@ def test_a_held_request_changes_nothing_that_exists(
 ) -> None:
     fields = form_fields(client)
     clock.advance(2.1)
-    sign(client, SLUG, token=fields["csrf_token"], started=fields["started"], name="Ada Lovelace")
+    sign(client, SLUG, started=fields["started"], name="Ada Lovelace")
     assert mail_kinds(app) == ["confirm"]
     # A bot reusing the address cannot rename the signature or mail its owner.
     fields = form_fields(client)
-    sign(client, SLUG, token=fields["csrf_token"], started=fields["started"], name="Someone Else", website="x")
+    sign(client, SLUG, started=fields["started"], name="Someone Else", website="x")
     [signature] = stored_signatures(app)
     assert (signature.name, signature.status) == ("Ada Lovelace", SignatureStatus.UNCONFIRMED)
     assert mail_kinds(app) == ["confirm"]

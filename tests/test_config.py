@@ -11,8 +11,8 @@ import pytest
 from flask import Flask, session
 
 from app import create_app
+from app.bots import load_captcha
 from app.config import ConfigError, finalise, normalise_database_url, read_environment
-from app.signing.bots import load_captcha
 from tests.support import free_port, operator_env, project_folder
 
 STRONG = "k" * 40

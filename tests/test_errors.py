@@ -165,7 +165,7 @@ def test_an_unexpected_error_is_logged_for_the_operator_not_shown(
 
 
 def test_a_too_large_signature_is_413_and_stores_nothing(app: Flask, client: FlaskClient, letter: Letter) -> None:
-    token = csrf_token(client, f"/letters/{letter.slug}")
+    token = csrf_token(client, f"/letters/{letter.slug}/resend")
     response = sign(client, letter.slug, token=token, comment="z" * (app.config["MAX_CONTENT_LENGTH"] + 1))
     assert response.status_code == 413
     assert "larger than this site accepts" in response.get_data(as_text=True)

@@ -77,9 +77,9 @@ class Browser:
     def sign(self, email: str) -> int:
         status, page = self.request("GET", f"/letters/{SLUG}")
         assert status == 200
-        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)
-        assert token
-        form = {"csrf_token": token.group(1), "name": "Flood Test", "email": email, "public": "y"}
+        stamp = re.search(r'name="started" type="hidden" value="([^"]+)"', page)
+        assert stamp
+        form = {"started": stamp.group(1), "name": "Flood Test", "email": email, "public": "y"}
         status, _ = self.request("POST", f"/letters/{SLUG}/sign", urlencode(form))
         return status
 

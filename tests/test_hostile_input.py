@@ -82,7 +82,7 @@ def assert_safe(response: Any) -> str:
 
 
 def sign_data(client: FlaskClient, **fields: Any) -> dict[str, Any]:
-    token = csrf_token(client, f"/letters/{SLUG}")
+    token = csrf_token(client, f"/letters/{SLUG}/resend")
     return {"csrf_token": token, "name": "Ada Lovelace", "email": "ada@example.org", "public": "y", **fields}
 
 
@@ -242,7 +242,7 @@ def _names_an_address(body: bytes) -> bool:
 def test_malformed_form_bodies_are_refused_and_store_nothing(
     app: Flask, client: FlaskClient, letter: Letter, body: bytes, content_type: str
 ) -> None:
-    token = csrf_token(client, f"/letters/{SLUG}")
+    token = csrf_token(client, f"/letters/{SLUG}/resend")
     # The CSRF token goes in a header, so that the garbage body itself reaches the form.
     headers = {"X-CSRFToken": token}
     paths = [f"/letters/{SLUG}/sign", "/confirm/not-a-token"]
@@ -257,7 +257,7 @@ def test_malformed_form_bodies_are_refused_and_store_nothing(
 
 
 def test_multipart_garbage_and_duplicate_fields_are_answered(app: Flask, client: FlaskClient, letter: Letter) -> None:
-    token = csrf_token(client, f"/letters/{SLUG}")
+    token = csrf_token(client, f"/letters/{SLUG}/resend")
     headers = {"X-CSRFToken": token}
     garbage = [
         b'--xyz\r\nContent-Disposition: form-data; name="name"\r\n\r\nAda\r\n',  # never closed
@@ -323,7 +323,7 @@ def test_odd_methods_are_refused_everywhere(app: Flask, client: FlaskClient, let
         f"/api/v1/letters/{SLUG}/signatures",
         "/api/v1/openapi.json",
     ]
-    token = csrf_token(client, f"/letters/{SLUG}")
+    token = csrf_token(client, f"/letters/{SLUG}/resend")
     for path in paths:
         response = client.open(
             path, method=method, data={"csrf_token": token, "name": "Ada", "email": "ada@example.org"}

@@ -129,13 +129,17 @@ def test_the_language_comes_from_the_choice_then_accept_language_then_the_defaul
     assert html_lang(client, "/", headers=KOREAN) == "ko"
     page = client.get("/", headers=KOREAN).get_data(as_text=True)
     assert "이 서한에 서명하기" in page and "Sign this letter" not in page
-    # A choice from the switcher beats the browser's header, and is remembered.
+    # A choice from the switcher beats the browser's header, and the page's links carry it on;
+    # no cookie remembers it (each language of a page is its own entry in any cache).
     assert html_lang(client, "/?lang=en", headers=KOREAN) == "en"
-    assert html_lang(client, f"/letters/{SLUG}/signatures", headers=KOREAN) == "en"
+    chosen = client.get("/?lang=en", headers=KOREAN).get_data(as_text=True)
+    assert f'href="/letters/{SLUG}/signatures?lang=en"' in chosen
+    assert html_lang(client, f"/letters/{SLUG}/signatures?lang=en", headers=KOREAN) == "en"
     assert html_lang(client, "/privacy?lang=ko") == "ko"
-    assert html_lang(client, "/privacy") == "ko"
+    assert html_lang(client, "/privacy") == "en"
+    assert client.get_cookie("session") is None
     # A language the site does not speak is ignored.
-    assert html_lang(client, "/?lang=xx") == "ko"
+    assert html_lang(client, "/?lang=xx", headers=KOREAN) == "ko"
 
 
 @pytest.mark.settings(DEFAULT_LOCALE="ko")

@@ -47,7 +47,7 @@ def _open(client: FlaskClient, method: str, path: str, csrf: str) -> TestRespons
 def test_a_mangled_token_path_gets_the_bad_link_page_not_a_redirect(
     app: Flask, client: FlaskClient, letter: Letter, route: str, method: str
 ) -> None:
-    csrf = csrf_token(client, f"/letters/{SLUG}")
+    csrf = csrf_token(client, f"/letters/{SLUG}/resend")
     bad = _open(client, method, f"/{route}/not-a-token", csrf)
     assert bad.status_code == 404
     assert "This link cannot be used" in _page(bad)
@@ -64,7 +64,7 @@ def test_a_real_link_with_a_slash_added_confirms_and_withdraws_nothing(
 ) -> None:
     sign(client, SLUG, email="ada@example.org")
     confirm, withdraw = (link.partition("?")[0] for link in mail_links(app, "ada@example.org"))
-    csrf = csrf_token(client, f"/letters/{SLUG}")
+    csrf = csrf_token(client, f"/letters/{SLUG}/resend")
     for path in (confirm + suffix, confirm.replace("/confirm/", "/confirm/" + suffix, 1)):
         for method in ("GET", "POST"):
             response = _open(client, method, path, csrf)
@@ -101,7 +101,7 @@ def test_a_mangled_path_with_an_id_gets_the_404_page_not_a_redirect(
         letters.load_letter(session, letters.parse_letter_file(LETTER_TEXT + "\nA new line.\n"), now=utcnow())
     path = template.format(slug=SLUG, id=signature_id, version=2)
     assert client.get(path).status_code == 200  # the address as the site makes it
-    csrf = csrf_token(client, f"/letters/{SLUG}")
+    csrf = csrf_token(client, f"/letters/{SLUG}/resend")
     head, tail = path.rsplit("/", 1)
     mangled = [
         path + "/",

@@ -691,7 +691,11 @@ def test_the_queue_the_preview_and_the_log_read_in_korean_without_codes_or_am_pm
 ) -> None:
     ids = flagged(app, letter.id, ["Elon Musk", "Sam Altman"])
     build(app, lambda s: factories.signer(s, letter.id, SignatureStatus.SUSPECT, name="Quick", fill_seconds=0.5))
-    client.get("/moderate?lang=ko")
+    # Chosen in the address, the language stays in every form and link of the queue.
+    chosen = client.get(f"{QUEUE}?view=all&lang=ko").get_data(as_text=True)
+    assert f'action="{QUEUE}/signatures/{ids[0]}/decide?view=all&amp;lang=ko"' in chosen
+    assert f'action="{QUEUE}/actions?view=all&amp;lang=ko"' in chosen
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "ko-KR,ko;q=0.9"  # a moderator whose browser speaks Korean
     queue = client.get(f"{QUEUE}?view=all")
     text = text_of(queue)
     for code in ("confirmed", "suspect", "honeypot", "watchlist", "Looks fine", "Hide as fake", "Status"):

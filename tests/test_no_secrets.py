@@ -74,7 +74,7 @@ def test_nothing_secret_is_logged_or_rendered(
     slug = letter.slug
 
     # Signing (the form, the POST, the answer) and the worker over SMTP with a login.
-    token = csrf_token(client, f"/letters/{slug}")
+    token = csrf_token(client, f"/letters/{slug}/resend")
     session_cookie = client.get_cookie("session")
     assert session_cookie is not None
     cookies.add(session_cookie.value)

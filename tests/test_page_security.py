@@ -108,7 +108,9 @@ def test_every_public_page_has_no_inline_code_and_all_security_headers(
     )
     assert stamp
     fast = {"name": "Quick", "email": "quick@example.org", "started": stamp.group(1)}
-    ask = visit(f"/letters/{slug}/sign", "POST", data=fast | {"csrf_token": csrf_token(client, f"/letters/{slug}")})
+    ask = visit(
+        f"/letters/{slug}/sign", "POST", data=fast | {"csrf_token": csrf_token(client, f"/letters/{slug}/resend")}
+    )
     assert ask.status_code == 200 and 'name="asked"' in ask.get_data(as_text=True)
     app.config["SIGN_MIN_SECONDS"] = 0
     comment = "A long story. " * 30  # shortened in lists, whole on the signer's own page
@@ -147,7 +149,7 @@ def test_every_public_page_has_no_inline_code_and_all_security_headers(
     assert answer.status_code == 303
     assert visit(answer.headers["Location"]).status_code == 200
     assert visit("/confirm/not-a-real-token").status_code == 404
-    assert visit(f"/letters/{slug}/sign", "POST", data={"name": "x"}).status_code == 400  # no CSRF token
+    assert visit(f"/letters/{slug}/sign", "POST", data={"name": "x"}).status_code == 422  # the form refused
     assert visit("/nothing/here").status_code == 404
     assert visit(f"/letters/{slug}/sign").status_code == 405
 

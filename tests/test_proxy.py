@@ -56,6 +56,8 @@ def test_https_at_the_proxy_gives_hsts_and_secure_cookies(client: FlaskClient, l
     response = client.get(f"/letters/{letter.slug}", headers=headers)
     assert response.status_code == 200
     assert response.headers["Strict-Transport-Security"].startswith("max-age=31536000")
+    assert "Set-Cookie" not in response.headers  # a public page sets none; a page with a form does
+    response = client.get(f"/letters/{letter.slug}/resend", headers=headers)
     [cookie] = response.headers.getlist("Set-Cookie")
     attributes = [part.strip().lower() for part in cookie.split(";")]
     assert cookie.startswith("session=") and "secure" in attributes and "httponly" in attributes

@@ -59,7 +59,7 @@ def flags(app: Flask) -> list[Flag]:
 
 def report(client: FlaskClient, signature_id: int, **fields: str) -> Any:
     path = f"/letters/{SLUG}/signatures/{signature_id}/report"
-    data = {"reason": "fake", "csrf_token": csrf_token(client, f"/letters/{SLUG}")} | fields
+    data = {"reason": "fake", "csrf_token": csrf_token(client, f"/letters/{SLUG}/resend")} | fields
     return client.post(path, data=data)
 
 

@@ -44,7 +44,7 @@ def test_signing_a_new_address_reads_then_writes_in_a_short_transaction(
     lookup and no savepoint), its two tokens in one statement, the mail. On SQLite the writes are a
     transaction of their own that takes the write lock at its BEGIN; nothing before it holds the lock.
     """
-    token = csrf_token(client, f"/letters/{SLUG}")
+    token = csrf_token(client, f"/letters/{SLUG}/resend")
     with statements(app) as seen:
         assert sign(client, SLUG, token=token).status_code == 303
     starts = [i for i, item in enumerate(seen) if item == TRANSACTION]
@@ -76,7 +76,7 @@ def test_signing_again_before_confirming_costs_one_update_more_and_no_revoking(
     older, so no statement goes back to revoke them and the answer takes the time it always does.
     """
     sign(client, SLUG, city="Seoul")
-    token = csrf_token(client, f"/letters/{SLUG}")
+    token = csrf_token(client, f"/letters/{SLUG}/resend")
     with statements(app) as seen:
         assert sign(client, SLUG, token=token, city="Paris").status_code == 303
     # (A second signature under the same name also raises a flag for moderators: not the point here.)

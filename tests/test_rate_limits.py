@@ -40,7 +40,7 @@ def mails_to(app: Flask, address: str) -> int:
 
 
 def sign_from(client: FlaskClient, address: str, email: str) -> Any:
-    token = csrf_token(client, f"/letters/{SLUG}")
+    token = csrf_token(client, f"/letters/{SLUG}/resend")
     data = {"name": "Ada Lovelace", "email": email, "public": "y", "csrf_token": token}
     return client.post(f"/letters/{SLUG}/sign", data=data, **on(address))
 

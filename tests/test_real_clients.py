@@ -106,7 +106,7 @@ def test_the_atom_feed_speaks_the_language_asked_for_and_says_what_it_varies_by(
     add_korean(app, letter)
     publish_update(app, letter, "First news")
     english = client.get(f"/letters/{SLUG}/updates.atom")
-    assert {"Accept-Language", "Cookie"} <= set(english.vary)
+    assert "Accept-Language" in english.vary and "Cookie" not in english.vary
     feed = ElementTree.fromstring(english.data)  # noqa: S314 (our own answer)
     assert_valid_atom(feed, f"http://localhost/letters/{SLUG}/updates.atom")
     assert feed.get(XML_LANG) == "en" and feed.findtext(f"{ATOM}title") == "Updates: An open letter for testing"

@@ -126,7 +126,7 @@ def test_a_stranger_who_signs_again_cannot_change_what_the_owners_link_confirms(
     # The owner's first link confirms nothing now: it says why, and where to look instead.
     for response in (
         client.get(owners_link),
-        client.post(owners_link, data={"csrf_token": csrf_token(client, f"/letters/{SLUG}")}),
+        client.post(owners_link, data={"csrf_token": csrf_token(client, f"/letters/{SLUG}/resend")}),
     ):
         assert response.status_code == 410
         page = response.get_data(as_text=True)
@@ -279,7 +279,7 @@ def test_a_webmail_domain_is_said_not_to_be_shown_and_an_anonymous_signer_not_to
 def test_korean_signers_read_every_detail_in_korean(
     app: Flask, client: FlaskClient, letter: Letter, smtp_sink: SMTPSink
 ) -> None:
-    client.get("/?lang=ko")
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "ko"  # a Korean browser
     sign(client, SLUG, email=OWNER, **STRANGERS_DETAILS)
     deliver_mail(app)
     [message] = smtp_sink.messages_to(OWNER)

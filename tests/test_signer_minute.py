@@ -84,7 +84,8 @@ def test_after_confirming_the_signer_sees_their_place_the_count_their_entry_and_
     page = ada.page
     assert "You are signer no. 2." in page
     assert "now has 2 signatures." in page
-    entry = f'href="/letters/{SLUG}/signatures/{ada.id}"'
+    # The mailed link carried the signer's language, and so do the page's links.
+    entry = f'href="/letters/{SLUG}/signatures/{ada.id}?lang=en"'
     assert f"{entry}>See your entry in the list of signers</a>" in page
     assert "Ask others to sign" in page
     letter_url = f"http://localhost/letters/{SLUG}"
@@ -104,7 +105,7 @@ def test_an_unlisted_signer_gets_no_entry_link_and_a_second_press_no_place(
     assert "You are signer no. 1." in page
     assert "See your entry" not in page
     confirm, _ = mail_links(app, "quiet@example.org")
-    again = client.post(confirm, data={"csrf_token": csrf_token(client, f"/letters/{SLUG}")})
+    again = client.post(confirm, data={"csrf_token": csrf_token(client, f"/letters/{SLUG}/resend")})
     text = again.get_data(as_text=True)
     assert "Your signature was already confirmed" in text
     assert "signer no." not in text and "now has 1 signature." in text
@@ -120,7 +121,7 @@ def test_in_pre_moderation_the_page_says_it_waits_and_gives_no_place(
 
 
 def test_the_place_and_count_read_in_korean(app: Flask, client: FlaskClient, letter: Letter) -> None:
-    client.get(f"/letters/{SLUG}?lang=ko")
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "ko"  # a Korean browser
     page = sign_and_confirm(app, client, "minji@example.org", button="서명 확인하기").page
     assert "1번째 서명자입니다." in page
     assert "지금까지 1명이 서명했습니다." in page

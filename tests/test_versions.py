@@ -355,7 +355,7 @@ def test_a_material_change_reaches_signers_in_their_language(
     app: Flask, client: FlaskClient, runner: FlaskCliRunner, smtp_sink: SMTPSink, tmp_path: Path
 ) -> None:
     load(runner, tmp_path, FIRST)
-    client.get(f"/letters/{SLUG}?lang=ko")
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "ko"  # a Korean browser
     sign_and_confirm(app, client, "korean@example.org", sink=smtp_sink, button="서명 확인", wants_updates="y")
     load(runner, tmp_path, SECOND, "--material", "--note", "It now asks for fair pay too.")
     deliver_mail(app)

@@ -134,8 +134,9 @@ def test_an_expired_withdrawal_link_says_so_and_offers_a_new_one(
     page = client.get(link)
     assert page.status_code == 410
     assert "This link has expired" in page.get_data(as_text=True)
-    assert f'href="/letters/{SLUG}/withdraw"' in page.get_data(as_text=True)
-    assert client.post(link, data={"csrf_token": csrf_token(client, f"/letters/{SLUG}")}).status_code == 410
+    # The link's page is in the language the mail was (?lang=en), and so is the way to a new one.
+    assert f'href="/letters/{SLUG}/withdraw?lang=en"' in page.get_data(as_text=True)
+    assert client.post(link, data={"csrf_token": csrf_token(client, f"/letters/{SLUG}/resend")}).status_code == 410
     assert api_count(client) == 1
 
 

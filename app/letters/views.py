@@ -9,13 +9,14 @@ from typing import IO, Any
 
 from flask import Blueprint, abort, current_app, render_template, request, stream_with_context
 from flask_babel import get_locale
-from flask_wtf.csrf import generate_csrf
 from werkzeug.wrappers import Response
 
 from app import caching, export_files, log, removal_reasons, web
+from app.bots import current_captcha
 from app.db import db, utcnow
 from app.errors import N_
 from app.extensions import LANGUAGES
+from app.forms.signing import SignForm
 from app.letters import preview as previews
 from app.models import Letter, Organisation, Signature
 from app.ratelimit import config_limit, limiter
@@ -23,8 +24,6 @@ from app.services import counting, domains, letters, textdiff, updates
 from app.services import versions as letter_versions
 from app.services.progress import progress
 from app.services.queries import export, ledger, listing
-from app.signing.bots import current_captcha, new_form_stamp
-from app.signing.forms import SignForm
 from app.urls import external_url
 
 bp = Blueprint("letters", __name__)
@@ -40,7 +39,6 @@ LIST_PAGE_SIZE = 50
 # Comments longer than this are shortened in lists, with a link to the signature's own page.
 COMMENT_PREVIEW = 240
 # The badge and the embed show a live count: caches may keep them this long.
-EMBED_CACHE_CONTROL = "public, max-age=60"
 # A preview picture's address names its key: one that does not may be kept only a little while.
 PREVIEW_CACHE_CONTROL = "public, max-age=86400"
 PREVIEW_STALE_CACHE_CONTROL = "public, max-age=300"
@@ -109,27 +107,18 @@ def render_letter(letter: Letter, form: SignForm | None = None) -> str:
     )
 
 
-# The signing form's per-visitor values: a letter page is kept with holes where they go.
-FORM_HOLES = {"csrf_token": generate_csrf, "started": new_form_stamp}
-
-
 def letter_page(find: Callable[[], Letter | None]) -> str:
-    """The page of the letter ``find`` gives (or how to load one), from the page cache when fresh.
+    """The page of the letter ``find`` gives (or how to load one), from the page cache when fresh."""
 
-    Each visitor still gets a CSRF token and form stamp of their own, in their own session.
-    """
-
-    def render() -> tuple[str, dict[str, str]]:
+    def render() -> str:
         letter = find()
         if letter is None:
-            return render_template("letters/empty.html"), {}
-        form = SignForm()
-        html = render_letter(letter, form)
-        return html, {"csrf_token": form.csrf_token.current_token, "started": form.started.data}
+            return render_template("letters/empty.html")
+        return render_letter(letter)
 
     if current_captcha() is not None:
-        return render()[0]  # a CAPTCHA's widget may be per visitor
-    return caching.cached_page("letter", render, FORM_HOLES)
+        return render()  # a CAPTCHA's widget may be per visitor
+    return caching.cached_page("letter", render)
 
 
 def _log_key() -> log.SigningKey:
@@ -144,6 +133,7 @@ def _log_head(letter: Letter) -> dict[str, Any]:
 
 
 @bp.get("/letters/<slug>/log")
+@web.public_page
 def verify_log(slug: str) -> str:
     """How to verify this list: the current tree head, the public key, the verifier command."""
     letter = letters.get_letter(db.session, slug)
@@ -162,6 +152,7 @@ def verify_log(slug: str) -> str:
 
 
 @bp.get("/letters/<slug>/snapshots/")
+@web.public_page
 def snapshots(slug: str) -> str:
     """The daily open-data snapshots of the list, newest first."""
     letter = letters.get_letter(db.session, slug)
@@ -214,40 +205,43 @@ def snapshot(slug: str, day: str, file_format: str) -> Response:
 
 
 @bp.get("/")
+@web.public_page
 def index() -> str:
     """The featured letter, or how to load one."""
     return letter_page(lambda: letters.featured_letter(db.session))
 
 
 @bp.get("/letters/<slug>")
+@web.public_page
 def letter(slug: str) -> str:
     """One letter's own page."""
     return letter_page(lambda: letters.get_letter(db.session, slug))
 
 
 @bp.get("/letters/<slug>/newest")
+@web.public_page
 def newest(slug: str) -> str:
     """The newest public signers as list items, for the letter page's live update."""
 
-    def render() -> tuple[str, dict[str, str]]:
+    def render() -> str:
         letter = letters.get_letter(db.session, slug)
         page = listing.public_signatures(db.session, letter.id, limit=NEWEST_SIGNERS, founding=False)
-        html = render_template(
+        return render_template(
             "letters/_newest.html",
             letter=letter,
             signatures=page.signatures,
             organisations=organisations_of(page.signatures),
             comment_preview=COMMENT_PREVIEW,
         )
-        return html, {}
 
     return caching.cached_page("newest", render)
 
 
 @bp.get("/letters/<slug>/signatures")
+@web.public_page
 def signatures(slug: str) -> str:
     """All public signers, newest first, a page at a time, searchable, optionally only those with comments."""
-    return caching.cached_page("signatures", lambda: (_render_signatures(slug), {}))
+    return caching.cached_page("signatures", lambda: _render_signatures(slug))
 
 
 def _render_signatures(slug: str) -> str:
@@ -335,6 +329,7 @@ def signatures_json(slug: str) -> Response:
 # Addresses with an id that emails and the list link to: a mangled one ("//", "%2F") is a 404 like a
 # wrong id, never a redirect to a tidied address (the token routes do the same, see app.urls).
 @bp.get("/letters/<slug>/signatures/<id:signature_id>", merge_slashes=False)
+@web.public_page
 def signature(slug: str, signature_id: int) -> str:
     """One public signer with the whole of their comment."""
     letter = letters.get_letter(db.session, slug)
@@ -347,6 +342,7 @@ def signature(slug: str, signature_id: int) -> str:
 
 
 @bp.get("/letters/<slug>/updates.atom")
+@web.public_page
 def updates_feed(slug: str) -> Response:
     """The letter's updates as an Atom 1.0 feed, newest first, in the visitor's language (?lang=)."""
     letter = letters.get_letter(db.session, slug)
@@ -369,9 +365,6 @@ def updates_feed(slug: str) -> Response:
     )
     response = current_app.make_response(xml)
     response.mimetype = "application/atom+xml"
-    response.headers["Cache-Control"] = EMBED_CACHE_CONTROL
-    # Without ?lang= the language comes from Accept-Language or the visitor's chosen one (the cookie).
-    response.vary.update(("Accept-Language", "Cookie"))
     response.set_etag(hashlib.sha256(response.get_data()).hexdigest()[:32])
     response.last_modified = updated
     return response.make_conditional(request.environ)
@@ -399,6 +392,7 @@ _NO_EARLIER = N_("The first version has no earlier one to compare with.")
 
 
 @bp.get("/letters/<slug>/versions")
+@web.public_page
 def versions(slug: str) -> str:
     """Every published text of the letter: when, what changed, and how many signed under each."""
     letter = letters.get_letter(db.session, slug)
@@ -410,6 +404,7 @@ def versions(slug: str) -> str:
 
 
 @bp.get("/letters/<slug>/versions/<id:number>", merge_slashes=False)
+@web.public_page
 def version(slug: str, number: int) -> str:
     """One version's text, as it read then."""
     letter = letters.get_letter(db.session, slug)
@@ -418,6 +413,7 @@ def version(slug: str, number: int) -> str:
 
 
 @bp.get("/letters/<slug>/versions/<id:number>/diff", merge_slashes=False)
+@web.public_page
 def version_diff(slug: str, number: int) -> str:
     """What changed from the version before to this one: the Markdown source, added and removed."""
     letter = letters.get_letter(db.session, slug)
@@ -436,15 +432,15 @@ def version_diff(slug: str, number: int) -> str:
 
 
 def _embeddable(response: Response) -> Response:
-    """Let the configured sites frame or show this answer, and keep it briefly in caches."""
+    """Let the configured sites frame or show this answer."""
     response.headers["Content-Security-Policy"] = web.content_security_policy(
         frame_ancestors=current_app.config["EMBED_ALLOWED_ORIGINS"]
     )
-    response.headers["Cache-Control"] = EMBED_CACHE_CONTROL
     return response
 
 
 @bp.get("/letters/<slug>/embed")
+@web.public_page
 def embed(slug: str) -> Response:
     """A small page for other sites' iframes: title, count, progress and a button to the letter."""
     letter = letters.get_letter(db.session, slug)
@@ -455,6 +451,7 @@ def embed(slug: str) -> Response:
 
 
 @bp.get("/letters/<slug>/badge.svg")
+@web.public_page
 def badge(slug: str) -> Response:
     """A small SVG image with the live count ("1,234 signatures"; "closed" beside it once closed)."""
     letter = letters.get_letter(db.session, slug)
@@ -478,6 +475,7 @@ def badge(slug: str) -> Response:
 
 
 @bp.get("/letters")
+@web.public_page
 def index_of_letters() -> str:
     """Every letter on this site."""
     all_letters = letters.all_letters(db.session)
@@ -524,6 +522,7 @@ def favicon() -> Response:
 
 
 @bp.get("/privacy")
+@web.public_page
 def privacy() -> str:
     """What is stored, what is public, for how long, and how to withdraw."""
     featured = letters.featured_letter(db.session)

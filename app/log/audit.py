@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from cryptography.exceptions import InvalidSignature
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -30,8 +31,6 @@ class Check:
 
 def check(session: Session, letter: Letter, key: SigningKey) -> Check:
     """Recompute the letter's log from its entries; compare it with the tree heads and the signatures."""
-    from cryptography.exceptions import InvalidSignature
-
     result = Check(size=tree_size(session, letter.id))
     problems = result.problems
     hashes: list[bytes] = []

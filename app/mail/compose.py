@@ -4,19 +4,18 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from flask import current_app, render_template
+from flask import render_template
 from flask_babel import force_locale
 
 from app.mail.message import Email
 from app.mail.outbox import sender_domain
-from app.models import Letter, LetterUpdate, LetterVersion, Signature, TokenLifetimes
+from app.models import Letter, LetterUpdate, LetterVersion, Signature
 from app.text import markdown_as_text
 from app.urls import external_url
 
 
 def _render(name: str, locale: str, **context: Any) -> Email:
     """Render a message in ``locale``, with the letter's title in that language when it has a translation."""
-    context.setdefault("site_name", current_app.config["SITE_NAME"])
     context.setdefault("title", context["letter"].text_in(locale).title)
     with force_locale(locale):
         subject = render_template(f"mail/{name}.subject.txt", **context)
@@ -35,7 +34,7 @@ def list_headers(letter: Letter, unsubscribe_url: str) -> dict[str, str]:
     List-Id beside List-Unsubscribe. The list's name is the letter's title when it is ASCII
     (a header's words would otherwise be encoded, angle brackets and all).
     """
-    list_id = f"<{letter.slug}.letters.{sender_domain(current_app.config['MAIL_DEFAULT_SENDER'])}>"
+    list_id = f"<{letter.slug}.letters.{sender_domain()}>"
     title = letter.title.replace("\\", "").replace('"', "")
     return {
         "List-Id": f'"{title}" {list_id}' if title.isascii() and title.isprintable() else list_id,
@@ -73,11 +72,12 @@ class Signer(Protocol):
     def locale(self) -> str: ...
 
 
-def confirmation(signer: Signer, letter: Letter, confirm_token: str, withdraw_token: str) -> Email:
+def confirmation(signer: Signer, letter: Letter, confirm_token: str, withdraw_token: str, *, days: int) -> Email:
     """The mail with the link that confirms a signature, and the one that takes it back.
 
     ``signer`` may be the form's details (``SignatureInput``): a new signer's mail is written
-    before the signature is stored, so that the write transaction stays short.
+    before the signature is stored, so that the write transaction stays short. ``days`` is how
+    long the confirmation link works.
     """
     return _render(
         "confirm",
@@ -87,19 +87,19 @@ def confirmation(signer: Signer, letter: Letter, confirm_token: str, withdraw_to
         # The pages behind the links speak the signer's language, whatever the browser that opens them says.
         confirm_url=external_url("signing.confirm", token=confirm_token, lang=signer.locale),
         withdraw_url=external_url("signing.withdraw", token=withdraw_token, lang=signer.locale),
-        days=TokenLifetimes.from_config(current_app.config).confirm.days,
+        days=days,
     )
 
 
-def withdrawal_link(signature: Signature, raw_token: str) -> Email:
-    """The mail with the single-use link that withdraws a signature."""
+def withdrawal_link(signature: Signature, raw_token: str, *, days: int) -> Email:
+    """The mail with the single-use link that withdraws a signature, working for ``days`` days."""
     return _render(
         "withdraw",
         signature.locale,
         signature=signature,
         letter=signature.letter,
         withdraw_url=external_url("signing.withdraw", token=raw_token, lang=signature.locale),
-        days=TokenLifetimes.from_config(current_app.config).withdraw.days,
+        days=days,
     )
 
 
@@ -132,10 +132,13 @@ def update(signature: Signature, letter_update: LetterUpdate, unsubscribe_token:
     return Email(email.subject, email.text, email.html, list_headers(signature.letter, url))
 
 
-def material_change(signature: Signature, version: LetterVersion, withdraw_token: str, unsubscribe_token: str) -> Email:
+def material_change(
+    signature: Signature, version: LetterVersion, withdraw_token: str, unsubscribe_token: str, *, days: int
+) -> Email:
     """The note to a signer who asked for updates: the letter's text changed in substance since they signed.
 
-    It is update mail too: the link and headers that stop the updates stop it as well.
+    It is update mail too: the link and headers that stop the updates stop it as well. The
+    withdrawal link works for ``days`` days.
     """
     letter = signature.letter
     url = external_url("signing.unsubscribe", token=unsubscribe_token, lang=signature.locale)
@@ -150,7 +153,7 @@ def material_change(signature: Signature, version: LetterVersion, withdraw_token
             "letters.version", slug=letter.slug, number=signature.letter_version, lang=signature.locale
         ),
         withdraw_url=external_url("signing.withdraw", token=withdraw_token, lang=signature.locale),
-        days=TokenLifetimes.from_config(current_app.config).withdraw.days,
+        days=days,
         unsubscribe_url=url,
     )
     return Email(email.subject, email.text, email.html, list_headers(letter, url))

@@ -17,15 +17,15 @@ from app.mail.message import Email
 from app.models import OutboxMessage, Signature
 
 
-def sender_domain(sender: str) -> str:
-    """The domain of the configured sender, for Message-IDs."""
-    address = parseaddr(sender)[1]
+def sender_domain() -> str:
+    """The domain of the app's sender (MAIL_DEFAULT_SENDER), for Message-IDs and List-Ids."""
+    address = parseaddr(current_app.config["MAIL_DEFAULT_SENDER"])[1]
     return address.rpartition("@")[2] or "localhost"
 
 
 def new_message_id() -> str:
     """A unique Message-ID under the sender's domain."""
-    return make_msgid(domain=sender_domain(current_app.config["MAIL_DEFAULT_SENDER"]))
+    return make_msgid(domain=sender_domain())
 
 
 def _values(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Sequence
 from datetime import date, timedelta
+from typing import Any
 
 from flask import (
     Blueprint,
@@ -68,6 +69,12 @@ from app.services.tokens import TokenLifetimes
 from app.web import format_count
 
 bp = Blueprint("moderation", __name__, url_prefix="/moderate")
+
+
+@bp.context_processor
+def moderator_in_templates() -> dict[str, Any]:
+    """``current_user`` in the moderators' templates (and only there: public pages read no session)."""
+    return {"current_user": current_user}
 
 
 @bp.before_request

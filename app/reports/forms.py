@@ -8,8 +8,8 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
 from app.forms import Form
+from app.forms.signing import EMAIL_MAX, EmailAddress, normalise_line, normalise_paragraphs
 from app.services.reports import ReportReason
-from app.signing.forms import EMAIL_MAX, EmailAddress, normalise_line, normalise_paragraphs
 
 DETAILS_MAX = 500
 

@@ -21,7 +21,6 @@ from sqlalchemy.orm import Session
 from app.db import claim_leased
 from app.models import Job, JobStatus
 
-LEASE = timedelta(minutes=5)
 FIRST_RETRY = timedelta(minutes=1)
 LONGEST_RETRY = timedelta(hours=6)
 MAX_ATTEMPTS = 10
@@ -67,11 +66,11 @@ def pending(session: Session, kind: str, *, other_than: int | None = None) -> bo
     return session.scalar(query.limit(1)) is not None
 
 
-def claim_due(session: Session, *, worker_id: str, now: datetime, limit: int) -> list[Job]:
-    """Lease up to ``limit`` due, unleased jobs to ``worker_id``, in one statement; oldest first."""
+def claim_due(session: Session, *, worker_id: str, now: datetime, limit: int, lease: timedelta) -> list[Job]:
+    """Lease up to ``limit`` due, unleased jobs to ``worker_id`` for ``lease``, in one statement; oldest first."""
     pending = JobStatus.PENDING
     return claim_leased(
-        session, Job, pending=pending, due=Job.run_after, worker_id=worker_id, now=now, limit=limit, lease=LEASE
+        session, Job, pending=pending, due=Job.run_after, worker_id=worker_id, now=now, limit=limit, lease=lease
     )
 
 

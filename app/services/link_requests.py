@@ -78,12 +78,15 @@ def answer(
         # stops confirming if the address signs again.
         confirm_token = issue_token(session, signature, TokenPurpose.CONFIRM, now=now, ttl=ttl.confirm)
         withdraw_token = issue_token(session, signature, TokenPurpose.WITHDRAW, now=now, ttl=ttl.withdraw)
-        email, mail_kind = compose.confirmation(signature, signature.letter, confirm_token, withdraw_token), "confirm"
+        email, mail_kind = (
+            compose.confirmation(signature, signature.letter, confirm_token, withdraw_token, days=ttl.confirm.days),
+            "confirm",
+        )
     elif kind == ALREADY_SIGNED:
         raw = issue_token(session, signature, TokenPurpose.WITHDRAW, now=now, ttl=ttl.withdraw)
         email, mail_kind = compose.already_signed(signature, raw), "already_signed"
     else:
         raw = issue_token(session, signature, TokenPurpose.WITHDRAW, now=now, ttl=ttl.withdraw)
-        email, mail_kind = compose.withdrawal_link(signature, raw), "withdraw"
+        email, mail_kind = compose.withdrawal_link(signature, raw, days=ttl.withdraw.days), "withdraw"
     outbox.enqueue(session, signature.email, email, kind=mail_kind, now=now, signature=signature)
     return True

@@ -115,10 +115,14 @@ class Draft:
     email: Email
 
 
-def draft_confirmation(letter: Letter, signer: compose.Signer) -> Draft:
+def draft_confirmation(letter: Letter, signer: compose.Signer, ttl: TokenLifetimes) -> Draft:
     """The confirmation mail ``signer`` (the form's details, or a stored signature) gets, with fresh tokens."""
     confirm_token, withdraw_token = new_token(), new_token()
-    return Draft(confirm_token, withdraw_token, compose.confirmation(signer, letter, confirm_token, withdraw_token))
+    return Draft(
+        confirm_token,
+        withdraw_token,
+        compose.confirmation(signer, letter, confirm_token, withdraw_token, days=ttl.confirm.days),
+    )
 
 
 def _store_confirmation(
@@ -198,7 +202,7 @@ def release_held(session: Session, signature: Signature, *, now: datetime, ttl: 
     """Release a signature held as suspect: it becomes unconfirmed and its owner gets the link."""
     signature.status = SignatureStatus.UNCONFIRMED
     signature.suspect_reason = None
-    draft = draft_confirmation(signature.letter, signature)
+    draft = draft_confirmation(signature.letter, signature, ttl)
     _store_confirmation(session, signature.id, signature.submission, signature.email, draft, now=now, ttl=ttl)
 
 
@@ -231,7 +235,7 @@ def sign(
     if new_id is not None:
         _raise_flags(session, letter.id, new_id, screening.flags, now=now)
         if mails:
-            draft = draft or draft_confirmation(letter, data)
+            draft = draft or draft_confirmation(letter, data, ttl)
             _store_confirmation(session, new_id, FIRST_SUBMISSION, data.email, draft, now=now, ttl=ttl)
         return
     if suspect:
@@ -254,7 +258,7 @@ def sign(
         signature_id, submission = unconfirmed
         _raise_flags(session, letter.id, signature_id, screening.flags, now=now)
         if mails:
-            draft = draft or draft_confirmation(letter, data)
+            draft = draft or draft_confirmation(letter, data, ttl)
             _store_confirmation(session, signature_id, submission, data.email, draft, now=now, ttl=ttl)
         return
     # Signed and confirmed before: the mail worker writes the "you have signed" note, so this

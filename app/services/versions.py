@@ -130,7 +130,9 @@ def mail_batch(
         return None
     for signature in signers_to_notify(session, letter_id, number, after_id=after, limit=limit):
         raw = issue_token(session, signature, TokenPurpose.WITHDRAW, now=now, ttl=withdraw_ttl)
-        email = compose.material_change(signature, version, raw, unsubscribe_token(secret, signature))
+        email = compose.material_change(
+            signature, version, raw, unsubscribe_token(secret, signature), days=withdraw_ttl.days
+        )
         outbox.enqueue(session, signature.email, email, kind="material_change", now=now, signature=signature)
         after = signature.id
     session.flush()

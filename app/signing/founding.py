@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 from werkzeug.datastructures import MultiDict
 
+from app.forms.signing import SignForm
 from app.services.signing import SignatureInput
-from app.signing.forms import SignForm
 
 COLUMNS = ("name", "email", "affiliation", "country", "city")
 REQUIRED_COLUMNS = ("name", "email")

@@ -7,18 +7,19 @@ from flask_babel import get_locale
 from markupsafe import Markup
 from werkzeug.wrappers import Response
 
+from app.bots import current_captcha, new_ask_stamp, read_fill_time, should_ask, suspect_reason
 from app.db import db, utcnow
 from app.errors import LetterClosed, TokenProblem
 from app.extensions import csrf
+from app.forms.signing import AddressForm, SignForm
 from app.letters.views import render_letter
 from app.models import Letter, Signature, SignatureStatus
 from app.ratelimit import client_network_key, config_limit, limiter, over_soft_limit, private_key
 from app.services import flags, letters, link_requests, signing, updates, withdrawal
 from app.services.tokens import TokenLifetimes
-from app.signing.bots import current_captcha, new_ask_stamp, read_fill_time, should_ask, suspect_reason
-from app.signing.forms import AddressForm, SignForm
 from app.text import mask_address
 from app.urls import external_url
+from app.web import refuse_other_sites
 
 bp = Blueprint("signing", __name__)
 
@@ -58,8 +59,11 @@ def sign(slug: str) -> Response | str | tuple[str, int]:
     """Take a signature; the answer is the same whether or not the address signed before.
 
     Everything but the writes happens first, outside the write transaction: the checks, the
-    flags' lookups and the new signer's mail. The writes are then a few INSERTs.
+    flags' lookups and the new signer's mail. The writes are then a few INSERTs. The form has
+    no session token (its page is the same for everyone): a browser's form from another site
+    is refused by where it comes from.
     """
+    refuse_other_sites()
     letter = letters.get_letter(db.session, slug)
     if letter.is_closed(utcnow()):
         raise LetterClosed()
@@ -101,20 +105,25 @@ def sign(slug: str) -> Response | str | tuple[str, int]:
         may_mail=_may_mail(data.email_key),
         flags=tuple(raised) + ((burst,) if burst else ()),
     )
-    draft = signing.draft_confirmation(letter, data) if screening.may_mail and not screening.suspect_reason else None
+    ttl = TokenLifetimes.from_config(current_app.config)
+    mails = screening.may_mail and not screening.suspect_reason
+    draft = signing.draft_confirmation(letter, data, ttl) if mails else None
     writing = db.begin_write()
     signing.sign(
         writing,
         letter,
         data,
         now=utcnow(),
-        ttl=TokenLifetimes.from_config(current_app.config),
+        ttl=ttl,
         screening=screening,
         draft=draft,
     )
     writing.commit()
     _remember_address(letter, data.email)
     return redirect(url_for(".check_inbox", slug=letter.slug), 303)
+
+
+csrf.exempt(sign)  # refused by where it comes from instead: see refuse_other_sites
 
 
 @bp.get("/letters/<slug>/signed")

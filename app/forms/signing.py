@@ -17,9 +17,9 @@ from wtforms import BooleanField, EmailField, Field, HiddenField, SelectField, S
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 from wtforms.widgets import Select
 
+from app.bots import new_form_stamp
 from app.forms import Form
 from app.services.signing import SignatureInput, email_key
-from app.signing.bots import new_form_stamp
 from app.text import clean_name, clean_paragraphs, looks_like_url
 
 NAME_MAX = 120
@@ -163,7 +163,16 @@ class AddressForm(Form):
 
 
 class SignForm(Form):
-    """The signature: a name and an address are required, the rest is optional."""
+    """The signature: a name and an address are required, the rest is optional.
+
+    It carries no CSRF token: the letter page it is drawn on is the same for every visitor, so
+    that any HTTP cache can hold it. The signing view refuses a form sent from another site
+    instead (``app.web.refuse_other_sites``; the README's "Forms without a session" says why
+    that is enough for this form).
+    """
+
+    class Meta(Form.Meta):
+        csrf = False
 
     name = StringField(
         _l("Full name"),
@@ -203,10 +212,10 @@ class SignForm(Form):
         _l("Show the domain of my email address, e.g. “confirmed via @example.edu”"), default=False
     )
     wants_updates = BooleanField(_l("Email me updates about this letter"), default=False)
-    # Bot checks (see app.signing.bots): a field people never see, and when the form was shown.
+    # Bot checks (see app.bots): a field people never see, and when the form was shown.
     website = StringField(_l("Leave this field empty"))
     started = HiddenField(default=new_form_stamp)
-    # Set only on the "is this you?" page that a too-fast form gets (see app.signing.bots).
+    # Set only on the "is this you?" page that a too-fast form gets (see app.bots).
     asked = HiddenField()
 
     normalised_email: str = ""
