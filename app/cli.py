@@ -262,6 +262,10 @@ def letter_recount(slug: str, fix: bool) -> None:
         stored, actual = result.stored_domains.get(domain, 0), result.actual_domains.get(domain, 0)
         if stored != actual:
             click.echo(f"  confirmed via {domain}: stored {stored}, recount {actual}.")
+    for name in sorted(result.stored_stats.keys() | result.actual_stats.keys()):
+        stored, actual = result.stored_stats.get(name, 0), result.actual_stats.get(name, 0)
+        if stored != actual:
+            click.echo(f"  {name}: stored {stored}, recount {actual}.")
     if not fix:
         raise SystemExit(1)
 

@@ -317,6 +317,18 @@ def clock_time(moment: datetime) -> str:
     return f"{local:%H:%M} {local.tzname() or ''}".strip()
 
 
+def short_day(day: date | datetime) -> str:
+    """A day in few characters, in the visitor's language: "Dec 3", "12월 3일"."""
+    return str(babel_dates.format_skeleton("MMMd", day, locale=str(get_locale() or "en")))
+
+
+def short_hour(moment: datetime) -> str:
+    """An hour (UTC) in few characters, in the visitor's language and 24-hour time: "Dec 3 17:00", "12월 3일 17:00"."""
+    locale = str(get_locale() or "en")
+    day = babel_dates.format_skeleton("MMMd", moment, tzinfo=UTC, locale=locale)
+    return f"{day} {babel_dates.format_skeleton('Hm', moment, tzinfo=UTC, locale=locale)}"
+
+
 # How long ago, in the largest whole unit: one step of each, below a day (Babel's words, cached).
 _RELATIVE_STEPS: tuple[tuple[int, Literal["hour", "minute"]], ...] = ((3600, "hour"), (60, "minute"))
 
@@ -351,6 +363,29 @@ def signed_when(moment: datetime) -> Markup:
     return Markup('<time class="signer-date" datetime="{}" title="{}">{}</time>').format(
         machine_time(moment), exact, signing_day(moment)
     )
+
+
+def ago(moment: datetime, now: datetime | None = None) -> str:
+    """How long ago ``moment`` was, in its largest whole unit ("5 minutes ago", "3일 전"); "just now" in a minute."""
+    now = now or datetime.now(UTC)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    seconds = int((now - moment).total_seconds())
+    if seconds < 60:
+        return str(_("just now"))
+    delta = timedelta(seconds=-seconds)
+    return str(babel_dates.format_timedelta(delta, threshold=1, add_direction=True, locale=str(get_locale() or "en")))
+
+
+def when_tag(moment: datetime) -> Markup:
+    """When something happened, relative and exact, in the reader's language: "5 minutes ago" and
+    "Dec 3, 2026 15:40 UTC" (a 24-hour clock, never an AM/PM), in a <time> element."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    exact = f"{signing_day(moment)} {clock_time(moment)}"
+    return Markup(
+        '<time class="when" datetime="{}"><span class="when-ago">{}</span> <span class="when-exact">{}</span></time>'
+    ).format(machine_time(moment), ago(moment), exact)
 
 
 def share_links(url: str, title: str) -> list[tuple[str, str]]:
@@ -644,6 +679,8 @@ def init_app(app: Flask) -> None:
         count_sentence=count_sentence,
         count_text=count_text,
         language_links=language_links,
+        short_day=short_day,
+        short_hour=short_hour,
         alternate_links=alternate_links,
         is_public_page=is_public_page,
         language_name=language_name,
@@ -657,6 +694,10 @@ def init_app(app: Flask) -> None:
         signature_details=signature_details,
         signing_day=signing_day,
         signed_when=signed_when,
+        when_tag=when_tag,
+        ago=ago,
+        clock_time=clock_time,
+        format_decimal=format_decimal,
         format_date=format_date,
         format_datetime=format_datetime,
         current_locale=lambda: str(get_locale() or "en"),

@@ -26,6 +26,8 @@ from sqlalchemy.orm import Session
 from app import log
 from app.db import db, utcnow
 from app.models import (
+    Flag,
+    FlagKind,
     Letter,
     LetterUpdate,
     Moderator,
@@ -38,8 +40,9 @@ from app.models import (
     WatchName,
 )
 from app.moderation import accounts
-from app.services import counting, updates
+from app.services import counting, stats, updates
 from app.services import letters as letter_service
+from app.services.flags import Raised
 from app.services.tokens import hash_token
 from app.text import name_key
 from tests.support import SMTPSink, csrf_token, deliver_mail, link_in, mail_links, path_of, press, sign
@@ -137,6 +140,7 @@ def signer(
         counting.add_to_count(session, letter_id, 1, now=now, version=signature.letter_version)
         if signature.confirmed_domain:
             counting.add_to_domain_tally(session, letter_id, signature.confirmed_domain, 1)
+        stats.add(session, signature, 1)
     tally = counting.tally_name(status, signature.removal_reason, signature.unlisted_until_review)
     if tally:
         counting.add_to_tally(session, letter_id, tally, 1)
@@ -153,6 +157,29 @@ def watched_name(session: Session, name: str) -> WatchName:
         session.add(found)
         session.flush()
     return found
+
+
+def flag(
+    session: Session,
+    signature: Signature,
+    kind: FlagKind = FlagKind.WATCHLIST,
+    *,
+    now: datetime | None = None,
+    **facts: str,
+) -> Flag:
+    """An open flag on ``signature`` with its facts, as signing or a report raises it (watch list by default)."""
+    if kind == FlagKind.WATCHLIST and not facts:
+        facts = {"name": signature.name}
+    made = Flag(
+        letter_id=signature.letter_id,
+        signature_id=signature.id,
+        kind=kind,
+        detail=Raised(kind, facts).detail,
+        created_at=now or utcnow(),
+    )
+    session.add(made)
+    session.flush()
+    return made
 
 
 def confirmed_signers(
@@ -181,6 +208,7 @@ def confirmed_signers(
         )
     session.flush()
     counting.add_to_count(session, letter_id, count, now=now, version=fields.get("letter_version", 1))
+    stats.catch_up(session, letter_id)
 
 
 def add_confirmed(app: Flask, letter_id: int, count: int, **options: Any) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import os
 import re
 import socket
@@ -10,6 +11,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -21,10 +23,13 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import orm
 
 from app.clock import Clock
-from app.db import db
-from app.models import Job, OutboxMessage, Signature, Token
+from app.db import db, utcnow
+from app.models import Job, Letter, OutboxMessage, Signature, Token
+from app.services import counting
+from app.services.counting import Recount
 from benchmarks.servers import RedisServer, ServerMissing
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -167,6 +172,16 @@ def csrf_token(client: FlaskClient, path: str) -> str:
     return match.group(1)
 
 
+_HIDDEN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)">')
+
+
+def confirmation_fields(page: str) -> list[tuple[str, str]]:
+    """The hidden fields of a moderator's confirmation page (what pressing its button sends), in order."""
+    form = page[page.index('class="panel confirm-form"') :]
+    form = form[: form.index("</form>")]
+    return [(name, html.unescape(value)) for name, value in _HIDDEN.findall(form)]
+
+
 def copy_cookies(source: FlaskClient, target: FlaskClient) -> None:
     """Put every cookie of ``source``'s jar into ``target``'s, as someone who copied them would."""
     for cookie in (source._cookies or {}).values():
@@ -211,6 +226,97 @@ def table_counts(app: Flask) -> dict[str, int]:
             model.__tablename__: session.scalar(sa.select(sa.func.count()).select_from(model)) or 0
             for model in (Signature, Token, OutboxMessage, Job)
         }
+
+
+# Stored rows, read or changed around the test's requests and commands (one app context each, so
+# a test body needs none). What they return is detached: its columns are loaded, its relationships
+# are not (read those with ``read``).
+
+
+def read(app: Flask, query: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    """``query(session, *args, **kwargs)`` in a session of the app's own: what a read model or service answers."""
+    with app.app_context():
+        return query(db.session, *args, **kwargs)
+
+
+def write(app: Flask, change: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    """``change(session, *args, **kwargs)`` in a transaction of its own, committed (for the app to see)."""
+    with app.app_context(), db.transaction() as session:
+        return change(session, *args, **kwargs)
+
+
+def _select(what: tuple[Any, ...], where: Any, order_by: Any, filters: dict[str, Any]) -> sa.Select[Any]:
+    if len(what) == 1 and isinstance(what[0], sa.Select):
+        return what[0]
+    statement = sa.select(*what).filter_by(**filters)
+    if where is not None:
+        statement = statement.where(where)
+    if order_by is None:
+        order_by = sa.inspect(statement.column_descriptions[0]["entity"]).primary_key
+    return statement.order_by(*(order_by if isinstance(order_by, list | tuple) else [order_by]))
+
+
+def rows(app: Flask, *what: Any, where: Any = None, order_by: Any = None, **filters: Any) -> list[Any]:
+    """The stored rows of a model, or the values of a column (tuples, for several), in key order.
+
+    ``filters`` are equalities (``email="a@example.org"``), ``where`` any other condition,
+    ``order_by`` another order; a ready ``select()`` is run as it is.
+    """
+    statement = _select(what, where, order_by, filters)
+    single = len(statement.column_descriptions) == 1
+
+    def fetch(session: orm.Session) -> list[Any]:
+        result = session.execute(statement)
+        return list(result.scalars()) if single else [tuple(row) for row in result]
+
+    return read(app, fetch)
+
+
+def one(app: Flask, *what: Any, where: Any = None, **filters: Any) -> Any:
+    """The one stored row (or value) that ``rows`` finds; none, or more than one, fails the test."""
+    found = rows(app, *what, where=where, **filters)
+    assert len(found) == 1, f"{len(found)} rows: {found!r}"
+    return found[0]
+
+
+def count(app: Flask, model: Any, where: Any = None, **filters: Any) -> int:
+    """How many rows of ``model`` are stored (those matching ``filters`` and ``where``)."""
+    statement = sa.select(sa.func.count()).select_from(model).filter_by(**filters)
+    if where is not None:
+        statement = statement.where(where)
+    return read(app, lambda session: session.scalar(statement) or 0)
+
+
+def execute(app: Flask, *statements: Any, **params: Any) -> None:
+    """Run statements in one committed transaction, around the app, as someone with the database would.
+
+    A statement is a construct (``sa.update(...)``) or SQL text, whose ``:names`` take ``params``.
+    """
+
+    def run(session: orm.Session) -> None:
+        for statement in statements:
+            if isinstance(statement, str):
+                session.execute(sa.text(statement), params)
+            else:
+                session.execute(statement)
+
+    write(app, run)
+
+
+def recount(app: Flask, letter_id: int, *, fix: bool = False) -> Recount:
+    """The letter's recount, as ``flask letter recount`` makes it (``fix`` stores it), in a transaction of its own."""
+
+    def run(session: orm.Session) -> Recount:
+        letter = session.get(Letter, letter_id)
+        assert letter is not None, letter_id
+        return counting.recount(session, letter, now=utcnow(), fix=fix)
+
+    return write(app, run)
+
+
+def age(app: Flask, model: Any, days: float, **filters: Any) -> None:
+    """Make the rows of ``model`` that match ``filters`` look ``days`` old (their ``created_at``)."""
+    execute(app, sa.update(model).filter_by(**filters).values(created_at=utcnow() - timedelta(days=days)))
 
 
 def redis_url() -> str:

@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
-from app.db import db
 from app.models import Letter, LetterCounterShard
+from tests.support import count, execute, one, rows
 
 pytestmark = pytest.mark.engines
 
@@ -30,11 +30,6 @@ def write(tmp_path: Path, text: str, name: str = "letter.md") -> str:
     return str(path)
 
 
-def letters(app: Flask) -> list[Letter]:
-    with app.app_context():
-        return list(db.session.scalars(sa.select(Letter).order_by(Letter.id)))
-
-
 def test_load_creates_then_updates_the_same_letter(app: Flask, runner: FlaskCliRunner, tmp_path: Path) -> None:
     path = write(tmp_path, LETTER)
     first = runner.invoke(args=["letter", "load", path])
@@ -42,7 +37,7 @@ def test_load_creates_then_updates_the_same_letter(app: Flask, runner: FlaskCliR
     assert "Created letter 'stop-the-training-on-our-work'" in first.output
     second = runner.invoke(args=["letter", "load", write(tmp_path, LETTER.replace("consent", "consent and pay"))])
     assert "Updated" in second.output
-    [letter] = letters(app)
+    [letter] = rows(app, Letter)
     assert "consent and pay" in letter.body_html
     assert "<strong>artists</strong>" in letter.body_html
     assert letter.goal == 500
@@ -64,7 +59,7 @@ def test_slug_and_featured_options(app: Flask, runner: FlaskCliRunner, tmp_path:
         ]
     )
     assert result.exit_code == 0, result.output
-    assert {(letter.slug, letter.featured) for letter in letters(app)} == {("first", False), ("second", True)}
+    assert {(letter.slug, letter.featured) for letter in rows(app, Letter)} == {("first", False), ("second", True)}
     assert "Second the training" in client.get("/").get_data(as_text=True)
     assert client.get("/letters/first").status_code == 200
 
@@ -73,7 +68,7 @@ def test_if_empty_loads_only_into_an_empty_site(app: Flask, runner: FlaskCliRunn
     runner.invoke(args=["letter", "load", write(tmp_path, LETTER), "--if-empty"])
     result = runner.invoke(args=["letter", "load", write(tmp_path, LETTER, "x.md"), "--slug", "other", "--if-empty"])
     assert "nothing loaded" in result.output
-    assert len(letters(app)) == 1
+    assert len(rows(app, Letter)) == 1
 
 
 @pytest.mark.parametrize(
@@ -94,7 +89,7 @@ def test_bad_letter_files_are_explained(
     result = runner.invoke(args=["letter", "load", write(tmp_path, text)])
     assert result.exit_code != 0
     assert message in result.output
-    assert letters(app) == []
+    assert rows(app, Letter) == []
 
 
 def test_list_close_open_and_recount(app: Flask, runner: FlaskCliRunner, tmp_path: Path, client: FlaskClient) -> None:
@@ -108,18 +103,18 @@ def test_list_close_open_and_recount(app: Flask, runner: FlaskCliRunner, tmp_pat
     assert 'name="email"' in client.get("/letters/art").get_data(as_text=True)
 
     assert "exact" in runner.invoke(args=["letter", "recount", "art"]).output
-    with app.app_context():
-        # Drift in the letter row and in one of its counter shards: the count is their sum.
-        letter_id = db.session.scalar(sa.select(Letter.id).where(Letter.slug == "art"))
-        db.session.execute(sa.update(Letter).values(folded_count=4))
-        db.session.add(LetterCounterShard(letter_id=letter_id, shard=5, value=3))
-        db.session.commit()
+    # Drift in the letter row and in one of its counter shards: the count is their sum.
+    letter_id = one(app, Letter.id, slug="art")
+    execute(
+        app,
+        sa.update(Letter).values(folded_count=4),
+        sa.insert(LetterCounterShard).values(letter_id=letter_id, shard=5, value=3),
+    )
     drift = runner.invoke(args=["letter", "recount", "art"])
     assert drift.exit_code == 1 and "stored count 7, recount 0" in drift.output
     assert runner.invoke(args=["letter", "recount", "art", "--fix"]).exit_code == 0
-    assert letters(app)[0].signature_count == 0
-    with app.app_context():
-        assert db.session.scalar(sa.select(sa.func.count()).select_from(LetterCounterShard)) == 0  # folded
+    assert rows(app, Letter)[0].signature_count == 0
+    assert count(app, LetterCounterShard) == 0  # folded
 
 
 def test_unknown_slug_is_a_clear_error(runner: FlaskCliRunner) -> None:

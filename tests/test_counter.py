@@ -9,15 +9,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy.orm import Session
 
 from app.config import ConfigError, finalise, read_environment
 from app.db import db, utcnow
-from app.models import Letter, LetterCounterShard, Signature, Token, TokenPurpose
+from app.models import Letter, LetterCounterShard, SignatureStatus, Token, TokenPurpose
 from app.services import counting, signing
 from app.services.tokens import hash_token
+from tests import factories
+from tests.support import recount, rows, write
 
 pytestmark = pytest.mark.engines
 
@@ -27,13 +29,12 @@ PER_THREAD = 8
 
 
 def unconfirmed_with_links(app: Flask, letter_id: int, count: int) -> list[str]:
-    """Unconfirmed signatures and the raw confirmation links their mail would carry."""
+    """Unconfirmed signatures and the raw confirmation links their mail would carry (committed)."""
     raws = [secrets.token_urlsafe(32) for _ in range(count)]
-    with app.app_context(), db.transaction() as session:
-        for n, raw in enumerate(raws):
-            signature = Signature(letter_id=letter_id, name=f"P{n}", email=f"p{n}@example.org", email_key=f"p{n}")
-            session.add(signature)
-            session.flush()
+
+    def store(session: Session) -> None:
+        for raw in raws:
+            signature = factories.signer(session, letter_id, SignatureStatus.UNCONFIRMED)
             session.add(
                 Token(
                     signature_id=signature.id,
@@ -43,6 +44,8 @@ def unconfirmed_with_links(app: Flask, letter_id: int, count: int) -> list[str]:
                     submission=signature.submission,
                 )
             )
+
+    write(app, store)
     return raws
 
 
@@ -72,11 +75,8 @@ def test_concurrent_confirmations_on_several_connections_lose_no_update(
         thread.join()
     assert errors == []
     assert client.get(f"/api/v1/letters/{SLUG}").get_json()["signature_count"] == len(raws)
-    with app.app_context():
-        stored = db.session.get(Letter, letter.id)
-        assert stored is not None
-        assert counting.recount(db.session, stored, now=utcnow()).exact
-        shards = db.session.scalars(sa.select(LetterCounterShard.shard)).all()
+    assert recount(app, letter.id).exact
+    shards = rows(app, LetterCounterShard.shard)
     if app.config["DATABASE_URL"].startswith("postgresql"):
         # Several connections wrote to several shards, so they did not queue for one row.
         assert app.config["COUNTER_SHARDS"] == 8 and len(shards) > 1
@@ -88,21 +88,17 @@ def test_concurrent_confirmations_on_several_connections_lose_no_update(
 def test_the_count_is_the_folded_count_plus_the_shards_and_a_recount_folds_them(
     app: Flask, client: FlaskClient, letter: Letter
 ) -> None:
-    with app.app_context(), db.transaction() as session:
+    def count_up_and_down(session: Session) -> None:
         for _ in range(20):
             counting.add_to_count(session, letter.id, +1, now=utcnow())
         counting.add_to_count(session, letter.id, -1, now=utcnow())
-    with app.app_context():
-        shards = db.session.scalars(sa.select(LetterCounterShard.shard)).all()
-        assert set(shards) <= {0, 1, 2, 3}
+
+    write(app, count_up_and_down)
+    assert set(rows(app, LetterCounterShard.shard)) <= {0, 1, 2, 3}
     assert client.get(f"/api/v1/letters/{SLUG}").get_json()["signature_count"] == 19
-    with app.app_context(), db.transaction() as session:
-        stored = session.get(Letter, letter.id)
-        assert stored is not None
-        result = counting.recount(session, stored, now=utcnow(), fix=True)
-        assert (result.stored, result.actual) == (19, 0)
-    with app.app_context():
-        assert db.session.scalars(sa.select(LetterCounterShard)).all() == []
+    result = recount(app, letter.id, fix=True)
+    assert (result.stored, result.actual) == (19, 0)
+    assert rows(app, LetterCounterShard) == []
     assert client.get(f"/api/v1/letters/{SLUG}").get_json()["signature_count"] == 0
 
 

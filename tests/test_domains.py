@@ -11,12 +11,41 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy.orm import Session
 
-from app.db import db, utcnow
-from app.models import AuditEntry, Letter, LetterDomainTally, Moderator, ModeratorRole, Organisation, Signature
-from app.services import domains
+from app.db import utcnow
+from app.models import (
+    AuditEntry,
+    Flag,
+    FlagKind,
+    Letter,
+    LetterDomainTally,
+    Moderator,
+    ModeratorRole,
+    Organisation,
+    Signature,
+    SignatureStatus,
+)
+from app.services import counting, domains
+from app.services.queries.listing import public_signatures
+from tests import factories
 from tests.factories import add_confirmed, log_in, sign_and_confirm
-from tests.support import SMTPSink, csrf_token, link_in, path_of, query_plan, recorded_sql, sign, smtp_settings
+from tests.support import (
+    SMTPSink,
+    count,
+    csrf_token,
+    execute,
+    link_in,
+    one,
+    path_of,
+    query_plan,
+    read,
+    recorded_sql,
+    rows,
+    sign,
+    smtp_settings,
+    write,
+)
 
 pytestmark = pytest.mark.engines
 
@@ -30,8 +59,11 @@ def app_config(smtp_sink: SMTPSink) -> dict[str, Any]:
 
 
 def add_organisation(app: Flask, domain: str = "example.edu", name: str = "Example University") -> None:
-    with app.app_context(), db.transaction() as session:
-        session.add(Organisation(domain=domain, name=name))
+    write(app, lambda session: session.add(Organisation(domain=domain, name=name)))
+
+
+def top_organisations(app: Flask, letter: Letter) -> list[domains.OrganisationCount]:
+    return read(app, domains.top_organisations, letter.id, limit=5)
 
 
 def api_signers(client: FlaskClient, query: str = "") -> dict[str, dict[str, Any]]:
@@ -83,15 +115,13 @@ def test_withdrawal_erases_the_choices_and_takes_the_signer_off_the_tally(
 ) -> None:
     add_organisation(app)
     sign_and_confirm(app, client, "grace@example.edu", sink=smtp_sink, name="Grace", show_domain="y", wants_updates="y")
-    with app.app_context():
-        assert domains.top_organisations(db.session, letter.id, limit=5)[0].count == 1
+    assert top_organisations(app, letter)[0].count == 1
     withdraw = path_of(link_in(smtp_sink.messages_to("grace@example.edu")[0], r"https?://\S+/withdraw/\S+"))
     assert client.post(withdraw, data={"csrf_token": csrf_token(client, withdraw)}).status_code == 200
-    with app.app_context():
-        signature = db.session.scalars(sa.select(Signature)).one()
-        assert (signature.show_domain, signature.confirmed_domain, signature.wants_updates) == (False, None, False)
-        assert db.session.scalar(sa.select(LetterDomainTally.value)) == 0
-        assert domains.top_organisations(db.session, letter.id, limit=5) == []
+    signature = one(app, Signature)
+    assert (signature.show_domain, signature.confirmed_domain, signature.wants_updates) == (False, None, False)
+    assert one(app, LetterDomainTally.value) == 0
+    assert top_organisations(app, letter) == []
 
 
 def test_recount_checks_and_fixes_the_per_domain_tallies(
@@ -101,15 +131,13 @@ def test_recount_checks_and_fixes_the_per_domain_tallies(
     sign_and_confirm(app, client, "grace@example.edu", sink=smtp_sink, name="Grace", show_domain="y")
     runner = app.test_cli_runner()
     assert runner.invoke(args=["letter", "recount", "test-letter"]).exit_code == 0
-    with app.app_context(), db.transaction() as session:
-        session.execute(sa.update(LetterDomainTally).values(value=5))
+    execute(app, sa.update(LetterDomainTally).values(value=5))
     result = runner.invoke(args=["letter", "recount", "test-letter"])
     assert result.exit_code == 1
     assert "confirmed via example.edu: stored 5, recount 1." in result.output
     assert runner.invoke(args=["letter", "recount", "test-letter", "--fix"]).exit_code == 0
-    with app.app_context():
-        assert db.session.scalar(sa.select(LetterDomainTally.value)) == 1
-        assert domains.top_organisations(db.session, letter.id, limit=5)[0].count == 1
+    assert one(app, LetterDomainTally.value) == 1
+    assert top_organisations(app, letter)[0].count == 1
     assert "the stored count is exact" in runner.invoke(args=["letter", "recount", "test-letter"]).output
 
 
@@ -137,11 +165,10 @@ def test_public_webmail_and_disposable_domains_are_never_shown(domain: str, publ
     assert domains.shown_domain(domain, False) is None
 
 
-def test_the_most_specific_listed_domain_names_the_organisation(app: Flask, letter: Letter) -> None:
-    add_organisation(app)
-    add_organisation(app, "med.example.edu", "Example Medical School")
-    with app.app_context():
-        found = domains.organisations_for(db.session, ["a.med.example.edu", "cs.example.edu", "example.edu", "x.org"])
+def test_the_most_specific_listed_domain_names_the_organisation(session: Session) -> None:
+    session.add(Organisation(domain="example.edu", name="Example University"))
+    session.add(Organisation(domain="med.example.edu", name="Example Medical School"))
+    found = domains.organisations_for(session, ["a.med.example.edu", "cs.example.edu", "example.edu", "x.org"])
     assert {domain: o.name for domain, o in found.items()} == {
         "a.med.example.edu": "Example Medical School",
         "cs.example.edu": "Example University",
@@ -151,10 +178,8 @@ def test_the_most_specific_listed_domain_names_the_organisation(app: Flask, lett
 
 def test_the_domain_filter_is_served_by_its_partial_index(app: Flask, letter: Letter) -> None:
     """At a million signers, the filtered list must not walk the whole list."""
-    from app.services.queries import listing
-
-    with recorded_sql(app) as seen, app.app_context():
-        listing.public_signatures(db.session, letter.id, limit=50, domain_confirmed=True)
+    with recorded_sql(app) as seen:
+        read(app, public_signatures, letter.id, limit=50, domain_confirmed=True)
     plan = query_plan(app, seen[-1])
     assert "ix_signatures_confirmed_domain" in plan, plan
 
@@ -163,18 +188,14 @@ def test_the_affiliation_flag_finds_organisations_without_loading_the_table(
     app: Flask, client: FlaskClient, letter: Letter
 ) -> None:
     add_organisation(app)
-    with app.app_context(), db.transaction() as session:
-        session.add_all(Organisation(domain=f"org{n}.example", name=f"Organisation {n}") for n in range(50))
+    others = [Organisation(domain=f"org{n}.example", name=f"Organisation {n}") for n in range(50)]
+    write(app, lambda session: session.add_all(others))
     sign(client, SLUG, name="Faker", email="faker@elsewhere.org", affiliation="Professor, example university")
     sign(client, SLUG, name="Real", email="real@cs.example.edu", affiliation="Example University")
     sign(client, SLUG, name="Other", email="other@elsewhere.org", affiliation="Independent")
-    with app.app_context():
-        from app.models import Flag, FlagKind
-
-        flagged = {
-            f.signature.name: f.detail
-            for f in db.session.scalars(sa.select(Flag).where(Flag.kind == FlagKind.AFFILIATION))
-        }
+    flagged = dict(
+        rows(app, sa.select(Signature.name, Flag.detail).join(Flag.signature).filter_by(kind=FlagKind.AFFILIATION))
+    )
     assert list(flagged) == ["Faker"]
     assert "Example University" in flagged["Faker"] and "example.edu" in flagged["Faker"]
 
@@ -207,8 +228,7 @@ def test_the_csv_loader_upserts_good_lines_and_names_each_bad_one(app: Flask, le
     assert "nothing loaded" in result.output
 
     def stored() -> dict[str, str]:
-        with app.app_context():
-            return {o.domain: o.name for o in db.session.scalars(sa.select(Organisation))}
+        return dict(rows(app, Organisation.domain, Organisation.name))
 
     assert stored() == {"old.example": "New Name", "example.edu": "Example University"}
     result = runner.invoke(args=["organisations", "load", "--skip-bad", str(bad)])
@@ -229,9 +249,8 @@ def test_admins_edit_organisations_and_each_change_is_audited(
     assert refused.status_code == 422 and "webmail" in refused.get_data(as_text=True)
     assert client.post(page, data={"domain": "x.example", "name": "No CSRF"}).status_code == 400
 
-    with app.app_context():
-        organisation = db.session.scalars(sa.select(Organisation)).one()
-        assert (organisation.domain, organisation.name) == ("example.edu", "Example University")
+    organisation = one(app, Organisation)
+    assert (organisation.domain, organisation.name) == ("example.edu", "Example University")
     edit = f"/moderate/organisations/{organisation.id}/edit"
     data = {"csrf_token": csrf_token(client, edit), "domain": "example.edu", "name": "Example Univ."}
     assert client.post(edit, data=data).status_code == 303
@@ -246,9 +265,8 @@ def test_admins_edit_organisations_and_each_change_is_audited(
 
     delete = f"/moderate/organisations/{organisation.id}/delete"
     assert client.post(delete, data={"csrf_token": token}).status_code == 303
-    with app.app_context():
-        assert [o.domain for o in db.session.scalars(sa.select(Organisation))] == ["second.example"]
-        entries = list(db.session.scalars(sa.select(AuditEntry).order_by(AuditEntry.id)))
+    assert rows(app, Organisation.domain) == ["second.example"]
+    entries = rows(app, AuditEntry)
     assert [e.action for e in entries] == [
         "organisation.add",
         "organisation.edit",
@@ -278,25 +296,19 @@ def test_a_plain_moderator_cannot_touch_organisations(
     assert client.get("/moderate/organisations/1/edit").status_code == 403
     client.post("/moderate/logout", data={"csrf_token": token})
     assert client.get("/moderate/organisations").status_code in (302, 303)
-    with app.app_context():
-        assert db.session.scalar(sa.select(sa.func.count()).select_from(Organisation)) == 1
-        assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry)) == 0
+    assert count(app, Organisation) == 1
+    assert count(app, AuditEntry) == 0
 
 
-def test_pre_moderation_counts_the_organisation_once_approved(app: Flask, letter: Letter) -> None:
+def test_pre_moderation_counts_the_organisation_once_approved(session: Session, letter: Letter) -> None:
     """The domain tally follows the count: moves in and out of the public list keep it exact."""
-    from app.models import SignatureStatus as S
-    from app.services import counting
-
-    add_organisation(app)
-    add_confirmed(app, letter.id, 2, confirmed_domain="example.edu")
-    with app.app_context(), db.transaction() as session:
-        counting.add_to_domain_tally(session, letter.id, "example.edu", +2)
-        first = session.scalars(sa.select(Signature).order_by(Signature.id)).first()
-        assert first is not None
-        counting.move(session, first, S.HIDDEN, now=utcnow())
-    with app.app_context():
-        [top] = domains.top_organisations(db.session, letter.id, limit=5)
+    session.add(Organisation(domain="example.edu", name="Example University"))
+    factories.confirmed_signers(session, letter.id, 2, confirmed_domain="example.edu")
+    counting.add_to_domain_tally(session, letter.id, "example.edu", +2)
+    first = session.scalars(sa.select(Signature).order_by(Signature.id)).first()
+    assert first is not None
+    counting.move(session, first, SignatureStatus.HIDDEN, now=utcnow())
+    [top] = domains.top_organisations(session, letter.id, limit=5)
     assert (top.name, top.count) == ("Example University", 1)
 
 
@@ -338,8 +350,7 @@ def test_a_look_alike_domain_is_shown_in_punycode_and_earns_no_badge(
     assert "аррӏе" not in page and "Apple (confirmed)" not in page
     (signer,) = api_signers(client).values()
     assert (signer["confirmed_domain"], signer["confirmed_organisation"]) == ("xn--80ak6aa92e.com", None)
-    with app.app_context():
-        signature_id = db.session.scalars(sa.select(Signature.id)).one()
+    signature_id = one(app, Signature.id)
     own_page = client.get(f"/letters/{SLUG}/signatures/{signature_id}").get_data(as_text=True)
     assert "confirmed via @xn--80ak6aa92e.com" in own_page and "аррӏе" not in own_page
 

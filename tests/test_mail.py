@@ -16,12 +16,12 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
-from app.db import db, utcnow
+from app.db import utcnow
 from app.mail.backends import build_message
 from app.mail.worker import retry_delay
 from app.models import Letter, OutboxMessage, OutboxStatus
 from app.worker import run_worker, send_pending
-from tests.support import SMTPSink, csrf_token, link_in, path_of, sign, smtp_settings, text_of
+from tests.support import SMTPSink, csrf_token, execute, link_in, path_of, rows, sign, smtp_settings, text_of
 
 pytestmark = pytest.mark.engines
 
@@ -38,16 +38,9 @@ def mail_send(app: Flask) -> Any:
     return app.test_cli_runner().invoke(args=["mail", "send"])
 
 
-def rows(app: Flask) -> list[OutboxMessage]:
-    with app.app_context():
-        return list(db.session.scalars(sa.select(OutboxMessage).order_by(OutboxMessage.id)))
-
-
 def make_due(app: Flask) -> None:
     """Bring every retry forward to now (instead of waiting for the backoff)."""
-    with app.app_context():
-        db.session.execute(sa.update(OutboxMessage).values(next_attempt_at=utcnow() - timedelta(seconds=1)))
-        db.session.commit()
+    execute(app, sa.update(OutboxMessage).values(next_attempt_at=utcnow() - timedelta(seconds=1)))
 
 
 def test_confirmation_arrives_by_smtp_and_its_link_confirms(
@@ -83,7 +76,7 @@ def test_the_message_id_is_stored_and_stable(
     app: Flask, client: FlaskClient, letter: Letter, smtp_sink: SMTPSink
 ) -> None:
     sign(client, SLUG)
-    [row] = rows(app)
+    [row] = rows(app, OutboxMessage)
     mail_send(app)
     assert smtp_sink.received[0].message["Message-ID"] == row.message_id
 
@@ -94,7 +87,7 @@ def test_a_second_run_sends_nothing_again(app: Flask, client: FlaskClient, lette
     assert "2 sent" in mail_send(app).output
     assert "0 sent" in mail_send(app).output
     assert len(smtp_sink.received) == 2
-    assert {r.status for r in rows(app)} == {OutboxStatus.SENT}
+    assert {r.status for r in rows(app, OutboxMessage)} == {OutboxStatus.SENT}
 
 
 def test_mail_waits_while_the_server_is_down_and_goes_out_once_it_is_back(
@@ -105,7 +98,7 @@ def test_mail_waits_while_the_server_is_down_and_goes_out_once_it_is_back(
     result = mail_send(app)
     assert result.exit_code == 1
     assert "1 to retry later" in result.output
-    [row] = rows(app)
+    [row] = rows(app, OutboxMessage)
     assert row.status == OutboxStatus.PENDING
     assert row.attempts == 1
     assert row.next_attempt_at > utcnow() + timedelta(seconds=30)
@@ -116,7 +109,7 @@ def test_mail_waits_while_the_server_is_down_and_goes_out_once_it_is_back(
     make_due(app)
     assert mail_send(app).exit_code == 0
     assert len(smtp_sink.received) == 1
-    [row] = rows(app)
+    [row] = rows(app, OutboxMessage)
     assert (row.status, row.attempts) == (OutboxStatus.SENT, 2)
 
 
@@ -128,7 +121,7 @@ def test_a_refused_recipient_fails_for_good_without_blocking_others(
     sign(client, SLUG, email="here@example.org")
     result = mail_send(app)
     assert "1 sent" in result.output and "1 failed" in result.output
-    statuses = {r.recipient: r.status for r in rows(app)}
+    statuses = {r.recipient: r.status for r in rows(app, OutboxMessage)}
     assert statuses == {"gone@example.org": OutboxStatus.FAILED, "here@example.org": OutboxStatus.SENT}
 
 
@@ -141,7 +134,7 @@ def test_after_the_last_attempt_a_message_is_marked_failed(
     mail_send(app)
     make_due(app)
     mail_send(app)
-    [row] = rows(app)
+    [row] = rows(app, OutboxMessage)
     assert (row.status, row.attempts) == (OutboxStatus.FAILED, 2)
 
 
@@ -158,15 +151,9 @@ def test_a_lease_left_by_a_dead_worker_is_taken_over(
     app: Flask, client: FlaskClient, letter: Letter, smtp_sink: SMTPSink
 ) -> None:
     sign(client, SLUG)
-    with app.app_context():
-        db.session.execute(
-            sa.update(OutboxMessage).values(claimed_by="dead", claimed_until=utcnow() + timedelta(minutes=5))
-        )
-        db.session.commit()
+    execute(app, sa.update(OutboxMessage).values(claimed_by="dead", claimed_until=utcnow() + timedelta(minutes=5)))
     assert "0 sent" in mail_send(app).output  # leased to a live worker: left alone
-    with app.app_context():
-        db.session.execute(sa.update(OutboxMessage).values(claimed_until=utcnow() - timedelta(seconds=1)))
-        db.session.commit()
+    execute(app, sa.update(OutboxMessage).values(claimed_until=utcnow() - timedelta(seconds=1)))
     assert "1 sent" in mail_send(app).output
     assert len(smtp_sink.received) == 1
 

@@ -24,6 +24,7 @@ PUBLIC_PAGES = (
     f"/letters/{SLUG}/signatures?q=signer",
     f"/letters/{SLUG}/newest",
     f"/letters/{SLUG}/log",
+    f"/letters/{SLUG}/stats",
     f"/letters/{SLUG}/snapshots/",
     f"/letters/{SLUG}/versions",
     f"/letters/{SLUG}/versions/1",

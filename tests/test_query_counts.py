@@ -9,9 +9,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from app.db import db
 from app.models import Letter
-from tests.support import BEGIN, csrf_token, link_in, path_of, query_plan, recorded_sql, sign
+from tests.support import BEGIN, csrf_token, deliver_mail, link_in, path_of, query_plan, read, recorded_sql, sign
 
 pytestmark = pytest.mark.engines
 
@@ -127,7 +126,7 @@ def test_confirming_takes_one_transaction_and_no_count(
     app: Flask, client: FlaskClient, letter: Letter, tmp_path: object
 ) -> None:
     sign(client, SLUG, email="ada@example.org")
-    app.test_cli_runner().invoke(args=["mail", "send"])
+    deliver_mail(app)
     from email import message_from_bytes, policy
     from pathlib import Path
 
@@ -158,7 +157,7 @@ def test_verified_and_founding_signatories_are_found_by_their_partial_indexes(
     """The letter page lists them on every view: they must not be found by walking the whole list."""
     from app.services.queries import listing
 
-    with recorded_sql(app) as seen, app.app_context():
-        listing.public_signatures(db.session, letter.id, limit=6, **{option: True})
+    with recorded_sql(app) as seen:
+        read(app, listing.public_signatures, letter.id, limit=6, **{option: True})
     plan = query_plan(app, seen[-1])
     assert index in plan, plan

@@ -1,11 +1,11 @@
 """The count and the public tallies stay exact under any sequence of signing and moderation.
 
 A Hypothesis state machine signs (some under a name on the watch list, which waits for review
-before it is listed), confirms, hides, restores, deletes, approves, dismisses flags and withdraws
-signatures and switches the letter's moderation mode, through the services the pages and the
-moderators use; after every step the stored numbers must equal a recount, and the public
-count, less the signatures counted while awaiting review, must equal the number of signers the
-public list returns in full.
+before it is listed), confirms, hides, restores, deletes, approves, verifies, dismisses flags and
+withdraws signatures, undoes moderators' actions and switches the letter's moderation mode,
+through the services the pages and the moderators use; after every step the stored numbers must
+equal a recount, and the public count, less the signatures counted while awaiting review, must
+equal the number of signers the public list returns in full.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import re
+from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -31,14 +32,16 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
+from sqlalchemy.orm import Session
 
 from app.db import db, utcnow
 from app.errors import DomainError
 from app.models import FlagKind, Letter, Moderator, OutboxMessage, RemovalReason, Signature
-from app.services import counting, letters, moderation, signing, withdrawal
+from app.services import moderation, signing, withdrawal
 from app.services.flags import Raised
 from app.services.tokens import TokenLifetimes
-from tests.factories import LETTER_TEXT
+from tests import factories
+from tests.support import recount, write
 
 pytestmark = pytest.mark.engines
 
@@ -67,24 +70,25 @@ def public_list(client: FlaskClient, slug: str) -> list[str]:
 # fires inside Hypothesis is reported as a flaky failure rather than as slowness.
 @pytest.mark.timeout(600)
 def test_the_count_and_tallies_equal_a_recount_after_every_step(app: Flask, client: FlaskClient) -> None:
-    with app.app_context(), db.transaction() as session:
-        moderator = Moderator(email="mod@example.org", password_hash="x", session_token="t")
-        session.add(moderator)
-        session.flush()
-        moderator_id = moderator.id
+    moderator_id = write(app, factories.moderator).id
     numbers = itertools.count()
+
+    @contextlib.contextmanager
+    def step() -> Iterator[Session]:
+        """A transaction of its own, committed unless it fails, as each request or action has."""
+        with app.app_context(), db.transaction() as session:
+            yield session
 
     class SigningAndModeration(RuleBasedStateMachine):
         def __init__(self) -> None:
             super().__init__()
             # A letter of its own for each example: nothing carries over.
             self.slug = f"invariant-{next(numbers)}"
-            with app.app_context(), db.transaction() as session:
-                source = letters.parse_letter_file(LETTER_TEXT)
-                letter, _ = letters.load_letter(session, source, now=utcnow(), slug=self.slug)
-                self.letter_id = letter.id
+            self.letter_id = write(app, factories.letter, slug=self.slug).id
             # The latest raw confirmation token mailed for each signature.
             self.tokens: dict[int, str] = {}
+            # Audit entries of actions that can be undone, oldest first.
+            self.undoable: list[int] = []
 
         # Signatures made so far (ids; a withdrawn or deleted one stays, as a tombstone or gone).
         signed = Bundle("signed")
@@ -104,7 +108,7 @@ def test_the_count_and_tallies_equal_a_recount_after_every_step(app: Flask, clie
             data = signing.SignatureInput(name=f"Person {person}", email=email, email_key=email)
             # A name on the watch list, as the signing form screens it: counted, listed once reviewed.
             flagged = (Raised(FlagKind.WATCHLIST, {"name": data.name}),) if watched else ()
-            with app.app_context(), db.transaction() as session:
+            with step() as session:
                 letter = session.get(Letter, self.letter_id)
                 assert letter is not None
                 signing.sign(session, letter, data, now=utcnow(), ttl=TTL, screening=signing.Screening(flags=flagged))
@@ -134,16 +138,22 @@ def test_the_count_and_tallies_equal_a_recount_after_every_step(app: Flask, clie
             if token is None:
                 return
             # A signature withdrawn or deleted since has no links left: that is refused, not counted.
-            with app.app_context(), db.transaction() as session, contextlib.suppress(DomainError):
+            with step() as session, contextlib.suppress(DomainError):
                 signing.confirm(session, token, now=utcnow())
 
-        def _moderate(self, action: moderation.Action, signature_id: int, reason: RemovalReason | None = None) -> None:
-            with app.app_context(), db.transaction() as session:
+        def _moderate(
+            self, action: moderation.Action, signature_id: int, reason: RemovalReason | None = None, note: str = ""
+        ) -> None:
+            with step() as session:
                 letter = session.get(Letter, self.letter_id)
                 moderator = session.get(Moderator, moderator_id)
                 assert letter is not None and moderator is not None
                 # Signatures in a state the action does not apply to are skipped, as on the queue.
-                moderation.act(session, moderator, letter, action, [signature_id], now=utcnow(), reason=reason)
+                outcome = moderation.act(
+                    session, moderator, letter, action, [signature_id], now=utcnow(), reason=reason, note=note
+                )
+            if outcome.undoable and outcome.entry_id is not None:
+                self.undoable.append(outcome.entry_id)
 
         @rule(signature_id=signed, reason=REASONS)
         def hide(self, signature_id: int, reason: RemovalReason) -> None:
@@ -162,12 +172,27 @@ def test_the_count_and_tallies_equal_a_recount_after_every_step(app: Flask, clie
             self._moderate(moderation.Action.APPROVE, signature_id)
 
         @rule(signature_id=signed)
+        def verify(self, signature_id: int) -> None:
+            self._moderate(moderation.Action.VERIFY, signature_id, note="Checked by phone")
+
+        @rule(signature_id=signed)
         def dismiss(self, signature_id: int) -> None:
             self._moderate(moderation.Action.DISMISS, signature_id)
 
+        @rule(latest=st.booleans())
+        def undo(self, latest: bool) -> None:
+            # The latest action, or an older one (whose signatures may have changed since: those stay).
+            if not self.undoable:
+                return
+            entry_id = self.undoable.pop(-1 if latest else 0)
+            with step() as session:
+                moderator = session.get(Moderator, moderator_id)
+                assert moderator is not None
+                moderation.undo(session, moderator, entry_id, now=utcnow(), window=timedelta(minutes=30))
+
         @rule(signature_id=signed)
         def withdraw(self, signature_id: int) -> None:
-            with app.app_context(), db.transaction() as session:
+            with step() as session:
                 signature = session.get(Signature, signature_id)
                 # As the withdrawal link allows: only signatures that still hold personal data
                 # (an unconfirmed one withdrawn is deleted outright).
@@ -176,15 +201,12 @@ def test_the_count_and_tallies_equal_a_recount_after_every_step(app: Flask, clie
 
         @rule(mode=st.sampled_from(["pre", "post"]))
         def switch_moderation_mode(self, mode: str) -> None:
-            with app.app_context(), db.transaction() as session:
+            with step() as session:
                 session.execute(sa.update(Letter).where(Letter.id == self.letter_id).values(moderation_mode=mode))
 
         @invariant()
         def stored_numbers_equal_a_recount(self) -> None:
-            with app.app_context(), db.transaction() as session:
-                letter = session.get(Letter, self.letter_id)
-                assert letter is not None
-                result = counting.recount(session, letter, now=utcnow())
+            result = recount(app, self.letter_id)
             assert result.exact, result
             data = client.get(f"/api/v1/letters/{self.slug}").get_json()
             count, waiting = data["signature_count"], data["moderation"]["awaiting_review_counted"]

@@ -16,12 +16,25 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy.orm import Session
 
-from app.db import db, utcnow
+from app.db import utcnow
 from app.errors import TokenSuperseded
 from app.models import Letter, OutboxMessage, Signature, SignatureStatus, Token, TokenPurpose
 from app.services import signing
-from tests.support import SMTPSink, csrf_token, deliver_mail, link_in, path_of, sign, smtp_settings, text_of
+from tests.support import (
+    SMTPSink,
+    count,
+    csrf_token,
+    deliver_mail,
+    link_in,
+    one,
+    path_of,
+    sign,
+    smtp_settings,
+    text_of,
+    write,
+)
 
 pytestmark = pytest.mark.engines
 
@@ -98,10 +111,7 @@ def html_of(message: EmailMessage) -> str:
 
 
 def stored(app: Flask) -> Signature:
-    with app.app_context():
-        signature = db.session.scalars(sa.select(Signature).where(Signature.email_key == OWNER)).one()
-        db.session.expunge(signature)
-        return signature
+    return one(app, Signature, email_key=OWNER)
 
 
 def api_signatures(client: FlaskClient) -> list[dict[str, Any]]:
@@ -190,12 +200,12 @@ def test_the_confirming_update_itself_refuses_a_submission_its_link_was_not_sent
 ) -> None:
     """Even if the address signs again after the link was checked, the UPDATE confirms nothing."""
     sign(client, SLUG, email=OWNER, **OWNERS_DETAILS)
-    with app.app_context():
-        body = db.session.scalars(sa.select(OutboxMessage.body_text)).one()
-        match = re.search(r"/confirm/([\w-]+)", body)
-        assert match, body
-        raw = match.group(1)
-        session = db.session
+    body = one(app, OutboxMessage.body_text)
+    match = re.search(r"/confirm/([\w-]+)", body)
+    assert match, body
+    raw = match.group(1)
+
+    def check_then_confirm_after_a_new_submission(session: Session) -> None:
         # Loads the signature, submission 1, and keeps it in the session as a request would.
         checked = signing.check_confirmation_token(session, raw, now=utcnow()).signature
         # Another request signs again at this moment: the objects loaded above know nothing of it.
@@ -207,12 +217,11 @@ def test_the_confirming_update_itself_refuses_a_submission_its_link_was_not_sent
         assert checked.submission == 1
         with pytest.raises(TokenSuperseded):
             signing.confirm(session, raw, now=utcnow())
-        session.commit()
+
+    write(app, check_then_confirm_after_a_new_submission)
     signature = stored(app)
     assert (signature.status, signature.city, signature.confirmed_at) == (SignatureStatus.UNCONFIRMED, "Paris", None)
-    with app.app_context():
-        unused = sa.select(sa.func.count()).select_from(Token).where(Token.used_at.is_(None))
-        assert db.session.scalar(unused.where(Token.purpose == TokenPurpose.CONFIRM)) == 1
+    assert count(app, Token, Token.used_at.is_(None), purpose=TokenPurpose.CONFIRM) == 1
 
 
 def test_the_owner_who_sees_strange_details_signs_again_and_confirms_their_own(

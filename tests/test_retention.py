@@ -12,10 +12,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app import jobs
-from app.db import db, utcnow
+from app.db import utcnow
 from app.models import Job, JobStatus, Letter, OutboxMessage, OutboxStatus, Signature, SignatureStatus, Token
 from app.worker import run_worker
-from tests.support import SMTPSink, marked_settings, sign, smtp_settings
+from tests.support import SMTPSink, age, execute, marked_settings, one, rows, sign, smtp_settings
 
 pytestmark = pytest.mark.engines
 
@@ -27,18 +27,6 @@ def app_config(smtp_sink: SMTPSink, request: pytest.FixtureRequest) -> dict[str,
     return {**smtp_settings(smtp_sink), **marked_settings(request)}
 
 
-def age(app: Flask, model: Any, days: float, **where: Any) -> None:
-    """Make rows look ``days`` old."""
-    with app.app_context():
-        db.session.execute(sa.update(model).filter_by(**where).values(created_at=utcnow() - timedelta(days=days)))
-        db.session.commit()
-
-
-def rows(app: Flask, model: Any) -> list[Any]:
-    with app.app_context():
-        return list(db.session.scalars(sa.select(model).order_by(model.id)))
-
-
 def purge(app: Flask) -> str:
     result = app.test_cli_runner().invoke(args=["purge"])
     assert result.exit_code == 0, result.output
@@ -46,13 +34,9 @@ def purge(app: Flask) -> str:
 
 
 def confirm_directly(app: Flask, email: str) -> None:
-    with app.app_context():
-        db.session.execute(
-            sa.update(Signature)
-            .where(Signature.email == email)
-            .values(status=SignatureStatus.CONFIRMED, confirmed_at=utcnow())
-        )
-        db.session.commit()
+    execute(
+        app, sa.update(Signature).filter_by(email=email).values(status=SignatureStatus.CONFIRMED, confirmed_at=utcnow())
+    )
 
 
 def test_unconfirmed_and_held_signatures_go_after_14_days_with_their_links_and_mail(
@@ -61,11 +45,7 @@ def test_unconfirmed_and_held_signatures_go_after_14_days_with_their_links_and_m
     for email in ("old@example.org", "new@example.org", "kept@example.org", "held@example.org"):
         sign(client, SLUG, email=email)
     confirm_directly(app, "kept@example.org")
-    with app.app_context():
-        db.session.execute(
-            sa.update(Signature).where(Signature.email == "held@example.org").values(status=SignatureStatus.SUSPECT)
-        )
-        db.session.commit()
+    execute(app, sa.update(Signature).filter_by(email="held@example.org").values(status=SignatureStatus.SUSPECT))
     age(app, Signature, 14.1, email="old@example.org")
     age(app, Signature, 14.1, email="held@example.org")
     age(app, Signature, 14.1, email="kept@example.org")
@@ -94,12 +74,8 @@ def test_expired_links_and_old_sent_mail_are_deleted(app: Flask, client: FlaskCl
     sign(client, SLUG, email="a@example.org")
     sign(client, SLUG, email="b@example.org")
     assert app.test_cli_runner().invoke(args=["mail", "send"]).exit_code == 0
-    with app.app_context():
-        first = db.session.scalar(sa.select(Signature.id).where(Signature.email == "a@example.org"))
-        db.session.execute(
-            sa.update(Token).where(Token.signature_id == first).values(expires_at=utcnow() - timedelta(minutes=1))
-        )
-        db.session.commit()
+    first = one(app, Signature.id, email="a@example.org")
+    execute(app, sa.update(Token).filter_by(signature_id=first).values(expires_at=utcnow() - timedelta(minutes=1)))
     age(app, OutboxMessage, 7.5, recipient="a@example.org")
     output = purge(app)
     assert "2 expired links" in output and "1 old mail messages" in output
@@ -155,9 +131,7 @@ def test_purge_runs_again_only_after_the_interval(app: Flask, client: FlaskClien
             settings = jobs.Settings.from_config(app.config)
             jobs.schedule_purge(settings, now=now + at)
             jobs.run_due(settings, worker_id="test", now=now + at)
-            return [
-                (kind, status) for kind, status in db.session.execute(sa.select(Job.kind, Job.status).order_by(Job.id))
-            ]
+        return rows(app, Job.kind, Job.status)
 
     assert run(timedelta(0)) == [("purge", JobStatus.DONE), ("purge", JobStatus.PENDING)]
     sign(client, SLUG, email="late@example.org")

@@ -24,16 +24,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from flask import Flask
 
 from app import create_app
-from app.db import db, utcnow
-from app.models import OutboxMessage, OutboxStatus, Signature, SignatureStatus
-from app.services import counting, letters
+from app.db import db
+from app.models import Letter, OutboxMessage, OutboxStatus, Signature, SignatureStatus
+from tests import factories
 from tests.conftest import _truncate
-from tests.factories import LETTER_TEXT
-from tests.support import SMTPSink, free_port, link_in, path_of, redis_url
+from tests.support import SMTPSink, free_port, link_in, one, path_of, recount, redis_url, rows, write
 
 pytestmark = pytest.mark.engines
 
@@ -125,8 +123,7 @@ def site(postgres_url: str, smtp_sink: SMTPSink, tmp_path: Path) -> Iterator[tup
             args = [sys.executable, "-m", "flask", "--app", "app", "mail", "worker", "--interval", "0.1"]
             processes.append(_start(args, worker_env, tmp_path / f"worker{n}.log"))
         app = create_app({"TESTING": True, "DATABASE_URL": postgres_url, "SECRET_KEY": env["SECRET_KEY"]})
-        with app.app_context(), db.transaction() as session:
-            letters.load_letter(session, letters.parse_letter_file(LETTER_TEXT), now=utcnow())
+        write(app, factories.letter)
         bases = [f"http://127.0.0.1:{port}" for port in ports]
         for base in bases:
             _wait_until(lambda base=base: Browser(base).get(f"/api/v1/letters/{SLUG}")[0] == 200, 60, base)
@@ -161,8 +158,7 @@ def test_two_servers_and_two_workers_share_one_truth(site: tuple[list[str], Any]
     _wait_until(lambda: len(smtp_sink.received) >= LIMIT, 30, "the confirmation mail")
     time.sleep(1)  # a duplicate would arrive now
     assert sorted(r.rcpt_tos[0] for r in smtp_sink.received) == sorted(signed)
-    with app.app_context():
-        outbox = db.session.execute(sa.select(OutboxMessage.status, OutboxMessage.claimed_by)).all()
+    outbox = rows(app, OutboxMessage.status, OutboxMessage.claimed_by)
     assert {status for status, _ in outbox} == {OutboxStatus.SENT}
     assert len(outbox) == LIMIT
 
@@ -178,12 +174,9 @@ def test_two_servers_and_two_workers_share_one_truth(site: tuple[list[str], Any]
     for browser in browsers:
         status, body = browser.get(f"/api/v1/letters/{SLUG}")
         assert status == 200 and f'"signature_count":{LIMIT}' in body.replace(" ", "")
-    with app.app_context(), db.transaction() as session:
-        letter = letters.get_letter(session, SLUG)
-        result = counting.recount(session, letter, now=utcnow())
-        assert (result.stored, result.actual, result.exact) == (LIMIT, LIMIT, True)
-        statuses = session.scalars(sa.select(Signature.status)).all()
-    assert statuses == [SignatureStatus.CONFIRMED] * LIMIT
+    result = recount(app, one(app, Letter.id, slug=SLUG))
+    assert (result.stored, result.actual, result.exact) == (LIMIT, LIMIT, True)
+    assert rows(app, Signature.status) == [SignatureStatus.CONFIRMED] * LIMIT
 
 
 def test_a_forked_worker_drops_the_parents_connections_without_closing_them(app: Flask) -> None:

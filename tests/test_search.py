@@ -10,12 +10,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
-from app.db import db, utcnow
+from app.db import utcnow
 from app.models import Letter, Signature, SignatureStatus
 from app.services.queries import search
 from app.services.queries.search import MODERATOR_FIELDS, PUBLIC_FIELDS, SearchField
 from tests import factories
-from tests.support import query_plan, recorded_sql
+from tests.support import query_plan, recorded_sql, write
 
 pytestmark = pytest.mark.engines
 
@@ -125,12 +125,15 @@ def test_public_search_does_the_same_work_for_an_unlisted_signer_as_for_nobody(
     """A search for an unlisted, hidden or unconfirmed signer's name sends the very statements a
     search for a name nobody has sends: the text index is asked only about listed signers, so
     neither the answer nor the work behind it (a second query, its time) tells who signed."""
-    with app.app_context(), db.transaction() as session:
+
+    def one_listed_and_the_unlisted(session: Session) -> None:
         add(session, letter, "Ada Lovelace", "ada@example.org")
         for name, fields in UNLISTED.values():
             email = f"{name.split()[0].lower()}@example.org"
             values = {"status": SignatureStatus.CONFIRMED, "confirmed_at": utcnow()} | fields
             session.add(Signature(letter_id=letter.id, name=name, email=email, email_key=email, **values))
+
+    write(app, one_listed_and_the_unlisted)
 
     def shorten(name: str) -> str:
         return name if length == "whole name" else name[:2]
@@ -146,15 +149,15 @@ def test_public_search_does_the_same_work_for_an_unlisted_signer_as_for_nobody(
 
 @pytest.mark.parametrize(("query", "index"), [("lovelace", "signatures_fts"), ("ad", "ix_signatures_name_nocase")])
 def test_the_listed_matches_are_found_from_the_text_index(
-    app: Flask, letter: Letter, people: dict[str, int], query: str, index: str
+    app: Flask, session: Session, letter: Letter, people: dict[str, int], query: str, index: str
 ) -> None:
     """The count of listed matches starts from the text index and looks each match up by its key.
 
     SQLite would rather walk the letter's listing index and test each row against the matches
     (a whole-letter read for every search) unless the statement is written for the other order.
     """
-    with app.app_context(), recorded_sql(app) as seen:
-        assert search.few_matching_ids(db.session, letter.id, query) == [people["ada"]]
+    with recorded_sql(app) as seen:
+        assert search.few_matching_ids(session, letter.id, query) == [people["ada"]]
     (statement,) = [item for item in seen if item[0].lstrip().upper().startswith("SELECT")]
     plan = query_plan(app, statement)
     if app.config["DATABASE_URL"].startswith("sqlite"):

@@ -8,14 +8,24 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
-from app.db import db
 from app.models import AuditEntry, Job, Letter, LetterUpdate, Moderator, ModeratorRole, OutboxMessage, Signature
 from tests.factories import add_confirmed, log_in, sign_and_confirm
-from tests.support import SMTPSink, csrf_token, link_in, path_of, sign, smtp_settings, text_of
+from tests.support import (
+    SMTPSink,
+    csrf_token,
+    deliver_mail,
+    link_in,
+    marked_settings,
+    one,
+    path_of,
+    rows,
+    sign,
+    smtp_settings,
+    text_of,
+)
 
 pytestmark = pytest.mark.engines
 
@@ -26,13 +36,7 @@ ATOM = "{http://www.w3.org/2005/Atom}"
 @pytest.fixture
 def app_config(smtp_sink: SMTPSink, request: pytest.FixtureRequest) -> dict[str, Any]:
     """Deliver to the test SMTP server (plus any settings the test marks)."""
-    marker = request.node.get_closest_marker("settings")
-    return smtp_settings(smtp_sink) | (dict(marker.kwargs) if marker else {})
-
-
-def mail_send(app: Flask) -> None:
-    result = app.test_cli_runner().invoke(args=["mail", "send"])
-    assert result.exit_code == 0, result.output
+    return smtp_settings(smtp_sink) | marked_settings(request)
 
 
 def publish_by_cli(app: Flask, tmp_path: Any, title: str, body: str) -> None:
@@ -56,7 +60,7 @@ def test_only_opted_in_signers_get_an_update_and_one_click_stops_the_next(
     sign_and_confirm(app, client, "wants@example.org", sink=smtp_sink, name="Wants Updates", wants_updates="y")
     sign_and_confirm(app, client, "quiet@example.org", sink=smtp_sink, name="Quiet Signer")
     assert sign(client, SLUG, email="unconfirmed@example.org", wants_updates="y").status_code == 303
-    mail_send(app)
+    deliver_mail(app)
     before = len(smtp_sink.received)
 
     page = f"/moderate/letters/{SLUG}/updates"
@@ -66,7 +70,7 @@ def test_only_opted_in_signers_get_an_update_and_one_click_stops_the_next(
         "body_markdown": "It **went** well.",
     }
     assert admin_client.post(page, data=data).status_code == 303
-    mail_send(app)
+    deliver_mail(app)
 
     new = smtp_sink.received[before:]
     assert [r.rcpt_tos for r in new] == [["wants@example.org"]]
@@ -82,24 +86,20 @@ def test_only_opted_in_signers_get_an_update_and_one_click_stops_the_next(
     # Opening the link changes nothing (link scanners); the one-click POST, without CSRF, unsubscribes.
     shown = client.get(path_of(unsubscribe))
     assert shown.status_code == 200 and "Stop emailing me updates" in shown.get_data(as_text=True)
-    with app.app_context():
-        assert db.session.scalar(sa.select(Signature.wants_updates).where(Signature.name == "Wants Updates"))
+    assert one(app, Signature.wants_updates, name="Wants Updates")
     one_click = app.test_client().post(
         path_of(unsubscribe),
         data="List-Unsubscribe=One-Click",
         content_type="application/x-www-form-urlencoded",
     )
     assert one_click.status_code == 200
-    with app.app_context():
-        assert not db.session.scalar(sa.select(Signature.wants_updates).where(Signature.name == "Wants Updates"))
+    assert not one(app, Signature.wants_updates, name="Wants Updates")
     assert app.test_client().post(path_of(unsubscribe)).status_code == 200  # twice is harmless
 
     publish_by_cli(app, tmp_path, "Second update", "More news.")
-    mail_send(app)
+    deliver_mail(app)
     assert len(smtp_sink.received) == before + 1
-    with app.app_context():
-        audit = db.session.scalars(sa.select(AuditEntry.action)).all()
-    assert audit == ["letter.update"]
+    assert rows(app, AuditEntry.action) == ["letter.update"]
 
 
 def test_an_update_to_many_signers_is_expanded_a_batch_at_a_time(
@@ -108,16 +108,13 @@ def test_an_update_to_many_signers_is_expanded_a_batch_at_a_time(
     add_confirmed(app, letter.id, 7, wants_updates=True)
     add_confirmed(app, letter.id, 3)
     publish_by_cli(app, tmp_path, "News", "Text.")
-    with app.app_context():
-        assert db.session.scalars(sa.select(OutboxMessage.kind)).all() == []
-        pending = db.session.scalars(sa.select(Job.kind)).all()
-    assert pending == ["update_request"]  # publishing writes one job, whatever the number of signers
-    mail_send(app)
+    assert rows(app, OutboxMessage.kind) == []
+    assert rows(app, Job.kind) == ["update_request"]  # publishing writes one job, whatever the number of signers
+    deliver_mail(app)
     assert sorted(r.rcpt_tos[0] for r in smtp_sink.received) == sorted(f"s{n}@example.org" for n in range(7))
-    with app.app_context():
-        job = db.session.scalars(sa.select(Job).where(Job.kind == "update_request")).one()
-        assert job.status == "done" and job.cursor == 7  # the last signer of batches of 3, 3 and 1
-    mail_send(app)
+    job = one(app, Job, kind="update_request")
+    assert job.status == "done" and job.cursor == 7  # the last signer of batches of 3, 3 and 1
+    deliver_mail(app)
     assert len(smtp_sink.received) == 7  # nobody twice
 
 
@@ -169,7 +166,7 @@ def test_a_forged_or_dead_unsubscribe_link_is_refused(
     assert app.test_client().post("/unsubscribe/MQ.forged").status_code == 404
     sign_and_confirm(app, client, "wants@example.org", sink=smtp_sink, name="Wants", wants_updates="y")
     publish_by_cli(app, tmp_path, "News", "Text.")
-    mail_send(app)
+    deliver_mail(app)
     unsubscribe = path_of(link_in(smtp_sink.messages_to("wants@example.org")[-1], r"https?://\S+/unsubscribe/\S+"))
     # Withdrawing erases the consent and kills the link (it was bound to the address).
     withdraw = path_of(link_in(smtp_sink.messages_to("wants@example.org")[0], r"https?://\S+/withdraw/\S+"))
@@ -203,5 +200,4 @@ def test_admins_only_publish_and_bad_updates_are_refused(
     heading.write_text("# From a heading\n\nBody.\n", encoding="utf-8")
     assert app.test_cli_runner().invoke(args=["letter", "update", "nothing", str(heading)]).exit_code == 1
     assert app.test_cli_runner().invoke(args=["letter", "update", SLUG, str(heading)]).exit_code == 0
-    with app.app_context():
-        assert db.session.scalars(sa.select(LetterUpdate.title)).all() == ["From a heading"]
+    assert rows(app, LetterUpdate.title) == ["From a heading"]

@@ -11,24 +11,20 @@ import importlib.util
 import json
 import subprocess
 import sys
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
-from werkzeug.serving import make_server
 
-from app.db import db
 from app.models import Letter, RemovalReason, Signature, SignatureStatus
 from app.services.moderation import Action
 from app.worker import sequence_logs
 from tests.factories import sign_and_confirm
-from tests.support import csrf_token
+from tests.support import csrf_token, execute, rows
 from tests.test_log import moderate
 
 pytestmark = pytest.mark.engines
@@ -40,14 +36,9 @@ SIGNERS = 3000
 
 
 @pytest.fixture
-def site(app: Flask) -> Iterator[str]:
-    """The app served over HTTP on a free loopback port; yields the letter's address."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/letters/{SLUG}"
-    server.shutdown()
-    thread.join(10)
+def site(live_server: str) -> str:
+    """The letter's address on the app served over HTTP on a free loopback port."""
+    return f"{live_server}/letters/{SLUG}"
 
 
 def verify(url: str, *args: str | Path) -> tuple[int, str]:
@@ -61,6 +52,11 @@ def verify(url: str, *args: str | Path) -> tuple[int, str]:
 def sequence(app: Flask) -> None:
     with app.app_context():
         sequence_logs()
+
+
+def listed_ids(app: Flask) -> list[int]:
+    """The ids of the signatures on the public list, oldest first."""
+    return rows(app, Signature.id, status=SignatureStatus.CONFIRMED, public=True)
 
 
 def test_the_verifier_needs_no_flask_and_nothing_of_the_app() -> None:
@@ -80,14 +76,7 @@ def test_an_outsider_verifies_the_list_inclusion_and_consistency_and_catches_tam
     seeded = runner.invoke(args=["dev", "seed", SLUG, "--signatures", str(SIGNERS)])
     assert seeded.exit_code == 0, seeded.output
     sequence(app)
-    with app.app_context():
-        listed = list(
-            db.session.scalars(
-                sa.select(Signature.id)
-                .where(Signature.status == SignatureStatus.CONFIRMED, Signature.public.is_(True))
-                .order_by(Signature.id)
-            )
-        )
+    listed = listed_ids(app)
     assert len(listed) > 2500
     first_head, second_head = tmp_path / "first.json", tmp_path / "second.json"
 
@@ -140,8 +129,7 @@ def test_an_outsider_verifies_the_list_inclusion_and_consistency_and_catches_tam
 
     # Someone edits a name in the database, around the app.
     victim = listed[10]
-    with app.app_context(), db.engine.begin() as connection:
-        connection.execute(sa.text("UPDATE signatures SET name = 'Famous Person' WHERE id = :id"), {"id": victim})
+    execute(app, "UPDATE signatures SET name = 'Famous Person' WHERE id = :id", id=victim)
     status, output = verify(site)
     assert status == 1, output
     assert f"FAIL  signature {victim}: the list does not match its log entry" in output
@@ -150,22 +138,25 @@ def test_an_outsider_verifies_the_list_inclusion_and_consistency_and_catches_tam
     assert runner.invoke(args=["log", "verify", SLUG]).exit_code == 1
 
     # Someone slips a name into the list without the log.
-    with app.app_context(), db.engine.begin() as connection:
-        connection.execute(sa.text("UPDATE signatures SET name = 'Restored' WHERE id = :id"), {"id": victim})
-        hidden = connection.execute(
-            sa.text("SELECT id FROM signatures WHERE status = 'hidden' ORDER BY id LIMIT 1")
-        ).scalar_one()
-        connection.execute(sa.text("UPDATE signatures SET status = 'confirmed' WHERE id = :id"), {"id": hidden})
+    hidden = rows(app, Signature.id, status=SignatureStatus.HIDDEN)[0]
+    execute(
+        app,
+        "UPDATE signatures SET name = 'Restored' WHERE id = :victim",
+        "UPDATE signatures SET status = 'confirmed' WHERE id = :hidden",
+        victim=victim,
+        hidden=hidden,
+    )
     status, output = verify(site)
     assert status == 1 and f"signature {hidden} " in output, output
 
     # Someone rewrites an old log entry: the tree no longer has the signed root, and no longer
     # extends the saved head.
-    with app.app_context(), db.engine.begin() as connection:
-        connection.execute(sa.text("UPDATE signatures SET status = 'hidden' WHERE id = :id"), {"id": hidden})
-        connection.execute(
-            sa.text("UPDATE log_events SET leaf = replace(leaf, '\"add\"', '\"hide\"') WHERE leaf_index = 7")
-        )
+    execute(
+        app,
+        "UPDATE signatures SET status = 'hidden' WHERE id = :id",
+        "UPDATE log_events SET leaf = replace(leaf, '\"add\"', '\"hide\"') WHERE leaf_index = 7",
+        id=hidden,
+    )
     status, output = verify(site, "--since", first_head)
     assert status == 1
     assert "not the signed root" in output and "the log was changed after it was signed" in output
@@ -254,14 +245,7 @@ def seeded(app: Flask, runner: FlaskCliRunner, signers: int = 40) -> list[int]:
     result = runner.invoke(args=["dev", "seed", SLUG, "--signatures", str(signers)])
     assert result.exit_code == 0, result.output
     sequence(app)
-    with app.app_context():
-        return list(
-            db.session.scalars(
-                sa.select(Signature.id)
-                .where(Signature.status == SignatureStatus.CONFIRMED, Signature.public.is_(True))
-                .order_by(Signature.id)
-            )
-        )
+    return listed_ids(app)
 
 
 def test_a_signature_slipped_back_onto_the_list_right_after_it_was_hidden_is_caught(
@@ -272,8 +256,7 @@ def test_a_signature_slipped_back_onto_the_list_right_after_it_was_hidden_is_cau
     moderate(app, letter, Action.HIDE, [victim], reason=RemovalReason.FAKE)
     sequence(app)
     # At once, with no pause: someone with the database puts the hidden name back on the list.
-    with app.app_context(), db.engine.begin() as connection:
-        connection.execute(sa.text("UPDATE signatures SET status = 'confirmed' WHERE id = :id"), {"id": victim})
+    execute(app, "UPDATE signatures SET status = 'confirmed' WHERE id = :id", id=victim)
 
     status, output = verify(site)
     assert status == 1, output
@@ -343,8 +326,7 @@ def test_log_verify_counts_waiting_events_and_excuses_nothing(
     assert result.exit_code == 0, result.output
     assert "2 events waiting to be sequenced" in result.output
     # Slipped back while its hide waits in the queue: caught all the same.
-    with app.app_context(), db.engine.begin() as connection:
-        connection.execute(sa.text("UPDATE signatures SET status = 'confirmed' WHERE id = :id"), {"id": listed[1]})
+    execute(app, "UPDATE signatures SET status = 'confirmed' WHERE id = :id", id=listed[1])
     result = runner.invoke(args=["log", "verify", SLUG])
     assert result.exit_code == 1, result.output
     assert f"FAIL  signature {listed[1]} is counted but its latest log event does not say so" in result.output

@@ -13,13 +13,30 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
+from sqlalchemy.orm import Session
 
 from app.db import db, utcnow
 from app.models import Job, Letter, LetterVersion, ModeratorRole, OutboxMessage, Signature, SignatureStatus
-from app.services import letters, textdiff
+from app.services import counting, letters, textdiff
 from tests import factories
 from tests.factories import add_confirmed, log_in, sign_and_confirm
-from tests.support import SMTPSink, csrf_token, deliver_mail, link_in, path_of, press, sign, smtp_settings, text_of
+from tests.support import (
+    SMTPSink,
+    count,
+    csrf_token,
+    deliver_mail,
+    execute,
+    link_in,
+    marked_settings,
+    one,
+    path_of,
+    press,
+    rows,
+    sign,
+    smtp_settings,
+    text_of,
+    write,
+)
 
 pytestmark = pytest.mark.engines
 
@@ -39,30 +56,27 @@ SECOND = FIRST.replace("better tests", "better tests and fair pay")
 
 @pytest.fixture
 def app_config(request: pytest.FixtureRequest, smtp_sink: SMTPSink) -> dict[str, Any]:
-    marker = request.node.get_closest_marker("settings")
-    return smtp_settings(smtp_sink) | (dict(marker.kwargs) if marker else {})
+    return smtp_settings(smtp_sink) | marked_settings(request)
 
 
-def write(tmp_path: Path, text: str) -> str:
+def letter_file(tmp_path: Path, text: str) -> str:
     path = tmp_path / "letter.md"
     path.write_text(text, encoding="utf-8")
     return str(path)
 
 
 def load(runner: FlaskCliRunner, tmp_path: Path, text: str, *options: str) -> str:
-    result = runner.invoke(args=["letter", "load", write(tmp_path, text), *options])
+    result = runner.invoke(args=["letter", "load", letter_file(tmp_path, text), *options])
     assert result.exit_code == 0, result.output
     return result.output
 
 
 def version_of(app: Flask, email: str) -> int:
-    with app.app_context():
-        return db.session.scalars(sa.select(Signature.letter_version).where(Signature.email == email)).one()
+    return one(app, Signature.letter_version, email=email)
 
 
 def stored_versions(app: Flask) -> list[LetterVersion]:
-    with app.app_context():
-        return list(db.session.scalars(sa.select(LetterVersion).order_by(LetterVersion.number)))
+    return rows(app, LetterVersion, order_by=LetterVersion.number)
 
 
 def letter_json(client: FlaskClient) -> dict[str, Any]:
@@ -81,8 +95,7 @@ def recount_is_exact(runner: FlaskCliRunner) -> None:
 
 
 def admin(app: Flask, client: FlaskClient) -> None:
-    with app.app_context(), db.transaction() as session:
-        factories.moderator(session, "admin@example.org", ModeratorRole.ADMIN)
+    write(app, factories.moderator, "admin@example.org", ModeratorRole.ADMIN)
     assert log_in(client, "admin@example.org").status_code == 303
 
 
@@ -139,8 +152,7 @@ def test_editing_in_the_admin_form_makes_version_2_only_when_the_text_changes(
     load(runner, tmp_path, FIRST)
     admin(app, client)
     sign_and_confirm(app, client, "early@example.org", sink=smtp_sink, name="Early")
-    with app.app_context():
-        body = db.session.scalars(sa.select(Letter.body_markdown)).one()
+    body = one(app, Letter.body_markdown)
     # A browser sends the unchanged text with CR LF line ends: still the same text.
     assert edit(client, body.replace("\n", "\r\n"), moderation_mode="pre").status_code == 303
     assert [v.number for v in stored_versions(app)] == [1]
@@ -207,41 +219,37 @@ def test_two_admins_saving_at_once_get_the_next_two_versions(app: Flask, letter:
         thread.join(30)
     assert not errors, errors
     assert numbers == {"first": 2, "second": 3}
-    with app.app_context():
-        stored = db.session.scalars(
-            sa.select(LetterVersion.number).where(LetterVersion.letter_id == letter.id).order_by(LetterVersion.number)
-        ).all()
-        current = db.session.get(Letter, letter.id)
-        assert stored == [1, 2, 3] and current is not None and current.current_version == 3
-        assert "second admin" in current.body_markdown
+    stored = rows(app, LetterVersion.number, letter_id=letter.id, order_by=LetterVersion.number)
+    current = one(app, Letter, id=letter.id)
+    assert stored == [1, 2, 3] and current.current_version == 3
+    assert "second admin" in current.body_markdown
 
 
 def test_the_history_lists_versions_with_notes_and_the_count_under_each(
     app: Flask, client: FlaskClient, runner: FlaskCliRunner, smtp_sink: SMTPSink, tmp_path: Path
 ) -> None:
     load(runner, tmp_path, FIRST)
-    with app.app_context():
-        letter_id = db.session.scalars(sa.select(Letter.id)).one()
-    add_confirmed(app, letter_id, 4)
+    add_confirmed(app, one(app, Letter.id), 4)
     load(runner, tmp_path, SECOND, "--note", "Adds fair pay.")
     for n in range(3):
         sign_and_confirm(app, client, f"v2-{n}@example.org", sink=smtp_sink)
     assert per_version(client) == {1: 4, 2: 3}
     page = client.get(f"/letters/{SLUG}/versions").get_data(as_text=True)
-    rows = re.findall(r"<tr>(.*?)</tr>", page, re.DOTALL)[1:]
-    assert len(rows) == 2  # newest first
-    assert "Version 2" in rows[0] and "Adds fair pay." in rows[0] and re.search(r'class="number">3<', rows[0])
-    assert "Version 1" in rows[1] and re.search(r'class="number">4<', rows[1])
-    assert f"/letters/{SLUG}/versions/2/diff" in rows[0]
+    lines = re.findall(r"<tr>(.*?)</tr>", page, re.DOTALL)[1:]
+    assert len(lines) == 2  # newest first
+    assert "Version 2" in lines[0] and "Adds fair pay." in lines[0] and re.search(r'class="number">3<', lines[0])
+    assert "Version 1" in lines[1] and re.search(r'class="number">4<', lines[1])
+    assert f"/letters/{SLUG}/versions/2/diff" in lines[0]
 
     # Withdrawing a signature of version 2 and hiding one of version 1 take them off their counts.
     withdraw_mail = smtp_sink.messages_to("v2-0@example.org")[0]
     press(client, path_of(link_in(withdraw_mail, WITHDRAW_LINK)), "Withdraw my signature")
-    with app.app_context(), db.transaction() as session:
-        from app.services import counting
 
+    def hide_the_first_signer(session: Session) -> None:
         first_signer = session.scalars(sa.select(Signature).order_by(Signature.id).limit(1)).one()
         counting.move(session, first_signer, SignatureStatus.HIDDEN, now=first_signer.created_at)
+
+    write(app, hide_the_first_signer)
     assert per_version(client) == {1: 3, 2: 2}
     assert letter_json(client)["signature_count"] == 5
     recount_is_exact(runner)
@@ -323,16 +331,13 @@ def test_a_material_change_mails_exactly_the_opted_in_confirmed_signers(
     sign_and_confirm(app, client, "newcomer@example.org", sink=smtp_sink, wants_updates="y")
     deliver_mail(app)
 
-    for address, count in before.items():
-        expected = count + 1 if address in wanting else count
+    for address, received in before.items():
+        expected = received + 1 if address in wanting else received
         assert len(smtp_sink.messages_to(address)) == expected, address
     assert len(smtp_sink.messages_to("newcomer@example.org")) == 1  # the confirmation only
     # The request was expanded two signers at a time and is done.
-    with app.app_context():
-        kinds = db.session.execute(
-            sa.select(OutboxMessage.kind, OutboxMessage.status).where(OutboxMessage.kind.like("material%"))
-        ).all()
-        job = db.session.execute(sa.select(Job.kind, Job.status)).all()
+    kinds = rows(app, OutboxMessage.kind, OutboxMessage.status, where=OutboxMessage.kind.like("material%"))
+    job = rows(app, Job.kind, Job.status)
     assert sorted(kinds) == [("material_change", "sent")] * 5
     assert job == [("material_change_request", "done")]
 
@@ -342,12 +347,11 @@ def test_a_material_change_mails_exactly_the_opted_in_confirmed_signers(
     assert "It now asks for fair pay too." in text and "version 1" in text and "version 2" in text
     diff_page = client.get(path_of(link_in(notice, DIFF_LINK)))
     assert diff_page.status_code == 200 and "fair pay" in diff_page.get_data(as_text=True)
-    count = letter_json(client)["signature_count"]
+    signed = letter_json(client)["signature_count"]
     answer = press(client, path_of(link_in(notice, WITHDRAW_LINK)), "Withdraw my signature")
     assert answer.status_code == 200
-    assert letter_json(client)["signature_count"] == count - 1
-    with app.app_context():
-        assert db.session.scalars(sa.select(Signature.status).where(Signature.email_key == wanting[0])).all() == []
+    assert letter_json(client)["signature_count"] == signed - 1
+    assert rows(app, Signature.status, email_key=wanting[0]) == []
     recount_is_exact(runner)
 
 
@@ -403,14 +407,13 @@ def test_the_cli_refuses_a_material_change_without_a_note_or_a_change(
     app: Flask, runner: FlaskCliRunner, tmp_path: Path
 ) -> None:
     load(runner, tmp_path, FIRST)
-    no_note = runner.invoke(args=["letter", "load", write(tmp_path, SECOND), "--material"])
+    no_note = runner.invoke(args=["letter", "load", letter_file(tmp_path, SECOND), "--material"])
     assert no_note.exit_code != 0 and "--note" in no_note.output
-    no_change = runner.invoke(args=["letter", "load", write(tmp_path, FIRST), "--material", "--note", "x"])
+    no_change = runner.invoke(args=["letter", "load", letter_file(tmp_path, FIRST), "--material", "--note", "x"])
     assert no_change.exit_code != 0 and "no change to announce" in no_change.output
     assert [v.number for v in stored_versions(app)] == [1]
-    with app.app_context():
-        assert db.session.scalar(sa.select(sa.func.count()).select_from(OutboxMessage)) == 0
-        assert db.session.scalar(sa.select(sa.func.count()).select_from(Job)) == 0
+    assert count(app, OutboxMessage) == 0
+    assert count(app, Job) == 0
 
 
 # --- the migration -------------------------------------------------------------------------------
@@ -423,23 +426,17 @@ def test_the_migration_makes_version_1_of_every_existing_letter(
     add_confirmed(app, letter.id, 2)
     result = runner.invoke(args=["db", "downgrade", "7c41d2e8b5a9"])
     assert result.exit_code == 0, result.output
-    with app.app_context(), db.engine.begin() as connection:
-        connection.execute(
-            sa.text("UPDATE letters SET body_markdown = 'Edited before versions.' WHERE slug = :s"),
-            {"s": "another-letter"},
-        )
+    execute(app, "UPDATE letters SET body_markdown = 'Edited before versions.' WHERE slug = :s", s="another-letter")
     result = runner.invoke(args=["db", "upgrade"])
     assert result.exit_code == 0, result.output
-    with app.app_context():
-        rows = db.session.execute(
-            sa.select(
-                LetterVersion.letter_id, LetterVersion.number, LetterVersion.body_markdown, Letter.current_version
-            )
-            .join(Letter, Letter.id == LetterVersion.letter_id)
-            .order_by(LetterVersion.letter_id)
-        ).all()
-        versions_signed = set(db.session.scalars(sa.select(Signature.letter_version)))
-        wants = set(db.session.scalars(sa.select(Signature.wants_updates)))
-    assert [(r[0], r[1], r[3]) for r in rows] == [(letter.id, 1, 1), (other.id, 1, 1)]
-    assert rows[1][2] == "Edited before versions."
+    versions = rows(
+        app,
+        sa.select(LetterVersion.letter_id, LetterVersion.number, LetterVersion.body_markdown, Letter.current_version)
+        .join(Letter, Letter.id == LetterVersion.letter_id)
+        .order_by(LetterVersion.letter_id),
+    )
+    versions_signed = set(rows(app, Signature.letter_version))
+    wants = set(rows(app, Signature.wants_updates))
+    assert [(r[0], r[1], r[3]) for r in versions] == [(letter.id, 1, 1), (other.id, 1, 1)]
+    assert versions[1][2] == "Edited before versions."
     assert versions_signed == {1} and wants == {False}

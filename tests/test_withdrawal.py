@@ -10,16 +10,19 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
-from app.db import db, utcnow
+from app.db import utcnow
 from app.models import Letter, OutboxMessage, SignatureStatus, Token
 from tests.factories import sign_and_confirm, stored_signatures
 from tests.support import (
     SMTPSink,
+    count,
     csrf_token,
     deliver_mail,
+    execute,
     link_in,
     path_of,
     press,
+    rows,
     sign,
     smtp_settings,
     table_counts,
@@ -75,12 +78,8 @@ def test_the_link_in_the_confirmation_mail_withdraws_and_erases(
     )
     assert tombstone.network_hash is None and tombstone.withdrawn_at is not None
     assert "ada" not in tombstone.email_key
-    with app.app_context():
-        assert (
-            db.session.scalar(sa.select(sa.func.count()).select_from(Token).filter_by(signature_id=tombstone.id)) == 0
-        )
-        recipients = list(db.session.scalars(sa.select(OutboxMessage.recipient)))
-    assert "ada@example.org" not in recipients
+    assert count(app, Token, signature_id=tombstone.id) == 0
+    assert "ada@example.org" not in rows(app, OutboxMessage.recipient)
     # The stored count still equals a recount.
     result = app.test_cli_runner().invoke(args=["letter", "recount", SLUG])
     assert result.exit_code == 0 and "1 signatures; the stored count is exact" in result.output
@@ -128,9 +127,7 @@ def test_an_expired_withdrawal_link_says_so_and_offers_a_new_one(
     app: Flask, client: FlaskClient, letter: Letter, smtp_sink: SMTPSink
 ) -> None:
     link = sign_and_confirm(app, client, "ada@example.org", sink=smtp_sink).withdraw
-    with app.app_context():
-        db.session.execute(sa.update(Token).values(expires_at=utcnow() - timedelta(seconds=1)))
-        db.session.commit()
+    execute(app, sa.update(Token).values(expires_at=utcnow() - timedelta(seconds=1)))
     page = client.get(link)
     assert page.status_code == 410
     assert "This link has expired" in page.get_data(as_text=True)

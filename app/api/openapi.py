@@ -204,6 +204,18 @@ LOG_SCHEMAS: dict[str, Any] = {
 }
 
 
+def _counts(key: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """An array of ``{key: ..., count: n}``."""
+    return {
+        "type": "array",
+        "items": {
+            "type": "object",
+            "required": [key, "count"],
+            "properties": {key: schema, "count": {"type": "integer", "minimum": 0}},
+        },
+    }
+
+
 def openapi_document() -> dict[str, Any]:
     """The document, with this site's name and address."""
     return {
@@ -383,6 +395,24 @@ def openapi_document() -> dict[str, Any]:
                     },
                 }
             },
+            "/letters/{slug}/stats": {
+                "get": {
+                    "operationId": "getLetterStats",
+                    "summary": "Where and when people signed: counted signatures by day, hour, country and language",
+                    "description": "A country or language with fewer than small_count_threshold signers is not "
+                    "named: it is added to 'other'. Days and hours are UTC.",
+                    "parameters": [_SLUG, _IF_NONE_MATCH],
+                    "responses": {
+                        "200": {
+                            "description": "The numbers",
+                            "headers": _CACHED,
+                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Stats"}}},
+                        },
+                        "304": {"description": "Not modified since the ETag sent in If-None-Match"},
+                        "404": _ERROR,
+                    },
+                }
+            },
             **LOG_PATHS,
         },
         "components": {
@@ -492,6 +522,34 @@ def openapi_document() -> dict[str, Any]:
                         "body_html": {"type": "string", "description": "Rendered and sanitised like a letter's text"},
                         "body_markdown": {"type": "string"},
                         "url": {"type": "string", "format": "uri"},
+                    },
+                },
+                "Stats": {
+                    "type": "object",
+                    "required": [
+                        "slug",
+                        "signature_count",
+                        "small_count_threshold",
+                        "by_day",
+                        "by_hour",
+                        "by_country",
+                        "by_language",
+                    ],
+                    "properties": {
+                        "slug": {"type": "string"},
+                        "signature_count": {"type": "integer", "minimum": 0},
+                        "small_count_threshold": {"type": "integer", "minimum": 1},
+                        "by_day": _counts("date", {"type": "string", "format": "date"}),
+                        "by_hour": _counts("hour", {"type": "string", "format": "date-time"}),
+                        "by_country": _counts(
+                            "country",
+                            {
+                                "type": "string",
+                                "description": "ISO 3166 code; 'none' for signers who gave none; 'other' for "
+                                "countries too small to name",
+                            },
+                        ),
+                        "by_language": _counts("language", {"type": "string"}),
                     },
                 },
                 **LOG_SCHEMAS,

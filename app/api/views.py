@@ -15,7 +15,7 @@ from app.errors import DomainError
 from app.models import Letter, LetterUpdate, LogEvent, Organisation, Signature
 from app.services import domains, letters, updates
 from app.services.progress import Progress, progress
-from app.services.queries import ledger, listing
+from app.services.queries import ledger, listing, stats
 from app.services.queries.ledger import Ledger
 from app.timestamps import iso
 from app.urls import external_url
@@ -197,6 +197,26 @@ def get_signature(slug: str, signature_id: int) -> Response:
     if found is None:
         raise NotListed(f"Signature {signature_id} is not on the public list of this letter.")
     return _cacheable(signatures_json([found])[0])
+
+
+def stats_json(letter: Letter, numbers: stats.LetterStats) -> dict[str, Any]:
+    """Where and when a letter's counted signers signed; countries of fewer than ``small_count`` are "other"."""
+    return {
+        "slug": letter.slug,
+        "signature_count": numbers.total,
+        "small_count_threshold": numbers.small_count,
+        "by_day": [{"date": day.isoformat(), "count": number} for day, number in numbers.days],
+        "by_hour": [{"hour": iso(hour), "count": number} for hour, number in numbers.hours],
+        "by_country": [{"country": code, "count": number} for code, number in numbers.countries],
+        "by_language": [{"language": code, "count": number} for code, number in numbers.languages],
+    }
+
+
+@bp.get("/letters/<slug>/stats")
+def letter_stats(slug: str) -> Response:
+    """Signatures by day, hour, country and language; supports If-None-Match."""
+    letter = letters.get_letter(db.session, slug)
+    return _cacheable(stats_json(letter, stats.letter_stats(db.session, letter.id, now=utcnow())))
 
 
 @bp.get("/letters/<slug>/updates")

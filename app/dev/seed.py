@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from app import log
 from app.models import Letter, Signature, SignatureStatus
-from app.services import counting
+from app.services import counting, stats
 from app.timestamps import iso
 
 # (given names, family names, family name first?) per script.
@@ -405,6 +405,7 @@ def seed_signatures(session: Session, letter: Letter, count: int, *, now: dateti
         if collecting:
             gc.enable()
     counting.add_to_count(session, letter.id, confirmed, now=now)
+    stats.catch_up(session, letter.id)
     if hidden:
         counting.add_to_tally(session, letter.id, "removed:fake", hidden)
     return SeedResult(signatures=count, confirmed=confirmed)

@@ -23,7 +23,7 @@ from app.ratelimit import config_limit, limiter
 from app.services import counting, domains, letters, textdiff, updates
 from app.services import versions as letter_versions
 from app.services.progress import progress
-from app.services.queries import export, ledger, listing
+from app.services.queries import export, ledger, listing, stats
 from app.urls import external_url
 
 bp = Blueprint("letters", __name__)
@@ -130,6 +130,15 @@ def _log_head(letter: Letter) -> dict[str, Any]:
     key = _log_key()
     head = log.head_json(letter.slug, log.current_head(db.session, letter, key), key)
     return head | {"moment": datetime.fromtimestamp(head["timestamp"] / 1000, UTC)}
+
+
+@bp.get("/letters/<slug>/stats")
+@web.public_page
+def letter_stats(slug: str) -> str:
+    """Where and when people signed: by day, by hour, by country and by language (no one singled out)."""
+    letter = letters.get_letter(db.session, slug)
+    numbers = stats.letter_stats(db.session, letter.id, now=utcnow())
+    return render_template("letters/stats.html", **letter_context(letter), stats=numbers)
 
 
 @bp.get("/letters/<slug>/log")

@@ -177,6 +177,16 @@ def on_update(session: Session, signature: Signature, *, now: datetime) -> None:
         record(session, signature, "update", now=now)
 
 
+def on_unlisted(session: Session, signature: Signature, *, now: datetime) -> None:
+    """Log that a counted signature left the list but not the count (it awaits a moderator's review again).
+
+    Its name and comment are no longer served, as after a hide; the ``update`` says counted, not named.
+    """
+    if signature.status == SignatureStatus.CONFIRMED and enabled(session):
+        _withdraw_openings(session, signature)
+        record(session, signature, "update", now=now)
+
+
 def _has_entries(session: Session, signature: Signature) -> bool:
     return (
         session.scalar(

@@ -32,6 +32,7 @@ from app.models import (
     Signature,
     SignatureStatus,
 )
+from app.services import stats
 from app.services.versions import VERSION_TALLY_PREFIX, version_tally
 
 PENDING_TALLY = "pending"
@@ -114,6 +115,7 @@ def move(
         add_to_count(session, signature.letter_id, delta, now=now, version=signature.letter_version)
         if signature.confirmed_domain:
             add_to_domain_tally(session, signature.letter_id, signature.confirmed_domain, delta)
+        stats.add(session, signature, delta)
     _move_tally(session, signature.letter_id, before_tally, after_tally)
     log.on_move(session, signature, before, status, now=now)
 
@@ -141,6 +143,23 @@ def end_review(session: Session, signature: Signature, *, now: datetime) -> None
     _move_tally(session, signature.letter_id, before_tally, tally_name(signature.status, signature.removal_reason))
     if signature.public:
         log.on_update(session, signature, now=now)
+
+
+def start_review(session: Session, signature: Signature, *, now: datetime) -> None:
+    """Keep ``signature`` off the public list until a moderator reviews it again (an approval undone).
+
+    Counted all the same; a confirmed one leaves the list at once: the public log withdraws its
+    openings, as hiding does, and records an ``update`` that no longer names it.
+    """
+    if signature.unlisted_until_review:
+        return
+    before_tally = tally_name(signature.status, signature.removal_reason)
+    signature.unlisted_until_review = True
+    _move_tally(
+        session, signature.letter_id, before_tally, tally_name(signature.status, signature.removal_reason, True)
+    )
+    if signature.public:
+        log.on_unlisted(session, signature, now=now)
 
 
 def _with_versions(fixed: dict[str, int], found: dict[str, int]) -> dict[str, int]:
@@ -240,6 +259,9 @@ class Recount:
     actual_tallies: dict[str, int]
     stored_domains: dict[str, int]
     actual_domains: dict[str, int]
+    # Where and when the counted signers signed (app.services.stats).
+    stored_stats: dict[str, int]
+    actual_stats: dict[str, int]
 
     @property
     def exact(self) -> bool:
@@ -248,6 +270,7 @@ class Recount:
             self.stored == self.actual
             and self.stored_tallies == self.actual_tallies
             and self.stored_domains == self.actual_domains
+            and self.stored_stats == self.actual_stats
         )
 
 
@@ -261,6 +284,8 @@ def recount(session: Session, letter: Letter, *, now: datetime, fix: bool = Fals
         counted_tallies(session, letter.id),
         domain_tallies(session, letter.id),
         counted_domains(session, letter.id),
+        stats.stored(session, letter.id),
+        stats.counted(session, letter.id),
     )
     if fix and not result.exact:
         # Fold the whole count into the letter row; the shards start again from nothing.
@@ -275,6 +300,7 @@ def recount(session: Session, letter: Letter, *, now: datetime, fix: bool = Fals
             stored, actual = result.stored_domains.get(domain, 0), result.actual_domains.get(domain, 0)
             if stored != actual:
                 add_to_domain_tally(session, letter.id, domain, actual - stored)
+        stats.catch_up(session, letter.id)
         session.flush()
         session.refresh(letter, ["signature_count"])
     return result

@@ -16,7 +16,7 @@ from app.errors import N_, LetterClosed, TokenExpired, TokenProblem, TokenSupers
 from app.mail import compose, outbox
 from app.mail.message import Email
 from app.models import Flag, Letter, Signature, SignatureStatus, SuspectReason, Token, TokenPurpose
-from app.services import counting, domains, link_requests
+from app.services import counting, domains, link_requests, stats
 from app.services.flags import Raised, holds
 from app.services.tokens import TokenLifetimes, find_token, new_token, store_tokens
 
@@ -53,6 +53,8 @@ class Screening:
     suspect_reason: SuspectReason | None = None
     # A keyed hash of the signer's network, for abuse checks; never the raw address.
     network_hash: str | None = None
+    # Seconds between the form being shown and sent back (None without a valid time stamp).
+    fill_seconds: float | None = None
     # False when the address has had its share of mail for now: answer as usual, send nothing.
     may_mail: bool = True
     # Reasons for a moderator to look at the signature (see app.services.flags); never hide it.
@@ -155,6 +157,7 @@ def _insert_new(
         "suspect_reason": suspect,
         "network_hash": screening.network_hash,
         "unlisted_until_review": unlisted,
+        "fill_seconds": screening.fill_seconds,
         # The text in force now; the letter's row keeps the number, so no query for it.
         "letter_version": letter.current_version,
         **_fields(data),
@@ -190,6 +193,7 @@ _RESIGN = (
         network_hash=func.coalesce(bindparam("b_network_hash"), Signature.network_hash),
         # A flag that keeps it off the list stays open (in the queue) when the details change.
         unlisted_until_review=or_(Signature.unlisted_until_review, bindparam("b_unlisted", type_=Boolean)),
+        fill_seconds=bindparam("b_fill_seconds"),
         submission=Signature.submission + 1,
         **{column: bindparam(f"b_{column}") for column in _FORM_COLUMNS},
     )
@@ -254,6 +258,7 @@ def sign(
         "b_letter_version": letter.current_version,
         "b_network_hash": screening.network_hash,
         "b_unlisted": unlisted,
+        "b_fill_seconds": screening.fill_seconds,
         **{f"b_{column}": value for column, value in _fields(data).items()},
     }
     unconfirmed = session.execute(_RESIGN, values).first()
@@ -357,6 +362,7 @@ def confirm(session: Session, raw: str, *, now: datetime) -> Confirmation:
             counting.add_to_count(session, signature.letter_id, +1, now=now, version=signature.letter_version)
             if shown:
                 counting.add_to_domain_tally(session, signature.letter_id, shown, +1)
+            stats.add(session, signature, +1)
             if signature.unlisted_until_review:
                 # Counted now, listed once a moderator has reviewed it (the public ledger says how many).
                 counting.add_to_tally(session, signature.letter_id, counting.COUNTED_AWAITING_REVIEW_TALLY, +1)

@@ -15,8 +15,8 @@ as hiding withdraws them. The downgrade lists them again: an ``update`` entry th
 fields afresh (a new salt), since the code before this revision lists them.
 
 Revision ID: 18b0d24cc0cb
-Revises: b7c3e9a1d2f4
-Create Date: 2026-12-03 16:00:00
+Revises: c4d8e2f6a9b1
+Create Date: 2026-12-03 17:00:00
 """
 
 import hashlib
@@ -30,7 +30,7 @@ import sqlalchemy as sa
 from alembic import context, op
 
 revision: str = "18b0d24cc0cb"
-down_revision: str | None = "b7c3e9a1d2f4"
+down_revision: str | None = "c4d8e2f6a9b1"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
