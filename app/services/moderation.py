@@ -350,10 +350,17 @@ def _put_back(session: Session, signature: Signature, state: dict[str, Any], *, 
     """Give ``signature`` the fields of ``state`` again, through counting.move and the log."""
     status = SignatureStatus(state["status"])
     reason = RemovalReason(state["removal_reason"]) if state["removal_reason"] else None
-    # The listing time first: a restore's log entry commits to the signature as it is listed.
-    signature.confirmed_at = _moment(state["confirmed_at"])
-    if signature.status != status:
+    confirmed_at = _moment(state["confirmed_at"])
+    if signature.status == SignatureStatus.CONFIRMED and status != SignatureStatus.CONFIRMED:
+        # Out of the count: as it was counted (the stats tally of the hour it was listed in).
         counting.move(session, signature, status, now=now, reason=reason)
+        signature.confirmed_at = confirmed_at
+    else:
+        # The listing time first: a restore's log entry commits to the signature as it is listed,
+        # and it is counted in that hour's tally.
+        signature.confirmed_at = confirmed_at
+        if signature.status != status:
+            counting.move(session, signature, status, now=now, reason=reason)
     signature.moderator_note = state["moderator_note"]
     verified_at = _moment(state["verified_at"])
     if (signature.verified_at, signature.verified_note) != (verified_at, state["verified_note"]):
