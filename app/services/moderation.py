@@ -376,15 +376,22 @@ def _put_back(session: Session, signature: Signature, state: dict[str, Any], *, 
     """Give ``signature`` the fields of ``state`` again, through counting.move and the log."""
     status = SignatureStatus(state["status"])
     reason = RemovalReason(state["removal_reason"]) if state["removal_reason"] else None
-    # The listing time first: a restore's log entry commits to the signature as it is listed.
-    signature.confirmed_at = _moment(state["confirmed_at"])
-    # Awaiting review again (an approval or a dismissal undone): marked before a move back onto the
-    # count, so that its name is never opened; after a move off it, which then counts nothing twice.
+    confirmed_at = _moment(state["confirmed_at"])
+    # Awaiting review again (an approval or a "looks fine" undone): marked before a move back onto
+    # the count, so that its name is never opened; after a move off it, which counts nothing twice.
     review = bool(state.get("unlisted_until_review"))
-    if review and signature.status != SignatureStatus.CONFIRMED:
-        counting.start_review(session, signature, now=now)
-    if signature.status != status:
+    if signature.status == SignatureStatus.CONFIRMED and status != SignatureStatus.CONFIRMED:
+        # Out of the count: as it was counted (the stats tally of the hour it was listed in).
         counting.move(session, signature, status, now=now, reason=reason)
+        signature.confirmed_at = confirmed_at
+    else:
+        # The listing time first: a restore's log entry commits to the signature as it is listed,
+        # and it is counted in that hour's tally.
+        signature.confirmed_at = confirmed_at
+        if review and signature.status != SignatureStatus.CONFIRMED:
+            counting.start_review(session, signature, now=now)
+        if signature.status != status:
+            counting.move(session, signature, status, now=now, reason=reason)
     if review:
         counting.start_review(session, signature, now=now)
     signature.moderator_note = state["moderator_note"]
