@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -31,8 +32,9 @@ from app.models import (
     OutboxMessage,
     RemovalReason,
     Signature,
+    SignatureStatus,
 )
-from app.services import counting, reports
+from app.services import counting, moderation, reports
 from app.services.moderation import Action
 from app.services.queries import export, ledger, listing, search
 from app.worker import sequence_logs
@@ -378,3 +380,59 @@ def test_the_log_says_counted_not_named_and_opens_the_name_only_once_approved(
         "commitment": None,
     }
     assert entry["fields"] is None and entry["salt"] is None
+
+
+def act_and_undo(app: Flask, letter: Letter, action: Action, ids: list[int], **options: Any) -> None:
+    """A moderator's action through the service, then its undo from the banner (within the time allowed)."""
+    with app.app_context(), db.transaction() as session:
+        moderator = factories.moderator(session, "undo@example.org")
+        current = session.get(Letter, letter.id)
+        assert current is not None
+        outcome = moderation.act(session, moderator, current, action, ids, now=utcnow(), **options)
+        assert outcome.changed == len(ids) and outcome.undoable and outcome.entry_id is not None
+        entry_id, moderator_id = outcome.entry_id, moderator.id
+    with app.app_context(), db.transaction() as session:
+        moderator = session.get(Moderator, moderator_id)
+        assert moderator is not None
+        moderation.undo(session, moderator, entry_id, now=utcnow(), window=timedelta(minutes=30))
+
+
+@FRESH
+@pytest.mark.parametrize(
+    ("action", "options"),
+    [(Action.APPROVE, {}), (Action.DISMISS, {}), (Action.HIDE, {"reason": RemovalReason.FAKE})],
+)
+def test_an_undone_decision_puts_the_signature_back_to_awaiting_review_and_the_name_off_the_log(
+    app: Flask,
+    client: FlaskClient,
+    runner: FlaskCliRunner,
+    letter: Letter,
+    action: Action,
+    options: dict[str, Any],
+) -> None:
+    watch(app)
+    elon = sign_and_confirm(app, client, "elon@example.net", name=WATCHED).id
+    before = numbers(client)
+    act_and_undo(app, letter, action, [elon], **options)
+    assert numbers(client) == before  # counted, one awaiting review, nothing removed
+    assert not any(shown_to_the_public(client, WATCHED).values())
+    # Whatever the decision had opened in the log is withdrawn; the latest entry counts it unnamed.
+    assert latest_events(app, elon)[-1][:2] in {("update", False), ("restore", False)}
+    assert not any(opened for _event, _listed, opened in latest_events(app, elon))
+    checks_out(runner)
+    # Its flag is open again: a moderator can still decide, and approving lists it.
+    moderate(app, letter, Action.APPROVE, [elon])
+    assert shown_to_the_public(client, WATCHED)["list"]
+    checks_out(runner)
+
+
+def test_the_preview_of_approving_a_signature_awaiting_review_adds_nothing_to_the_count(
+    session: Any, letter: Letter
+) -> None:
+    waiting = factories.signer(session, letter.id, name=WATCHED, unlisted_until_review=True)
+    pending = factories.signer(session, letter.id, SignatureStatus.PENDING, name="Waits For Approval")
+    listed = factories.signer(session, letter.id, name="Already Listed")
+    current = session.get(Letter, letter.id)
+    shown = moderation.preview(session, current, Action.APPROVE, [waiting.id, pending.id, listed.id])
+    assert (shown.applicable, shown.skipped, shown.count_change) == (2, 1, 1)
+    assert [name for _id, name, _email in shown.first] == [WATCHED, "Waits For Approval"]
