@@ -345,7 +345,8 @@ def signed_when(moment: datetime) -> Markup:
     The exact moment is in the element's datetime (live.js keeps the recent ones current) and,
     to the minute, in its title.
     """
-    now = datetime.now(UTC)
+    # The app's clock: a page is the same for every visitor within its second (tests freeze it).
+    now = datetime.fromtimestamp(clock_of(current_app).time(), UTC)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     exact = f"{signing_day(moment)} {clock_time(moment)}"
