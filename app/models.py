@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -166,6 +167,11 @@ class LetterVersion(Base):
     note: Mapped[str] = mapped_column(sa.String(500), default="")
 
 
+def new_page_key() -> str:
+    """A fresh key for a signer's own page (128 random bits, URL-safe)."""
+    return secrets.token_urlsafe(16)
+
+
 class SignatureStatus(enum.StrEnum):
     """Where a signature is in its life; only confirmed ones count."""
 
@@ -254,6 +260,8 @@ class Signature(Base):
             sqlite_where=sa.text("wants_updates = 1"),
             postgresql_where=sa.text("wants_updates = true"),
         ),
+        # The signer's own page, found by the key its link names.
+        sa.Index("ix_signatures_page_key", "page_key", unique=True),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -294,6 +302,9 @@ class Signature(Base):
     # The signer asked to be emailed the letter's updates and material changes of its text
     # (consent; erased with the signature).
     wants_updates: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    # Names the signature in the link to the signer's own page (app.mail.links), which adds an
+    # HMAC of it made with SECRET_KEY: the key alone opens nothing. None once erased.
+    page_key: Mapped[str | None] = mapped_column(sa.String(32), default=new_page_key)
     # A keyed hash of the signer's network (never the raw address), erased after IP_RETENTION_DAYS.
     network_hash: Mapped[str | None] = mapped_column(sa.String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -9,6 +9,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app.db import db, utcnow
+from app.mail.links import page_token
 from app.models import Letter, ModeratorRole, Organisation, Signature
 from app.moderation import accounts
 from app.services import updates
@@ -78,7 +79,20 @@ def tour_the_site(app: Flask, client: FlaskClient, letter_id: int, slug: str, la
         session.flush()
         signature = session.scalars(sa.select(Signature).where(Signature.email == address)).one()
         unsubscribe = "/unsubscribe/" + updates.unsubscribe_token(app.config["SECRET_KEY"], signature)
+        assert signature.page_key is not None
+        own = "/signature/" + page_token(signature.page_key)
     tour.visit(client, "letter with updates and badges", f"/letters/{slug}")
+    tour.visit(client, "own signature", own)
+    own_edit = own.replace("/signature/", "/signature/edit/")
+    tour.visit(client, "own signature edit", own_edit)
+    tour.visit(
+        client,
+        "own signature edit errors",
+        own_edit,
+        status=422,
+        data={"csrf_token": csrf_token(client, own_edit), "name": "", "comment": "<b>bold</b>"},
+    )
+    tour.visit(client, "own signature withdraw", own.replace("/signature/", "/signature/withdraw/"))
     tour.visit(client, "signatures with a badge", f"/letters/{slug}/signatures")
     tour.visit(client, "unsubscribe", unsubscribe)
     tour.visit(client, "unsubscribed", unsubscribe, data={"List-Unsubscribe": "One-Click"})

@@ -496,7 +496,7 @@ def index_of_letters() -> str:
 
 
 # What crawlers may read: the public pages, not the moderators' or the single-use links' pages.
-ROBOTS_DISALLOWED = ("/moderate", "/confirm/", "/withdraw/", "/unsubscribe/", "/_dev/")
+ROBOTS_DISALLOWED = ("/moderate", "/confirm/", "/withdraw/", "/unsubscribe/", "/signature/", "/_dev/")
 # The site-wide files crawlers and browsers ask for at fixed addresses change rarely.
 SITE_FILE_CACHE_CONTROL = "public, max-age=86400"
 

@@ -4,7 +4,8 @@ How it works, in the manner of Certificate Transparency (RFC 6962 / 9162):
 
 * **Events.** The transaction that changes a signature's place on the list appends an
   unsequenced ``LogEvent`` (``record``): ``add`` (it appears), ``hide`` (a moderator hid it),
-  ``restore``, ``update`` (a public field changed: the verified mark) and ``erase`` (withdrawn by
+  ``restore``, ``update`` (a public field changed: the verified mark, or the signer's own change of
+  what is shown, which also withdraws the openings of their earlier entries) and ``erase`` (withdrawn by
   the signer or removed for good by a moderator, with ``reason``). ``counting.move`` and
   ``signing.confirm`` call ``on_move``, so nothing changes the list without an event. Inserting
   a row takes no lock that other signings wait for.
@@ -50,6 +51,7 @@ from app.log.events import (
     new_event,
     new_events,
     on_move,
+    on_own_change,
     on_update,
     public_fields,
     record,
@@ -109,6 +111,7 @@ __all__ = [
     "new_event",
     "new_events",
     "on_move",
+    "on_own_change",
     "on_update",
     "public_fields",
     "record",

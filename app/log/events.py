@@ -171,6 +171,18 @@ def on_update(session: Session, signature: Signature, *, now: datetime) -> None:
         record(session, signature, "update", now=now)
 
 
+def on_own_change(session: Session, signature: Signature, *, now: datetime) -> None:
+    """Log a signer's own change of what the list shows of them (their name, comment, listing...).
+
+    What they no longer show is served nowhere: the openings of their earlier entries go (their
+    leaves stay, as hiding leaves them), and the ``update`` carries a fresh one; an unlisted
+    signature's ``update`` commits to nothing.
+    """
+    if signature.status == SignatureStatus.CONFIRMED and enabled(session):
+        _withdraw_openings(session, signature)
+        record(session, signature, "update", now=now)
+
+
 def _has_entries(session: Session, signature: Signature) -> bool:
     return (
         session.scalar(

@@ -86,5 +86,7 @@ def erase_signature(
     signature.show_domain = False
     signature.confirmed_domain = None
     signature.wants_updates = False
+    # The link to the signer's page stops working.
+    signature.page_key = None
     session.flush()
     session.expire(signature, ["tokens"])
