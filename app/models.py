@@ -545,8 +545,20 @@ class LetterDomainTally(Base):
     value: Mapped[int] = mapped_column(default=0)
 
 
+class UpdateKind(enum.StrEnum):
+    """What an organiser published: news of their own, or the reply of the letter's addressee."""
+
+    UPDATE = "update"
+    RESPONSE = "response"
+
+
 class LetterUpdate(Base):
-    """A dated update an organiser published about a letter: on the page, in a feed, by email."""
+    """A dated update an organiser published about a letter: on the page, in a feed, by email.
+
+    A *response* is the addressee's reply, recorded by the organisers: its ``title`` is who
+    answered, ``responded_on`` the day they did, ``source_url`` where it was published. It goes
+    to the same signers by the same path as any update.
+    """
 
     __tablename__ = "letter_updates"
     __table_args__ = (sa.Index("ix_letter_updates_letter_published", "letter_id", "published_at"),)
@@ -557,8 +569,16 @@ class LetterUpdate(Base):
     body_markdown: Mapped[str] = mapped_column(sa.Text)
     body_html: Mapped[str] = mapped_column(sa.Text)
     published_at: Mapped[datetime] = mapped_column(default=utcnow)
+    kind: Mapped[UpdateKind] = mapped_column(_enum(UpdateKind), default=UpdateKind.UPDATE, server_default="update")
+    responded_on: Mapped[date | None]
+    source_url: Mapped[str | None] = mapped_column(sa.String(2000))
 
     letter: Mapped[Letter] = relationship()
+
+    @property
+    def is_response(self) -> bool:
+        """Whether this is the addressee's reply rather than the organisers' own news."""
+        return self.kind == UpdateKind.RESPONSE
 
 
 class LetterTally(Base):

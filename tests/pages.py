@@ -76,6 +76,15 @@ def tour_the_site(app: Flask, client: FlaskClient, letter_id: int, slug: str, la
         letter = session.get(Letter, letter_id)
         assert letter is not None
         updates.publish(session, letter, title="Tour update", body_markdown="News **for** signers.", now=utcnow())
+        updates.record_response(
+            session,
+            letter,
+            responder="The Minister of Culture",
+            responded_on=utcnow().date(),
+            source_url="https://ministry.example/statement",
+            body_markdown="We have read your letter. *Artists will be paid.*",
+            now=utcnow(),
+        )
         session.flush()
         signature = session.scalars(sa.select(Signature).where(Signature.email == address)).one()
         unsubscribe = "/unsubscribe/" + updates.unsubscribe_token(app.config["SECRET_KEY"], signature)
@@ -124,6 +133,19 @@ def tour_the_site(app: Flask, client: FlaskClient, letter_id: int, slug: str, la
         data={"csrf_token": csrf_token(client, "/moderate/organisations"), "csv_text": "not a domain,X\n"},
     )
     tour.visit(client, "letter updates", f"/moderate/letters/{slug}/updates")
+    tour.visit(client, "letter response", f"/moderate/letters/{slug}/response")
+    tour.visit(
+        client,
+        "letter response errors",
+        f"/moderate/letters/{slug}/response",
+        status=422,
+        data={
+            "csrf_token": csrf_token(client, f"/moderate/letters/{slug}/response"),
+            "responder": "",
+            "responded_on": "3000-01-01",
+            "source_url": "javascript:alert(1)",
+        },
+    )
     # A second version of the text: its history, its text, what changed, and the letter page that links to them.
     edit = {
         "csrf_token": csrf_token(client, f"/moderate/letters/{slug}/edit"),

@@ -185,6 +185,7 @@ def test_every_public_page_has_no_inline_code_and_all_security_headers(
         "/moderate/organisations",
         f"/moderate/organisations/{organisation_id}/edit",
         f"/moderate/letters/{slug}/updates",
+        f"/moderate/letters/{slug}/response",
         unsubscribe,
     ):
         assert visit(path).status_code == 200, path

@@ -144,6 +144,14 @@ def update(signature: Signature, letter_update: LetterUpdate, unsubscribe_token:
     return _news("update", signature, letter_update, unsubscribe_token)
 
 
+def response(signature: Signature, letter_update: LetterUpdate, unsubscribe_token: str) -> Email:
+    """The addressee's response to a letter the signer signed: who answered, when, where it was published.
+
+    It is update mail: the same signers get it, and the same link and headers stop it.
+    """
+    return _news("response", signature, letter_update, unsubscribe_token)
+
+
 def material_change(
     signature: Signature, version: LetterVersion, withdraw_token: str, unsubscribe_token: str, *, days: int
 ) -> Email:
