@@ -25,7 +25,7 @@ from app.errors import N_, DomainError, TokenProblem
 from app.models import FlagKind, Letter, RemovalReason, Signature, SignatureStatus
 from app.services import counting, domains, flags, updates
 from app.services.signing import raise_flags
-from app.services.withdrawal import CONFIRMED_BY_EMAIL, LIVE_STATUSES, erase_signature
+from app.services.withdrawal import LIVE_STATUSES, erase_signature
 
 # What a signer may change: their details once confirmed and not hidden by the moderators.
 CHANGEABLE = (SignatureStatus.CONFIRMED, SignatureStatus.PENDING)
@@ -119,8 +119,8 @@ def may_change(signature: Signature) -> bool:
 
 
 def may_choose_updates(signature: Signature) -> bool:
-    """Whether the signer may turn update mail on or off now (once confirmed by email)."""
-    return signature.status in CONFIRMED_BY_EMAIL
+    """Whether the signer may turn update mail on or off now (confirmed, and not hidden: hidden signers get none)."""
+    return signature.status in CHANGEABLE
 
 
 def _listed_view(signature: Signature) -> dict[str, Any] | None:
