@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from flask import Flask, current_app, request
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner
@@ -119,21 +119,31 @@ def seconds_since_shown(stamp: str | None, salt: str = FORM_SALT) -> float | Non
     return signer.clock.time() - shown.timestamp()
 
 
-def fill_time_problem(stamp: str | None, asked: str | None) -> SuspectReason | None:
-    """What is wrong with how fast the form came back, if anything (its stamp is read once per request).
+class FillTime(NamedTuple):
+    """How fast the form came back: what is wrong with it, if anything, and the seconds it was open."""
+
+    problem: SuspectReason | None
+    # Seconds between the form being shown and sent back; None when its stamp is missing or forged.
+    seconds: float | None
+
+
+def read_fill_time(stamp: str | None, asked: str | None) -> FillTime:
+    """What is wrong with how fast the form came back, and how fast (each stamp is read once per request).
 
     ``asked`` is the stamp of the "is this you?" page when the form comes back from it: then the
     answer must come ASK_MIN_SECONDS after that page, not SIGN_MIN_SECONDS after the form.
+    The seconds are always the form's, for moderators to read beside a held signature.
     """
+    seconds = seconds_since_shown(stamp)
     minimum = current_app.config["SIGN_MIN_SECONDS"]
     if minimum <= 0:
-        return None
-    elapsed = seconds_since_shown(asked, ASK_SALT) if asked else seconds_since_shown(stamp)
+        return FillTime(None, seconds)
+    elapsed = seconds_since_shown(asked, ASK_SALT) if asked else seconds
     if elapsed is None:
-        return SuspectReason.NO_FORM_TIME
+        return FillTime(SuspectReason.NO_FORM_TIME, seconds)
     if elapsed < (ASK_MIN_SECONDS if asked else minimum):
-        return SuspectReason.TOO_FAST
-    return None
+        return FillTime(SuspectReason.TOO_FAST, seconds)
+    return FillTime(None, seconds)
 
 
 def should_ask(honeypot: str | None, asked: str | None, timing: SuspectReason | None) -> bool:
@@ -145,7 +155,7 @@ def should_ask(honeypot: str | None, asked: str | None, timing: SuspectReason | 
 
 
 def suspect_reason(honeypot: str | None, timing: SuspectReason | None) -> SuspectReason | None:
-    """Why this signing request looks like a bot or a flood, or None; ``timing`` is fill_time_problem's."""
+    """Why this signing request looks like a bot or a flood, or None; ``timing`` is read_fill_time's problem."""
     # Counted for every attempt, held or not, so a flood cannot hide behind its own bots.
     flooding = over_soft_limit("RATELIMIT_SIGN_HOLD_PER_NETWORK", client_network_key())
     if honeypot:

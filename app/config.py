@@ -156,6 +156,8 @@ SETTINGS: tuple[Setting, ...] = (
     # However active, a moderator signs in again after this long.
     Setting("MODERATOR_SESSION_HOURS", as_int, 12),
     Setting("MODERATOR_DIGEST", as_bool, False),
+    # For how long a moderator's hide, restore, approve, verify, unverify or dismiss can be undone.
+    Setting("MODERATION_UNDO_MINUTES", as_int, 30),
     # The public log (see app/log/). LOG_ENABLED=false is for benchmarks only.
     Setting("LOG_ENABLED", as_bool, True),
     Setting("LOG_SIGNING_KEY", as_str),
@@ -261,6 +263,12 @@ def finalise(config: dict[str, Any], *, debug: bool, testing: bool, instance_pat
             "EXPORT_CACHE_SECONDS is how long a download file is reused: 0 or more, "
             f"got {config['EXPORT_CACHE_SECONDS']}: set it to a number of seconds (0: made anew for each "
             "download), or leave it unset (300)"
+        )
+    if config.get("MODERATION_UNDO_MINUTES", 30) < 0:
+        raise ConfigError(
+            "MODERATION_UNDO_MINUTES is how long a moderator's action can be undone: 0 or more, "
+            f"got {config['MODERATION_UNDO_MINUTES']}: set it to a number of minutes (0: no undo), "
+            "or leave it unset (30)"
         )
     for name, default in PUBLIC_CACHE_SETTINGS.items():
         if config.get(name, default) < 0:

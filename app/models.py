@@ -220,9 +220,10 @@ class Signature(Base):
         # The purge: unconfirmed and suspect signatures by age; network hashes by age.
         sa.Index("ix_signatures_status_created", "status", "created_at"),
         sa.Index("ix_signatures_created", "created_at"),
-        # Moderators' queue and search: by letter, newest first; by domain.
+        # Moderators' queue and search: by letter, newest first; by domain; by network, to see a burst.
         sa.Index("ix_signatures_moderation", "letter_id", "created_at", "id"),
         sa.Index("ix_signatures_domain", "letter_id", "email_domain"),
+        sa.Index("ix_signatures_network", "letter_id", "network_hash", "created_at"),
         # The few verified and founding signatories, newest first, without walking the whole list.
         sa.Index(
             "ix_signatures_verified",
@@ -307,6 +308,9 @@ class Signature(Base):
     page_key: Mapped[str | None] = mapped_column(sa.String(32), default=new_page_key)
     # A keyed hash of the signer's network (never the raw address), erased after IP_RETENTION_DAYS.
     network_hash: Mapped[str | None] = mapped_column(sa.String(64))
+    # Seconds between the form being shown and sent back (None without a valid time stamp): what a
+    # moderator reads to judge a signature held as too fast.
+    fill_seconds: Mapped[float | None] = mapped_column(sa.Float)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     confirmed_at: Mapped[datetime | None]
     withdrawn_at: Mapped[datetime | None]
@@ -498,7 +502,10 @@ class AuditEntry(Base):
     """One moderation action: who, when, what, on which signatures, why. Never changed or deleted."""
 
     __tablename__ = "audit_entries"
-    __table_args__ = (sa.Index("ix_audit_entries_letter_at", "letter_id", "at"),)
+    __table_args__ = (
+        sa.Index("ix_audit_entries_letter_at", "letter_id", "at"),
+        sa.Index("ix_audit_entries_undoes_id", "undoes_id", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -511,6 +518,27 @@ class AuditEntry(Base):
     signature_ids: Mapped[str] = mapped_column(sa.Text, default="")
     signature_count: Mapped[int] = mapped_column(default=0)
     reason: Mapped[str] = mapped_column(sa.Text, default="")
+    # An undo's entry names the entry it undid (no foreign key, as the entry is never deleted); the
+    # unique index makes a second undo of the same entry fail, even from two requests at once.
+    undoes_id: Mapped[int | None]
+
+
+class ModerationUndo(Base):
+    """What an undoable action changed, so that undoing it puts every signature back exactly.
+
+    One row per audit entry of an action that can be undone (hide, restore, approve, verify,
+    unverify, dismiss), holding the states before it; deleted once the action is undone, and by
+    the purge once MODERATION_UNDO_MINUTES have passed (the moderators' notes in it go with it).
+    """
+
+    __tablename__ = "moderation_undos"
+
+    entry_id: Mapped[int] = mapped_column(sa.ForeignKey("audit_entries.id"), primary_key=True)
+    letter_id: Mapped[int] = mapped_column(sa.ForeignKey("letters.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime]
+    # {"signatures": [{"id", "status", "removal_reason", "moderator_note", "confirmed_at",
+    # "verified_at", "verified_note", "after"}], "flags": [ids of the flags the action settled]}
+    state: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
 
 
 class WatchName(Base):

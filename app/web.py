@@ -345,7 +345,8 @@ def signed_when(moment: datetime) -> Markup:
     The exact moment is in the element's datetime (live.js keeps the recent ones current) and,
     to the minute, in its title.
     """
-    now = datetime.now(UTC)
+    # The app's clock: a page is the same for every visitor within its second (tests freeze it).
+    now = datetime.fromtimestamp(clock_of(current_app).time(), UTC)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     exact = f"{signing_day(moment)} {clock_time(moment)}"
@@ -363,6 +364,29 @@ def signed_when(moment: datetime) -> Markup:
     return Markup('<time class="signer-date" datetime="{}" title="{}">{}</time>').format(
         machine_time(moment), exact, signing_day(moment)
     )
+
+
+def ago(moment: datetime, now: datetime | None = None) -> str:
+    """How long ago ``moment`` was, in its largest whole unit ("5 minutes ago", "3일 전"); "just now" in a minute."""
+    now = now or datetime.now(UTC)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    seconds = int((now - moment).total_seconds())
+    if seconds < 60:
+        return str(_("just now"))
+    delta = timedelta(seconds=-seconds)
+    return str(babel_dates.format_timedelta(delta, threshold=1, add_direction=True, locale=str(get_locale() or "en")))
+
+
+def when_tag(moment: datetime) -> Markup:
+    """When something happened, relative and exact, in the reader's language: "5 minutes ago" and
+    "Dec 3, 2026 15:40 UTC" (a 24-hour clock, never an AM/PM), in a <time> element."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    exact = f"{signing_day(moment)} {clock_time(moment)}"
+    return Markup(
+        '<time class="when" datetime="{}"><span class="when-ago">{}</span> <span class="when-exact">{}</span></time>'
+    ).format(machine_time(moment), ago(moment), exact)
 
 
 def share_links(url: str, title: str) -> list[tuple[str, str]]:
@@ -671,6 +695,10 @@ def init_app(app: Flask) -> None:
         signature_details=signature_details,
         signing_day=signing_day,
         signed_when=signed_when,
+        when_tag=when_tag,
+        ago=ago,
+        clock_time=clock_time,
+        format_decimal=format_decimal,
         format_date=format_date,
         format_datetime=format_datetime,
         current_locale=lambda: str(get_locale() or "en"),

@@ -26,6 +26,8 @@ from sqlalchemy.orm import Session
 from app import log
 from app.db import db, utcnow
 from app.models import (
+    Flag,
+    FlagKind,
     Letter,
     LetterUpdate,
     Moderator,
@@ -39,6 +41,7 @@ from app.models import (
 from app.moderation import accounts
 from app.services import counting, stats, updates
 from app.services import letters as letter_service
+from app.services.flags import Raised
 from app.services.tokens import hash_token
 from tests.support import SMTPSink, csrf_token, deliver_mail, link_in, mail_links, path_of, press, sign
 
@@ -139,6 +142,29 @@ def signer(
         counting.add_to_tally(session, letter_id, tally, 1)
     session.flush()
     return signature
+
+
+def flag(
+    session: Session,
+    signature: Signature,
+    kind: FlagKind = FlagKind.WATCHLIST,
+    *,
+    now: datetime | None = None,
+    **facts: str,
+) -> Flag:
+    """An open flag on ``signature`` with its facts, as signing or a report raises it (watch list by default)."""
+    if kind == FlagKind.WATCHLIST and not facts:
+        facts = {"name": signature.name}
+    made = Flag(
+        letter_id=signature.letter_id,
+        signature_id=signature.id,
+        kind=kind,
+        detail=Raised(kind, facts).detail,
+        created_at=now or utcnow(),
+    )
+    session.add(made)
+    session.flush()
+    return made
 
 
 def confirmed_signers(

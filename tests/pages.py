@@ -119,6 +119,25 @@ def tour_the_site(app: Flask, client: FlaskClient, letter_id: int, slug: str, la
     assert client.post("/moderate/login", data=login).status_code == 303
     tour.visit(client, "moderation letters", "/moderate")
     tour.visit(client, "moderation queue", f"/moderate/letters/{slug}?view=all")
+    # What a bulk action will do; a row's decision and its undo banner; a refused decision; the log of them.
+    with app.app_context():
+        ids = list(
+            db.session.scalars(
+                sa.select(Signature.id)
+                .where(Signature.letter_id == letter_id, Signature.status == "confirmed")
+                .order_by(Signature.id.desc())
+                .limit(2)
+            )
+        )
+    queue = f"/moderate/letters/{slug}"
+    token = csrf_token(client, queue)
+    bulk = {"csrf_token": token, "action": "hide", "reason": "fake", "signature": [str(i) for i in ids]}
+    tour.visit(client, "moderation preview", f"{queue}/actions?view=all", data=bulk)
+    decide = f"{queue}/signatures/{ids[0]}/decide?view=all"
+    assert client.post(decide, data={"csrf_token": token, "decision": "fake"}).status_code == 303
+    tour.visit(client, "moderation queue after a decision", f"{queue}?view=all")
+    refused = {"csrf_token": token, "decision": "verify"}
+    tour.visit(client, "moderation decision refused", f"{queue}/signatures/{ids[1]}/decide", status=422, data=refused)
     tour.visit(client, "audit log", "/moderate/audit")
     tour.visit(client, "letter edit", f"/moderate/letters/{slug}/edit")
     tour.visit(client, "organisations", "/moderate/organisations")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import os
 import re
 import socket
@@ -169,6 +170,16 @@ def csrf_token(client: FlaskClient, path: str) -> str:
     match = _CSRF.search(response.get_data(as_text=True))
     assert match, f"no CSRF token on {path} ({response.status_code})"
     return match.group(1)
+
+
+_HIDDEN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)">')
+
+
+def confirmation_fields(page: str) -> list[tuple[str, str]]:
+    """The hidden fields of a moderator's confirmation page (what pressing its button sends), in order."""
+    form = page[page.index('class="panel confirm-form"') :]
+    form = form[: form.index("</form>")]
+    return [(name, html.unescape(value)) for name, value in _HIDDEN.findall(form)]
 
 
 def copy_cookies(source: FlaskClient, target: FlaskClient) -> None:

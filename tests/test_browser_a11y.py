@@ -140,12 +140,29 @@ def test_no_serious_accessibility_violations_on_any_public_page(
     page.goto("/moderate/letters/test-letter?view=all")
     expect(page.locator("tbody tr[data-signature]").first).to_be_visible()
     check("moderation queue")
+    # A decision: the row redrawn, the banner with its undo; the keys' help over the page.
+    page.locator(".row-decide button[value=fake]").first.click()
+    expect(page.locator("#undo-banner form")).to_be_visible()
+    check("moderation queue after a decision")
+    page.keyboard.press("?")
+    expect(page.locator("#keys-help")).to_be_visible()
+    check("keyboard help")
+    page.keyboard.press("Escape")
+    # What a bulk action will do, before it is done.
+    page.locator("tbody input[name=signature]").nth(1).check()
+    page.locator("tbody input[name=signature]").nth(2).check()
+    page.locator("#action").select_option("delete")
+    page.locator("#reason").select_option("fake")
+    page.locator("#bulk button[type=submit]").click()
+    expect(page.locator(".confirm-form")).to_be_visible()
+    check("moderation confirmation")
     page.goto("/moderate/audit")
+    expect(page.locator(".audit-entry").first).to_be_visible()
     check("audit log")
     page.goto("/moderate/letters/test-letter/edit")
     check("letter edit")
 
-    assert len(found) == 24
+    assert len(found) == 27
     assert {name: problems for name, problems in found.items() if problems} == {}
 
 

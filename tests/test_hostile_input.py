@@ -402,6 +402,7 @@ def test_every_route_with_a_path_parameter_answers_hostile_ids_without_a_server_
             "slug": SLUG,
             "signature_id": str(signature.id),
             "organisation_id": str(organisation.id),
+            "entry_id": "1",
             "number": "1",
             "day": "2026-01-01",
             "file_format": "json",
@@ -430,7 +431,7 @@ def test_every_route_with_a_path_parameter_answers_hostile_ids_without_a_server_
                 for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
                     response = client.open(path, method=method, data={"csrf_token": csrf} if method == "POST" else None)
                     sent += 1
-                    expected = 404 if name in ("signature_id", "organisation_id", "number") else None
+                    expected = 404 if name in ("signature_id", "organisation_id", "entry_id", "number") else None
                     status = response.status_code
                     if status >= 500 or (expected and status != expected):
                         failures.append((method, path[:80], status))

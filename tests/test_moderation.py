@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 from flask_login.utils import encode_cookie
+from werkzeug.datastructures import MultiDict
 
 from app.db import db, utcnow
 from app.models import AuditEntry, Flag, FlagKind, Letter, Moderator, ModeratorRole, Organisation, Signature
@@ -20,7 +21,7 @@ from app.moderation import accounts
 from app.services import moderation
 from app.services.flags import flag_params
 from tests.factories import PASSWORD, log_in, stored_signatures
-from tests.support import copy_cookies, csrf_token, sign
+from tests.support import confirmation_fields, copy_cookies, csrf_token, sign
 
 pytestmark = pytest.mark.engines
 
@@ -43,10 +44,20 @@ def confirm_all(app: Flask) -> None:
             signature.confirmed_at = utcnow()
 
 
-def act(client: FlaskClient, ids: list[int], action: str, query: str = "", **fields: str) -> Any:
+def act(
+    client: FlaskClient, ids: list[int], action: str, query: str = "", *, confirm: bool = True, **fields: str
+) -> Any:
+    """Send the queue's action form; with ``confirm``, also press the button of the page that asks first."""
     token = csrf_token(client, f"/moderate/letters/{SLUG}")
     data: dict[str, Any] = {"csrf_token": token, "action": action, "signature": [str(i) for i in ids], **fields}
-    return client.post(f"/moderate/letters/{SLUG}/actions{query}", data=data)
+    response = client.post(f"/moderate/letters/{SLUG}/actions{query}", data=data)
+    page = response.get_data(as_text=True)
+    if confirm and response.status_code == 200 and 'class="panel confirm-form"' in page:
+        confirmed = confirmation_fields(page)
+        if "phrase" in fields:
+            confirmed.append(("phrase", fields["phrase"]))
+        response = client.post(f"/moderate/letters/{SLUG}/actions{query}", data=MultiDict(confirmed))
+    return response
 
 
 def public_names(client: FlaskClient) -> list[str]:
@@ -319,7 +330,7 @@ def moderation_routes(app: Flask) -> list[tuple[str, str]]:
     for rule in app.url_map.iter_rules():
         if not rule.endpoint.startswith("moderation.") or rule.endpoint == "moderation.login":
             continue
-        path = rule.rule.replace("<slug>", SLUG).replace("<id:organisation_id>", "1")
+        path = re.sub(r"<id:\w+>", "1", rule.rule.replace("<slug>", SLUG))
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
             routes.append((method, path))
     return routes
@@ -407,7 +418,7 @@ def test_pre_moderation_counts_and_lists_only_after_approval(
     create_moderator()
     log_in(client)
     queue = client.get(f"/moderate/letters/{SLUG}").get_data(as_text=True)
-    assert queue.count("Waiting for approval") == 3
+    assert queue.count('<p class="flag">Waiting for approval</p>') == 3
     ids = [s.id for s in signatures(app).values()]
     assert act(client, ids[:2], "approve").status_code == 303
     assert public_count(client) == 2 and len(public_names(client)) == 2
@@ -432,8 +443,8 @@ def test_bulk_actions_on_all_matching_a_search_are_one_transaction(
     # Too many for one action: a clear error, nothing changed.
     monkeypatch.setattr(moderation, "MAX_BULK", 4)
     too_many = act(client, [], "hide", query="?view=all&domain=spam.example", reason="fake", all_matching="y")
-    assert too_many.status_code == 400
-    assert "Narrow the search" in too_many.get_data(as_text=True)
+    assert too_many.status_code == 422  # the queue again, the message beside the choice
+    assert re.search(r'id="all_matching-error">.*Narrow the search', too_many.get_data(as_text=True))
     assert public_count(client) == 6 and audit(app) == []
     monkeypatch.setattr(moderation, "MAX_BULK", 10)
     done = act(client, [], "hide", query="?view=all&domain=spam.example", reason="fake", all_matching="y")
@@ -461,10 +472,11 @@ def test_actions_need_what_they_need_and_csrf(
     create_moderator()
     log_in(client)
     [signature] = signatures(app).values()
-    assert act(client, [signature.id], "hide").status_code == 400  # no reason
-    assert act(client, [signature.id], "verify").status_code == 400  # no note
-    assert act(client, [], "hide", reason="fake").status_code == 400  # nothing chosen
-    assert act(client, [signature.id], "explode").status_code == 400
+    # Each is refused with the queue again and the message beside the control (see test_moderation_queue).
+    assert act(client, [signature.id], "hide").status_code == 422  # no reason
+    assert act(client, [signature.id], "verify").status_code == 422  # no note
+    assert act(client, [], "hide", reason="fake").status_code == 422  # nothing chosen
+    assert act(client, [signature.id], "explode").status_code == 422
     forged = client.post(
         f"/moderate/letters/{SLUG}/actions", data={"action": "hide", "reason": "fake", "signature": str(signature.id)}
     )

@@ -172,6 +172,13 @@ def test_every_public_page_has_no_inline_code_and_all_security_headers(
     assert client.post("/moderate/login", data=form).status_code == 303
     for path in ("/moderate", f"/moderate/letters/{slug}", "/moderate/audit", f"/moderate/letters/{slug}/edit"):
         assert visit(path).status_code == 200, path
+    # What a bulk action will do, before it is done.
+    add_confirmed(app, letter.id, 2)
+    with app.app_context():
+        ids = [str(i) for i in db.session.scalars(sa.select(Signature.id).where(Signature.status == "confirmed"))]
+    preview = {"csrf_token": csrf_token(client, f"/moderate/letters/{slug}"), "action": "hide", "reason": "fake"}
+    answer = visit(f"/moderate/letters/{slug}/actions", "POST", data={**preview, "signature": ids})
+    assert answer.status_code == 200 and "confirm-form" in answer.get_data(as_text=True)
     # Organisations and updates (admins), and the unsubscribe page behind an update's link.
     add_confirmed(app, letter.id, 1)
     with app.app_context(), db.transaction() as session:

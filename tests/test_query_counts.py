@@ -142,11 +142,13 @@ def test_confirming_takes_one_transaction_and_no_count(
     assert not [s for s in sql if "count(" in s]
     writes = [s for s in sql if s.startswith(("update", "insert"))]
     # The signature, its token, the public log's event (an unsequenced insert no one waits for),
-    # and one counter shard last (an upsert: its row lock is held the shortest time); never the
-    # letter row, which every confirmation would wait for.
-    assert [s.split()[0] for s in writes] == ["update", "update", "insert", "insert"], sql
+    # one counter shard (an upsert: its row lock is held the shortest time), then the stats'
+    # tallies of its country, hour and language (three more upserts); never the letter row,
+    # which every confirmation would wait for.
+    assert [s.split()[0] for s in writes] == ["update", "update", "insert", "insert", "insert", "insert", "insert"], sql
     assert writes[2].startswith("insert into log_events"), sql
-    assert writes[-1].startswith("insert into letter_counter_shards") and "on conflict" in writes[-1], sql
+    assert writes[3].startswith("insert into letter_counter_shards") and "on conflict" in writes[3], sql
+    assert all(s.startswith("insert into letter_tallies") and "on conflict" in s for s in writes[4:]), sql
     assert not [s for s in sql if s.startswith("update letters")], sql
     assert seen.count(TRANSACTION) == 1
 

@@ -1,9 +1,10 @@
 """The count and the public tallies stay exact under any sequence of signing and moderation.
 
-A Hypothesis state machine signs, confirms, hides, restores, deletes, approves and withdraws
-signatures and switches the letter's moderation mode, through the services the pages and the
-moderators use; after every step the stored numbers must equal a recount, and the public
-count must equal the number of signers the public list returns in full.
+A Hypothesis state machine signs, confirms, hides, restores, deletes, approves, verifies and
+withdraws signatures, undoes moderators' actions and switches the letter's moderation mode,
+through the services the pages and the moderators use; after every step the stored numbers must
+equal a recount, and the public count must equal the number of signers the public list returns
+in full.
 """
 
 from __future__ import annotations
@@ -84,6 +85,8 @@ def test_the_count_and_tallies_equal_a_recount_after_every_step(app: Flask, clie
             self.letter_id = write(app, factories.letter, slug=self.slug).id
             # The latest raw confirmation token mailed for each signature.
             self.tokens: dict[int, str] = {}
+            # Audit entries of actions that can be undone, oldest first.
+            self.undoable: list[int] = []
 
         # Signatures made so far (ids; a withdrawn or deleted one stays, as a tombstone or gone).
         signed = Bundle("signed")
@@ -133,13 +136,19 @@ def test_the_count_and_tallies_equal_a_recount_after_every_step(app: Flask, clie
             with step() as session, contextlib.suppress(DomainError):
                 signing.confirm(session, token, now=utcnow())
 
-        def _moderate(self, action: moderation.Action, signature_id: int, reason: RemovalReason | None = None) -> None:
+        def _moderate(
+            self, action: moderation.Action, signature_id: int, reason: RemovalReason | None = None, note: str = ""
+        ) -> None:
             with step() as session:
                 letter = session.get(Letter, self.letter_id)
                 moderator = session.get(Moderator, moderator_id)
                 assert letter is not None and moderator is not None
                 # Signatures in a state the action does not apply to are skipped, as on the queue.
-                moderation.act(session, moderator, letter, action, [signature_id], now=utcnow(), reason=reason)
+                outcome = moderation.act(
+                    session, moderator, letter, action, [signature_id], now=utcnow(), reason=reason, note=note
+                )
+            if outcome.undoable and outcome.entry_id is not None:
+                self.undoable.append(outcome.entry_id)
 
         @rule(signature_id=signed, reason=REASONS)
         def hide(self, signature_id: int, reason: RemovalReason) -> None:
@@ -156,6 +165,21 @@ def test_the_count_and_tallies_equal_a_recount_after_every_step(app: Flask, clie
         @rule(signature_id=signed)
         def approve(self, signature_id: int) -> None:
             self._moderate(moderation.Action.APPROVE, signature_id)
+
+        @rule(signature_id=signed)
+        def verify(self, signature_id: int) -> None:
+            self._moderate(moderation.Action.VERIFY, signature_id, note="Checked by phone")
+
+        @rule(latest=st.booleans())
+        def undo(self, latest: bool) -> None:
+            # The latest action, or an older one (whose signatures may have changed since: those stay).
+            if not self.undoable:
+                return
+            entry_id = self.undoable.pop(-1 if latest else 0)
+            with step() as session:
+                moderator = session.get(Moderator, moderator_id)
+                assert moderator is not None
+                moderation.undo(session, moderator, entry_id, now=utcnow(), window=timedelta(minutes=30))
 
         @rule(signature_id=signed)
         def withdraw(self, signature_id: int) -> None:

@@ -9,7 +9,7 @@ from sqlalchemy import delete, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
-from app.models import Job, JobStatus, OutboxMessage, OutboxStatus, Signature, SignatureStatus, Token
+from app.models import Job, JobStatus, ModerationUndo, OutboxMessage, OutboxStatus, Signature, SignatureStatus, Token
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,8 @@ class RetentionPolicy:
     unconfirmed: timedelta
     network: timedelta
     outbox: timedelta
+    # What undoing a moderator's action needs (it holds their notes): kept while it can be undone.
+    undo: timedelta
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,7 @@ class PurgeResult:
     networks: int
     messages: int
     jobs: int = 0
+    undos: int = 0
 
 
 def _rows(result: object) -> int:
@@ -82,7 +85,17 @@ def purge(session: Session, policy: RetentionPolicy, *, now: datetime) -> PurgeR
             .execution_options(synchronize_session=False)
         )
     )
-    return PurgeResult(signatures=signatures, tokens=tokens, networks=networks, messages=messages, jobs=jobs)
+    # What undoing a moderator's action needed, once the time to undo it has passed.
+    undos = _rows(
+        session.execute(
+            delete(ModerationUndo)
+            .where(ModerationUndo.at < now - policy.undo)
+            .execution_options(synchronize_session=False)
+        )
+    )
+    return PurgeResult(
+        signatures=signatures, tokens=tokens, networks=networks, messages=messages, jobs=jobs, undos=undos
+    )
 
 
 def policy_from_config(config: dict[str, object]) -> RetentionPolicy:
@@ -91,4 +104,5 @@ def policy_from_config(config: dict[str, object]) -> RetentionPolicy:
         unconfirmed=timedelta(days=int(str(config["UNCONFIRMED_RETENTION_DAYS"]))),
         network=timedelta(days=int(str(config["NETWORK_RETENTION_DAYS"]))),
         outbox=timedelta(days=int(str(config["OUTBOX_RETENTION_DAYS"]))),
+        undo=timedelta(minutes=int(str(config["MODERATION_UNDO_MINUTES"]))),
     )

@@ -53,6 +53,8 @@ class Screening:
     suspect_reason: SuspectReason | None = None
     # A keyed hash of the signer's network, for abuse checks; never the raw address.
     network_hash: str | None = None
+    # Seconds between the form being shown and sent back (None without a valid time stamp).
+    fill_seconds: float | None = None
     # False when the address has had its share of mail for now: answer as usual, send nothing.
     may_mail: bool = True
     # Reasons for a moderator to look at the signature (see app.services.flags); never hide it.
@@ -165,6 +167,7 @@ def _insert_new(
         "status": SignatureStatus.SUSPECT if suspect else SignatureStatus.UNCONFIRMED,
         "suspect_reason": suspect,
         "network_hash": screening.network_hash,
+        "fill_seconds": screening.fill_seconds,
         # The text in force now; the letter's row keeps the number, so no query for it.
         "letter_version": letter.current_version,
         **_fields(data),
@@ -198,6 +201,7 @@ _RESIGN = (
         suspect_reason=None,
         letter_version=bindparam("b_letter_version"),
         network_hash=func.coalesce(bindparam("b_network_hash"), Signature.network_hash),
+        fill_seconds=bindparam("b_fill_seconds"),
         # The key the new submission's mail names, when one is mailed: the links in earlier mails
         # to the signer's page stop working, as their confirmation links do.
         page_key=func.coalesce(bindparam("b_page_key"), Signature.page_key),
@@ -262,6 +266,7 @@ def sign(
         "b_email_key": data.email_key,
         "b_letter_version": letter.current_version,
         "b_network_hash": screening.network_hash,
+        "b_fill_seconds": screening.fill_seconds,
         "b_page_key": page_key if mails else None,
         **{f"b_{column}": value for column, value in _fields(data).items()},
     }

@@ -7,7 +7,7 @@ from flask_babel import get_locale
 from markupsafe import Markup
 from werkzeug.wrappers import Response
 
-from app.bots import current_captcha, fill_time_problem, new_ask_stamp, should_ask, suspect_reason
+from app.bots import current_captcha, new_ask_stamp, read_fill_time, should_ask, suspect_reason
 from app.db import db, utcnow
 from app.errors import N_, LetterClosed, TokenProblem
 from app.extensions import csrf
@@ -76,7 +76,8 @@ def sign(slug: str) -> Response | str | tuple[str, int]:
     form = SignForm()
     if not form.validate():
         return render_letter(letter, form=form), 422
-    timing = fill_time_problem(form.started.data, form.asked.data)
+    fill_time = read_fill_time(form.started.data, form.asked.data)
+    timing = fill_time.problem
     if should_ask(form.website.data, form.asked.data, timing):
         # Sent back faster than a person types: ask once, with every field kept, instead of holding it.
         return render_template(
@@ -101,6 +102,7 @@ def sign(slug: str) -> Response | str | tuple[str, int]:
     screening = signing.Screening(
         suspect_reason=suspect_reason(form.website.data, timing),
         network_hash=network,
+        fill_seconds=fill_time.seconds,
         may_mail=_may_mail(data.email_key),
         flags=tuple(raised) + ((burst,) if burst else ()),
     )

@@ -5,7 +5,7 @@ From now on each counted signature adds one to ``country:XX``, ``hour:YYYY-MM-DD
 counted so far. The downgrade removes them.
 
 Revision ID: c4d8e2f6a9b1
-Revises: b7c3e9a1d2f4
+Revises: 2a6a419b552e
 Create Date: 2026-12-03 16:40:00
 """
 
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "c4d8e2f6a9b1"
-down_revision: str | None = "b7c3e9a1d2f4"
+down_revision: str | None = "2a6a419b552e"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
