@@ -9,7 +9,8 @@ after ``jobs.MAX_ATTEMPTS`` tries.
 
 | kind                        | payload                    | cursor               | queued by                   |
 |-----------------------------|----------------------------|----------------------|-----------------------------|
-| ``update_request``          | update_id                  | last signer mailed   | ``updates.publish``         |
+| ``update_request``          | update_id                  | last signer mailed   | ``updates.publish``,        |
+|                             |                            |                      | ``updates.record_response`` |
 | ``material_change_request`` | letter_id, number          | last signer mailed   | ``versions.record_version`` |
 | ``resend_request``,         | letter_id, email_key       | (unused)             | the resend and withdraw     |
 | ``withdraw_request``,       |                            |                      | forms, ``signing.sign``     |

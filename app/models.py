@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -167,6 +168,11 @@ class LetterVersion(Base):
     note: Mapped[str] = mapped_column(sa.String(500), default="")
 
 
+def new_page_key() -> str:
+    """A fresh key for a signer's own page (128 random bits, URL-safe)."""
+    return secrets.token_urlsafe(16)
+
+
 class SignatureStatus(enum.StrEnum):
     """Where a signature is in its life; only confirmed ones count."""
 
@@ -261,6 +267,8 @@ class Signature(Base):
             sqlite_where=sa.text("wants_updates = 1"),
             postgresql_where=sa.text("wants_updates = true"),
         ),
+        # The signer's own page, found by the key its link names.
+        sa.Index("ix_signatures_page_key", "page_key", unique=True),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -305,6 +313,9 @@ class Signature(Base):
     # once confirmed, but kept off the public list until a moderator approves it or dismisses the
     # flags. Not set when LIST_FLAGGED is true.
     unlisted_until_review: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    # Names the signature in the link to the signer's own page (app.mail.links), which adds an
+    # HMAC of it made with SECRET_KEY: the key alone opens nothing. None once erased.
+    page_key: Mapped[str | None] = mapped_column(sa.String(32), default=new_page_key)
     # A keyed hash of the signer's network (never the raw address), erased after IP_RETENTION_DAYS.
     network_hash: Mapped[str | None] = mapped_column(sa.String(64))
     # Seconds between the form being shown and sent back (None without a valid time stamp): what a
@@ -599,8 +610,20 @@ class LetterDomainTally(Base):
     value: Mapped[int] = mapped_column(default=0)
 
 
+class UpdateKind(enum.StrEnum):
+    """What an organiser published: news of their own, or the reply of the letter's addressee."""
+
+    UPDATE = "update"
+    RESPONSE = "response"
+
+
 class LetterUpdate(Base):
-    """A dated update an organiser published about a letter: on the page, in a feed, by email."""
+    """A dated update an organiser published about a letter: on the page, in a feed, by email.
+
+    A *response* is the addressee's reply, recorded by the organisers: its ``title`` is who
+    answered, ``responded_on`` the day they did, ``source_url`` where it was published. It goes
+    to the same signers by the same path as any update.
+    """
 
     __tablename__ = "letter_updates"
     __table_args__ = (sa.Index("ix_letter_updates_letter_published", "letter_id", "published_at"),)
@@ -611,8 +634,16 @@ class LetterUpdate(Base):
     body_markdown: Mapped[str] = mapped_column(sa.Text)
     body_html: Mapped[str] = mapped_column(sa.Text)
     published_at: Mapped[datetime] = mapped_column(default=utcnow)
+    kind: Mapped[UpdateKind] = mapped_column(_enum(UpdateKind), default=UpdateKind.UPDATE, server_default="update")
+    responded_on: Mapped[date | None]
+    source_url: Mapped[str | None] = mapped_column(sa.String(2000))
 
     letter: Mapped[Letter] = relationship()
+
+    @property
+    def is_response(self) -> bool:
+        """Whether this is the addressee's reply rather than the organisers' own news."""
+        return self.kind == UpdateKind.RESPONSE
 
 
 class LetterTally(Base):

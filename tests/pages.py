@@ -9,6 +9,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app.db import db, utcnow
+from app.mail.links import page_token
 from app.models import Letter, ModeratorRole, Organisation, Signature
 from app.moderation import accounts
 from app.services import updates
@@ -82,10 +83,32 @@ def tour_the_site(app: Flask, client: FlaskClient, letter_id: int, slug: str, la
         letter = session.get(Letter, letter_id)
         assert letter is not None
         updates.publish(session, letter, title="Tour update", body_markdown="News **for** signers.", now=utcnow())
+        updates.record_response(
+            session,
+            letter,
+            responder="The Minister of Culture",
+            responded_on=utcnow().date(),
+            source_url="https://ministry.example/statement",
+            body_markdown="We have read your letter. *Artists will be paid.*",
+            now=utcnow(),
+        )
         session.flush()
         signature = session.scalars(sa.select(Signature).where(Signature.email == address)).one()
         unsubscribe = "/unsubscribe/" + updates.unsubscribe_token(app.config["SECRET_KEY"], signature)
+        assert signature.page_key is not None
+        own = "/signature/" + page_token(signature.page_key)
     tour.visit(client, "letter with updates and badges", f"/letters/{slug}")
+    tour.visit(client, "own signature", own)
+    own_edit = own.replace("/signature/", "/signature/edit/")
+    tour.visit(client, "own signature edit", own_edit)
+    tour.visit(
+        client,
+        "own signature edit errors",
+        own_edit,
+        status=422,
+        data={"csrf_token": csrf_token(client, own_edit), "name": "", "comment": "<b>bold</b>"},
+    )
+    tour.visit(client, "own signature withdraw", own.replace("/signature/", "/signature/withdraw/"))
     tour.visit(client, "signatures with a badge", f"/letters/{slug}/signatures")
     tour.visit(client, "unsubscribe", unsubscribe)
     tour.visit(client, "unsubscribed", unsubscribe, data={"List-Unsubscribe": "One-Click"})
@@ -136,6 +159,19 @@ def tour_the_site(app: Flask, client: FlaskClient, letter_id: int, slug: str, la
         data={"csrf_token": csrf_token(client, "/moderate/organisations"), "csv_text": "not a domain,X\n"},
     )
     tour.visit(client, "letter updates", f"/moderate/letters/{slug}/updates")
+    tour.visit(client, "letter response", f"/moderate/letters/{slug}/response")
+    tour.visit(
+        client,
+        "letter response errors",
+        f"/moderate/letters/{slug}/response",
+        status=422,
+        data={
+            "csrf_token": csrf_token(client, f"/moderate/letters/{slug}/response"),
+            "responder": "",
+            "responded_on": "3000-01-01",
+            "source_url": "javascript:alert(1)",
+        },
+    )
     # A second version of the text: its history, its text, what changed, and the letter page that links to them.
     edit = {
         "csrf_token": csrf_token(client, f"/moderate/letters/{slug}/edit"),

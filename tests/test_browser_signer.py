@@ -87,7 +87,7 @@ def test_a_form_filled_by_autofill_signs_with_two_clicks_never_silently_held(
     page.get_by_role("button", name=words["confirm"]).click()
     expect(page.locator(".confirmed-place")).to_have_text(words["place"])
     expect(page.locator(".confirmed-count")).to_contain_text("1")
-    page.locator(".confirmed a").click()
+    page.locator(".confirmed a[href*='/signatures/']").click()  # their entry (the other link: their own page)
     expect(page.locator("main")).to_contain_text("김민지")
     page.go_back()
     kakao = page.get_by_role("button", name=words["kakao"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -164,4 +165,35 @@ def test_the_flagged_migration_takes_waiting_names_off_the_list_and_back_with_th
         assert json.loads(leaf)["commitment"] == log.commitment(bytes.fromhex(salt), fields)
     finally:
         app.config["LIST_FLAGGED"] = False
+
+
+def test_the_page_key_migration_gives_each_live_signature_its_own_key(
+    app: Flask, runner: FlaskCliRunner, create_letter: Any
+) -> None:
+    letter = create_letter()
+    before, keys_revision = "18b0d24cc0cb", "d9f3a7c2e5b8"
+    columns = ("letter_id", "status", "name", "email", "email_key", "email_domain", "public", "locale", "founding")
+    signatures = sa.table("signatures", *(sa.column(name) for name in (*columns, "created_at")))
+    statuses = ["unconfirmed", "suspect", "confirmed", "pending", "hidden", "withdrawn", "removed", "confirmed"]
+    try:
+        assert runner.invoke(args=["db", "downgrade", before]).exit_code == 0
+        execute(
+            app,
+            signatures.insert().values(
+                [
+                    {"letter_id": letter.id, "status": status, "name": "N", "email": "", "email_key": f"k{n}"}
+                    | {"email_domain": "", "public": True, "locale": "en", "founding": False, "created_at": utcnow()}
+                    for n, status in enumerate(statuses)
+                ]
+            ),
+        )
+        result = runner.invoke(args=["db", "upgrade", keys_revision])
+        assert result.exit_code == 0, result.output
+        keys = rows(app, sa.select(sa.column("status"), sa.column("page_key")).select_from(sa.table("signatures")))
+        live = [key for status, key in keys if status not in ("withdrawn", "removed")]
+        assert len(live) == 6 and len(set(live)) == 6 and all(re.fullmatch(r"[0-9a-f]{32}", key) for key in live)
+        assert [key for status, key in keys if status in ("withdrawn", "removed")] == [None, None]
+        assert runner.invoke(args=["db", "downgrade", before]).exit_code == 0
+    finally:
+        execute(app, sa.delete(signatures))
         assert runner.invoke(args=["db", "upgrade"]).exit_code == 0

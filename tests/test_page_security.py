@@ -139,6 +139,16 @@ def test_every_public_page_has_no_inline_code_and_all_security_headers(
     answer = visit(report_path.group(1), "POST", data={"csrf_token": token, "reason": "fake"})
     assert answer.status_code == 303
     assert visit(answer.headers["Location"]).status_code == 200
+    # The signer's own page behind the link in every mail, its form (and its errors), and its withdrawal page.
+    own_path = re.search(r'href="http://localhost(/signature/[^"?]+)', message)
+    assert own_path
+    own = own_path.group(1)
+    assert visit(own).status_code == 200
+    own_edit = own.replace("/signature/", "/signature/edit/")
+    assert visit(own_edit).status_code == 200
+    bad = {"csrf_token": csrf_token(client, own_edit), "name": "", "public": "y"}
+    assert visit(own_edit, "POST", data=bad).status_code == 422
+    assert visit(own.replace("/signature/", "/signature/withdraw/")).status_code == 200
     withdraw_path = re.search(r'href="http://localhost(/withdraw/[^"]+)"', message)
     assert withdraw_path
     assert visit(withdraw_path.group(1)).status_code == 200
@@ -182,6 +192,7 @@ def test_every_public_page_has_no_inline_code_and_all_security_headers(
         "/moderate/organisations",
         f"/moderate/organisations/{organisation_id}/edit",
         f"/moderate/letters/{slug}/updates",
+        f"/moderate/letters/{slug}/response",
         unsubscribe,
     ):
         assert visit(path).status_code == 200, path

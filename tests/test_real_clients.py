@@ -30,7 +30,7 @@ def test_robots_txt_lets_crawlers_read_the_public_pages_but_not_the_moderators(
     assert response.status_code == 200 and response.mimetype == "text/plain"
     lines = response.get_data(as_text=True).splitlines()
     assert lines[:2] == ["User-agent: *", "Allow: /"]
-    assert "Disallow: /moderate" in lines and "Disallow: /confirm/" in lines
+    assert "Disallow: /moderate" in lines and "Disallow: /confirm/" in lines and "Disallow: /signature/" in lines
     assert not any(line in lines for line in ("Disallow: /", f"Disallow: /letters/{SLUG}"))
     assert "Sitemap: http://localhost/sitemap.xml" in lines
 

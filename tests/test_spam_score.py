@@ -17,6 +17,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
+from app.db import db, utcnow
+from app.services import letters, updates
 from tests.support import SMTPSink, deliver_mail, link_in, path_of, press, require, sign, smtp_settings
 
 SLUG = "test-letter"
@@ -45,8 +47,13 @@ Thank you for signing. On Monday we handed the letter to the ministry, with
 - The minister promised an answer within a month.
 - We will write again when it comes.
 """
+RESPONSE = """Thank you for your letter. The ministry has read it with care.
+
+We will meet a delegation of the signers next month, and we will publish
+[our plan for fair pay](https://example.org/plan) before the summer.
+"""
 WITHDRAW_LINK = r"https?://\S+/withdraw/\S+"
-KINDS = ("confirm", "already_signed", "withdraw", "update", "material_change")
+KINDS = ("confirm", "already_signed", "withdraw", "update", "response", "material_change")
 
 
 @pytest.fixture
@@ -92,6 +99,17 @@ def every_kind_of_mail(
     [found["withdraw"]] = new_messages(app, smtp_sink, address, seen)
     load(runner, tmp_path, UPDATE.replace("We met", f"We met ({lang})"), "letter", "update", SLUG, "PATH")
     [found["update"]] = new_messages(app, smtp_sink, address, seen)
+    with app.app_context(), db.transaction() as session:
+        updates.record_response(
+            session,
+            letters.get_letter(session, SLUG),
+            responder="The Minister of Culture" if lang == "en" else "문화부 장관",
+            responded_on=utcnow().date(),
+            source_url="https://example.org/answer",
+            body_markdown=RESPONSE,
+            now=utcnow(),
+        )
+    [found["response"]] = new_messages(app, smtp_sink, address, seen)
     text = LETTER.replace("fairly", f"fairly ({lang})")
     load(runner, tmp_path, text, "letter", "load", "PATH", "--material", "--note", "It now names the ministry.")
     [found["material_change"]] = new_messages(app, smtp_sink, address, seen)
@@ -128,7 +146,7 @@ def test_update_mails_name_their_list_say_how_to_leave_it_and_write_their_text_a
 ) -> None:
     load(runner, tmp_path, LETTER, "letter", "load", "PATH")
     mails = every_kind_of_mail(app, client, runner, smtp_sink, tmp_path, "en")
-    for kind in ("update", "material_change"):
+    for kind in ("update", "response", "material_change"):
         message = message_from_bytes(mails[kind], policy=policy.default)
         assert message["List-Id"] == '"Fair pay for artists" <test-letter.letters.example.org>', kind
         unsubscribe = re.fullmatch(r"<(http://localhost/unsubscribe/\S+)>", (message["List-Unsubscribe"] or "").strip())

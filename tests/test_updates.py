@@ -154,7 +154,19 @@ def test_updates_are_on_the_page_in_the_atom_feed_and_in_the_api(
 
     data = client.get(f"/api/v1/letters/{SLUG}/updates").get_json()
     assert [u["title"] for u in data["updates"]] == ["Second news", "First <news>"]
-    assert set(data["updates"][0]) == {"id", "title", "published_at", "body_html", "body_markdown", "url"}
+    assert set(data["updates"][0]) == {
+        "id",
+        "kind",
+        "title",
+        "published_at",
+        "body_html",
+        "body_markdown",
+        "url",
+        "responder",
+        "response_date",
+        "source_url",
+    }
+    assert data["updates"][0]["kind"] == "update" and data["updates"][0]["responder"] is None
     assert "<script>" not in data["updates"][0]["body_html"]
     assert client.get("/api/v1/letters/nothing/updates").status_code == 404
 

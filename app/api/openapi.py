@@ -419,7 +419,16 @@ def openapi_document() -> dict[str, Any]:
             "schemas": {
                 "Letter": {
                     "type": "object",
-                    "required": ["slug", "title", "signature_count", "updated_at", "moderation", "version", "versions"],
+                    "required": [
+                        "slug",
+                        "title",
+                        "signature_count",
+                        "updated_at",
+                        "moderation",
+                        "version",
+                        "versions",
+                        "response",
+                    ],
                     "properties": {
                         "slug": {"type": "string"},
                         "title": {"type": "string"},
@@ -448,6 +457,11 @@ def openapi_document() -> dict[str, Any]:
                             "description": "Every version of the text, oldest first, with how many counted signatures "
                             "were signed under it (they add up to signature_count)",
                             "items": {"$ref": "#/components/schemas/LetterVersion"},
+                        },
+                        "response": {
+                            "oneOf": [{"$ref": "#/components/schemas/Update"}, {"type": "null"}],
+                            "description": "The addressee's latest response as the organisers recorded it (an update "
+                            "of kind 'response'), or null until they answer",
                         },
                     },
                 },
@@ -514,14 +528,45 @@ def openapi_document() -> dict[str, Any]:
                 "Signature": public_signature.schema(),
                 "Update": {
                     "type": "object",
-                    "required": ["id", "title", "published_at", "body_html", "body_markdown", "url"],
+                    "description": "News the organisers published, or the addressee's response they recorded",
+                    "required": [
+                        "id",
+                        "kind",
+                        "title",
+                        "published_at",
+                        "body_html",
+                        "body_markdown",
+                        "url",
+                        "responder",
+                        "response_date",
+                        "source_url",
+                    ],
                     "properties": {
                         "id": {"type": "integer"},
-                        "title": {"type": "string"},
+                        "kind": {
+                            "type": "string",
+                            "enum": ["update", "response"],
+                            "description": "update: the organisers' own news; response: the addressee's reply",
+                        },
+                        "title": {"type": "string", "description": "A response's title is who answered"},
                         "published_at": {"type": "string", "format": "date-time"},
                         "body_html": {"type": "string", "description": "Rendered and sanitised like a letter's text"},
                         "body_markdown": {"type": "string"},
                         "url": {"type": "string", "format": "uri"},
+                        "responder": {
+                            "type": ["string", "null"],
+                            "description": "Who answered (a response only)",
+                        },
+                        "response_date": {
+                            "type": ["string", "null"],
+                            "format": "date",
+                            "description": "The day they answered (a response only)",
+                        },
+                        "source_url": {
+                            "type": ["string", "null"],
+                            "format": "uri",
+                            "description": "Where the response was published, if the organisers gave it",
+                        },
                     },
                 },
                 "Stats": {

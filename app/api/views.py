@@ -50,8 +50,9 @@ def progress_json(shown: Progress | None) -> dict[str, Any] | None:
     return {"goal": shown.goal, "percent": shown.percent, "reached": shown.reached}
 
 
-def letter_json(letter: Letter, ledger: Ledger) -> dict[str, Any]:
-    """The public fields of a letter."""
+def letter_json(letter: Letter, ledger: Ledger, response: LetterUpdate | None) -> dict[str, Any]:
+    """The public fields of a letter, and the addressee's latest response (None until they answer)."""
+    url = external_url("letters.letter", slug=letter.slug)
     return {
         "slug": letter.slug,
         "title": letter.title,
@@ -64,7 +65,7 @@ def letter_json(letter: Letter, ledger: Ledger) -> dict[str, Any]:
         "published_at": iso(letter.published_at),
         "closes_at": iso(letter.closes_at),
         "updated_at": iso(letter.updated_at),
-        "url": external_url("letters.letter", slug=letter.slug),
+        "url": url,
         "moderation": moderation_json(ledger),
         "version": letter.current_version,
         "versions": [
@@ -75,6 +76,7 @@ def letter_json(letter: Letter, ledger: Ledger) -> dict[str, Any]:
             }
             for number, count in sorted(ledger.by_version.items())
         ],
+        "response": update_json(response, url) if response else None,
     }
 
 
@@ -101,11 +103,16 @@ def update_json(update: LetterUpdate, letter_url: str) -> dict[str, Any]:
     """A published update to a letter."""
     return {
         "id": update.id,
+        "kind": str(update.kind),
         "title": update.title,
         "published_at": iso(update.published_at),
         "body_html": update.body_html,
         "body_markdown": update.body_markdown,
         "url": f"{letter_url}#update-{update.id}",
+        # A response's: who answered (its title), the day they did, where it was published.
+        "responder": update.title if update.is_response else None,
+        "response_date": update.responded_on.isoformat() if update.responded_on else None,
+        "source_url": update.source_url,
     }
 
 
@@ -122,14 +129,18 @@ def list_letters() -> Response:
     """Every letter."""
     all_letters = letters.all_letters(db.session)
     numbers = ledger.ledgers(db.session, all_letters)
-    return _cacheable({"letters": [letter_json(letter, numbers[letter.id]) for letter in all_letters]})
+    responses = updates.latest_responses(db.session, (letter.id for letter in all_letters))
+    return _cacheable(
+        {"letters": [letter_json(letter, numbers[letter.id], responses.get(letter.id)) for letter in all_letters]}
+    )
 
 
 @bp.get("/letters/<slug>")
 def get_letter(slug: str) -> Response:
     """One letter with its count; supports If-None-Match."""
     letter = letters.get_letter(db.session, slug)
-    return _cacheable(letter_json(letter, ledger.ledger(db.session, letter)))
+    response = updates.latest_response(db.session, letter.id)
+    return _cacheable(letter_json(letter, ledger.ledger(db.session, letter), response))
 
 
 WHOLE_NUMBER = re.compile(r"([0-9]{1,12})(?:\.0{1,6})?")

@@ -19,6 +19,7 @@ from wtforms.widgets import Select
 
 from app.bots import new_form_stamp
 from app.forms import Form
+from app.services.own_signature import Details
 from app.services.signing import SignatureInput, email_key
 from app.text import clean_name, clean_paragraphs, looks_like_url
 
@@ -238,4 +239,27 @@ class SignForm(Form):
             locale=locale,
             show_domain=bool(self.show_domain.data),
             wants_updates=bool(self.wants_updates.data),
+        )
+
+
+class DetailsForm(Form):
+    """What a signer may change on their own page: the same fields, with the same rules, as on the form.
+
+    Unlike the signing form it carries a CSRF token: the page is the signer's own, never cached.
+    """
+
+    name = SignForm.name
+    affiliation = SignForm.affiliation
+    comment = SignForm.comment
+    public = SignForm.public
+    show_domain = SignForm.show_domain
+
+    def to_details(self) -> Details:
+        """The validated details, ready for the service."""
+        return Details(
+            name=self.name.data,
+            affiliation=self.affiliation.data or None,
+            comment=self.comment.data or None,
+            public=bool(self.public.data),
+            show_domain=bool(self.show_domain.data),
         )

@@ -89,6 +89,9 @@ def render_letter(letter: Letter, form: SignForm | None = None) -> str:
     founding = listing.public_signatures(session, letter.id, limit=FOUNDING_SIGNERS, founding=True)
     # Later signers: the founding ones have their own section.
     newest = listing.public_signatures(session, letter.id, limit=NEWEST_SIGNERS, founding=False)
+    # The addressee's latest response has its own box near the top; the updates list the rest.
+    response = updates.latest_response(session, letter.id)
+    news = [u for u in updates.letter_updates(session, letter.id, limit=PAGE_UPDATES + 1) if u != response]
     return render_template(
         "letters/letter.html",
         **letter_context(letter),
@@ -98,7 +101,8 @@ def render_letter(letter: Letter, form: SignForm | None = None) -> str:
         newest=newest.signatures,
         organisations=organisations_of(notable.signatures, founding.signatures, newest.signatures),
         top_organisations=domains.top_organisations(session, letter.id, limit=TOP_ORGANISATIONS),
-        letter_updates=updates.letter_updates(session, letter.id, limit=PAGE_UPDATES),
+        response=response,
+        letter_updates=news[:PAGE_UPDATES],
         ledger=ledger.ledger(session, letter),
         reason_names=removal_reasons.TALLY_NAMES,
         poll_seconds=current_app.config["LIVE_POLL_SECONDS"],
@@ -496,7 +500,7 @@ def index_of_letters() -> str:
 
 
 # What crawlers may read: the public pages, not the moderators' or the single-use links' pages.
-ROBOTS_DISALLOWED = ("/moderate", "/confirm/", "/withdraw/", "/unsubscribe/", "/_dev/")
+ROBOTS_DISALLOWED = ("/moderate", "/confirm/", "/withdraw/", "/unsubscribe/", "/signature/", "/_dev/")
 # The site-wide files crawlers and browsers ask for at fixed addresses change rarely.
 SITE_FILE_CACHE_CONTROL = "public, max-age=86400"
 

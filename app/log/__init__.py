@@ -4,8 +4,9 @@ How it works, in the manner of Certificate Transparency (RFC 6962 / 9162):
 
 * **Events.** The transaction that changes a signature's place on the list appends an
   unsequenced ``LogEvent`` (``record``): ``add`` (it appears), ``hide`` (a moderator hid it),
-  ``restore``, ``update`` (a public field changed: the verified mark; or a signature counted
-  while it awaited review is now listed) and ``erase`` (withdrawn by
+  ``restore``, ``update`` (a public field changed: the verified mark; a signature counted while
+  it awaited review is now listed, or back to awaiting review; or the signer's own change of what
+  is shown, which also withdraws the openings of their earlier entries) and ``erase`` (withdrawn by
   the signer or removed for good by a moderator, with ``reason``). ``counting.move`` and
   ``signing.confirm`` call ``on_move``, so nothing changes the list without an event. Inserting
   a row takes no lock that other signings wait for.
@@ -52,6 +53,7 @@ from app.log.events import (
     new_event,
     new_events,
     on_move,
+    on_own_change,
     on_unlisted,
     on_update,
     public_fields,
@@ -112,6 +114,7 @@ __all__ = [
     "new_event",
     "new_events",
     "on_move",
+    "on_own_change",
     "on_unlisted",
     "on_update",
     "public_fields",

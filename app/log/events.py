@@ -182,6 +182,16 @@ def on_unlisted(session: Session, signature: Signature, *, now: datetime) -> Non
 
     Its name and comment are no longer served, as after a hide; the ``update`` says counted, not named.
     """
+    on_own_change(session, signature, now=now)
+
+
+def on_own_change(session: Session, signature: Signature, *, now: datetime) -> None:
+    """Log a signer's own change of what the list shows of them (their name, comment, listing...).
+
+    What they no longer show is served nowhere: the openings of their earlier entries go (their
+    leaves stay, as hiding leaves them), and the ``update`` carries a fresh one; an unlisted
+    signature's ``update`` commits to nothing.
+    """
     if signature.status == SignatureStatus.CONFIRMED and enabled(session):
         _withdraw_openings(session, signature)
         record(session, signature, "update", now=now)

@@ -7,6 +7,7 @@ from typing import Any, Protocol
 from flask import render_template
 from flask_babel import force_locale
 
+from app.mail.links import page_url
 from app.mail.message import Email
 from app.mail.outbox import sender_domain
 from app.models import Letter, LetterUpdate, LetterVersion, Signature
@@ -72,12 +73,14 @@ class Signer(Protocol):
     def locale(self) -> str: ...
 
 
-def confirmation(signer: Signer, letter: Letter, confirm_token: str, withdraw_token: str, *, days: int) -> Email:
-    """The mail with the link that confirms a signature, and the one that takes it back.
+def confirmation(
+    signer: Signer, letter: Letter, confirm_token: str, withdraw_token: str, *, days: int, page_key: str | None
+) -> Email:
+    """The mail with the link that confirms a signature, the one that takes it back, and the signer's page.
 
     ``signer`` may be the form's details (``SignatureInput``): a new signer's mail is written
-    before the signature is stored, so that the write transaction stays short. ``days`` is how
-    long the confirmation link works.
+    before the signature is stored, so that the write transaction stays short; ``page_key`` is
+    the one it will be stored with. ``days`` is how long the confirmation link works.
     """
     return _render(
         "confirm",
@@ -87,6 +90,7 @@ def confirmation(signer: Signer, letter: Letter, confirm_token: str, withdraw_to
         # The pages behind the links speak the signer's language, whatever the browser that opens them says.
         confirm_url=external_url("signing.confirm", token=confirm_token, lang=signer.locale),
         withdraw_url=external_url("signing.withdraw", token=withdraw_token, lang=signer.locale),
+        page_url=page_url(page_key, signer.locale),
         days=days,
     )
 
@@ -99,6 +103,7 @@ def withdrawal_link(signature: Signature, raw_token: str, *, days: int) -> Email
         signature=signature,
         letter=signature.letter,
         withdraw_url=external_url("signing.withdraw", token=raw_token, lang=signature.locale),
+        page_url=page_url(signature.page_key, signature.locale),
         days=days,
     )
 
@@ -112,14 +117,15 @@ def already_signed(signature: Signature, withdraw_token: str) -> Email:
         letter=signature.letter,
         letter_url=external_url("letters.letter", slug=signature.letter.slug, lang=signature.locale),
         withdraw_url=external_url("signing.withdraw", token=withdraw_token, lang=signature.locale),
+        page_url=page_url(signature.page_key, signature.locale),
     )
 
 
-def update(signature: Signature, letter_update: LetterUpdate, unsubscribe_token: str) -> Email:
-    """An update about a letter the signer signed, with the link (and the headers) that stop these mails."""
+def _news(name: str, signature: Signature, letter_update: LetterUpdate, unsubscribe_token: str) -> Email:
+    """News about a letter the signer signed, with the link (and the headers) that stop these mails."""
     url = external_url("signing.unsubscribe", token=unsubscribe_token, lang=signature.locale)
     email = _render(
-        "update",
+        name,
         signature.locale,
         signature=signature,
         letter=signature.letter,
@@ -127,9 +133,23 @@ def update(signature: Signature, letter_update: LetterUpdate, unsubscribe_token:
         # The text part is text: the Markdown's markup gone, each link's address on a line of its own.
         update_text=markdown_as_text(letter_update.body_markdown),
         letter_url=external_url("letters.letter", slug=signature.letter.slug, lang=signature.locale),
+        page_url=page_url(signature.page_key, signature.locale),
         unsubscribe_url=url,
     )
     return Email(email.subject, email.text, email.html, list_headers(signature.letter, url))
+
+
+def update(signature: Signature, letter_update: LetterUpdate, unsubscribe_token: str) -> Email:
+    """An update about a letter the signer signed, with the link (and the headers) that stop these mails."""
+    return _news("update", signature, letter_update, unsubscribe_token)
+
+
+def response(signature: Signature, letter_update: LetterUpdate, unsubscribe_token: str) -> Email:
+    """The addressee's response to a letter the signer signed: who answered, when, where it was published.
+
+    It is update mail: the same signers get it, and the same link and headers stop it.
+    """
+    return _news("response", signature, letter_update, unsubscribe_token)
 
 
 def material_change(
@@ -153,6 +173,7 @@ def material_change(
             "letters.version", slug=letter.slug, number=signature.letter_version, lang=signature.locale
         ),
         withdraw_url=external_url("signing.withdraw", token=withdraw_token, lang=signature.locale),
+        page_url=page_url(signature.page_key, signature.locale),
         days=days,
         unsubscribe_url=url,
     )

@@ -7,6 +7,7 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 from wtforms import (
     BooleanField,
+    DateField,
     EmailField,
     Field,
     HiddenField,
@@ -16,12 +17,15 @@ from wtforms import (
     SelectField,
     StringField,
     TextAreaField,
+    URLField,
 )
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from app import removal_reasons
+from app.db import utcnow
 from app.forms import Form
 from app.models import MAX_ROW_ID, RemovalReason, Signature, SignatureStatus
+from app.services import updates
 from app.services.moderation import MAX_BULK, NEEDS_NOTE, NEEDS_REASON, Action
 
 ACTION_LABELS = {
@@ -242,3 +246,43 @@ class UpdateForm(Form):
         _l("Text (Markdown)"),
         validators=[DataRequired(message=_l("Please enter the text of the update.")), Length(max=100_000)],
     )
+
+
+class ResponseForm(Form):
+    """The addressee's response to a letter, as the organisers record it."""
+
+    responder = StringField(
+        _l("Who answered"),
+        description=_l("As it is shown, e.g. “The Minister of Culture” or “Studio Example, its board”."),
+        validators=[
+            DataRequired(message=_l("Please say who answered.")),
+            Length(
+                max=updates.RESPONDER_MAX,
+                message=_l("Please use at most %(max)d characters.", max=updates.RESPONDER_MAX),
+            ),
+        ],
+    )
+    responded_on = DateField(
+        _l("Date of the response"),
+        validators=[DataRequired(message=_l("Please enter the date of the response, e.g. 2026-03-01."))],
+    )
+    source_url = URLField(
+        _l("Link to the source"),
+        description=_l("Where the response was published: a web page, a statement, a post."),
+        validators=[Optional()],
+    )
+    body_markdown = TextAreaField(
+        _l("Text of the response (Markdown)"),
+        description=_l("The response as it was given; quote it whole, or say where it is shortened."),
+        validators=[DataRequired(message=_l("Please enter the text of the response.")), Length(max=100_000)],
+    )
+
+    def validate_responded_on(self, field: DateField) -> None:
+        """A response given before it is recorded: never a day after today."""
+        if field.data and field.data > utcnow().date():
+            raise ValidationError(_l("The date of the response cannot be in the future."))
+
+    def validate_source_url(self, field: URLField) -> None:
+        """A web address (http or https), or nothing."""
+        if field.data and not updates.is_web_address(field.data.strip()):
+            raise ValidationError(_l("Please enter a web address that starts with https:// or http://."))

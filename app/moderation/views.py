@@ -46,6 +46,7 @@ from app.moderation.forms import (
     LoginForm,
     OrganisationForm,
     OrganisationUploadForm,
+    ResponseForm,
     UpdateForm,
     fine_action,
 )
@@ -804,3 +805,29 @@ def letter_updates(slug: str) -> Response | str | tuple[str, int]:
     return render_template(
         "moderate/updates.html", letter=letter, form=form, letter_updates=updates.letter_updates(db.session, letter.id)
     ), status
+
+
+@bp.route("/letters/<slug>/response", methods=["GET", "POST"])
+@admin_required
+def letter_response(slug: str) -> Response | str | tuple[str, int]:
+    """Admins: record the addressee's response; it is shown with the letter and emailed like an update."""
+    letter = letters.get_letter(db.session, slug)
+    form = ResponseForm()
+    if form.validate_on_submit():
+        now = utcnow()
+        response = updates.record_response(
+            db.session,
+            letter,
+            responder=form.responder.data,
+            responded_on=form.responded_on.data,
+            source_url=form.source_url.data or "",
+            body_markdown=form.body_markdown.data,
+            now=now,
+        )
+        detail = f"{response.title} ({response.responded_on})"
+        moderation.record(db.session, current_moderator(), "letter.response", now=now, letter=letter, detail=detail)
+        db.session.commit()
+        flash(_("The response is published. It is emailed to the signers who asked for updates."))
+        return redirect(url_for(".letter_updates", slug=letter.slug), 303)
+    status = 422 if form.is_submitted() else 200
+    return render_template("moderate/response.html", letter=letter, form=form), status

@@ -79,7 +79,14 @@ def answer(
         confirm_token = issue_token(session, signature, TokenPurpose.CONFIRM, now=now, ttl=ttl.confirm)
         withdraw_token = issue_token(session, signature, TokenPurpose.WITHDRAW, now=now, ttl=ttl.withdraw)
         email, mail_kind = (
-            compose.confirmation(signature, signature.letter, confirm_token, withdraw_token, days=ttl.confirm.days),
+            compose.confirmation(
+                signature,
+                signature.letter,
+                confirm_token,
+                withdraw_token,
+                days=ttl.confirm.days,
+                page_key=signature.page_key,
+            ),
             "confirm",
         )
     elif kind == ALREADY_SIGNED:

@@ -15,7 +15,7 @@ from app.db import upsert
 from app.errors import N_, LetterClosed, TokenExpired, TokenProblem, TokenSuperseded
 from app.mail import compose, outbox
 from app.mail.message import Email
-from app.models import Flag, Letter, Signature, SignatureStatus, SuspectReason, Token, TokenPurpose
+from app.models import Flag, Letter, Signature, SignatureStatus, SuspectReason, Token, TokenPurpose, new_page_key
 from app.services import counting, domains, link_requests, stats
 from app.services.flags import Raised, holds
 from app.services.tokens import TokenLifetimes, find_token, new_token, store_tokens
@@ -83,9 +83,10 @@ def _fields(data: SignatureInput) -> dict[str, object]:
     }
 
 
-def _raise_flags(
+def raise_flags(
     session: Session, letter_id: int, signature_id: int, flags: tuple[Raised, ...], *, now: datetime
 ) -> None:
+    """Put a signature in the moderators' queue for these reasons (nothing is hidden)."""
     if flags:
         session.execute(
             insert(Flag),
@@ -107,21 +108,30 @@ class Draft:
     """A new signer's confirmation mail and the raw tokens in its links, made before anything is stored.
 
     Writing it needs no write lock, so the view makes it before its write transaction begins
-    (on SQLite, one writer at a time waits for whoever holds the lock).
+    (on SQLite, one writer at a time waits for whoever holds the lock). ``page_key`` is the key
+    its link to the signer's own page names: the signature is stored with it.
     """
 
     confirm_token: str
     withdraw_token: str
     email: Email
+    page_key: str | None = None
 
 
-def draft_confirmation(letter: Letter, signer: compose.Signer, ttl: TokenLifetimes) -> Draft:
-    """The confirmation mail ``signer`` (the form's details, or a stored signature) gets, with fresh tokens."""
+def draft_confirmation(
+    letter: Letter, signer: compose.Signer, ttl: TokenLifetimes, *, page_key: str | None = None
+) -> Draft:
+    """The confirmation mail ``signer`` (the form's details, or a stored signature) gets, with fresh tokens.
+
+    A new signer's page key is made here (none given); a stored signature's mail names its own.
+    """
     confirm_token, withdraw_token = new_token(), new_token()
+    page_key = page_key or new_page_key()
     return Draft(
         confirm_token,
         withdraw_token,
-        compose.confirmation(signer, letter, confirm_token, withdraw_token, days=ttl.confirm.days),
+        compose.confirmation(signer, letter, confirm_token, withdraw_token, days=ttl.confirm.days, page_key=page_key),
+        page_key,
     )
 
 
@@ -145,13 +155,21 @@ def _store_confirmation(
 
 
 def _insert_new(
-    session: Session, letter: Letter, data: SignatureInput, *, now: datetime, screening: Screening, unlisted: bool
+    session: Session,
+    letter: Letter,
+    data: SignatureInput,
+    *,
+    now: datetime,
+    screening: Screening,
+    unlisted: bool,
+    page_key: str,
 ) -> int | None:
     """Store a signature for an address new to the letter, in one statement; None if it signed before."""
     suspect = screening.suspect_reason
     values = {
         "letter_id": letter.id,
         "email_key": data.email_key,
+        "page_key": page_key,
         "created_at": now,
         "status": SignatureStatus.SUSPECT if suspect else SignatureStatus.UNCONFIRMED,
         "suspect_reason": suspect,
@@ -194,6 +212,9 @@ _RESIGN = (
         # A flag that keeps it off the list stays open (in the queue) when the details change.
         unlisted_until_review=or_(Signature.unlisted_until_review, bindparam("b_unlisted", type_=Boolean)),
         fill_seconds=bindparam("b_fill_seconds"),
+        # The key the new submission's mail names, when one is mailed: the links in earlier mails
+        # to the signer's page stop working, as their confirmation links do.
+        page_key=func.coalesce(bindparam("b_page_key"), Signature.page_key),
         submission=Signature.submission + 1,
         **{column: bindparam(f"b_{column}") for column in _FORM_COLUMNS},
     )
@@ -205,7 +226,7 @@ def release_held(session: Session, signature: Signature, *, now: datetime, ttl: 
     """Release a signature held as suspect: it becomes unconfirmed and its owner gets the link."""
     signature.status = SignatureStatus.UNCONFIRMED
     signature.suspect_reason = None
-    draft = draft_confirmation(signature.letter, signature, ttl)
+    draft = draft_confirmation(signature.letter, signature, ttl, page_key=signature.page_key)
     _store_confirmation(session, signature.id, signature.submission, signature.email, draft, now=now, ttl=ttl)
 
 
@@ -235,14 +256,16 @@ def sign(
     suspect = screening.suspect_reason
     mails = not suspect and screening.may_mail
     unlisted = holds(screening.flags, list_flagged=list_flagged)
+    # The key of the signer's page: the one the drafted mail names, else a new one.
+    page_key = draft.page_key if draft and draft.page_key else new_page_key()
     # Nearly every request is an address new to the letter: one INSERT that does nothing if the
     # address signed before (or signs at this moment in another request), so the usual case
     # needs no lookup first and no savepoint.
-    new_id = _insert_new(session, letter, data, now=now, screening=screening, unlisted=unlisted)
+    new_id = _insert_new(session, letter, data, now=now, screening=screening, unlisted=unlisted, page_key=page_key)
     if new_id is not None:
-        _raise_flags(session, letter.id, new_id, screening.flags, now=now)
+        raise_flags(session, letter.id, new_id, screening.flags, now=now)
         if mails:
-            draft = draft or draft_confirmation(letter, data, ttl)
+            draft = draft or draft_confirmation(letter, data, ttl, page_key=page_key)
             _store_confirmation(session, new_id, FIRST_SUBMISSION, data.email, draft, now=now, ttl=ttl)
         return
     if suspect:
@@ -259,14 +282,15 @@ def sign(
         "b_network_hash": screening.network_hash,
         "b_unlisted": unlisted,
         "b_fill_seconds": screening.fill_seconds,
+        "b_page_key": page_key if mails else None,
         **{f"b_{column}": value for column, value in _fields(data).items()},
     }
     unconfirmed = session.execute(_RESIGN, values).first()
     if unconfirmed is not None:
         signature_id, submission = unconfirmed
-        _raise_flags(session, letter.id, signature_id, screening.flags, now=now)
+        raise_flags(session, letter.id, signature_id, screening.flags, now=now)
         if mails:
-            draft = draft or draft_confirmation(letter, data, ttl)
+            draft = draft or draft_confirmation(letter, data, ttl, page_key=page_key)
             _store_confirmation(session, signature_id, submission, data.email, draft, now=now, ttl=ttl)
         return
     # Signed and confirmed before: the mail worker writes the "you have signed" note, so this

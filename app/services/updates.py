@@ -8,8 +8,9 @@ recipients never make one giant transaction.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from urllib.parse import urlsplit
 
 import yaml
 from itsdangerous import BadSignature, URLSafeSerializer
@@ -18,7 +19,15 @@ from sqlalchemy.orm import Session
 
 from app.errors import DomainError
 from app.mail import compose, outbox
-from app.models import Letter, LetterUpdate, OutboxMessage, OutboxStatus, Signature, SignatureStatus
+from app.models import (
+    Letter,
+    LetterUpdate,
+    OutboxMessage,
+    OutboxStatus,
+    Signature,
+    SignatureStatus,
+    UpdateKind,
+)
 from app.services import jobs
 from app.text import clean_line, render_markdown
 
@@ -27,6 +36,9 @@ UPDATE_REQUEST = "update_request"
 UPDATE_MAIL = "update"
 TITLE_MAX = 300
 BODY_MAX = 100_000
+# Who answered a letter (a response's title), and the address of where they did.
+RESPONDER_MAX = 200
+SOURCE_URL_MAX = 2000
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.DOTALL)
 _HEADING = re.compile(r"\A#[ \t]+(.+?)[ \t#]*(?:\r?\n|\Z)")
 
@@ -63,17 +75,81 @@ def parse_update_file(text: str) -> tuple[str, str]:
 def publish(session: Session, letter: Letter, *, title: str, body_markdown: str, now: datetime) -> LetterUpdate:
     """Publish an update and queue its mail to every confirmed signer who asked for updates."""
     title = clean_line(title)
-    body_markdown = body_markdown.strip()
     if not title or len(title) > TITLE_MAX:
         raise BadUpdate(f"The title must be 1 to {TITLE_MAX} characters.")
+    return _publish(session, letter, UpdateKind.UPDATE, title, body_markdown, now=now)
+
+
+def record_response(
+    session: Session,
+    letter: Letter,
+    *,
+    responder: str,
+    responded_on: date,
+    source_url: str,
+    body_markdown: str,
+    now: datetime,
+) -> LetterUpdate:
+    """Publish the addressee's response as an update of its own kind, mailed like any update.
+
+    ``responder`` is who answered (the response's title), ``responded_on`` the day they did,
+    ``source_url`` where the response was published (empty if nowhere online).
+    """
+    responder = clean_line(responder)
+    source_url = source_url.strip()
+    if not responder or len(responder) > RESPONDER_MAX:
+        raise BadUpdate(f"Who answered must be 1 to {RESPONDER_MAX} characters.")
+    if responded_on > now.date():
+        raise BadUpdate("The date of the response cannot be in the future.")
+    if source_url and not is_web_address(source_url):
+        raise BadUpdate(f"The source must be a web address (http or https), at most {SOURCE_URL_MAX} characters.")
+    return _publish(
+        session,
+        letter,
+        UpdateKind.RESPONSE,
+        responder,
+        body_markdown,
+        now=now,
+        responded_on=responded_on,
+        source_url=source_url or None,
+    )
+
+
+def is_web_address(text: str) -> bool:
+    """Whether ``text`` is an absolute http(s) address of a reasonable length, on one line."""
+    if len(text) > SOURCE_URL_MAX or any(char.isspace() or ord(char) < 32 for char in text):
+        return False
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+def _publish(
+    session: Session,
+    letter: Letter,
+    kind: UpdateKind,
+    title: str,
+    body_markdown: str,
+    *,
+    now: datetime,
+    responded_on: date | None = None,
+    source_url: str | None = None,
+) -> LetterUpdate:
+    """Store an update of ``kind`` and one job standing for all its mail."""
+    body_markdown = body_markdown.strip()
     if not body_markdown or len(body_markdown) > BODY_MAX:
         raise BadUpdate(f"The text must be 1 to {BODY_MAX} characters.")
     update = LetterUpdate(
         letter=letter,
+        kind=kind,
         title=title,
         body_markdown=body_markdown,
         body_html=render_markdown(body_markdown),
         published_at=now,
+        responded_on=responded_on,
+        source_url=source_url,
     )
     session.add(update)
     session.flush()
@@ -101,8 +177,9 @@ def mail_batch(session: Session, update_id: int, *, after: int, batch_size: int,
         .order_by(Signature.id)
         .limit(batch_size)
     )
+    write = compose.response if letter_update.is_response else compose.update
     for signature in recipients:
-        email = compose.update(signature, letter_update, unsubscribe_token(secret, signature))
+        email = write(signature, letter_update, unsubscribe_token(secret, signature))
         outbox.enqueue(session, signature.email, email, kind=UPDATE_MAIL, now=now, signature=signature)
         after = signature.id
     session.flush()
@@ -117,6 +194,32 @@ def letter_updates(session: Session, letter_id: int, *, limit: int | None = None
         .order_by(LetterUpdate.published_at.desc(), LetterUpdate.id.desc())
     )
     return list(session.scalars(stmt.limit(limit) if limit else stmt))
+
+
+def latest_response(session: Session, letter_id: int) -> LetterUpdate | None:
+    """The addressee's latest response to a letter, if they answered."""
+    return session.scalars(
+        select(LetterUpdate)
+        .where(LetterUpdate.letter_id == letter_id, LetterUpdate.kind == UpdateKind.RESPONSE)
+        .order_by(LetterUpdate.published_at.desc(), LetterUpdate.id.desc())
+        .limit(1)
+    ).first()
+
+
+def latest_responses(session: Session, letter_ids: Iterable[int]) -> dict[int, LetterUpdate]:
+    """The latest response to each of these letters that has one, by letter id (one query)."""
+    ids = list(letter_ids)
+    if not ids:
+        return {}
+    found: dict[int, LetterUpdate] = {}
+    responses = session.scalars(
+        select(LetterUpdate)
+        .where(LetterUpdate.letter_id.in_(ids), LetterUpdate.kind == UpdateKind.RESPONSE)
+        .order_by(LetterUpdate.published_at, LetterUpdate.id)
+    )
+    for response in responses:
+        found[response.letter_id] = response
+    return found
 
 
 def _serializer(secret: str, signature: Signature) -> URLSafeSerializer:

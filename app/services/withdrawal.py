@@ -87,5 +87,7 @@ def erase_signature(
     signature.confirmed_domain = None
     signature.wants_updates = False
     signature.unlisted_until_review = False
+    # The link to the signer's page stops working.
+    signature.page_key = None
     session.flush()
     session.expire(signature, ["tokens"])

@@ -9,19 +9,25 @@ from werkzeug.wrappers import Response
 
 from app.bots import current_captcha, new_ask_stamp, read_fill_time, should_ask, suspect_reason
 from app.db import db, utcnow
-from app.errors import LetterClosed, TokenProblem
+from app.errors import N_, LetterClosed, TokenProblem
 from app.extensions import csrf
-from app.forms.signing import AddressForm, SignForm
+from app.forms.signing import AddressForm, DetailsForm, SignForm
 from app.letters.views import render_letter
+from app.mail.links import page_key_of, page_token
 from app.models import Letter, Signature, SignatureStatus
 from app.ratelimit import client_network_key, config_limit, limiter, over_soft_limit, private_key
-from app.services import flags, letters, link_requests, signing, updates, withdrawal
+from app.services import flags, letters, link_requests, own_signature, signing, updates, withdrawal
 from app.services.tokens import TokenLifetimes
 from app.text import mask_address
 from app.urls import external_url
 from app.web import refuse_other_sites
 
 bp = Blueprint("signing", __name__)
+
+
+def _over_limit(setting: str, key: str) -> bool:
+    """One hit in a flag's shared window (names and addresses counted by a keyed hash): is it full?"""
+    return over_soft_limit(setting, private_key(key))
 
 
 def _may_mail(key: str) -> bool:
@@ -84,20 +90,15 @@ def sign(slug: str) -> Response | str | tuple[str, int]:
         )
     data = form.to_input(str(get_locale()))
     network = client_network_key()
-
-    def over_limit(setting: str, key: str) -> bool:
-        # Names and addresses are counted by a keyed hash, never stored in the limit storage.
-        return over_soft_limit(setting, private_key(key))
-
     raised = flags.assess(
         db.session,
         letter,
         name=data.name,
         email_domain=data.email_key.rpartition("@")[2],
         affiliation=data.affiliation,
-        over_limit=over_limit,
+        over_limit=_over_limit,
     )
-    burst = flags.network_burst(over_limit, letter, network)
+    burst = flags.network_burst(_over_limit, letter, network)
     screening = signing.Screening(
         suspect_reason=suspect_reason(form.website.data, timing),
         network_hash=network,
@@ -176,6 +177,7 @@ def _confirmed_page(outcome: signing.Confirmation, *, already: bool) -> str:
         place=outcome.place,
         letter_url=external_url("letters.letter", slug=letter.slug),
         entry_url=url_for("letters.signature", slug=letter.slug, signature_id=signature.id) if listed else None,
+        own_url=_own_url(signature),
     )
 
 
@@ -266,12 +268,110 @@ def unsubscribe(token: str) -> str:
 csrf.exempt(unsubscribe)
 
 
+def _own_url(signature: Signature) -> str | None:
+    """The address of the signer's own page (None for a signature without one)."""
+    if not signature.page_key:
+        return None
+    return url_for("signing.own_page", token=page_token(signature.page_key))
+
+
+def _own(token: str) -> Signature:
+    """The signature whose page ``token`` opens, or a TokenProblem."""
+    key = page_key_of(token)
+    if key is None:
+        raise TokenProblem(N_("This link is not valid. It may have been copied incompletely."), purpose="page")
+    return own_signature.find(db.session, key)
+
+
+# What the signer's page says after a change (its ?done=).
+DONE = ("saved", "review", "nothing", "updates-on", "updates-off")
+
+
+@bp.get("/signature/<token:token>")
+def own_page(token: str) -> str:
+    """The signer's own page: where the signature stands, what it shows, and what they may change."""
+    signature = _own(token)
+    letter = signature.letter
+    standing = own_signature.standing(signature)
+    done = request.args.get("done", "")
+    return render_template(
+        "signing/own.html",
+        letter=letter,
+        signature=signature,
+        standing=standing,
+        hidden_reason=own_signature.hidden_reason(signature),
+        address=mask_address(signature.email),
+        done=done if done in DONE else None,
+        may_change=own_signature.may_change(signature),
+        may_choose_updates=own_signature.may_choose_updates(signature),
+        entry_url=(
+            url_for("letters.signature", slug=letter.slug, signature_id=signature.id)
+            if standing == own_signature.Standing.LISTED
+            else None
+        ),
+        token=token,
+    )
+
+
+@bp.route("/signature/edit/<token:token>", methods=["GET", "POST"])
+def own_edit(token: str) -> Response | str | tuple[str, int]:
+    """Change what the list shows of the signature: the same fields and rules as the signing form."""
+    signature = _own(token)
+    if not own_signature.may_change(signature):
+        raise own_signature.NotChangeable()
+    form = DetailsForm(obj=signature)
+    if form.validate_on_submit():
+        outcome = own_signature.change_details(
+            db.session, signature, form.to_details(), now=utcnow(), over_limit=_over_limit
+        )
+        db.session.commit()
+        return redirect(url_for(".own_page", token=token, done=str(outcome)), 303)
+    status = 422 if form.is_submitted() else 200
+    return render_template(
+        "signing/own_edit.html",
+        letter=signature.letter,
+        signature=signature,
+        form=form,
+        token=token,
+        reviewed=signature.letter.moderation_mode == "pre",
+    ), status
+
+
+@bp.post("/signature/updates/<token:token>")
+def own_updates(token: str) -> Response:
+    """Start or stop the letter's update mail to this signer."""
+    signature = _own(token)
+    wanted = request.form.get("wanted") == "yes"
+    own_signature.choose_updates(db.session, signature, wanted=wanted)
+    db.session.commit()
+    return redirect(url_for(".own_page", token=token, done="updates-on" if wanted else "updates-off"), 303)
+
+
+@bp.route("/signature/withdraw/<token:token>", methods=["GET", "POST"])
+def own_withdraw(token: str) -> str:
+    """Withdraw from the signer's page: a page with one button, as the withdrawal link has."""
+    signature = _own(token)
+    if request.method == "POST":
+        letter = own_signature.withdraw(db.session, signature, now=utcnow())
+        db.session.commit()
+        return render_template("signing/withdrawn.html", letter=letter)
+    return render_template(
+        "signing/withdraw.html",
+        letter=signature.letter,
+        signature=signature,
+        back_url=url_for(".own_page", token=token),
+    )
+
+
 @bp.errorhandler(TokenProblem)
 def token_problem(error: TokenProblem) -> tuple[str, int]:
     """A bad, used or expired link: say so, and offer a new one."""
     letter = letters.find_letter(db.session, error.letter_slug) if error.letter_slug else None
     letter = letter or letters.featured_letter(db.session)
     return render_template("signing/token_problem.html", error=error, letter=letter), error.status_code
+
+
+OWN_PAGES = ("signing.own_page", "signing.own_edit", "signing.own_updates", "signing.own_withdraw")
 
 
 @bp.after_request
@@ -284,6 +384,11 @@ def no_referrer_on_token_pages(response: Response) -> Response:
         "signing.withdraw",
         "signing.unsubscribe_page",
         "signing.unsubscribe",
+        *OWN_PAGES,
     }:
         response.headers["Referrer-Policy"] = "no-referrer"
+    if request.endpoint in OWN_PAGES:
+        # The signer's own: never kept by a browser or a cache, never indexed.
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["X-Robots-Tag"] = "noindex"
     return response
