@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache, wraps
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar, cast
 
 import sqlalchemy as sa
 from flask import Flask, current_app, g, has_request_context, request
-from sqlalchemy import event
+from sqlalchemy import Table, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -47,6 +47,23 @@ def upsert(session: Session, table: Any) -> Any:
     """
     dialect = session.get_bind().dialect.name
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
+def add_to_value(session: Session, model: type[Base], key: dict[str, object], delta: int) -> None:
+    """Add ``delta`` to the ``value`` of ``model``'s row at ``key``, creating it if needed.
+
+    One atomic INSERT ... ON CONFLICT DO UPDATE on both databases: no read-modify-write, and
+    through the table, not the entity, so there is nothing for the ORM to read back. The count's
+    shards and every tally are kept this way.
+    """
+    table = cast(Table, model.__table__)
+    statement = upsert(session, table).values(**key, value=delta)
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[table.c[name] for name in key],
+            set_={"value": table.c.value + delta},
+        )
+    )
 
 
 @dataclass(frozen=True)

@@ -16,13 +16,12 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from datetime import datetime
-from typing import cast
 
-from sqlalchemy import Table, delete, func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from app import log
-from app.db import Base, upsert
+from app.db import add_to_value
 from app.models import (
     Letter,
     LetterCounterShard,
@@ -64,30 +63,14 @@ def tally_name(status: SignatureStatus, reason: RemovalReason | None, unlisted: 
     return None
 
 
-def _add(session: Session, model: type[Base], key: dict[str, object], delta: int) -> None:
-    """Add ``delta`` to the ``value`` of ``model``'s row at ``key``, creating it if needed.
-
-    One atomic INSERT ... ON CONFLICT DO UPDATE on both databases: no read-modify-write, and
-    through the table, not the entity, so there is nothing for the ORM to read back.
-    """
-    table = cast(Table, model.__table__)
-    statement = upsert(session, table).values(**key, value=delta)
-    session.execute(
-        statement.on_conflict_do_update(
-            index_elements=[table.c[name] for name in key],
-            set_={"value": table.c.value + delta},
-        )
-    )
-
-
 def add_to_tally(session: Session, letter_id: int, name: str, delta: int) -> None:
     """Add ``delta`` to one of a letter's tallies, creating it if needed (one atomic statement)."""
-    _add(session, LetterTally, {"letter_id": letter_id, "name": name}, delta)
+    add_to_value(session, LetterTally, {"letter_id": letter_id, "name": name}, delta)
 
 
 def add_to_domain_tally(session: Session, letter_id: int, domain: str, delta: int) -> None:
     """Add ``delta`` to the number of a letter's counted signers confirmed through ``domain``."""
-    _add(session, LetterDomainTally, {"letter_id": letter_id, "domain": domain}, delta)
+    add_to_value(session, LetterDomainTally, {"letter_id": letter_id, "domain": domain}, delta)
 
 
 def move(
@@ -210,7 +193,7 @@ def add_to_count(session: Session, letter_id: int, delta: int, *, now: datetime,
         shard = func.pg_backend_pid() % shards
     else:
         shard = random.randrange(shards)  # noqa: S311 (spreading writes, not a secret)
-    _add(session, LetterCounterShard, {"letter_id": letter_id, "shard": shard}, delta)
+    add_to_value(session, LetterCounterShard, {"letter_id": letter_id, "shard": shard}, delta)
     if version > 1:
         add_to_tally(session, letter_id, version_tally(version), delta)
 

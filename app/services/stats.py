@@ -11,13 +11,12 @@ million-signer letter is a read of a few hundred small rows, never a scan of its
 from __future__ import annotations
 
 from datetime import datetime
-from typing import cast
 
-from sqlalchemy import Table, func, or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from app.db import upsert
+from app.db import add_to_value
 from app.models import LetterTally, Signature, SignatureStatus
 
 COUNTRY = "country:"
@@ -38,22 +37,11 @@ def names(*, country: str | None, locale: str, confirmed_at: datetime) -> tuple[
     )
 
 
-def _bump(session: Session, letter_id: int, name: str, delta: int) -> None:
-    """Add ``delta`` to one tally: one atomic upsert (as ``counting`` does for the count's own)."""
-    table = cast(Table, LetterTally.__table__)
-    statement = upsert(session, table).values(letter_id=letter_id, name=name, value=delta)
-    session.execute(
-        statement.on_conflict_do_update(
-            index_elements=[table.c.letter_id, table.c.name], set_={"value": table.c.value + delta}
-        )
-    )
-
-
 def add(session: Session, signature: Signature, delta: int) -> None:
     """Add ``delta`` to the tallies of ``signature`` (counted from now on: +1; no longer: -1)."""
     when = signature.confirmed_at or signature.created_at  # (a signature counted unconfirmed: none do today)
     for name in names(country=signature.country, locale=signature.locale, confirmed_at=when):
-        _bump(session, signature.letter_id, name, delta)
+        add_to_value(session, LetterTally, {"letter_id": signature.letter_id, "name": name}, delta)
 
 
 def stored(session: Session, letter_id: int) -> dict[str, int]:
@@ -73,7 +61,7 @@ def catch_up(session: Session, letter_id: int) -> None:
     have, want = stored(session, letter_id), counted(session, letter_id)
     for name in have.keys() | want.keys():
         if delta := want.get(name, 0) - have.get(name, 0):
-            _bump(session, letter_id, name, delta)
+            add_to_value(session, LetterTally, {"letter_id": letter_id, "name": name}, delta)
 
 
 def _hour_of(session: Session) -> ColumnElement[str]:

@@ -73,8 +73,8 @@ def letter_stats(session: Session, letter_id: int, *, now: datetime) -> LetterSt
     today = now.astimezone(UTC).date()
     days: list[tuple[date, int]] = []
     if per_day:
-        day = min(per_day)
-        while day <= max(today, max(per_day)):
+        day, last = min(per_day), max(today, *per_day)
+        while day <= last:
             days.append((day, per_day.get(day, 0)))
             day += timedelta(days=1)
     this_hour = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
