@@ -21,7 +21,7 @@ from app.health import bp as health_bp
 from app.letters import preview
 from app.letters.views import bp as letters_bp
 from app.moderation import accounts
-from app.moderation.views import bp as moderation_bp
+from app.moderation import bp as moderation_bp
 from app.reports.views import bp as reports_bp
 from app.signing.views import bp as signing_bp
 from app.urls import LinkTokenConverter

@@ -231,7 +231,7 @@ def admin_required(view: F) -> F:
 def init_app(app: Flask) -> None:
     """Bind Flask-Login; unsigned visitors of moderation pages go to the sign-in page."""
     # No current_user in every template: a public page must not read the session (any cache may keep
-    # it); the moderators' pages get it from their blueprint (app.moderation.views).
+    # it); the moderators' pages get it from their blueprint (app.moderation.blueprint).
     login_manager.init_app(app, add_context_processor=False)
     login_manager.user_loader(load_moderator)
     login_manager.login_view = "moderation.login"

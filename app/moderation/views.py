@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Sequence
 from datetime import date, timedelta
-from typing import Any
 
 from flask import (
-    Blueprint,
     abort,
     current_app,
     flash,
@@ -22,7 +20,6 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_babel import ngettext
-from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from app.db import db, utcnow
@@ -33,10 +30,10 @@ from app.moderation.accounts import (
     authenticate,
     current_moderator,
     end_sessions,
-    login_manager,
     sign_in,
     sign_out,
 )
+from app.moderation.blueprint import bp
 from app.moderation.forms import (
     ACTION_LABELS,
     FINE_LABELS,
@@ -68,31 +65,6 @@ from app.services import letters, moderation, organisations, updates
 from app.services.queries import export, review
 from app.services.tokens import TokenLifetimes
 from app.web import format_count
-
-bp = Blueprint("moderation", __name__, url_prefix="/moderate")
-
-
-@bp.context_processor
-def moderator_in_templates() -> dict[str, Any]:
-    """``current_user`` in the moderators' templates (and only there: public pages read no session)."""
-    return {"current_user": current_user}
-
-
-@bp.before_request
-def refuse_anonymous() -> Response | None:
-    """Every moderation page needs a signed-in, active moderator (sign-in and its limits aside)."""
-    if request.endpoint in {"moderation.login"}:
-        return None
-    if not current_user.is_authenticated:
-        return login_manager.unauthorized()  # type: ignore[no-any-return]
-    return None
-
-
-@bp.after_request
-def private(response: Response) -> Response:
-    """Moderation pages hold personal data: never stored by a browser or a cache."""
-    response.headers["Cache-Control"] = "no-store"
-    return response
 
 
 def _login_account_key() -> str:
