@@ -17,6 +17,9 @@ after ``jobs.MAX_ATTEMPTS`` tries.
 | ``already_signed_request``  |                            |                      |                             |
 | ``purge``                   | (none)                     | (unused)             | the worker, every           |
 |                             |                            |                      | PURGE_INTERVAL_HOURS        |
+| ``delivery_pdf``            | letter_id, version, lang,  | listed signers in    | ``delivery.request_pdf``    |
+|                             | until, count, total, head, | the parts made       | (the console's delivery     |
+|                             | after, pages, parts        |                      | page)                       |
 """
 
 from __future__ import annotations
@@ -25,13 +28,15 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from app.db import db, utcnow
+from app.letters import delivery as delivery_document
 from app.models import Job, JobStatus, TokenLifetimes
-from app.services import jobs, link_requests, retention, updates, versions
+from app.services import delivery, jobs, link_requests, retention, updates, versions
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +57,8 @@ class Settings:
     retention: retention.RetentionPolicy
     # How long a worker holds the jobs it claimed; after a crash another worker runs them after this.
     lease: timedelta
+    # Where the delivery PDFs are made (DELIVERY_DIR).
+    delivery_dir: str = ""
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Settings:
@@ -64,6 +71,7 @@ class Settings:
             purge_every=timedelta(hours=config["PURGE_INTERVAL_HOURS"]),
             retention=retention.policy_from_config(dict(config)),
             lease=timedelta(seconds=config["JOB_LEASE_SECONDS"]),
+            delivery_dir=config["DELIVERY_DIR"],
         )
 
 
@@ -151,6 +159,16 @@ def purge(session: Session, job: Job, settings: Settings, now: datetime) -> Step
     if settings.purge_every > timedelta(0) and not jobs.pending(session, PURGE, other_than=job.id):
         jobs.add(session, PURGE, {}, now=now, run_after=now + settings.purge_every)
     return Step(JobStatus.DONE)
+
+
+@handles(delivery.DELIVERY_PDF)
+def make_delivery_pdf(session: Session, job: Job, settings: Settings, now: datetime) -> Step:
+    """Lay out the next part of a delivery PDF (the letter, a chunk of the list, the end), or join the parts."""
+    made = delivery_document.pdf_step(session, job, Path(settings.delivery_dir))
+    if made is None:
+        return Step(JobStatus.DISCARDED)
+    finished, cursor = made
+    return Step(JobStatus.DONE) if finished else Step(JobStatus.PENDING, cursor)
 
 
 def schedule_purge(settings: Settings, *, now: datetime) -> None:

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
+from app import jobs
 from app.db import db, utcnow
 from app.mail.links import page_token
 from app.models import Letter, ModeratorRole, Organisation, Signature
@@ -15,7 +16,7 @@ from app.moderation import accounts
 from app.services import updates
 from app.worker import snapshot_logs
 from tests.factories import add_confirmed
-from tests.support import csrf_token, mail_links, sign
+from tests.support import csrf_token, mail_links, path_of, sign
 
 
 @dataclass
@@ -186,4 +187,17 @@ def tour_the_site(app: Flask, client: FlaskClient, letter_id: int, slug: str, la
     tour.visit(client, "version", f"/letters/{slug}/versions/1")
     tour.visit(client, "version diff", f"/letters/{slug}/versions/2/diff")
     tour.visit(client, "letter with versions", f"/letters/{slug}")
+    # The delivery document, and its PDF while it is made and once it is ready.
+    delivery = f"/moderate/letters/{slug}/delivery"
+    tour.visit(client, "delivery document", delivery)
+    tour.visit(client, "delivery document, first version", f"{delivery}?version=1")
+    made = client.post(
+        f"{delivery}/pdf", data={"csrf_token": csrf_token(client, delivery), "version": "2", "lang": "en"}
+    )
+    assert made.status_code == 303, made.status_code
+    tour.visit(client, "delivery PDF, being made", path_of(made.headers["Location"]))
+    with app.app_context():
+        while jobs.run_due(jobs.Settings.from_config(app.config), worker_id="tour"):
+            pass
+    tour.visit(client, "delivery PDF, ready", path_of(made.headers["Location"]))
     return tour

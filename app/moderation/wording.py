@@ -161,6 +161,7 @@ ACTION_WORDS = {
     "letter.close": _l("Signing closed"),
     "letter.feature": _l("Letter featured"),
     "letter.update": _l("Update published"),
+    "letter.delivery": _l("Delivery document made"),
     "organisation.add": _l("Organisation added"),
     "organisation.edit": _l("Organisation changed"),
     "organisation.delete": _l("Organisation removed"),
