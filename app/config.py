@@ -161,6 +161,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MODERATOR_IDLE_MINUTES", as_int, 30),
     # However active, a moderator signs in again after this long.
     Setting("MODERATOR_SESSION_HOURS", as_int, 12),
+    # How long an admin's invitation link to a new moderator works (once).
+    Setting("MODERATOR_INVITATION_DAYS", as_int, 7),
     Setting("MODERATOR_DIGEST", as_bool, False),
     # For how long a moderator's hide, restore, approve, verify, unverify or dismiss can be undone.
     Setting("MODERATION_UNDO_MINUTES", as_int, 30),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
@@ -11,7 +12,7 @@ from flask.testing import FlaskClient
 from app import jobs
 from app.db import db, utcnow
 from app.mail.links import page_token
-from app.models import Letter, ModeratorRole, Organisation, Signature
+from app.models import Letter, ModeratorRole, Organisation, OutboxMessage, Signature
 from app.moderation import accounts
 from app.services import updates
 from app.worker import snapshot_logs
@@ -200,4 +201,24 @@ def tour_the_site(app: Flask, client: FlaskClient, letter_id: int, slug: str, la
         while jobs.run_due(jobs.Settings.from_config(app.config), worker_id="tour"):
             pass
     tour.visit(client, "delivery PDF, ready", path_of(made.headers["Location"]))
+    # People: the accounts, an invitation, and the invitation's page for the invitee.
+    invitee = f"invitee-{lang}@example.org"
+    invite = {"csrf_token": csrf_token(client, "/moderate/people"), "email": invitee, "role": "moderator", "lang": lang}
+    assert client.post("/moderate/people/invite", data=invite).status_code == 303
+    tour.visit(client, "people", "/moderate/people")
+    tour.visit(client, "people, refused", "/moderate/people/invite", status=422, data=invite | {"email": "nobody"})
+    with app.app_context():
+        body = db.session.scalar(
+            sa.select(OutboxMessage.body_text)
+            .where(OutboxMessage.recipient == invitee)
+            .order_by(OutboxMessage.id.desc())
+        )
+    found = re.search(r"https?://\S+/moderate/invitation/\S+", body or "")
+    assert found, body
+    link = path_of(found.group(0))
+    invited = app.test_client()
+    invited.get(f"/?lang={lang}")
+    tour.visit(invited, "invitation", link)
+    short = {"csrf_token": csrf_token(invited, link), "password": "short", "password_again": "other"}
+    tour.visit(invited, "invitation errors", link, status=422, data=short)
     return tour

@@ -188,8 +188,26 @@ def test_no_serious_accessibility_violations_on_any_public_page(
     # The page's script sees the job finish and reloads it.
     expect(page.get_by_role("link", name=re.compile("PDF"))).to_be_visible(timeout=LIVE_TIMEOUT_MS)
     check("delivery PDF, ready")
+    # People: the accounts, an invitation sent, and the invitee's page with its errors.
+    page.goto("/moderate/people")
+    check("people")
+    invitee = f"invitee-{lang}@example.org"
+    page.locator("#email").fill(invitee)
+    page.locator("form[action$='/people/invite'] button[type=submit]").click()
+    expect(page.locator(".flash")).to_be_visible()
+    check("people after an invitation")
+    with app.app_context():
+        body = db.session.scalar(sa.select(OutboxMessage.body_text).where(OutboxMessage.recipient == invitee))
+    invitation = re.search(r"https?://\S+/moderate/invitation/\S+", body or "")
+    assert invitation
+    page.goto(re.sub(r"^https?://[^/]+", "", invitation.group(0)))
+    check("invitation")
+    page.locator("#password").fill("short")
+    page.locator("main button[type=submit]").click()
+    expect(page.locator("#error-summary")).to_be_visible()
+    check("invitation errors")
 
-    assert len(found) == 32
+    assert len(found) == 36
     assert {name: problems for name, problems in found.items() if problems} == {}
 
 
@@ -314,16 +332,12 @@ def test_the_print_stylesheet_prints_the_letter_and_its_signers_only(
     expect(page.locator("[data-newest] .signer")).to_have_count(2)
     expect(page.locator("[data-newest] .signer").first).to_be_visible()
     expect(page.locator(".count-number")).to_be_visible()
-    for hidden in (
-        ".sign-box",
-        ".share-box",
-        ".site-header",
-        ".site-footer",
-        ".jump-to-sign",
-        ".signer-report",
-        ".ledger",
-    ):
+    for hidden in (".sign-box", ".share-box", ".site-header", ".site-footer", ".jump-to-sign", ".ledger"):
         expect(page.locator(hidden)).to_be_hidden()
+    # Nothing of moderation on paper: no "Report" link beside each signer.
+    expect(page.locator(".signer-report")).to_have_count(2)
+    for report in page.locator(".signer-report").all():
+        expect(report).to_be_hidden()
     page.emulate_media(media="screen")
     expect(page.locator(".sign-box")).to_be_visible()
 

@@ -18,8 +18,10 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
 from app.db import db, utcnow
+from app.models import ModeratorRole
+from app.moderation import accounts
 from app.services import letters, updates
-from tests.support import SMTPSink, deliver_mail, link_in, path_of, press, require, sign, smtp_settings
+from tests.support import SMTPSink, csrf_token, deliver_mail, link_in, path_of, press, require, sign, smtp_settings
 
 SLUG = "test-letter"
 LETTER = """---
@@ -53,7 +55,7 @@ We will meet a delegation of the signers next month, and we will publish
 [our plan for fair pay](https://example.org/plan) before the summer.
 """
 WITHDRAW_LINK = r"https?://\S+/withdraw/\S+"
-KINDS = ("confirm", "already_signed", "withdraw", "update", "response", "material_change")
+KINDS = ("confirm", "already_signed", "withdraw", "update", "response", "material_change", "invitation")
 
 
 @pytest.fixture
@@ -113,6 +115,22 @@ def every_kind_of_mail(
     text = LETTER.replace("fairly", f"fairly ({lang})")
     load(runner, tmp_path, text, "letter", "load", "PATH", "--material", "--note", "It now names the ministry.")
     [found["material_change"]] = new_messages(app, smtp_sink, address, seen)
+    # An admin invites a new moderator, in the invitee's language.
+    admin = f"admin-{lang}@example.org"
+    with app.app_context(), db.transaction() as session:
+        accounts.create_moderator(session, admin, "a long enough password", ModeratorRole.ADMIN)
+    console = app.test_client()
+    login = {"email": admin, "password": "a long enough password", "csrf_token": csrf_token(console, "/moderate/login")}
+    assert console.post("/moderate/login", data=login).status_code == 303
+    invitee = f"moderator-{lang}@example.org"
+    invite = {
+        "csrf_token": csrf_token(console, "/moderate/people"),
+        "email": invitee,
+        "role": "moderator",
+        "lang": lang,
+    }
+    assert console.post("/moderate/people/invite", data=invite).status_code == 303
+    [found["invitation"]] = new_messages(app, smtp_sink, invitee, seen)
     return found
 
 

@@ -25,8 +25,8 @@ def moderator_in_templates() -> dict[str, Any]:
 
 @bp.before_request
 def refuse_anonymous() -> Response | None:
-    """Every moderation page needs a signed-in, active moderator (sign-in and its limits aside)."""
-    if request.endpoint in {"moderation.login"}:
+    """Every moderation page needs a signed-in, active moderator (sign-in and an invitation's link aside)."""
+    if request.endpoint in {"moderation.login", "moderation.invitation"}:
         return None
     if not current_user.is_authenticated:
         return login_manager.unauthorized()  # type: ignore[no-any-return]
