@@ -120,6 +120,12 @@ def test_page_shows_the_version_chosen(app: Flask, admin_client: FlaskClient, le
     assert "version 1 of the letter" in page
 
 
+def test_a_closed_letter_has_its_final_count(admin_client: FlaskClient, closed_letter: Letter) -> None:
+    page = _page(admin_client, f"/moderate/letters/{closed_letter.slug}/delivery")
+    assert "The final count, when signing closed." in page and "Delivered" in page
+    assert "The count on" not in page
+
+
 def test_a_version_that_does_not_exist_is_refused(admin_client: FlaskClient, letter: Letter) -> None:
     response = admin_client.get(f"/moderate/letters/{letter.slug}/delivery?version=9")
     assert response.status_code == 400

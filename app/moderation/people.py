@@ -88,10 +88,14 @@ def _people_page(
     invite_form: InviteForm | None = None, *, error: str | None = None, status: int = 200
 ) -> tuple[str, int]:
     now = utcnow()
+    listed = people.people(db.session, now=now)
     return (
         render_template(
             "moderate/people.html",
-            people=people.people(db.session, now=now),
+            people=listed,
+            active_admins=sum(
+                1 for p in listed if p.moderator and p.moderator.is_admin and not p.moderator.disabled_at
+            ),
             form=invite_form or InviteForm(),
             role_form=RoleForm,
             button=ButtonForm(),
