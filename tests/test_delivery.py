@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -280,3 +281,20 @@ def test_pdf_of_another_letter_or_another_kind_of_job_is_not_found(
     purge_id = one(app, Job.id, kind=jobs.PURGE)
     assert admin_client.get(f"/moderate/letters/{letter.slug}/delivery/pdf/{purge_id}").status_code == 404
     assert rows(app, Job.status, kind="delivery_pdf") == [JobStatus.PENDING]
+
+
+def test_old_pdfs_and_parts_left_behind_are_cleared_away(tmp_path: Path) -> None:
+    old_pdf, new_pdf = tmp_path / "delivery-1.pdf", tmp_path / "delivery-2.pdf"
+    old_parts, new_parts = tmp_path / "delivery-3.parts", tmp_path / "delivery-4.parts"
+    for path in (old_pdf, new_pdf):
+        path.write_bytes(b"%PDF")
+    for path in (old_parts, new_parts):
+        path.mkdir()
+        (path / "00000.pdf").write_bytes(b"%PDF")
+    other = tmp_path / "something-else.pdf"
+    other.write_bytes(b"%PDF")
+    now = old_pdf.stat().st_mtime + document.KEEP_PDFS.total_seconds() + 60
+    os.utime(new_pdf, (now, now))
+    os.utime(new_parts, (now, now))
+    document.prune(tmp_path, now=now)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["delivery-2.pdf", "delivery-4.parts", "something-else.pdf"]

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,10 @@ from app.urls import external_url
 
 # Signers laid out in one WeasyPrint run: about 9 pages and 130 MB at the peak.
 CHUNK = 1000
+# Finished PDFs are kept this long (their pages link to them), and the parts of a job that never
+# finished (failed, or its letter deleted) a day; each finished PDF clears away older ones.
+KEEP_PDFS = timedelta(days=7)
+KEEP_PARTS = timedelta(days=1)
 STYLESHEET = Path(__file__).resolve().parents[1] / "static" / "delivery.css"
 
 
@@ -199,10 +204,25 @@ def pdf_step(session: Any, job: Job, directory: Path) -> tuple[bool, int] | None
     if finished:
         _join(sorted(parts_dir.glob("*.pdf")), pdf_path(directory, job.id))
         shutil.rmtree(parts_dir, ignore_errors=True)
+        prune(directory)
     payload["parts"] = part_number + 1
     payload["pages"] = first_page - 1 + pages
     job.payload = payload
     return finished, cursor
+
+
+def prune(directory: Path, *, now: float | None = None) -> None:
+    """Delete the PDFs older than KEEP_PDFS and the parts left by jobs that did not finish within KEEP_PARTS."""
+    moment = time.time() if now is None else now
+    for path in directory.glob("delivery-*"):
+        try:
+            age = moment - path.stat().st_mtime
+        except FileNotFoundError:
+            continue
+        if path.is_dir() and age > KEEP_PARTS.total_seconds():
+            shutil.rmtree(path, ignore_errors=True)
+        elif path.suffix == ".pdf" and age > KEEP_PDFS.total_seconds():
+            path.unlink(missing_ok=True)
 
 
 def progress(job: Job) -> dict[str, Any]:
