@@ -117,6 +117,29 @@ def test_no_serious_accessibility_violations_on_any_public_page(
     page.locator("main button[type=submit]").click()
     expect(page.locator(".panel[role=status]")).to_be_visible()
     check("confirmed")
+    # "That's not me" about that entry: the form, its errors, the inbox page, the link's page and its answer.
+    with app.app_context():
+        signed_id = db.session.scalars(sa.select(Signature.id).where(Signature.email == address)).one()
+    page.goto(f"{LETTER}/signatures/{signed_id}/dispute")
+    check("dispute")
+    page.locator("main form button[type=submit]").click()
+    expect(page.locator("#error-summary")).to_be_visible()
+    check("dispute errors")
+    disputer = f"axe.signer.{lang}@example.org"
+    page.locator("#email").fill(disputer)
+    page.locator("#named").check()
+    page.locator("main form button[type=submit]").click()
+    expect(page.locator(".panel[role=status]")).to_be_visible()
+    check("dispute sent")
+    with app.app_context():
+        body = db.session.scalars(sa.select(OutboxMessage.body_text).where(OutboxMessage.recipient == disputer)).one()
+    found_link = re.search(r"https?://\S+/disputes/\S+", body)
+    assert found_link, body
+    page.goto(found_link.group(0))
+    check("dispute confirm")
+    page.locator("main form button[type=submit]").click()
+    expect(page.locator(".panel[role=status]")).to_be_visible()
+    check("dispute confirmed")
     # A name on the watch list: counted, and listed only once a moderator has reviewed it.
     page.goto(LETTER)
     page.locator("#name").fill("Elon Musk")
@@ -176,7 +199,7 @@ def test_no_serious_accessibility_violations_on_any_public_page(
     page.goto("/moderate/letters/test-letter/edit")
     check("letter edit")
 
-    assert len(found) == 29
+    assert len(found) == 34
     assert {name: problems for name, problems in found.items() if problems} == {}
 
 

@@ -18,8 +18,20 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
 from app.db import db, utcnow
+from app.models import Signature
 from app.services import letters, updates
-from tests.support import SMTPSink, deliver_mail, link_in, path_of, press, require, sign, smtp_settings
+from tests.support import (
+    SMTPSink,
+    csrf_token,
+    deliver_mail,
+    link_in,
+    path_of,
+    press,
+    require,
+    rows,
+    sign,
+    smtp_settings,
+)
 
 SLUG = "test-letter"
 LETTER = """---
@@ -53,7 +65,7 @@ We will meet a delegation of the signers next month, and we will publish
 [our plan for fair pay](https://example.org/plan) before the summer.
 """
 WITHDRAW_LINK = r"https?://\S+/withdraw/\S+"
-KINDS = ("confirm", "already_signed", "withdraw", "update", "response", "material_change")
+KINDS = ("confirm", "already_signed", "withdraw", "update", "response", "material_change", "dispute")
 
 
 @pytest.fixture
@@ -113,6 +125,13 @@ def every_kind_of_mail(
     text = LETTER.replace("fairly", f"fairly ({lang})")
     load(runner, tmp_path, text, "letter", "load", "PATH", "--material", "--note", "It now names the ministry.")
     [found["material_change"]] = new_messages(app, smtp_sink, address, seen)
+    # Someone says the signer's entry names them ("that's not me").
+    [signature_id] = rows(app, Signature.id, where=Signature.email == address)
+    disputer = f"disputer-{lang}@example.org"
+    dispute = f"/letters/{SLUG}/signatures/{signature_id}/dispute"
+    fields = {"csrf_token": csrf_token(client, dispute), "email": disputer, "named": "y"}
+    assert client.post(dispute, data=fields).status_code == 303
+    [found["dispute"]] = new_messages(app, smtp_sink, disputer, seen)
     return found
 
 
