@@ -505,7 +505,8 @@ def purge() -> None:
         result = retention.purge(session, retention.policy_from_config(current_app.config), now=utcnow())
     click.echo(
         f"Purged {result.signatures} unconfirmed or held signatures, {result.tokens} expired links, "
-        f"{result.messages} old mail messages, {result.jobs} finished jobs; cleared {result.networks} network hashes."
+        f"{result.messages} old mail messages, {result.jobs} finished jobs, {result.disputes} settled or expired "
+        f"disputes; cleared {result.networks} network hashes."
     )
 
 

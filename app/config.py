@@ -157,6 +157,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("RATELIMIT_LOGIN_PER_NETWORK", as_str, "20 per 15 minutes"),
     Setting("RATELIMIT_LOGIN_PER_ACCOUNT", as_str, "5 per 15 minutes"),
     Setting("RATELIMIT_REPORTS_PER_NETWORK", as_str, "10 per hour"),
+    Setting("RATELIMIT_DISPUTES_PER_NETWORK", as_str, "10 per hour"),
     Setting("RATELIMIT_DOWNLOADS_PER_NETWORK", as_str, "10 per hour"),
     Setting("MODERATOR_IDLE_MINUTES", as_int, 30),
     # However active, a moderator signs in again after this long.
@@ -375,6 +376,7 @@ RATE_LIMIT_SETTINGS = (
     "RATELIMIT_LOGIN_PER_NETWORK",
     "RATELIMIT_LOGIN_PER_ACCOUNT",
     "RATELIMIT_REPORTS_PER_NETWORK",
+    "RATELIMIT_DISPUTES_PER_NETWORK",
     "RATELIMIT_DOWNLOADS_PER_NETWORK",
 )
 

@@ -535,6 +535,8 @@ class FlagKind(enum.StrEnum):
     SIMILAR_NAMES = "similar_names"
     AFFILIATION = "affiliation"
     REPORT = "report"
+    # "That's not me": the person an entry names says they did not sign (see app.services.disputes).
+    DISPUTE = "dispute"
 
 
 class Flag(Base):
@@ -554,6 +556,34 @@ class Flag(Base):
     resolved_at: Mapped[datetime | None]
 
     signature: Mapped[Signature] = relationship()
+
+
+class Dispute(Base):
+    """ "That's not me": someone says a listed entry names them although they did not sign.
+
+    Made when they send the form, with the address they gave; it counts for something only once
+    confirmed from that address (the link mailed to it, single use, only its hash kept). Deleted
+    with the signature, and by the purge once the link has expired unconfirmed or the moderators
+    have settled the flag it raised (the address is personal data of someone who never signed).
+    """
+
+    __tablename__ = "disputes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    letter_id: Mapped[int] = mapped_column(sa.ForeignKey("letters.id", ondelete="CASCADE"))
+    signature_id: Mapped[int] = mapped_column(sa.ForeignKey("signatures.id", ondelete="CASCADE"), index=True)
+    email: Mapped[str] = mapped_column(sa.String(320))
+    statement: Mapped[str] = mapped_column(sa.Text, default="")
+    locale: Mapped[str] = mapped_column(sa.String(10), default="en")
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    confirmed_at: Mapped[datetime | None]
+    flag_id: Mapped[int | None] = mapped_column(sa.ForeignKey("flags.id", ondelete="SET NULL"))
+
+    signature: Mapped[Signature] = relationship()
+    letter: Mapped[Letter] = relationship()
+    flag: Mapped[Flag | None] = relationship()
 
 
 class AuditEntry(Base):

@@ -99,6 +99,7 @@ def tour_the_site(app: Flask, client: FlaskClient, letter_id: int, slug: str, la
         unsubscribe = "/unsubscribe/" + updates.unsubscribe_token(app.config["SECRET_KEY"], signature)
         assert signature.page_key is not None
         own = "/signature/" + page_token(signature.page_key)
+        signature_id = signature.id
     tour.visit(client, "letter with updates and badges", f"/letters/{slug}")
     tour.visit(client, "own signature", own)
     own_edit = own.replace("/signature/", "/signature/edit/")
@@ -112,6 +113,26 @@ def tour_the_site(app: Flask, client: FlaskClient, letter_id: int, slug: str, la
     )
     tour.visit(client, "own signature withdraw", own.replace("/signature/", "/signature/withdraw/"))
     tour.visit(client, "signatures with a badge", f"/letters/{slug}/signatures")
+    # "That's not me", about the tour signer's entry: the form, its errors, the inbox page, the link.
+    dispute = f"/letters/{slug}/signatures/{signature_id}/dispute"
+    tour.visit(client, "dispute", dispute)
+    dispute_token = csrf_token(client, dispute)
+    tour.visit(client, "dispute errors", dispute, status=422, data={"csrf_token": dispute_token, "email": "nope"})
+    disputer = f"tour.signer.{lang}@example.org"
+    sent = {"csrf_token": dispute_token, "email": disputer, "named": "y"}
+    assert client.post(dispute, data=sent).status_code == 303
+    tour.visit(client, "dispute sent", f"/letters/{slug}/dispute-sent")
+    with app.app_context():
+        body = db.session.scalars(sa.select(OutboxMessage.body_text).where(OutboxMessage.recipient == disputer)).one()
+    dispute_link = re.search(r"https?://[^/\s]+(/disputes/\S+)", body)
+    assert dispute_link, body
+    tour.visit(client, "dispute confirm", dispute_link.group(1))
+    tour.visit(
+        client,
+        "dispute confirmed",
+        dispute_link.group(1),
+        data={"csrf_token": csrf_token(client, dispute_link.group(1))},
+    )
     tour.visit(client, "unsubscribe", unsubscribe)
     tour.visit(client, "unsubscribed", unsubscribe, data={"List-Unsubscribe": "One-Click"})
     tour.visit(client, "withdraw request", f"/letters/{slug}/withdraw")

@@ -86,6 +86,7 @@ def test_a_real_link_with_a_slash_added_confirms_and_withdraws_nothing(
     "template",
     [
         "/letters/{slug}/signatures/{id}/report",
+        "/letters/{slug}/signatures/{id}/dispute",
         "/letters/{slug}/signatures/{id}",
         "/letters/{slug}/versions/{version}",
         "/letters/{slug}/versions/{version}/diff",
@@ -112,7 +113,7 @@ def test_a_mangled_path_with_an_id_gets_the_404_page_not_a_redirect(
         f"{head}/%2F{tail}",
         path.replace("/letters/", "/letters//", 1),
     ]
-    methods = ["GET", "POST"] if template.endswith("/report") else ["GET"]
+    methods = ["GET", "POST"] if template.endswith(("/report", "/dispute")) else ["GET"]
     for method in methods:
         for candidate in mangled:
             response = _open(client, method, candidate, csrf)

@@ -139,6 +139,24 @@ def test_every_public_page_has_no_inline_code_and_all_security_headers(
     answer = visit(report_path.group(1), "POST", data={"csrf_token": token, "reason": "fake"})
     assert answer.status_code == 303
     assert visit(answer.headers["Location"]).status_code == 200
+    # "That's not me" about the same entry: its form (and errors), the inbox page, the link's page and answer.
+    dispute_path = report_path.group(1).replace("/report", "/dispute")
+    assert f'href="{dispute_path}"' in listed
+    assert visit(dispute_path).status_code == 200
+    assert visit(dispute_path, "POST", data={"csrf_token": token, "email": "x"}).status_code == 422
+    answer = visit(
+        dispute_path, "POST", data={"csrf_token": token, "email": "pages.disputer@example.org", "named": "y"}
+    )
+    assert answer.status_code == 303
+    assert visit(answer.headers["Location"]).status_code == 200
+    assert app.test_cli_runner().invoke(args=["mail", "send"]).exit_code == 0
+    dispute_mail = re.findall(r'href="(/_dev/mail/[^"]+)"', visit("/_dev/mail").get_data(as_text=True))
+    links = [
+        re.search(r'href="http://localhost(/disputes/[^"]+)"', visit(p).get_data(as_text=True)) for p in dispute_mail
+    ]
+    [dispute_link] = [found.group(1) for found in links if found]
+    assert visit(dispute_link).status_code == 200
+    assert visit(dispute_link, "POST", data={"csrf_token": token}).status_code == 200
     # The signer's own page behind the link in every mail, its form (and its errors), and its withdrawal page.
     own_path = re.search(r'href="http://localhost(/signature/[^"?]+)', message)
     assert own_path

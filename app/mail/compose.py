@@ -10,7 +10,7 @@ from flask_babel import force_locale
 from app.mail.links import page_url
 from app.mail.message import Email
 from app.mail.outbox import sender_domain
-from app.models import Letter, LetterUpdate, LetterVersion, ModeratorRole, Signature
+from app.models import Dispute, Letter, LetterUpdate, LetterVersion, ModeratorRole, Signature
 from app.text import markdown_as_text
 from app.urls import external_url
 
@@ -179,6 +179,19 @@ def material_change(
         unsubscribe_url=url,
     )
     return Email(email.subject, email.text, email.html, list_headers(letter, url))
+
+
+def dispute_confirmation(dispute: Dispute, raw_token: str, *, hours: int) -> Email:
+    """The mail that asks whoever disputed an entry ("that's not me") to confirm it from this address."""
+    return _render(
+        "dispute",
+        dispute.locale,
+        letter=dispute.letter,
+        signer_name=dispute.signature.name,
+        lang=dispute.locale,
+        confirm_url=external_url("reports.dispute_confirm", token=raw_token, lang=dispute.locale),
+        hours=hours,
+    )
 
 
 def invitation(email: str, role: ModeratorRole, raw_token: str, *, inviter: str, days: int, locale: str) -> Email:

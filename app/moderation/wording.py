@@ -27,6 +27,7 @@ FLAG_KINDS = {
     FlagKind.SIMILAR_NAMES: _l("Same name again"),
     FlagKind.AFFILIATION: _l("Affiliation"),
     FlagKind.REPORT: _l("Public report"),
+    FlagKind.DISPUTE: _l("“That's not me”"),
 }
 
 
@@ -66,6 +67,23 @@ def describe_flag(flag: Flag) -> str:
             if details:
                 return str(_("Reported as %(reason)s. The reporter wrote: %(details)s", reason=reason, details=details))
             return str(_("Reported as %(reason)s.", reason=reason))
+        case FlagKind.DISPUTE:
+            if params.get("spells_name") == "yes":
+                said = _(
+                    "“That's not me”, confirmed from an address at %(domain)s that spells this name: "
+                    "off the public list until you review it.",
+                    domain=params.get("domain", ""),
+                )
+            else:
+                said = _(
+                    "“That's not me”, confirmed from an address at %(domain)s that does not spell this name: "
+                    "still listed.",
+                    domain=params.get("domain", ""),
+                )
+            statement = params.get("statement", "")
+            if statement:
+                return str(_("%(said)s They wrote: %(statement)s", said=said, statement=statement))
+            return str(said)
 
 
 # A signature's state, as a moderator reads it.
@@ -168,13 +186,18 @@ ACTION_WORDS = {
     "account.role": _l("Role changed"),
     "account.disable": _l("Account disabled"),
     "account.enable": _l("Account enabled again"),
+    "dispute": _l("“That's not me” confirmed"),
     "organisation.add": _l("Organisation added"),
     "organisation.edit": _l("Organisation changed"),
     "organisation.delete": _l("Organisation removed"),
     "organisation.load": _l("Organisations loaded from CSV"),
 }
 # Details written in English by the code (not typed by a moderator), shown in the moderator's language.
-_FIXED_DETAILS = {"CSV, all fields": _l("CSV, every field with addresses")}
+_FIXED_DETAILS = {
+    "CSV, all fields": _l("CSV, every field with addresses"),
+    "hidden until reviewed": _l("Off the public list until reviewed: the address spells the name"),
+    "sent to the queue": _l("Sent to the queue, still listed: the address does not spell the name"),
+}
 
 
 def action_words(action: str) -> str:

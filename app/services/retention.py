@@ -5,11 +5,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, update
+from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
-from app.models import Job, JobStatus, ModerationUndo, OutboxMessage, OutboxStatus, Signature, SignatureStatus, Token
+from app.models import (
+    Dispute,
+    Flag,
+    Job,
+    JobStatus,
+    ModerationUndo,
+    OutboxMessage,
+    OutboxStatus,
+    Signature,
+    SignatureStatus,
+    Token,
+)
 
 
 @dataclass(frozen=True)
@@ -33,6 +44,7 @@ class PurgeResult:
     messages: int
     jobs: int = 0
     undos: int = 0
+    disputes: int = 0
 
 
 def _rows(result: object) -> int:
@@ -93,8 +105,30 @@ def purge(session: Session, policy: RetentionPolicy, *, now: datetime) -> PurgeR
             .execution_options(synchronize_session=False)
         )
     )
+    # "That's not me" disputes hold the address of someone who may never have signed: kept while
+    # the link can still be used or the moderators have not settled the flag it raised.
+    settled = select(Flag.id).where(Flag.resolved_at.is_not(None))
+    disputes = _rows(
+        session.execute(
+            delete(Dispute)
+            .where(
+                or_(
+                    and_(Dispute.confirmed_at.is_(None), Dispute.expires_at < now),
+                    and_(Dispute.confirmed_at.is_not(None), Dispute.flag_id.is_(None)),
+                    Dispute.flag_id.in_(settled),
+                )
+            )
+            .execution_options(synchronize_session=False)
+        )
+    )
     return PurgeResult(
-        signatures=signatures, tokens=tokens, networks=networks, messages=messages, jobs=jobs, undos=undos
+        signatures=signatures,
+        tokens=tokens,
+        networks=networks,
+        messages=messages,
+        jobs=jobs,
+        undos=undos,
+        disputes=disputes,
     )
 
 

@@ -1,8 +1,8 @@
 """Invitations to moderators: admins invite by email, the invitee sets their own password.
 
 Revision ID: f3c1a5e7b9d2
-Revises: e1b6c8d4f2a7
-Create Date: 2026-12-03 19:00:00
+Revises: f3a9d1c7b2e4
+Create Date: 2026-12-03 19:10:00
 """
 
 from collections.abc import Sequence
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "f3c1a5e7b9d2"
-down_revision: str | None = "e1b6c8d4f2a7"
+down_revision: str | None = "f3a9d1c7b2e4"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
