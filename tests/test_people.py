@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable
 from datetime import timedelta
 from email.message import EmailMessage
@@ -16,6 +17,7 @@ from flask.testing import FlaskClient
 from app.db import db, utcnow
 from app.models import AuditEntry, Moderator, ModeratorInvitation, ModeratorRole
 from app.moderation import accounts
+from app.services import people
 from tests import factories
 from tests.support import SMTPSink, count, csrf_token, deliver_mail, execute, one, path_of, rows, smtp_settings
 
@@ -285,3 +287,37 @@ def test_people_page_lists_role_status_and_last_sign_in(
     assert "없음" in page  # never signed in
     assert '<option value="admin" selected>관리자</option>' in page
     assert "활성" in page
+
+
+@pytest.mark.engines
+def test_two_admins_disabling_each_other_at_once_leave_one_active(
+    app: Flask, create_moderator: Callable[..., Moderator]
+) -> None:
+    first = create_moderator("first@example.org", ModeratorRole.ADMIN)
+    second = create_moderator("second@example.org", ModeratorRole.ADMIN)
+    outcome: list[str] = []
+
+    def the_other_one() -> None:
+        with app.app_context():
+            try:
+                with db.transaction() as session:
+                    admin, target = session.get(Moderator, second.id), session.get(Moderator, first.id)
+                    assert admin is not None and target is not None
+                    people.disable(session, admin, target, now=utcnow())
+                outcome.append("disabled")
+            except people.LastAdmin:
+                outcome.append("refused")
+
+    with app.app_context():
+        with db.transaction() as session:
+            admin, target = session.get(Moderator, first.id), session.get(Moderator, second.id)
+            assert admin is not None and target is not None
+            people.disable(session, admin, target, now=utcnow())
+            racing = threading.Thread(target=the_other_one)
+            racing.start()
+            racing.join(0.5)
+            # It waits for this transaction (the admins' rows are locked, or SQLite's database).
+            assert racing.is_alive()
+        racing.join(10)
+    assert outcome == ["refused"]
+    assert rows(app, Moderator.email, where=Moderator.disabled_at.is_(None)) == ["first@example.org"]

@@ -14,7 +14,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from app.errors import N_, DomainError
@@ -91,14 +91,17 @@ def people(session: Session, *, now: datetime) -> list[Person]:
 
 
 def _active_admins(session: Session) -> int:
-    return (
-        session.scalar(
-            select(func.count())
-            .select_from(Moderator)
-            .where(Moderator.role == ModeratorRole.ADMIN, Moderator.disabled_at.is_(None))
-        )
-        or 0
-    )
+    """How many active admins there are, their rows locked until the transaction ends.
+
+    Locked, so that two admins disabling (or demoting) each other at once cannot both see the
+    other still active: on PostgreSQL the second waits for the first and then counts again.
+    """
+    ids = session.scalars(
+        select(Moderator.id)
+        .where(Moderator.role == ModeratorRole.ADMIN, Moderator.disabled_at.is_(None))
+        .with_for_update()
+    ).all()
+    return len(ids)
 
 
 def _keep_an_admin(session: Session, target: Moderator) -> None:
