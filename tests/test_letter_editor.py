@@ -18,6 +18,8 @@ from app.models import AuditEntry, Letter, LetterTranslation, LetterVersion, Mod
 from tests.factories import log_in, sign_and_confirm
 from tests.support import count, csrf_token, one, rows
 
+pytestmark = pytest.mark.engines
+
 NEW = "/moderate/letters/new"
 
 FULL = {

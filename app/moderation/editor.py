@@ -242,8 +242,8 @@ def _fill(form: LetterEditorForm, letter: Letter) -> None:
 
 def _previews(form: LetterEditorForm, original: str) -> dict[str, str]:
     """Each text of the form rendered as the letter page would show it (for the Preview button)."""
-    shown = {original: editing.preview_html(form.body_markdown.data or "")}
-    for lang in _other_languages(original):
+    shown = {"original": editing.preview_html(form.body_markdown.data or "")}
+    for lang in LANGUAGES:
         shown[lang] = editing.preview_html(form.translation(lang)["body"].data or "")
     return shown
 
