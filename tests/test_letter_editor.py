@@ -128,6 +128,8 @@ def test_the_address_is_made_from_the_title_when_left_empty(app: Flask, admin: F
         ({"body_ko": ""}, "body_ko", "Please write the statement in this language too"),
         ({"title_ko": ""}, "title_ko", "Please give the translation a title too."),
         ({"title": "한국어 제목", "slug": ""}, "slug", "The title gives no address"),
+        ({"title": "Two\x00parts"}, "title", "Please use one line"),
+        ({"title_ko": "둘\x07"}, "title_ko", "Please use one line"),
     ],
 )
 def test_bad_input_is_refused_with_a_message_and_stores_nothing(
@@ -142,6 +144,14 @@ def test_bad_input_is_refused_with_a_message_and_stores_nothing(
     assert audit_actions(app) == []
     # What was typed is kept.
     assert "Keep the doors open on Sundays." in page
+
+
+def test_line_breaks_and_control_characters_never_reach_the_letter(app: Flask, admin: FlaskClient) -> None:
+    data = FULL | {"summary": "Keep the doors\r\nopen on Sundays.", "body_markdown": "Fund\x00 the\ttable.\x1b"}
+    assert post(admin, NEW, data).status_code == 303
+    letter = letter_of(app, "fund-the-library")
+    assert letter.summary == "Keep the doors open on Sundays."
+    assert letter.body_markdown == "Fund the\ttable."
 
 
 def test_a_translation_in_the_letters_own_language_is_refused(app: Flask, admin: FlaskClient) -> None:

@@ -8,6 +8,7 @@ Each of these is a POST with CSRF and an audit entry.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,6 +33,7 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional, Vali
 from app.db import db, utcnow
 from app.extensions import LANGUAGES
 from app.forms import Form
+from app.forms.signing import SingleLine, normalise_line
 from app.models import Letter
 from app.moderation.accounts import admin_required, current_moderator
 from app.moderation.blueprint import bp
@@ -60,18 +62,29 @@ def _body(lang: str | None = None) -> TextAreaField:
     )
 
 
-def _summary() -> StringField:
-    return StringField(
+def _one_line(value: Any) -> Any:
+    """A summary typed in a box of several lines is one line: its line breaks become spaces."""
+    return re.sub(r"[\r\n]+", " ", value).strip() if isinstance(value, str) else value
+
+
+def _summary() -> TextAreaField:
+    return TextAreaField(
         _l("Summary"),
         description=_l("One sentence for link previews and lists. Leave it empty to use the first paragraph."),
-        validators=[Length(max=500)],
+        filters=[_one_line, normalise_line],
+        validators=[Length(max=500), SingleLine()],
+        render_kw={"rows": 2},
     )
 
 
 class LetterEditorForm(Form):
     """A letter: its text, dates, goal, moderation, and its translations (fields ``*_<lang>``)."""
 
-    title = StringField(_l("Title"), validators=[DataRequired(_l("Please give the letter a title.")), Length(max=300)])
+    title = StringField(
+        _l("Title"),
+        filters=[normalise_line],
+        validators=[DataRequired(_l("Please give the letter a title.")), Length(max=300), SingleLine()],
+    )
     slug = StringField(
         _l("Address"),
         description=_l("Lowercase letters, digits and dashes: the letter will be at /letters/ followed by this."),
@@ -155,7 +168,11 @@ class LetterEditorForm(Form):
 
 
 for _lang in LANGUAGES:
-    setattr(LetterEditorForm, f"title_{_lang}", StringField(_l("Title"), validators=[Length(max=300)]))
+    setattr(
+        LetterEditorForm,
+        f"title_{_lang}",
+        StringField(_l("Title"), filters=[normalise_line], validators=[Length(max=300), SingleLine()]),
+    )
     setattr(LetterEditorForm, f"summary_{_lang}", _summary())
     setattr(LetterEditorForm, f"body_{_lang}", _body(_lang))
 

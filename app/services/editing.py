@@ -7,6 +7,7 @@ and ``letter dump`` writes either back as a file.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -52,8 +53,9 @@ class LetterValues:
 
 
 def normalise_markdown(text: str) -> str:
-    """A statement as stored: a browser's CR LF line ends as LF, no blank lines around it."""
-    return text.replace("\r\n", "\n").replace("\r", "\n").strip()
+    """A statement as stored: a browser's CR LF line ends as LF, no blank lines around it, no NUL or other controls."""
+    text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n")
+    return "".join(char for char in text if char in "\n\t" or unicodedata.category(char) != "Cc").strip()
 
 
 def preview_html(markdown: str) -> str:

@@ -9,6 +9,9 @@
   var form = document.getElementById("letter-editor");
   if (!form || !window.fetch || !window.FormData) { return; }
   var token = form.querySelector("input[name=csrf_token]");
+  // The previews follow the typing: the button that sends the form back for them is not needed.
+  var previewButton = form.querySelector(".preview-button");
+  if (previewButton) { previewButton.hidden = true; }
 
   // --- the live preview ---------------------------------------------------------------------
   var previewUrl = form.getAttribute("data-preview-url");
