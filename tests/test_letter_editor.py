@@ -99,6 +99,19 @@ def test_an_admin_creates_a_bilingual_letter_with_every_field(app: Flask, admin:
     assert 'value="publish"' in edit
 
 
+def test_a_draft_without_an_opening_date_opens_when_published(app: Flask, admin: FlaskClient) -> None:
+    assert post(admin, NEW, FULL | {"opens": "", "closes": ""}).status_code == 303
+    path = "/moderate/letters/fund-the-library/edit"
+    assert 'name="opens" type="datetime-local" value=""' in admin.get(path).get_data(as_text=True)
+    before = letter_of(app, "fund-the-library").published_at
+    assert post(admin, path, FULL | {"opens": ""}).status_code == 303
+    assert letter_of(app, "fund-the-library").published_at == before
+    state(admin, "fund-the-library", "publish")
+    published = letter_of(app, "fund-the-library").published_at
+    assert published > before
+    assert one(app, LetterVersion.published_at, number=1) == published
+
+
 def test_the_address_is_made_from_the_title_when_left_empty(app: Flask, admin: FlaskClient) -> None:
     data = {
         "lang": "en",

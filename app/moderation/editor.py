@@ -247,7 +247,9 @@ def _fill(form: LetterEditorForm, letter: Letter) -> None:
     form.title.data, form.summary.data, form.body_markdown.data = letter.title, letter.summary, letter.body_markdown
     form.slug.data, form.lang.data = letter.slug, letter.lang
     form.goal.data = letter.goal
-    form.opens.data, form.closes.data = _local(letter.published_at), _local(letter.closes_at)
+    # A draft opening in the past opens when it is published: its field says so by being empty.
+    opens = None if letter.draft and letter.published_at <= utcnow() else letter.published_at
+    form.opens.data, form.closes.data = _local(opens), _local(letter.closes_at)
     form.featured.data, form.moderation_mode.data = letter.featured, letter.moderation_mode
     for translation in letter.translations:
         if translation.lang in LANGUAGES and translation.lang != letter.lang:
