@@ -123,7 +123,7 @@ def test_the_address_is_made_from_the_title_when_left_empty(app: Flask, admin: F
     assert post(admin, NEW, data).status_code == 303
     letter = letter_of(app, "clean-air-now")
     assert letter.summary == "Breathe." and letter.goal is None and letter.closes_at is None
-    assert letter.translations == []
+    assert letter.translations == [] and not letter.featured  # as the unticked box said
 
 
 @pytest.mark.parametrize(

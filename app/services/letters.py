@@ -307,7 +307,9 @@ def load_letter(
             versions.record_version(session, letter, now=now, material=material, note=note)
         except versions.MaterialChangeError as exc:
             raise LetterFileError(str(exc)) from None
-    if featured or source.featured or session.scalar(select(Letter.id).where(Letter.featured)) is None:
+    # A file that does not say is featured when no letter is; the web form always says.
+    unsaid = source.featured is None and session.scalar(select(Letter.id).where(Letter.featured)) is None
+    if featured or source.featured or unsaid:
         feature_letter(session, letter)
     elif source.featured is False and letter.featured:
         letter.featured = False
