@@ -301,6 +301,10 @@ def test_drafts_are_invisible_to_the_public_everywhere(app: Flask, admin: FlaskC
         f"/letters/{slug}/embed",
         f"/letters/{slug}/preview.png",
         f"/letters/{slug}/log",
+        f"/letters/{slug}/stats",
+        f"/letters/{slug}/newest",
+        f"/letters/{slug}/snapshots/",
+        f"/letters/{slug}/withdraw",
         f"/api/v1/letters/{slug}",
         f"/api/v1/letters/{slug}/signatures",
     ):
@@ -357,6 +361,25 @@ def test_a_drafts_edits_rewrite_its_only_version(app: Flask, admin: FlaskClient)
     letter = letter_of(app, "fund-the-library")
     assert letter.current_version == 1
     assert rows(app, LetterVersion.body_markdown, letter_id=letter.id) == ["Second go."]
+
+
+def test_a_draft_may_change_its_address_a_published_letter_may_not(
+    app: Flask, admin: FlaskClient, letter: Letter
+) -> None:
+    assert post(admin, NEW, FULL).status_code == 303
+    path = "/moderate/letters/fund-the-library/edit"
+    assert 'name="slug"' in admin.get(path).get_data(as_text=True)
+    for taken, message in (("test-letter", "Another letter has this address"), ("No Good", "Use lowercase")):
+        response = post(admin, path, FULL | {"slug": taken})
+        assert response.status_code == 422 and message in response.get_data(as_text=True)
+    response = post(admin, path, FULL | {"slug": "fund-our-library"})
+    assert response.headers["Location"] == "/moderate/letters/fund-our-library/edit"
+    assert admin.get(path).status_code == 404
+    state(admin, "fund-our-library", "publish")
+    path = "/moderate/letters/fund-our-library/edit"
+    assert 'name="slug"' not in admin.get(path).get_data(as_text=True)
+    assert post(admin, path, FULL | {"slug": "something-else"}).headers["Location"] == path
+    assert letter_of(app, "fund-our-library").slug == "fund-our-library"
 
 
 # --- the round trip with the command line -------------------------------------------------------
@@ -467,6 +490,17 @@ def test_the_front_matter_sets_what_the_form_sets(app: Flask, runner: FlaskCliRu
         (tmp_path / "bad.md").write_text(text.replace("draft: true", bad), encoding="utf-8")
         result = runner.invoke(args=["letter", "load", str(tmp_path / "bad.md")])
         assert result.exit_code != 0 and message in result.output
+
+
+def test_a_file_cannot_take_a_signed_letter_back_to_draft(
+    app: Flask, runner: FlaskCliRunner, letter: Letter, tmp_path: Path
+) -> None:
+    sign_and_confirm(app, app.test_client(), "ada@example.org")
+    dumped = runner.invoke(args=["letter", "dump", "test-letter"]).output
+    (tmp_path / "letter.md").write_text(dumped.replace("moderation: post\n", "moderation: post\ndraft: true\n"))
+    result = runner.invoke(args=["letter", "load", str(tmp_path / "letter.md")])
+    assert result.exit_code != 0 and "cannot go back to being a draft" in result.output
+    assert not letter_of(app, "test-letter").draft
 
 
 def test_dump_of_an_unknown_letter_or_translation_fails(app: Flask, runner: FlaskCliRunner, letter: Letter) -> None:

@@ -348,14 +348,28 @@ def edit_letter(slug: str) -> Response | str | tuple[str, int]:
     if not form.is_submitted():
         _fill(form, letter)
         return _page(form, letter, original=original)
-    form.slug.data, form.lang.data = letter.slug, letter.lang  # neither changes once the letter exists
+    # The language never changes once the letter exists; the address only while it is a draft
+    # (once published, people have its links).
+    form.lang.data = letter.lang
+    if not letter.draft or not form.slug.data:
+        form.slug.data = letter.slug
     if "preview" in request.form:
         form.validate()
         return _page(form, letter, original=original, previews=_previews(form, original))
     valid = form.validate_on_submit()
-    if not _check_translations(form, original) or not valid:
+    valid = _check_translations(form, original) and valid
+    if valid and form.slug.data != letter.slug and editing.slug_taken(db.session, form.slug.data):
+        form.slug.errors = [_("Another letter has this address already: please choose another.")]
+        valid = False
+    if not valid:
         return _refused(form, letter, original)
     now = utcnow()
+    if form.slug.data != letter.slug:
+        try:
+            editing.rename_draft(db.session, letter, form.slug.data, now=now)
+        except (editing.SlugTaken, IntegrityError):
+            form.slug.errors = [_("Another letter has this address already: please choose another.")]
+            return _refused(form, letter, original)
     material = bool(form.material.data) and not letter.draft
     try:
         version = editing.save_letter(

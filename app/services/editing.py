@@ -96,6 +96,17 @@ def create_letter(session: Session, values: LetterValues, *, slug: str, lang: st
     return letter
 
 
+def rename_draft(session: Session, letter: Letter, slug: str, *, now: datetime) -> None:
+    """Give a draft another address (a published letter keeps its own: people have its links)."""
+    if not letter.draft:
+        raise LetterFileError("only a draft can change its address")
+    if slug_taken(session, slug):
+        raise SlugTaken(f"slug {slug!r} is taken")
+    letter.slug = slug
+    letter.updated_at = now
+    session.flush()
+
+
 def save_letter(
     session: Session, letter: Letter, values: LetterValues, *, now: datetime, material: bool = False, note: str = ""
 ) -> int | None:
