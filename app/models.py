@@ -73,6 +73,8 @@ class Letter(Base):
     body_html: Mapped[str] = mapped_column(sa.Text)
     lang: Mapped[str] = mapped_column(sa.String(10), default="en")
     featured: Mapped[bool] = mapped_column(default=False)
+    # A draft is seen by moderators only: every public page, list and feed answers as if it did not exist.
+    draft: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     published_at: Mapped[datetime] = mapped_column(default=utcnow)
     closes_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
