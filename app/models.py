@@ -269,6 +269,14 @@ class Signature(Base):
         ),
         # The signer's own page, found by the key its link names.
         sa.Index("ix_signatures_page_key", "page_key", unique=True),
+        # The moderators' dashboard: signatures awaiting confirmation by hour (the purge keeps them few).
+        sa.Index(
+            "ix_signatures_unconfirmed",
+            "letter_id",
+            "created_at",
+            sqlite_where=sa.text("status = 'unconfirmed'"),
+            postgresql_where=sa.text("status = 'unconfirmed'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -520,7 +528,11 @@ class Flag(Base):
     """A reason to review a signature: raised automatically or reported by the public; never hides."""
 
     __tablename__ = "flags"
-    __table_args__ = (sa.Index("ix_flags_open", "letter_id", "resolved_at", "signature_id"),)
+    __table_args__ = (
+        sa.Index("ix_flags_open", "letter_id", "resolved_at", "signature_id"),
+        # The moderators' dashboard: a letter's flags by day.
+        sa.Index("ix_flags_letter_created", "letter_id", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     letter_id: Mapped[int] = mapped_column(sa.ForeignKey("letters.id", ondelete="CASCADE"))

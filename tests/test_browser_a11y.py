@@ -173,10 +173,13 @@ def test_no_serious_accessibility_violations_on_any_public_page(
     page.goto("/moderate/audit")
     expect(page.locator(".audit-entry").first).to_be_visible()
     check("audit log")
+    page.goto("/moderate/letters/test-letter/dashboard")
+    expect(page.locator(".dash-numbers")).to_be_visible()
+    check("moderation dashboard")
     page.goto("/moderate/letters/test-letter/edit")
     check("letter edit")
 
-    assert len(found) == 29
+    assert len(found) == 30
     assert {name: problems for name, problems in found.items() if problems} == {}
 
 
