@@ -15,14 +15,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import func, literal_column, select
+from sqlalchemy import func, literal_column, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from app.models import AuditEntry, Flag, Letter, LetterDomainTally, Organisation, Signature
+from app.models import AuditEntry, Flag, Letter, LetterDomainTally, LetterTally, Organisation, Signature
 from app.services import counting, stats
 from app.services.queries.stats import NOT_GIVEN, OTHER, RECENT_HOURS, SMALL_COUNT, grouped
-from app.services.versions import counts_by_version
+from app.services.versions import VERSION_TALLY_PREFIX, counts_by_version
 
 # The confirmation rate is taken over the signatures of this many days at most (fewer if the
 # purge deletes unconfirmed signatures sooner: the rate would then look better than it is).
@@ -124,7 +124,8 @@ class Dashboard:
 
 
 def _hour(text: str) -> datetime:
-    return datetime.strptime(text, stats.HOUR_FORMAT).replace(tzinfo=UTC)
+    # fromisoformat reads HOUR_FORMAT ("2026-12-03T14") many times faster than strptime.
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
 def unconfirmed_by_hour(session: Session, letter_id: int) -> dict[datetime, int]:
@@ -134,6 +135,8 @@ def unconfirmed_by_hour(session: Session, letter_id: int) -> dict[datetime, int]
         select(hour, func.count())
         .where(Signature.letter_id == letter_id, Signature.status == _UNCONFIRMED)
         .group_by(hour)
+        # SQLite would rather take the listing index's range, and read each row for its time.
+        .with_hint(Signature, "INDEXED BY ix_signatures_unconfirmed", "sqlite")
     )
     return {_hour(text): number for text, number in rows}
 
@@ -186,6 +189,18 @@ def organisations(session: Session, letter_id: int) -> list[tuple[str, int]]:
         rest = dict(shown).get(OTHER, 0) + unknown
         shown = [(key, n) for key, n in shown if key != OTHER] + [(OTHER, rest)]
     return shown
+
+
+def _removal_and_version_tallies(session: Session, letter_id: int) -> dict[str, int]:
+    """The letter's public tallies of removals (every reason, zero if none) and of versions (only these rows)."""
+    rows = session.execute(
+        select(LetterTally.name, LetterTally.value).where(
+            LetterTally.letter_id == letter_id,
+            or_(LetterTally.name.startswith("removed:"), LetterTally.name.startswith(VERSION_TALLY_PREFIX)),
+        )
+    )
+    found = {name: value for name, value in rows}
+    return {name: found.get(name, 0) for name in counting.TALLY_NAMES} | found
 
 
 def _days_between(first: date, last: date) -> list[date]:
@@ -254,7 +269,7 @@ def letter_dashboard(session: Session, letter: Letter, *, now: datetime, retenti
         if flags or removals
         else []
     )
-    public = counting.tallies(session, letter.id)
+    public = _removal_and_version_tallies(session, letter.id)
     removed = [
         (name.removeprefix("removed:"), public[name]) for name in counting.TALLY_NAMES if name.startswith("removed:")
     ]
