@@ -18,7 +18,10 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
 from app.db import db, utcnow
-from app.services import letters, updates
+from app.models import ModeratorRole
+from app.moderation import accounts
+from app.services import jobs, letters, notifications, updates
+from tests.factories import add_confirmed
 from tests.support import SMTPSink, deliver_mail, link_in, path_of, press, require, sign, smtp_settings
 
 SLUG = "test-letter"
@@ -53,7 +56,7 @@ We will meet a delegation of the signers next month, and we will publish
 [our plan for fair pay](https://example.org/plan) before the summer.
 """
 WITHDRAW_LINK = r"https?://\S+/withdraw/\S+"
-KINDS = ("confirm", "already_signed", "withdraw", "update", "response", "material_change")
+KINDS = ("confirm", "already_signed", "withdraw", "update", "response", "material_change", "milestone", "daily_summary")
 
 
 @pytest.fixture
@@ -113,6 +116,17 @@ def every_kind_of_mail(
     text = LETTER.replace("fairly", f"fairly ({lang})")
     load(runner, tmp_path, text, "letter", "load", "PATH", "--material", "--note", "It now names the ministry.")
     [found["material_change"]] = new_messages(app, smtp_sink, address, seen)
+    # The organisers' notifications, to an admin who reads ``lang``: ten more signers reach a
+    # milestone (10, then 20 in the second language's run) and the day's summary is due.
+    admin = f"admin-{lang}@example.org"
+    with app.app_context(), db.transaction() as session:
+        moderator = accounts.create_moderator(session, admin, "a long enough password", ModeratorRole.ADMIN)
+        notifications.save_settings(session, moderator, milestones=True, daily_summary=True, locale=lang, now=utcnow())
+        letter_id = letters.get_letter(session, SLUG).id
+    add_confirmed(app, letter_id, 10)
+    with app.app_context(), db.transaction() as session:
+        jobs.add(session, notifications.ORGANISER_NOTIFICATIONS, {}, now=utcnow())
+    found["milestone"], found["daily_summary"] = new_messages(app, smtp_sink, admin, seen)
     return found
 
 

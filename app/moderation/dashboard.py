@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from flask import current_app, render_template
-from flask_babel import format_percent
 from flask_babel import lazy_gettext as _l
 
 from app.db import db, utcnow
@@ -32,11 +31,6 @@ DELAY_WORDS = {
 REASON_WORDS = {**{str(reason): words for reason, words in CHOICES.items()}, "withdrawn": _l("Withdrawn by the signer")}
 
 
-def _percent(share: float) -> str:
-    """A share as a percentage in the visitor's language, to a tenth under ten per cent ("4.5%", "87%")."""
-    return str(format_percent(share, "#,##0.#%" if share < 0.1 else "#,##0%"))
-
-
 @bp.get("/letters/<slug>/dashboard")
 def dashboard(slug: str) -> str:
     """The letter's numbers, drawn on the server as charts with their tables (any signed-in moderator)."""
@@ -51,5 +45,4 @@ def dashboard(slug: str) -> str:
         delay_rows=[(delay, delay.number) for delay in numbers.delays],
         delay_words=DELAY_WORDS,
         reason_words=REASON_WORDS,
-        percent=_percent,
     )
