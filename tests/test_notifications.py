@@ -194,7 +194,7 @@ def test_the_link_in_each_mail_turns_them_off_without_signing_in(
     assert str(mails[0]["List-Unsubscribe"]).strip() == f"<{unsubscribe}>"
     stranger = FlaskClient(app)  # not signed in
     page = stranger.get(path)
-    assert page.status_code == 200 and "Stop these emails" in page.get_data(as_text=True)
+    assert page.status_code == 200 and "Turn these notifications off" in page.get_data(as_text=True)
     # What a mail program's one-click button sends (RFC 8058): no cookie, no CSRF token.
     done = stranger.post(path, data={"List-Unsubscribe": "One-Click"})
     assert done.status_code == 200
