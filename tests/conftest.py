@@ -23,15 +23,19 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from argon2 import PasswordHasher, profiles
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from hypothesis import HealthCheck, settings
+from jinja2 import BytecodeCache
+from jinja2.bccache import Bucket
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from app import create_app
 from app.db import Base, db, utcnow
 from app.models import Letter, Moderator, ModeratorRole
+from app.moderation import accounts
 from tests import factories
 from tests.factories import LETTER_TEXT
 from tests.support import IN_CI, ManualClock, SMTPSink, marked_settings, require
@@ -56,6 +60,35 @@ settings.register_profile(
 )
 settings.register_profile("dev", parent=settings.get_profile("default"), print_blob=True, deadline=None)
 settings.load_profile("ci" if IN_CI else "dev")
+
+# Argon2 at the site's cost (64 MiB, 3 passes) takes about half a second a hash or a check, and the
+# suite makes and checks hundreds of moderators' passwords. In this process they use argon2-cffi's
+# profile made for tests; test_moderation holds the site's own parameters (and a hash the CLI makes
+# in a process of its own) to RFC 9106's.
+accounts.password_hasher = PasswordHasher.from_parameters(profiles.CHEAPEST)
+
+
+class CompiledTemplates(BytecodeCache):
+    """Jinja's compiled templates kept for the whole test process, not thrown away with each app.
+
+    Every test makes an app, and each app's Jinja environment would compile every template it
+    renders again (about half a second for all of them). Jinja keys the bytecode on the template's
+    name and a checksum of its source, so a changed template is compiled afresh.
+    """
+
+    def __init__(self) -> None:
+        self.compiled: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        code = self.compiled.get(bucket.key)
+        if code is not None:
+            bucket.bytecode_from_string(code)
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        self.compiled[bucket.key] = bucket.bytecode_to_string()
+
+
+COMPILED_TEMPLATES = CompiledTemplates()
 
 BACKENDS = ["sqlite", "postgresql"]
 SEEDED_TABLES = {"watch_names"}
@@ -177,6 +210,7 @@ def app(
     # The system's clock, unless the test asks for the `clock` fixture (then the app's time is the test's).
     clock = request.getfixturevalue("clock") if "clock" in request.fixturenames else None
     application = create_app(_config(database_url, tmp_path, **app_config), clock=clock)
+    application.jinja_env.bytecode_cache = COMPILED_TEMPLATES
     yield application
     with application.app_context():
         db.engine.dispose()

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import html
 import re
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from argon2 import PasswordHasher, profiles
 from flask import Flask
 from flask.testing import FlaskClient
 from flask_login.utils import encode_cookie
@@ -136,6 +140,20 @@ def test_a_moderator_hides_a_flagged_fake_and_verifies_a_real_signatory(
 
 
 # --- accounts and sign-in --------------------------------------------------------------------
+
+
+def test_the_site_hashes_passwords_with_argon2id_at_rfc_9106_cost(tmp_path: Path) -> None:
+    # The tests' own process hashes with argon2-cffi's cheapest profile (conftest); the site does not.
+    assert accounts.PASSWORD_PARAMETERS == profiles.RFC_9106_LOW_MEMORY
+    made = subprocess.run(
+        [sys.executable, "-c", "from app.moderation import accounts; print(accounts.password_hasher.hash('x' * 12))"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    ).stdout.strip()
+    assert made.startswith("$argon2id$v=19$m=65536,t=3,p=4$"), made
+    assert PasswordHasher().verify(made, "x" * 12)
 
 
 def test_moderator_commands_read_passwords_from_stdin_or_a_prompt_never_an_argument(app: Flask) -> None:

@@ -210,15 +210,43 @@ def test_taking_the_name_off_the_list_keeps_the_count_and_leaves_no_opening(
 def test_a_new_name_meets_the_same_flags_as_a_new_signature(
     app: Flask, client: FlaskClient, letter: Letter, runner: FlaskCliRunner
 ) -> None:
-    execute(app, "INSERT INTO watch_names (name, key) VALUES ('Famous Person', 'famous person')")
+    # "Elon Musk" is on the watch list the migrations seed.
     execute(app, sa.insert(Organisation).values(domain="example.edu", name="Example University"))
     signed = sign_and_confirm(app, client, "ada@example.org", name="Ada Lovelace")
     assert count(app, Flag, signature_id=signed.id) == 0
-    edit(client, own_path(app, signed.id), name="Famous Person", affiliation="Example University", public="y")
+    page = own_path(app, signed.id)
+    answer = edit(client, page, name="Elon Musk", affiliation="Example University", public="y")
+    assert answer.headers["Location"].endswith("done=flagged")
     kinds = set(rows(app, Flag.kind, signature_id=signed.id))
     assert kinds == {FlagKind.WATCHLIST, FlagKind.AFFILIATION}
-    # Flags never hide: the changed name is listed, and the moderators' queue shows it.
-    assert client.get(f"/api/v1/letters/{SLUG}/signatures/{signed.id}").get_json()["name"] == "Famous Person"
+    # A watch-listed name is held as at signing: still counted, off every public list until reviewed,
+    # and the log's update names no one.
+    api = f"/api/v1/letters/{SLUG}"
+    assert client.get(f"{api}/signatures/{signed.id}").status_code == 404
+    assert client.get(api).get_json()["signature_count"] == 1
+    assert "Elon Musk" not in client.get(f"/letters/{SLUG}/signatures").get_data(as_text=True)
+    assert [(e.event, e.listed) for e in rows(app, LogEvent, signature_id=signed.id)] == [
+        ("add", True),
+        ("update", False),
+    ]
+    assert "Elon Musk" not in client.get(f"{api}/log/entries?start=0").get_data(as_text=True)
+    sequence_and_verify(app, runner)
+    assert "off the public list until a moderator" in client.get(f"{page}?done=flagged").get_data(as_text=True)
+
+    moderate(app, letter, Action.APPROVE, [signed.id])
+    assert client.get(f"{api}/signatures/{signed.id}").get_json()["name"] == "Elon Musk"
+    sequence_and_verify(app, runner)
+
+
+@pytest.mark.settings(LIST_FLAGGED=True)
+def test_with_list_flagged_a_new_watch_listed_name_stays_listed_and_flagged(
+    app: Flask, client: FlaskClient, letter: Letter
+) -> None:
+    signed = sign_and_confirm(app, client, "ada@example.org", name="Ada Lovelace")
+    answer = edit(client, own_path(app, signed.id), name="Elon Musk", public="y")
+    assert answer.headers["Location"].endswith("done=saved")
+    assert set(rows(app, Flag.kind, signature_id=signed.id)) == {FlagKind.WATCHLIST}
+    assert client.get(f"/api/v1/letters/{SLUG}/signatures/{signed.id}").get_json()["name"] == "Elon Musk"
 
 
 def test_in_pre_moderation_a_change_goes_back_to_the_moderators(

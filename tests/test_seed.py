@@ -57,9 +57,9 @@ def test_seed_adds_to_an_existing_letter(app: Flask, runner: FlaskCliRunner, let
 def test_seeded_signers_are_in_the_public_log_as_if_each_had_confirmed(
     app: Flask, runner: FlaskCliRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(seed, "BATCH", 700)  # several batches: made by the worker process while written
+    monkeypatch.setattr(seed, "BATCH", 250)  # several batches: made by the worker process while written
     for _ in range(2):  # a second run adds to the same letter and its log
-        assert runner.invoke(args=["dev", "seed", "big", "--signatures", "1500"]).exit_code == 0
+        assert runner.invoke(args=["dev", "seed", "big", "--signatures", "600"]).exit_code == 0
     signatures = {s.id: s for s in rows(app, Signature)}
     events = rows(app, LogEvent)
     confirmed = [s for s in signatures.values() if s.status == SignatureStatus.CONFIRMED]

@@ -57,6 +57,9 @@ class Outcome(enum.StrEnum):
     SAVED = "saved"
     # Saved, and off the list until a moderator approves it again (pre-moderation).
     REVIEW = "review"
+    # Saved and still counted, but off the list until a moderator has looked at it: the new name
+    # (or affiliation) earned a flag that holds a signature for review, as at signing.
+    FLAGGED = "flagged"
 
 
 class NotChangeable(DomainError):
@@ -146,12 +149,15 @@ def change_details(
     *,
     now: datetime,
     over_limit: Callable[[str, str], bool],
+    list_flagged: bool = False,
 ) -> Outcome:
     """Change what the list shows of ``signature``, as its signer asked, in the caller's transaction.
 
     ``over_limit`` is the flags' shared counter (see ``flags.assess``). A listed change is
     logged as an ``update``; in pre-moderation a change that shows something new takes the
-    signature back to the moderators (off the list and the count, a ``hide`` in the log).
+    signature back to the moderators (off the list and the count, a ``hide`` in the log). A new
+    name that earns a holding flag (a watch-listed name) keeps it counted but off the list until
+    reviewed, exactly as at signing, unless ``list_flagged`` (LIST_FLAGGED).
     """
     if not may_change(signature):
         raise NotChangeable()
@@ -183,7 +189,15 @@ def change_details(
             if domain:
                 counting.add_to_domain_tally(session, signature.letter_id, domain, +1)
         signature.confirmed_domain = domain
-    _flag(session, signature, name=name_changed, affiliation=affiliation_changed, now=now, over=over_limit)
+    raised = _flag(session, signature, name=name_changed, affiliation=affiliation_changed, now=now, over=over_limit)
+    if flags.holds(raised, list_flagged=list_flagged):
+        if counted:
+            # Off the list before the new name is logged: the log records an update naming no one.
+            counting.start_review(session, signature, now=now)
+        else:
+            signature.unlisted_until_review = True
+        session.flush()
+        return Outcome.FLAGGED
     after = _listed_view(signature)
     if not counted or after == before:
         session.flush()
@@ -204,11 +218,11 @@ def _flag(
     affiliation: bool,
     now: datetime,
     over: Callable[[str, str], bool],
-) -> None:
-    """Raise the flags a new name (``name``) or affiliation (``affiliation``) earns, as signing does (never hides)."""
+) -> tuple[flags.Raised, ...]:
+    """Raise the flags a new name (``name``) or affiliation (``affiliation``) earns, as signing does; those raised."""
     kinds = (NAME_FLAGS if name else ()) + (AFFILIATION_FLAGS if affiliation else ())
     if not kinds:
-        return
+        return ()
     found = flags.assess(
         session,
         signature.letter,
@@ -219,6 +233,7 @@ def _flag(
     )
     raised = tuple(r for r in found if r.kind in kinds)
     raise_flags(session, signature.letter_id, signature.id, raised, now=now)
+    return raised
 
 
 def choose_updates(session: Session, signature: Signature, *, wanted: bool) -> None:

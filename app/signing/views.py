@@ -284,7 +284,7 @@ def _own(token: str) -> Signature:
 
 
 # What the signer's page says after a change (its ?done=).
-DONE = ("saved", "review", "nothing", "updates-on", "updates-off")
+DONE = ("saved", "review", "flagged", "nothing", "updates-on", "updates-off")
 
 
 @bp.get("/signature/<token:token>")
@@ -322,7 +322,12 @@ def own_edit(token: str) -> Response | str | tuple[str, int]:
     form = DetailsForm(obj=signature)
     if form.validate_on_submit():
         outcome = own_signature.change_details(
-            db.session, signature, form.to_details(), now=utcnow(), over_limit=_over_limit
+            db.session,
+            signature,
+            form.to_details(),
+            now=utcnow(),
+            over_limit=_over_limit,
+            list_flagged=current_app.config["LIST_FLAGGED"],
         )
         db.session.commit()
         return redirect(url_for(".own_page", token=token, done=str(outcome)), 303)
