@@ -168,6 +168,8 @@ def tour_the_site(app: Flask, client: FlaskClient, letter_id: int, slug: str, la
     refused = {"csrf_token": token, "decision": "verify"}
     tour.visit(client, "moderation decision refused", f"{queue}/signatures/{ids[1]}/decide", status=422, data=refused)
     tour.visit(client, "audit log", "/moderate/audit")
+    tour.visit(client, "moderation dashboard", f"/moderate/letters/{slug}/dashboard")
+    tour.visit(client, "notification settings", "/moderate/account/notifications")
     tour.visit(client, "letter edit", f"/moderate/letters/{slug}/edit")
     tour.visit(client, "new letter", "/moderate/letters/new")
     new_letter = {

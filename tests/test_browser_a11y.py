@@ -196,6 +196,11 @@ def test_no_serious_accessibility_violations_on_any_public_page(
     page.goto("/moderate/audit")
     expect(page.locator(".audit-entry").first).to_be_visible()
     check("audit log")
+    page.goto("/moderate/letters/test-letter/dashboard")
+    expect(page.locator(".dash-numbers")).to_be_visible()
+    check("moderation dashboard")
+    page.goto("/moderate/account/notifications")
+    check("notification settings")
     page.goto("/moderate/letters/test-letter/edit")
     check("letter edit")
     # The editor of a new letter: its tabs, a translation tab chosen, the live preview, its errors.
@@ -210,7 +215,7 @@ def test_no_serious_accessibility_violations_on_any_public_page(
     expect(page.locator("#error-summary")).to_be_visible()
     check("new letter errors")
 
-    assert len(found) == 37
+    assert len(found) == 39
     assert {name: problems for name, problems in found.items() if problems} == {}
 
 
