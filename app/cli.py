@@ -103,7 +103,7 @@ def db_revision(message: str, autogenerate: bool) -> None:
 
 def _letter_or_fail(session: Session, slug: str) -> Letter:
     try:
-        return letters.get_letter(session, slug)
+        return letters.get_letter(session, slug, drafts=True)
     except LetterNotFound:
         raise click.ClickException(f"no letter with slug {slug!r} (see 'letter list')") from None
 
@@ -181,15 +181,39 @@ def letter_load(
             )
 
 
+@letter_cli.command("dump")
+@click.argument("slug")
+@click.option("--lang", help="Write this translation instead of the letter's own text.")
+@click.option(
+    "--output", type=click.Path(dir_okay=False, writable=True, path_type=Path), help="Write to FILE (default: stdout)."
+)
+def letter_dump(slug: str, lang: str | None, output: Path | None) -> None:
+    """Write a letter (or a translation) as the Markdown file with front matter that 'letter load' reads.
+
+    Loading what it writes gives back the same letter: its text, summary, dates, goal, moderation,
+    whether it is featured or a draft. Each translation is a file of its own (--lang).
+    """
+    letter = _letter_or_fail(db.session, slug)
+    try:
+        text = letters.dump_letter_file(letter, letters.normalise_lang(lang) if lang else None)
+    except letters.LetterFileError as exc:
+        raise click.ClickException(str(exc)) from None
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        click.echo(f"Wrote '{slug}'{f' ({lang})' if lang else ''} to {output}.", err=True)
+
+
 @letter_cli.command("list")
 def letter_list() -> None:
     """List the letters with their counts and state."""
     now = utcnow()
-    rows = letters.all_letters(db.session)
+    rows = letters.all_letters(db.session, drafts=True)
     if not rows:
         click.echo("No letters yet. Load one with: flask --app app letter load FILE.md")
     for letter in rows:
-        state = "closed" if letter.is_closed(now) else "open"
+        state = "draft" if letter.draft else "closed" if letter.is_closed(now) else "open"
         star = "*" if letter.featured else " "
         click.echo(f"{star} {letter.slug:30} {letter.signature_count:>9} signatures  {state:6}  {letter.title}")
 
@@ -439,7 +463,7 @@ def dev_seed(slug: str, count: int, rng_seed: int) -> None:
     """Fill the letter SLUG (made if missing) with COUNT fake signers, in bulk."""
     started = time.monotonic()
     with db.transaction() as session:
-        letter = letters.find_letter(session, slug)
+        letter = letters.find_letter(session, slug, drafts=True)
         if letter is None:
             source = letters.parse_letter_file(seed_letter_text(slug))
             letter, _ = letters.load_letter(session, source, now=utcnow(), slug=slug)

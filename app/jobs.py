@@ -17,6 +17,9 @@ after ``jobs.MAX_ATTEMPTS`` tries.
 | ``already_signed_request``  |                            |                      |                             |
 | ``purge``                   | (none)                     | (unused)             | the worker, every           |
 |                             |                            |                      | PURGE_INTERVAL_HOURS        |
+| ``milestone_check``         | letter_id                  | (unused)             | ``signing.confirm``, at a   |
+|                             |                            |                      | round number                |
+| ``organiser_notifications`` | (none)                     | (unused)             | the worker, every hour      |
 | ``delivery_pdf``            | letter_id, version, lang,  | listed signers in    | ``delivery.request_pdf``    |
 |                             | until, count, total, head, | the parts made       | (the console's delivery     |
 |                             | after, pages, parts        |                      | page)                       |
@@ -35,8 +38,8 @@ from sqlalchemy.orm import Session
 
 from app.db import db, utcnow
 from app.letters import delivery as delivery_document
-from app.models import Job, JobStatus, TokenLifetimes
-from app.services import delivery, jobs, link_requests, retention, updates, versions
+from app.models import Job, JobStatus, Letter, TokenLifetimes
+from app.services import delivery, jobs, link_requests, milestones, notifications, retention, updates, versions
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +60,8 @@ class Settings:
     retention: retention.RetentionPolicy
     # How long a worker holds the jobs it claimed; after a crash another worker runs them after this.
     lease: timedelta
+    # UNCONFIRMED_RETENTION_DAYS: how far back the daily summary's confirmation rate can look.
+    unconfirmed_days: int = 14
     # Where the delivery PDFs are made (DELIVERY_DIR).
     delivery_dir: str = ""
 
@@ -71,6 +76,7 @@ class Settings:
             purge_every=timedelta(hours=config["PURGE_INTERVAL_HOURS"]),
             retention=retention.policy_from_config(dict(config)),
             lease=timedelta(seconds=config["JOB_LEASE_SECONDS"]),
+            unconfirmed_days=config["UNCONFIRMED_RETENTION_DAYS"],
             delivery_dir=config["DELIVERY_DIR"],
         )
 
@@ -169,6 +175,32 @@ def make_delivery_pdf(session: Session, job: Job, settings: Settings, now: datet
         return Step(JobStatus.DISCARDED)
     finished, cursor = made
     return Step(JobStatus.DONE) if finished else Step(JobStatus.PENDING, cursor)
+
+
+@handles(milestones.MILESTONE_CHECK)
+def check_milestone(session: Session, job: Job, settings: Settings, now: datetime) -> Step:
+    """Mail the admins who asked if the letter's count reached a milestone not mailed yet."""
+    letter = session.get(Letter, int(job.payload["letter_id"]))
+    if letter is None:
+        return Step(JobStatus.DISCARDED)
+    reached = notifications.check_milestone(session, letter, now=now, secret=settings.secret_key)
+    return Step(JobStatus.DONE if reached else JobStatus.DISCARDED)
+
+
+@handles(notifications.ORGANISER_NOTIFICATIONS)
+def organiser_notifications(session: Session, job: Job, settings: Settings, now: datetime) -> Step:
+    """Every letter's milestone and the daily summaries due; and queue the next look an hour later."""
+    notifications.run_checks(session, now=now, secret=settings.secret_key, retention_days=settings.unconfirmed_days)
+    if not jobs.pending(session, notifications.ORGANISER_NOTIFICATIONS, other_than=job.id):
+        jobs.add(session, notifications.ORGANISER_NOTIFICATIONS, {}, now=now, run_after=now + notifications.CHECK_EVERY)
+    return Step(JobStatus.DONE)
+
+
+def schedule_notifications(*, now: datetime) -> None:
+    """Queue the hourly look for milestones and daily summaries unless one is waiting (the worker, at each look)."""
+    with db.transaction() as session:
+        if not jobs.pending(session, notifications.ORGANISER_NOTIFICATIONS):
+            jobs.add(session, notifications.ORGANISER_NOTIFICATIONS, {}, now=now)
 
 
 def schedule_purge(settings: Settings, *, now: datetime) -> None:

@@ -169,7 +169,27 @@ def tour_the_site(app: Flask, client: FlaskClient, letter_id: int, slug: str, la
     refused = {"csrf_token": token, "decision": "verify"}
     tour.visit(client, "moderation decision refused", f"{queue}/signatures/{ids[1]}/decide", status=422, data=refused)
     tour.visit(client, "audit log", "/moderate/audit")
+    tour.visit(client, "moderation dashboard", f"/moderate/letters/{slug}/dashboard")
+    tour.visit(client, "notification settings", "/moderate/account/notifications")
     tour.visit(client, "letter edit", f"/moderate/letters/{slug}/edit")
+    tour.visit(client, "new letter", "/moderate/letters/new")
+    new_letter = {
+        "csrf_token": csrf_token(client, "/moderate/letters/new"),
+        "lang": "en",
+        "title": "A draft",
+        "slug": "Not a slug",
+        "body_markdown": "Some **text**.",
+        "title_ko": "초안",
+        "body_ko": "",
+        "closes": "2020-01-01T00:00",
+        "opens": "2021-01-01T00:00",
+        "moderation_mode": "post",
+    }
+    tour.visit(client, "new letter errors", "/moderate/letters/new", status=422, data=new_letter)
+    tour.visit(client, "new letter preview", "/moderate/letters/new", data=new_letter | {"preview": "1"})
+    draft = new_letter | {"slug": f"draft-{lang}", "body_ko": "본문", "closes": ""}
+    assert client.post("/moderate/letters/new", data=draft).status_code == 303
+    tour.visit(client, "draft edit", f"/moderate/letters/draft-{lang}/edit")
     tour.visit(client, "organisations", "/moderate/organisations")
     with app.app_context():
         organisation_id = db.session.scalar(sa.select(Organisation.id).where(Organisation.domain == "example.edu"))

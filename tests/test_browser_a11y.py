@@ -197,8 +197,24 @@ def test_no_serious_accessibility_violations_on_any_public_page(
     page.goto("/moderate/audit")
     expect(page.locator(".audit-entry").first).to_be_visible()
     check("audit log")
+    page.goto("/moderate/letters/test-letter/dashboard")
+    expect(page.locator(".dash-numbers")).to_be_visible()
+    check("moderation dashboard")
+    page.goto("/moderate/account/notifications")
+    check("notification settings")
     page.goto("/moderate/letters/test-letter/edit")
     check("letter edit")
+    # The editor of a new letter: its tabs, a translation tab chosen, the live preview, its errors.
+    page.goto("/moderate/letters/new")
+    check("new letter")
+    page.locator("#body_markdown").fill("A **live** preview.")
+    expect(page.locator("#preview-original strong")).to_have_text("live")
+    page.locator(".tab-links [role=tab]").nth(2).click()
+    expect(page.locator("#body_ko")).to_be_visible()
+    check("new letter, translation tab")
+    page.locator("#letter-editor .button-primary").click()
+    expect(page.locator("#error-summary")).to_be_visible()
+    check("new letter errors")
     page.goto("/moderate/letters/test-letter/delivery")
     expect(page.locator(".delivery-document h1")).to_be_visible()
     check("delivery document")
@@ -230,7 +246,7 @@ def test_no_serious_accessibility_violations_on_any_public_page(
     expect(page.locator("#error-summary")).to_be_visible()
     check("invitation errors")
 
-    assert len(found) == 41
+    assert len(found) == 46
     assert {name: problems for name, problems in found.items() if problems} == {}
 
 

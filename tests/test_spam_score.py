@@ -20,7 +20,8 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from app.db import db, utcnow
 from app.models import ModeratorRole, Signature
 from app.moderation import accounts
-from app.services import letters, updates
+from app.services import jobs, letters, notifications, updates
+from tests.factories import add_confirmed
 from tests.support import (
     SMTPSink,
     csrf_token,
@@ -74,6 +75,8 @@ KINDS = (
     "response",
     "material_change",
     "dispute",
+    "milestone",
+    "daily_summary",
     "invitation",
 )
 
@@ -142,10 +145,18 @@ def every_kind_of_mail(
     fields = {"csrf_token": csrf_token(client, dispute), "email": disputer, "named": "y"}
     assert client.post(dispute, data=fields).status_code == 303
     [found["dispute"]] = new_messages(app, smtp_sink, disputer, seen)
-    # An admin invites a new moderator, in the invitee's language.
+    # The organisers' notifications, to an admin who reads ``lang``: ten more signers reach a
+    # milestone (10, then 20 in the second language's run) and the day's summary is due.
     admin = f"admin-{lang}@example.org"
     with app.app_context(), db.transaction() as session:
-        accounts.create_moderator(session, admin, "a long enough password", ModeratorRole.ADMIN)
+        moderator = accounts.create_moderator(session, admin, "a long enough password", ModeratorRole.ADMIN)
+        notifications.save_settings(session, moderator, milestones=True, daily_summary=True, locale=lang, now=utcnow())
+        letter_id = letters.get_letter(session, SLUG).id
+    add_confirmed(app, letter_id, 10)
+    with app.app_context(), db.transaction() as session:
+        jobs.add(session, notifications.ORGANISER_NOTIFICATIONS, {}, now=utcnow())
+    found["milestone"], found["daily_summary"] = new_messages(app, smtp_sink, admin, seen)
+    # The same admin invites a new moderator, in the invitee's language.
     console = app.test_client()
     login = {"email": admin, "password": "a long enough password", "csrf_token": csrf_token(console, "/moderate/login")}
     assert console.post("/moderate/login", data=login).status_code == 303

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any, Protocol
 
 from flask import render_template
@@ -191,6 +192,54 @@ def dispute_confirmation(dispute: Dispute, raw_token: str, *, hours: int) -> Ema
         lang=dispute.locale,
         confirm_url=external_url("reports.dispute_confirm", token=raw_token, lang=dispute.locale),
         hours=hours,
+    )
+
+
+def notification_headers(unsubscribe_url: str) -> dict[str, str]:
+    """The headers of an organiser notification: the site's notifications list, and one-click unsubscribe (RFC 8058)."""
+    return {
+        "List-Id": f"<notifications.letters.{sender_domain()}>",
+        "List-Unsubscribe": f"<{unsubscribe_url}>",
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+    }
+
+
+def _notification(name: str, locale: str, token: str, **context: Any) -> Email:
+    """An organiser notification in ``locale``, with the links to its settings and to turn it off."""
+    url = external_url("moderation.notifications_unsubscribe", token=token, lang=locale)
+    email = _render(
+        name,
+        locale,
+        unsubscribe_url=url,
+        settings_url=external_url("moderation.notification_settings", lang=locale),
+        **context,
+    )
+    return Email(email.subject, email.text, email.html, notification_headers(url))
+
+
+def milestone(letter: Letter, number: int, count: int, *, locale: str, token: str) -> Email:
+    """The mail to an admin who asked: the letter's count has reached ``number`` (it is ``count`` now)."""
+    return _notification(
+        "milestone",
+        locale,
+        token,
+        letter=letter,
+        number=number,
+        count=count,
+        letter_url=external_url("letters.letter", slug=letter.slug, lang=locale),
+        dashboard_url=external_url("moderation.dashboard", slug=letter.slug, lang=locale),
+    )
+
+
+def daily_summary(summary: Any, day: date, *, locale: str, token: str) -> Email:
+    """The daily summary to an admin who asked: ``summary`` is ``app.services.notifications.Summary``."""
+    dashboards = {
+        item.letter.id: external_url("moderation.dashboard", slug=item.letter.slug, lang=locale)
+        for item in summary.letters
+    }
+    titles = {item.letter.id: item.letter.text_in(locale).title for item in summary.letters}
+    return _notification(
+        "daily_summary", locale, token, title="", summary=summary, day=day, dashboards=dashboards, titles=titles
     )
 
 

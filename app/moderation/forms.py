@@ -186,33 +186,6 @@ class DecisionForm(Form):
         return None
 
 
-class LetterForm(Form):
-    """An admin's edit of a letter."""
-
-    title = StringField(_l("Title"), validators=[DataRequired(), Length(max=300)])
-    body_markdown = TextAreaField(_l("Text (Markdown)"), validators=[DataRequired(), Length(max=100_000)])
-    moderation_mode = SelectField(
-        _l("Moderation"),
-        choices=[
-            SelectChoice("post", _l("Show signatures at once; moderators hide later")),
-            SelectChoice("pre", _l("Show signatures only after a moderator approves them")),
-        ],
-    )
-    featured = BooleanField(_l("Featured on the front page"))
-    # Its hint is in the template: a checkbox's label follows the box, the hint after both.
-    material = BooleanField(_l("This is a material change: email the signers who asked for updates"))
-    change_note = StringField(
-        _l("What changed"),
-        description=_l("One sentence, shown in the letter's history and in the email. Required for a material change."),
-        validators=[Length(max=500)],
-    )
-
-    def validate_change_note(self, field: StringField) -> None:
-        """A material change must say what changed: the signers read it."""
-        if self.material.data and not (field.data or "").strip():
-            raise ValidationError(_l("Please say what changed: the signers will read it."))
-
-
 class OrganisationForm(Form):
     """An organisation and the email domain its people confirm with."""
 

@@ -23,9 +23,12 @@ from app.forms import Form
 from app.models import Moderator, ModeratorRole
 from app.moderation import accounts
 from app.moderation.accounts import admin_required, current_moderator, sign_in
-from app.moderation.blueprint import bp
+from app.moderation.blueprint import PUBLIC_ENDPOINTS, bp
 from app.services import people
 from app.web import language_name
+
+# Whoever holds an invitation's link opens it without an account.
+PUBLIC_ENDPOINTS.add("moderation.invitation")
 
 ROLE_LABELS = {ModeratorRole.MODERATOR: _l("Moderator"), ModeratorRole.ADMIN: _l("Admin")}
 

@@ -39,7 +39,6 @@ from app.moderation.forms import (
     FINE_LABELS,
     ActionForm,
     DecisionForm,
-    LetterForm,
     LoginForm,
     OrganisationForm,
     OrganisationUploadForm,
@@ -114,7 +113,7 @@ def logout() -> Response:
 @bp.get("")
 def index() -> Response | str:
     """The letters, with what waits in each one's queue."""
-    all_letters = letters.all_letters(db.session)
+    all_letters = letters.all_letters(db.session, drafts=True)
     counts = {letter.id: review.queue_counts(db.session, letter.id) for letter in all_letters}
     return render_template("moderate/index.html", letters=all_letters, counts=counts)
 
@@ -248,7 +247,7 @@ def _render_queue(
 @bp.get("/letters/<slug>")
 def queue(slug: str) -> tuple[str, int]:
     """One letter's queue: waiting for review, flagged, held, or a search over all signatures."""
-    letter = letters.get_letter(db.session, slug)
+    letter = letters.get_letter(db.session, slug, drafts=True)
     return _render_queue(letter, _search_from_args())
 
 
@@ -310,7 +309,7 @@ def act(slug: str) -> Response | tuple[str, int]:
     do; it is carried out only when that page's button is pressed (and, to delete every
     signature of the letter, its short name typed).
     """
-    letter = letters.get_letter(db.session, slug)
+    letter = letters.get_letter(db.session, slug, drafts=True)
     form = ActionForm()
     search = _search_from_args()
     if not form.validate():
@@ -385,7 +384,7 @@ def decide(slug: str, signature_id: int) -> Response | tuple[str, int] | tuple[R
     From a plain form the queue comes back at the next row, with the search and the page kept;
     from the queue's script (Accept: application/json) the answer is the row as it is now.
     """
-    letter = letters.get_letter(db.session, slug)
+    letter = letters.get_letter(db.session, slug, drafts=True)
     search = _search_from_args()
     signature = _signature_of(letter, signature_id)
     form = DecisionForm()
@@ -477,7 +476,7 @@ def _all_signatures_csv(letter_id: int) -> Iterator[str]:
 @bp.get("/letters/<slug>/export.csv")
 def export_csv(slug: str) -> Response:
     """Every signature of the letter with every field (addresses included), streamed as CSV."""
-    letter = letters.get_letter(db.session, slug)
+    letter = letters.get_letter(db.session, slug, drafts=True)
     moderation.record(db.session, current_moderator(), "export", now=utcnow(), letter=letter, detail="CSV, all fields")
     db.session.commit()
     response = Response(stream_with_context(_all_signatures_csv(letter.id)), mimetype="text/csv")
@@ -488,7 +487,7 @@ def export_csv(slug: str) -> Response:
 def _audit_filter() -> tuple[review.AuditFilter, Letter | None]:
     args = request.args
     slug = args.get("letter", "")
-    letter = letters.get_letter(db.session, slug) if slug else None
+    letter = letters.get_letter(db.session, slug, drafts=True) if slug else None
     try:
         since = date.fromisoformat(args["since"]) if args.get("since") else None
         until = date.fromisoformat(args["until"]) if args.get("until") else None
@@ -520,7 +519,7 @@ def audit() -> str:
     """The audit log: every action, newest first, in words; filter by letter, action, moderator and date."""
     criteria, letter = _audit_filter()
     entries, next_cursor = review.audit_page(db.session, criteria, cursor=request.args.get("cursor") or None)
-    all_letters = letters.all_letters(db.session)
+    all_letters = letters.all_letters(db.session, drafts=True)
     return render_template(
         "moderate/audit.html",
         rows=review.audit_rows(db.session, entries, now=utcnow(), window=_undo_window()),
@@ -578,78 +577,10 @@ def _audit_csv(criteria: review.AuditFilter, slugs: dict[int, str]) -> Iterator[
 def audit_csv() -> Response:
     """The audit log as CSV with the same filters (signatures by id: names are not copied out)."""
     criteria, _letter = _audit_filter()
-    slugs = {item.id: item.slug for item in letters.all_letters(db.session)}
+    slugs = {item.id: item.slug for item in letters.all_letters(db.session, drafts=True)}
     response = Response(stream_with_context(_audit_csv(criteria, slugs)), mimetype="text/csv")
     response.headers["Content-Disposition"] = 'attachment; filename="audit-log.csv"'
     return response
-
-
-@bp.route("/letters/<slug>/edit", methods=["GET", "POST"])
-@admin_required
-def edit_letter(slug: str) -> Response | str | tuple[str, int]:
-    """Admins: edit a letter's title and text, its moderation mode, and feature it."""
-    letter = letters.get_letter(db.session, slug)
-    form = LetterForm(obj=letter)
-    if form.validate_on_submit():
-        now = utcnow()
-        try:
-            version = letters.edit_letter(
-                db.session,
-                letter,
-                title=form.title.data,
-                body_markdown=form.body_markdown.data,
-                moderation_mode=form.moderation_mode.data,
-                now=now,
-                material=form.material.data,
-                note=form.change_note.data or "",
-            )
-        except letters.LetterFileError:
-            # The only refusal left after the form's checks: a material change of an unchanged text.
-            db.session.rollback()
-            form.material.errors = [_("The text is the same as before: there is no change to announce.")]
-            return _letter_edit_page(letter, form), 422
-        if form.featured.data and not letter.featured:
-            letters.feature_letter(db.session, letter)
-        detail = letter.title if version is None else f"{letter.title} (version {version})"
-        moderation.record(db.session, current_moderator(), "letter.edit", now=now, letter=letter, detail=detail)
-        db.session.commit()
-        if version is None:
-            flash(_("The letter is saved."))
-        elif form.material.data:
-            flash(
-                _(
-                    "The letter is saved as version %(number)d. The signers who asked for updates will be emailed.",
-                    number=version,
-                )
-            )
-        else:
-            flash(_("The letter is saved as version %(number)d.", number=version))
-        return redirect(url_for(".edit_letter", slug=letter.slug), 303)
-    status = 422 if form.is_submitted() else 200
-    return _letter_edit_page(letter, form), status
-
-
-def _letter_edit_page(letter: Letter, form: LetterForm) -> str:
-    return render_template("moderate/letter_edit.html", letter=letter, form=form, closed=letter.is_closed(utcnow()))
-
-
-@bp.post("/letters/<slug>/signing")
-@admin_required
-def open_or_close(slug: str) -> Response:
-    """Admins: open or close signing."""
-    letter = letters.get_letter(db.session, slug)
-    now = utcnow()
-    if request.form.get("signing") == "close":
-        letters.close_letter(db.session, letter, now=now)
-        action = "letter.close"
-    elif request.form.get("signing") == "open":
-        letters.reopen_letter(db.session, letter, now=now)
-        action = "letter.open"
-    else:
-        abort(400)
-    moderation.record(db.session, current_moderator(), action, now=now, letter=letter, detail="")
-    db.session.commit()
-    return redirect(url_for(".edit_letter", slug=letter.slug), 303)
 
 
 def _organisations_page(
@@ -762,7 +693,7 @@ def upload_organisations() -> Response | tuple[str, int]:
 @admin_required
 def letter_updates(slug: str) -> Response | str | tuple[str, int]:
     """Admins: publish an update to a letter; it is emailed to the signers who asked for updates."""
-    letter = letters.get_letter(db.session, slug)
+    letter = letters.get_letter(db.session, slug, drafts=True)
     form = UpdateForm()
     if form.validate_on_submit():
         now = utcnow()
@@ -783,7 +714,7 @@ def letter_updates(slug: str) -> Response | str | tuple[str, int]:
 @admin_required
 def letter_response(slug: str) -> Response | str | tuple[str, int]:
     """Admins: record the addressee's response; it is shown with the letter and emailed like an update."""
-    letter = letters.get_letter(db.session, slug)
+    letter = letters.get_letter(db.session, slug, drafts=True)
     form = ResponseForm()
     if form.validate_on_submit():
         now = utcnow()

@@ -11,7 +11,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from app.errors import LetterNotFound
-from app.models import Letter, LetterText, LetterTranslation
+from app.models import Letter, LetterText, LetterTranslation, Signature
 from app.services import versions
 from app.text import clean_line, render_markdown
 
@@ -38,6 +38,17 @@ class LetterSource:
     published_at: datetime | None = None
     closes_at: datetime | None = None
     goal: int | None = None
+    # None: the file does not say, and a letter already stored keeps what it has.
+    featured: bool | None = None
+    moderation_mode: str | None = None
+    draft: bool | None = None
+
+
+MODERATION_MODES = ("post", "pre")
+
+
+class LetterHasSigners(LetterFileError):
+    """A letter someone has signed cannot go back to being a draft."""
 
 
 @dataclass(frozen=True)
@@ -80,7 +91,8 @@ def _as_datetime(value: object, field: str) -> datetime | None:
     raise LetterFileError(f"'{field}' must be a date like 2026-01-31 or 2026-01-31T12:00:00Z")
 
 
-def _summary_from(markdown: str) -> str:
+def summary_from(markdown: str) -> str:
+    """A summary made from the first paragraph of the text, without its markup (at most 300 characters)."""
     for block in re.split(r"\n\s*\n", markdown):
         text = re.sub(r"[#>*_`\[\]]", "", block).strip()
         if text:
@@ -110,16 +122,68 @@ def parse_letter_file(text: str) -> LetterSource:
     if goal is not None and (not isinstance(goal, int) or isinstance(goal, bool) or goal < 1):
         raise LetterFileError("'goal' must be a positive whole number")
     slug = meta.get("slug")
+    for flag in ("featured", "draft"):
+        if meta.get(flag) is not None and not isinstance(meta[flag], bool):
+            raise LetterFileError(f"'{flag}' must be true or false")
+    moderation = meta.get("moderation")
+    if moderation is not None and moderation not in MODERATION_MODES:
+        raise LetterFileError("'moderation' must be 'post' (show signatures at once) or 'pre' (after approval)")
     return LetterSource(
         title=title[:300],
         body_markdown=body,
         slug=str(slug) if slug is not None else None,
-        summary=clean_line(str(meta.get("summary") or "")) or _summary_from(body),
+        summary=clean_line(str(meta.get("summary") or "")) or summary_from(body),
         lang=normalise_lang(str(meta["lang"])) if meta.get("lang") else None,
         published_at=_as_datetime(meta.get("published"), "published"),
         closes_at=_as_datetime(meta.get("closes"), "closes"),
         goal=goal,
+        featured=meta.get("featured"),
+        moderation_mode=moderation,
+        draft=meta.get("draft"),
     )
+
+
+def _front_matter_line(key: str, value: object) -> str:
+    if isinstance(value, datetime):
+        value = value.astimezone(UTC)
+        if value.time() == time.min:
+            return f"{key}: {value.date().isoformat()}"
+        return f"{key}: {value.replace(microsecond=0).isoformat().replace('+00:00', 'Z')}"
+    return str(yaml.safe_dump({key: value}, allow_unicode=True, width=1_000_000, sort_keys=False)).strip()
+
+
+def dump_letter_file(letter: Letter, lang: str | None = None) -> str:
+    """The letter (or its translation in ``lang``) as the file ``load_file`` reads back to the same letter.
+
+    The letter's own file carries every field its front matter can set; a translation's carries
+    its title, summary and language (dates, goal and the rest are the letter's).
+    """
+    fields: dict[str, object]
+    if lang is None or lang == letter.lang:
+        fields = {
+            "title": letter.title,
+            "slug": letter.slug,
+            "summary": letter.summary,
+            "lang": letter.lang,
+            "published": letter.published_at,
+        }
+        if letter.closes_at is not None:
+            fields["closes"] = letter.closes_at
+        if letter.goal is not None:
+            fields["goal"] = letter.goal
+        fields["featured"] = letter.featured
+        fields["moderation"] = letter.moderation_mode
+        if letter.draft:
+            fields["draft"] = True
+        body = letter.body_markdown
+    else:
+        translation = next((t for t in letter.translations if t.lang == lang), None)
+        if translation is None:
+            raise LetterFileError(f"'{letter.slug}' has no '{lang}' translation")
+        fields = {"title": translation.title, "slug": letter.slug, "summary": translation.summary, "lang": lang}
+        body = translation.body_markdown
+    front = "\n".join(_front_matter_line(key, value) for key, value in fields.items())
+    return f"---\n{front}\n---\n{body.strip()}\n"
 
 
 def load_file(
@@ -223,15 +287,32 @@ def load_letter(
     letter.published_at = source.published_at or letter.published_at or now
     letter.closes_at = source.closes_at
     letter.goal = source.goal
+    if source.moderation_mode is not None:
+        letter.moderation_mode = source.moderation_mode
+    if created:
+        letter.draft = bool(source.draft)
+    elif source.draft is not None and source.draft != letter.draft:
+        if source.draft:
+            to_draft(session, letter, now=now)
+        else:
+            publish_letter(session, letter, now=now)
     letter.updated_at = now
     session.flush()
-    if changed:
+    if changed and letter.draft and not created:
+        if material:
+            raise LetterFileError("a draft has no signers to tell: publish it before announcing a material change")
+        versions.rewrite_draft_version(session, letter)
+    elif changed:
         try:
             versions.record_version(session, letter, now=now, material=material, note=note)
         except versions.MaterialChangeError as exc:
             raise LetterFileError(str(exc)) from None
-    if featured or session.scalar(select(Letter.id).where(Letter.featured)) is None:
+    # A file that does not say is featured when no letter is; the web form always says.
+    unsaid = source.featured is None and session.scalar(select(Letter.id).where(Letter.featured)) is None
+    if featured or source.featured or unsaid:
         feature_letter(session, letter)
+    elif source.featured is False and letter.featured:
+        letter.featured = False
     return letter, created
 
 
@@ -242,33 +323,44 @@ def feature_letter(session: Session, letter: Letter) -> None:
     session.flush()
 
 
-def find_letter(session: Session, slug: str) -> Letter | None:
-    """The letter with this slug, if there is one."""
+def find_letter(session: Session, slug: str, *, drafts: bool = False) -> Letter | None:
+    """The letter with this slug, if there is one (a draft only if ``drafts``: the public never sees them)."""
     if not SLUG_PATTERN.match(slug):
         return None  # never send arbitrary bytes (a NUL, say) to the database
-    return session.scalar(_BY_SLUG, {"slug": slug})
+    letter = session.scalar(_BY_SLUG, {"slug": slug})
+    if letter is not None and letter.draft and not drafts:
+        return None
+    return letter
 
 
 # The hottest query of the site, built once.
 _BY_SLUG = select(Letter).where(Letter.slug == bindparam("slug"))
 
 
-def get_letter(session: Session, slug: str) -> Letter:
-    """The letter with this slug, or LetterNotFound."""
-    letter = find_letter(session, slug)
+def get_letter(session: Session, slug: str, *, drafts: bool = False) -> Letter:
+    """The letter with this slug, or LetterNotFound (for a draft too, unless ``drafts``)."""
+    letter = find_letter(session, slug, drafts=drafts)
     if letter is None:
         raise LetterNotFound()
     return letter
 
 
 def featured_letter(session: Session) -> Letter | None:
-    """The featured letter, else the newest one, else None."""
-    return session.scalar(select(Letter).order_by(Letter.featured.desc(), Letter.published_at.desc()).limit(1))
+    """The featured published letter, else the newest one, else None."""
+    return session.scalar(
+        select(Letter)
+        .where(Letter.draft.is_(False))
+        .order_by(Letter.featured.desc(), Letter.published_at.desc())
+        .limit(1)
+    )
 
 
-def all_letters(session: Session) -> list[Letter]:
-    """Every letter, newest first."""
-    return list(session.scalars(select(Letter).order_by(Letter.published_at.desc(), Letter.id.desc())))
+def all_letters(session: Session, *, drafts: bool = False) -> list[Letter]:
+    """Every published letter (and the drafts if ``drafts``), newest first."""
+    query = select(Letter).order_by(Letter.published_at.desc(), Letter.id.desc())
+    if not drafts:
+        query = query.where(Letter.draft.is_(False))
+    return list(session.scalars(query))
 
 
 def close_letter(session: Session, letter: Letter, *, now: datetime) -> None:
@@ -283,6 +375,30 @@ def reopen_letter(session: Session, letter: Letter, *, now: datetime) -> None:
     letter.closed_at = None
     if letter.closes_at is not None and letter.closes_at <= now:
         letter.closes_at = None
+    letter.updated_at = now
+    session.flush()
+
+
+def has_signatures(session: Session, letter: Letter) -> bool:
+    """Whether anyone has signed the letter (in any state: confirmed, waiting, even withdrawn)."""
+    return session.scalar(select(Signature.id).where(Signature.letter_id == letter.id).limit(1)) is not None
+
+
+def publish_letter(session: Session, letter: Letter, *, now: datetime) -> None:
+    """Make a draft public; an opening date already past becomes now (the day it really opened)."""
+    letter.draft = False
+    if letter.published_at <= now:
+        letter.published_at = now
+        versions.redate_first_version(session, letter)
+    letter.updated_at = now
+    session.flush()
+
+
+def to_draft(session: Session, letter: Letter, *, now: datetime) -> None:
+    """Take a letter nobody has signed back to a draft, seen by moderators only."""
+    if has_signatures(session, letter):
+        raise LetterHasSigners("someone has signed this letter: it cannot go back to being a draft")
+    letter.draft = True
     letter.updated_at = now
     session.flush()
 
@@ -319,7 +435,7 @@ def edit_letter(
     # A browser sends a textarea's lines ending in CR LF: the same text must not look changed.
     body_markdown = body_markdown.replace("\r\n", "\n").replace("\r", "\n").strip()
     # The summary follows the text; one from the letter's file stays while the text does.
-    summary = letter.summary if body_markdown == letter.body_markdown else _summary_from(body_markdown)
+    summary = letter.summary if body_markdown == letter.body_markdown else summary_from(body_markdown)
     changed = versions.text_differs(letter, title=title, summary=summary, body_markdown=body_markdown)
     if material and not changed:
         raise LetterFileError("the text is the same as the current version's: there is no change to announce")

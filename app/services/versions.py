@@ -98,6 +98,38 @@ def record_version(
     return version
 
 
+def rewrite_draft_version(session: Session, letter: Letter) -> None:
+    """Put a draft's new text on its current version instead of adding one.
+
+    Nobody can read or sign a draft, so its edits are not a history anyone needs: the text it is
+    published with is the version signers meet.
+    """
+    version = session.scalar(
+        select(LetterVersion).where(
+            LetterVersion.letter_id == letter.id, LetterVersion.number == letter.current_version
+        )
+    )
+    if version is None:
+        record_version(session, letter, now=letter.published_at)
+        return
+    version.lang = letter.lang
+    version.title = letter.title
+    version.summary = letter.summary
+    version.body_markdown = letter.body_markdown
+    version.body_html = letter.body_html
+    session.flush()
+
+
+def redate_first_version(session: Session, letter: Letter) -> None:
+    """Version 1 is dated as the letter is published (a draft opens when an admin publishes it)."""
+    version = session.scalar(
+        select(LetterVersion).where(LetterVersion.letter_id == letter.id, LetterVersion.number == 1)
+    )
+    if version is not None and letter.current_version == 1:
+        version.published_at = letter.published_at
+        session.flush()
+
+
 def queue_material_change(session: Session, letter: Letter, version: LetterVersion, *, now: datetime) -> None:
     """One job standing for the mail to every opted-in signer; the worker does it a batch at a time.
 

@@ -5,7 +5,7 @@ moderators settle it (see ``app.services.disputes``). Flags gain the kind ``disp
 kind is stored as a plain string, so that needs no change here.
 
 Revision ID: f3a9d1c7b2e4
-Revises: e1b6c8d4f2a7
+Revises: a4c7e2d9b1f3
 Create Date: 2026-12-03 19:00:00
 """
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "f3a9d1c7b2e4"
-down_revision: str | None = "e1b6c8d4f2a7"
+down_revision: str | None = "a4c7e2d9b1f3"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,8 +1,8 @@
 """Invitations to moderators: admins invite by email, the invitee sets their own password.
 
 Revision ID: f3c1a5e7b9d2
-Revises: f3a9d1c7b2e4
-Create Date: 2026-12-03 19:10:00
+Revises: a7c3e9f1b4d6
+Create Date: 2026-12-03 19:20:00
 """
 
 from collections.abc import Sequence
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "f3c1a5e7b9d2"
-down_revision: str | None = "f3a9d1c7b2e4"
+down_revision: str | None = "a7c3e9f1b4d6"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
