@@ -6,13 +6,17 @@ import io
 import json
 import os
 import re
+import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 from pypdf import PdfReader
+from werkzeug.serving import make_server
 
 from app import jobs
 from app.db import db, utcnow
@@ -21,7 +25,7 @@ from app.models import AuditEntry, Job, JobStatus, Letter, Moderator, ModeratorR
 from app.services import jobs as jobs_service
 from app.services import letters as letter_service
 from tests import factories
-from tests.support import count, csrf_token, one, rows
+from tests.support import count, csrf_token, execute, one, rows
 
 KOREAN = "김민준"
 
@@ -298,3 +302,30 @@ def test_old_pdfs_and_parts_left_behind_are_cleared_away(tmp_path: Path) -> None
     os.utime(new_parts, (now, now))
     document.prune(tmp_path, now=now)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["delivery-2.pdf", "delivery-4.parts", "something-else.pdf"]
+
+
+def test_the_pdf_fetches_nothing_a_letter_names(
+    app: Flask, admin_client: FlaskClient, letter: Letter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[str] = []
+
+    def site(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        asked.append(environ["PATH_INFO"])
+        start_response("200 OK", [("Content-Type", "image/svg+xml")])
+        return [b'<svg xmlns="http://www.w3.org/2000/svg" width="1" height="1"/>']
+
+    server = make_server("127.0.0.1", 0, site)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        # Not something the letter's Markdown can make (no images there): as if it could.
+        image = f'<p><img src="http://127.0.0.1:{server.server_port}/tracker.svg" alt=""></p>'
+        execute(app, sa.update(Letter).values(body_html=Letter.body_html + image))
+        status_page = _request_pdf(admin_client, letter.slug)
+        _run_jobs(app)
+        response = admin_client.get(status_page + "/download")
+        response.close()
+        assert response.status_code == 200
+    finally:
+        server.shutdown()
+    assert asked == []

@@ -133,10 +133,14 @@ def _render_part(doc: Document, part: str, *, first_page: int, **context: Any) -
     # Imported when a PDF is made, not with the app: it loads Pango and the fonts, which every
     # web process would otherwise carry.
     from weasyprint import CSS, HTML
+    from weasyprint.urls import URLFetcher
 
     with force_locale(doc.locale):
         html = render_template("delivery/pdf.html", doc=doc, part=part, first_page=first_page, **context)
-    rendered = HTML(string=html).render(stylesheets=[CSS(filename=str(STYLESHEET))])
+    # Nothing is fetched from anywhere: a letter's text may link an image, and the worker must not
+    # request addresses a letter names (every request to another site goes through app.outbound).
+    offline = URLFetcher(allowed_protocols={"data"})
+    rendered = HTML(string=html, url_fetcher=offline).render(stylesheets=[CSS(filename=str(STYLESHEET))])
     return rendered.write_pdf(), len(rendered.pages)
 
 
