@@ -129,16 +129,18 @@ def job_document(session: Any, job: Job) -> Document | None:
 
 
 def _render_part(doc: Document, part: str, *, first_page: int, **context: Any) -> tuple[bytes, int]:
-    """One part of the PDF laid out by WeasyPrint: its bytes and its number of pages."""
-    # Imported when a PDF is made, not with the app: it loads Pango and the fonts, which every
-    # web process would otherwise carry.
+    """One part of the PDF laid out by WeasyPrint: its bytes and its number of pages.
+
+    WeasyPrint is imported here, when a PDF is made, not with the app: it loads Pango and the
+    fonts, which every web process would otherwise carry.
+    """
     from weasyprint import CSS, HTML
     from weasyprint.urls import URLFetcher
 
     with force_locale(doc.locale):
         html = render_template("delivery/pdf.html", doc=doc, part=part, first_page=first_page, **context)
-    # Nothing is fetched from anywhere: a letter's text may link an image, and the worker must not
-    # request addresses a letter names (every request to another site goes through app.outbound).
+    # Nothing is fetched from anywhere: should a letter's text ever name an image, the worker must
+    # not request it (every request to another site goes through app.outbound).
     offline = URLFetcher(allowed_protocols={"data"})
     rendered = HTML(string=html, url_fetcher=offline).render(stylesheets=[CSS(filename=str(STYLESHEET))])
     return rendered.write_pdf(), len(rendered.pages)
