@@ -151,6 +151,23 @@ def test_a_dispute_from_an_address_that_spells_the_name_takes_it_off_the_list_un
     audit = moderator.get("/moderate/audit").get_data(as_text=True)
     assert "“That&#39;s not me” confirmed" in audit
 
+    # The signer hears of it, and answers on their own page; the moderators read the answer beside the dispute.
+    deliver_mail(app)
+    [notice] = smtp_sink.messages_to("someone@example.org")[1:]
+    assert "off the list for now" in notice["Subject"] and "example.net" in text_of(notice)
+    own = path_of(link_in(notice, r"https?://\S+/signature/\S+"))
+    page = client.get(own).get_data(as_text=True)
+    assert "Someone says this signature is not yours" in page and "Counted, off the list until reviewed" in page
+    answer_path = own.split("?")[0].replace("/signature/", "/signature/answer/")
+    empty = client.post(answer_path, data={"csrf_token": csrf_token(client, own), "answer": " "})
+    assert empty.status_code == 422 and "Please write your answer." in empty.get_data(as_text=True)
+    answered = client.post(
+        answer_path, data={"csrf_token": csrf_token(client, own), "answer": "It is me: Jane Doe, of Springfield."}
+    )
+    assert answered.status_code == 303 and answered.headers["Location"].endswith("done=answered")
+    queue = moderator.get(f"/moderate/letters/{SLUG}?view=all").get_data(as_text=True)
+    assert "The signer answered: It is me: Jane Doe, of Springfield." in queue
+
     # A second press changes nothing more.
     again = client.post(link, data={"csrf_token": csrf_token(client, f"/letters/{SLUG}/resend")})
     assert "Already confirmed" in again.get_data(as_text=True)
@@ -176,6 +193,9 @@ def test_a_dispute_from_an_address_that_does_not_spell_the_name_only_asks_the_mo
     assert one(app, Flag.kind, signature_id=signed.id) == FlagKind.DISPUTE
     assert one(app, AuditEntry.reason, action="dispute") == "sent to the queue"
     assert [e.event for e in rows(app, LogEvent, signature_id=signed.id)] == ["add"]
+    # Nothing changed for the signer, so nothing is mailed to them.
+    deliver_mail(app)
+    assert len(smtp_sink.messages_to("jane.doe@example.org")) == 1  # their confirmation only
 
 
 def test_only_listed_entries_can_be_disputed_and_a_stale_link_says_so(

@@ -231,7 +231,9 @@ def test_a_new_name_meets_the_same_flags_as_a_new_signature(
     ]
     assert "Elon Musk" not in client.get(f"{api}/log/entries?start=0").get_data(as_text=True)
     sequence_and_verify(app, runner)
-    assert "off the public list until a moderator" in client.get(f"{page}?done=flagged").get_data(as_text=True)
+    flagged_page = client.get(f"{page}?done=flagged").get_data(as_text=True)
+    assert "off the public list until a moderator" in flagged_page
+    assert "Counted, off the list until reviewed" in flagged_page and "Confirmed and listed" not in flagged_page
 
     moderate(app, letter, Action.APPROVE, [signed.id])
     assert client.get(f"{api}/signatures/{signed.id}").get_json()["name"] == "Elon Musk"

@@ -45,11 +45,12 @@ def rendered(app: Flask) -> Iterator[set[str]]:
 
 
 def page_templates() -> set[str]:
-    """Templates that are whole pages: not mail, not partials, not the layout."""
+    """Templates that are whole web pages: not mail or the PDF's pages, not partials, not the layout."""
     return {
         path.relative_to(TEMPLATES).as_posix()
         for path in TEMPLATES.rglob("*.html")
-        if not path.name.startswith("_") and path.name != "base.html" and path.parts[-2] != "mail"
+        # Mail, and the delivery PDF's pages (laid out by WeasyPrint, never sent to a browser), aside.
+        if not path.name.startswith("_") and path.name != "base.html" and path.parts[-2] not in {"mail", "delivery"}
     }
 
 
@@ -89,6 +90,10 @@ def test_every_public_page_has_no_inline_code_and_all_security_headers(
 
     def visit(path: str, method: str = "GET", **kwargs: Any) -> Response:
         response = client.open(path, method=method, **kwargs)
+        # Read a streamed page to its end and close it, as a server does before its next request:
+        # its request (and its database session) ends here, not when the test reads it later.
+        response.get_data()
+        response.close()
         visited.append((path, response))
         return response
 
@@ -162,6 +167,9 @@ def test_every_public_page_has_no_inline_code_and_all_security_headers(
     assert own_path
     own = own_path.group(1)
     assert visit(own).status_code == 200
+    # The signer's answer to a dispute, sent empty: the form again, with its error.
+    answer = own.replace("/signature/", "/signature/answer/")
+    assert visit(answer, "POST", data={"csrf_token": csrf_token(client, own), "answer": ""}).status_code == 422
     own_edit = own.replace("/signature/", "/signature/edit/")
     assert visit(own_edit).status_code == 200
     bad = {"csrf_token": csrf_token(client, own_edit), "name": "", "public": "y"}
@@ -201,6 +209,26 @@ def test_every_public_page_has_no_inline_code_and_all_security_headers(
         admin = db.session.scalars(sa.select(Moderator).where(Moderator.email == "admin@example.org")).one()
         off = "/moderate/notifications/unsubscribe/" + notifications.unsubscribe_token(app.config["SECRET_KEY"], admin)
     assert visit(off).status_code == 200
+    # People: the page, an invitation sent through its form, and the page its mail links to.
+    assert visit("/moderate/people").status_code == 200
+    invite = {"csrf_token": csrf_token(client, "/moderate/people"), "email": "new.mod@example.org", "role": "moderator"}
+    assert visit("/moderate/people/invite", "POST", data=invite | {"lang": "en"}).status_code == 303
+    assert app.test_cli_runner().invoke(args=["mail", "send"]).exit_code == 0
+    messages = re.findall(r'href="(/_dev/mail/[^"]+)"', visit("/_dev/mail").get_data(as_text=True))
+    links = [
+        re.search(r'href="http://localhost(/moderate/invitation/[^"]+)"', visit(m).get_data(as_text=True))
+        for m in messages
+    ]
+    [invitation] = [found.group(1) for found in links if found]
+    invited = app.test_client()  # the invitee, signed out (the page would sign the admin out)
+    answer = invited.get(invitation)
+    visited.append((invitation, answer))
+    assert answer.status_code == 200
+    # The delivery document, and the page that waits for its PDF.
+    assert visit(f"/moderate/letters/{slug}/delivery").status_code == 200
+    pdf = {"csrf_token": csrf_token(client, f"/moderate/letters/{slug}/delivery"), "version": "1", "lang": "en"}
+    waiting = visit(f"/moderate/letters/{slug}/delivery/pdf", "POST", data=pdf)
+    assert waiting.status_code == 303 and visit(waiting.headers["Location"]).status_code == 200
     # What a bulk action will do, before it is done.
     add_confirmed(app, letter.id, 2)
     with app.app_context():

@@ -36,6 +36,7 @@ from tests.support import (
 )
 
 SLUG = "test-letter"
+LINK = r"https?://\S+/disputes/\S+"
 LETTER = """---
 title: Fair pay for artists
 slug: test-letter
@@ -75,6 +76,7 @@ KINDS = (
     "response",
     "material_change",
     "dispute",
+    "dispute_notice",
     "milestone",
     "daily_summary",
     "invitation",
@@ -138,13 +140,27 @@ def every_kind_of_mail(
     text = LETTER.replace("fairly", f"fairly ({lang})")
     load(runner, tmp_path, text, "letter", "load", "PATH", "--material", "--note", "It now names the ministry.")
     [found["material_change"]] = new_messages(app, smtp_sink, address, seen)
-    # Someone says the signer's entry names them ("that's not me").
-    [signature_id] = rows(app, Signature.id, where=Signature.email == address)
-    disputer = f"disputer-{lang}@example.org"
+    # "That's not me": the person a signer's entry names disputes it from an address that spells the
+    # name, and confirms; the entry leaves the list and its signer hears of it.
+    named = f"named-{lang}@example.org"
+    assert sign(client, SLUG, email=named, name="Grace Hopper").status_code == 303
+    [confirmation] = new_messages(app, smtp_sink, named, seen)
+    assert (
+        press(client, path_of(link_in(message_from_bytes(confirmation, policy=policy.default))), "").status_code == 200
+    )
+    [signature_id] = rows(app, Signature.id, where=Signature.email == named)
+    disputer = f"grace.hopper@{lang}.example.net"
     dispute = f"/letters/{SLUG}/signatures/{signature_id}/dispute"
     fields = {"csrf_token": csrf_token(client, dispute), "email": disputer, "named": "y"}
     assert client.post(dispute, data=fields).status_code == 303
     [found["dispute"]] = new_messages(app, smtp_sink, disputer, seen)
+    assert (
+        press(
+            client, path_of(link_in(message_from_bytes(found["dispute"], policy=policy.default), LINK)), ""
+        ).status_code
+        == 200
+    )
+    [found["dispute_notice"]] = new_messages(app, smtp_sink, named, seen)
     # The organisers' notifications, to an admin who reads ``lang``: ten more signers reach a
     # milestone (10, then 20 in the second language's run) and the day's summary is due.
     admin = f"admin-{lang}@example.org"

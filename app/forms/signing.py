@@ -263,3 +263,20 @@ class DetailsForm(Form):
             public=bool(self.public.data),
             show_domain=bool(self.show_domain.data),
         )
+
+
+ANSWER_MAX = 500
+
+
+class AnswerForm(Form):
+    """The signer's side of a "that's not me" dispute of their signature, for the moderators."""
+
+    answer = TextAreaField(
+        _l("Your answer"),
+        description=_l("At most %(max)d characters. Only moderators read this.", max=ANSWER_MAX),
+        filters=[normalise_paragraphs],
+        validators=[
+            DataRequired(message=_l("Please write your answer.")),
+            Length(max=ANSWER_MAX, message=_l("Please use at most %(max)d characters.", max=ANSWER_MAX)),
+        ],
+    )

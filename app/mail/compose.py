@@ -195,6 +195,18 @@ def dispute_confirmation(dispute: Dispute, raw_token: str, *, hours: int) -> Ema
     )
 
 
+def dispute_notice(signature: Signature, domain: str) -> Email:
+    """The mail to a signer whose entry a "that's not me" took off the list: what happened, and where to answer."""
+    return _render(
+        "dispute_notice",
+        signature.locale,
+        letter=signature.letter,
+        domain=domain,
+        lang=signature.locale,
+        page_url=page_url(signature.page_key, signature.locale),
+    )
+
+
 def notification_headers(unsubscribe_url: str) -> dict[str, str]:
     """The headers of an organiser notification: the site's notifications list, and one-click unsubscribe (RFC 8058)."""
     return {

@@ -82,7 +82,10 @@ def describe_flag(flag: Flag) -> str:
                 )
             statement = params.get("statement", "")
             if statement:
-                return str(_("%(said)s They wrote: %(statement)s", said=said, statement=statement))
+                said = _("%(said)s They wrote: %(statement)s", said=said, statement=statement)
+            answer = params.get("answer", "")
+            if answer:
+                said = _("%(said)s The signer answered: %(answer)s", said=said, answer=answer)
             return str(said)
 
 

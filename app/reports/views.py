@@ -6,7 +6,7 @@ name takes the entry off the list until they have (see app.services.disputes).
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from flask import Blueprint, redirect, render_template, request, url_for
 from flask_babel import get_locale
@@ -14,6 +14,7 @@ from werkzeug.wrappers import Response
 
 from app.db import db, utcnow
 from app.mail import compose, outbox
+from app.models import Signature
 from app.ratelimit import config_limit, limiter, over_soft_limit, private_key
 from app.reports.forms import DisputeForm, ReportForm
 from app.services import disputes, letters, reports
@@ -104,7 +105,10 @@ def dispute_confirm(token: str) -> str:
     found = disputes.find(db.session, token, now=utcnow())
     outcome = None
     if request.method == "POST":
-        outcome = disputes.confirm(db.session, found, now=utcnow())
+        now = utcnow()
+        outcome = disputes.confirm(db.session, found, now=now)
+        if outcome == disputes.Outcome.HIDDEN:
+            _tell_the_signer(found.signature, found.email, now=now)
         db.session.commit()
     elif found.confirmed_at is not None:
         outcome = disputes.Outcome.ALREADY
@@ -114,3 +118,17 @@ def dispute_confirm(token: str) -> str:
         name=found.signature.name,
         outcome=str(outcome) if outcome else None,
     )
+
+
+def _tell_the_signer(signature: Signature, disputer: str, *, now: datetime) -> None:
+    """Mail the signer whose entry a dispute took off the list: what happened, and their page to answer on.
+
+    Quietly skipped past the address's mail limit, or for a signature without a page to answer on.
+    """
+    if not (signature.email and signature.page_key):
+        return
+    if over_soft_limit("RATELIMIT_MAIL_PER_ADDRESS", private_key(signature.email.casefold())):
+        return
+    domain = disputer.rpartition("@")[2].lower()
+    mail = compose.dispute_notice(signature, domain)
+    outbox.enqueue(db.session, signature.email, mail, kind="dispute_notice", now=now, signature=signature)

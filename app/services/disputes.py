@@ -31,7 +31,7 @@ from app.errors import DomainError
 from app.models import AuditEntry, Dispute, Flag, FlagKind, Letter
 from app.services import counting, reports
 from app.services.domains import canonical_domain
-from app.services.flags import Raised
+from app.services.flags import Raised, flag_params
 from app.services.tokens import hash_token, new_token
 from app.text import name_key
 
@@ -148,6 +148,27 @@ def confirm(session: Session, dispute: Dispute, *, now: datetime) -> Outcome:
     session.flush()
     dispute.flag_id = flag.id
     return Outcome.HIDDEN if spells else Outcome.QUEUED
+
+
+def open_flags(session: Session, signature_id: int) -> list[Flag]:
+    """The disputes of this signature that wait for the moderators (their flags), oldest first."""
+    return list(
+        session.scalars(
+            select(Flag)
+            .where(Flag.signature_id == signature_id, Flag.kind == FlagKind.DISPUTE, Flag.resolved_at.is_(None))
+            .order_by(Flag.id)
+        )
+    )
+
+
+def answer(session: Session, signature_id: int, text: str) -> int:
+    """The signer's side, for the moderators beside each open dispute of their signature; how many it answers."""
+    flags = open_flags(session, signature_id)
+    for flag in flags:
+        params = flag_params(flag.detail) or {}
+        flag.detail = Raised(FlagKind.DISPUTE, {**params, "answer": text.strip()}).detail
+    session.flush()
+    return len(flags)
 
 
 def spells_name(address: str, name: str) -> bool:

@@ -43,6 +43,9 @@ class Standing(enum.StrEnum):
     LISTED = "listed"
     # Counted; the name is not on the list, as the signer chose.
     COUNTED = "counted"
+    # Counted, and off the list until a moderator has looked at it (a flag held it, or the person
+    # the name belongs to said "that's not me").
+    COUNTED_AWAITING_REVIEW = "counted_awaiting_review"
     # Confirmed, waiting for a moderator (pre-moderation).
     AWAITING_REVIEW = "awaiting_review"
     # Taken off the list by the moderators (``hidden_reason`` says why).
@@ -101,7 +104,9 @@ def find(session: Session, page_key: str) -> Signature:
 def standing(signature: Signature) -> Standing:
     """Where ``signature`` stands, in the page's terms."""
     if signature.status == SignatureStatus.CONFIRMED:
-        return Standing.LISTED if signature.public else Standing.COUNTED
+        if not signature.public:
+            return Standing.COUNTED
+        return Standing.COUNTED_AWAITING_REVIEW if signature.unlisted_until_review else Standing.LISTED
     if signature.status == SignatureStatus.PENDING:
         return Standing.AWAITING_REVIEW
     if signature.status == SignatureStatus.HIDDEN:

@@ -11,12 +11,12 @@ from app.bots import current_captcha, new_ask_stamp, read_fill_time, should_ask,
 from app.db import db, utcnow
 from app.errors import N_, LetterClosed, TokenProblem
 from app.extensions import csrf
-from app.forms.signing import AddressForm, DetailsForm, SignForm
+from app.forms.signing import AddressForm, AnswerForm, DetailsForm, SignForm
 from app.letters.views import render_letter
 from app.mail.links import page_key_of, page_token
 from app.models import Letter, Signature, SignatureStatus
 from app.ratelimit import client_network_key, config_limit, limiter, over_soft_limit, private_key
-from app.services import flags, letters, link_requests, own_signature, signing, updates, withdrawal
+from app.services import disputes, flags, letters, link_requests, own_signature, signing, updates, withdrawal
 from app.services.tokens import TokenLifetimes
 from app.text import mask_address
 from app.urls import external_url
@@ -284,7 +284,7 @@ def _own(token: str) -> Signature:
 
 
 # What the signer's page says after a change (its ?done=).
-DONE = ("saved", "review", "flagged", "nothing", "updates-on", "updates-off")
+DONE = ("saved", "review", "flagged", "nothing", "updates-on", "updates-off", "answered")
 
 
 @bp.get("/signature/<token:token>")
@@ -294,8 +294,11 @@ def own_page(token: str) -> str:
     letter = signature.letter
     standing = own_signature.standing(signature)
     done = request.args.get("done", "")
+    disputed = bool(disputes.open_flags(db.session, signature.id))
     return render_template(
         "signing/own.html",
+        disputed=disputed,
+        answer_form=AnswerForm() if disputed else None,
         letter=letter,
         signature=signature,
         standing=standing,
@@ -311,6 +314,19 @@ def own_page(token: str) -> str:
         ),
         token=token,
     )
+
+
+@bp.post("/signature/answer/<token:token>")
+def own_answer(token: str) -> Response | tuple[str, int]:
+    """The signer's side of a "that's not me" dispute, put beside it in the moderators' queue."""
+    signature = _own(token)
+    form = AnswerForm()
+    if not form.validate():
+        return render_template("signing/own_answer.html", letter=signature.letter, form=form, token=token), 422
+    if not disputes.answer(db.session, signature.id, form.answer.data or ""):
+        return redirect(url_for(".own_page", token=token), 303)
+    db.session.commit()
+    return redirect(url_for(".own_page", token=token, done="answered"), 303)
 
 
 @bp.route("/signature/edit/<token:token>", methods=["GET", "POST"])
