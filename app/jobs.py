@@ -17,6 +17,7 @@ after ``jobs.MAX_ATTEMPTS`` tries.
 | ``already_signed_request``  |                            |                      |                             |
 | ``purge``                   | (none)                     | (unused)             | the worker, every           |
 |                             |                            |                      | PURGE_INTERVAL_HOURS        |
+| ``letter_launch``           | letter_id, mail_founders   | (unused)             | ``invitations.schedule``    |
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from app.db import db, utcnow
 from app.models import Job, JobStatus, TokenLifetimes
-from app.services import jobs, link_requests, retention, updates, versions
+from app.services import invitations, jobs, link_requests, retention, updates, versions
 
 logger = logging.getLogger(__name__)
 
@@ -151,6 +152,15 @@ def purge(session: Session, job: Job, settings: Settings, now: datetime) -> Step
     if settings.purge_every > timedelta(0) and not jobs.pending(session, PURGE, other_than=job.id):
         jobs.add(session, PURGE, {}, now=now, run_after=now + settings.purge_every)
     return Step(JobStatus.DONE)
+
+
+@handles(invitations.LAUNCH_JOB)
+def launch_private_letter(session: Session, job: Job, settings: Settings, now: datetime) -> Step:
+    """Launch a private letter at its opening time (nothing to do if it was launched or moved meanwhile)."""
+    launched = invitations.launch_if_due(
+        session, int(job.payload["letter_id"]), now=now, mail_founders=bool(job.payload.get("mail_founders"))
+    )
+    return Step(JobStatus.DONE if launched else JobStatus.DISCARDED)
 
 
 def schedule_purge(settings: Settings, *, now: datetime) -> None:
