@@ -43,9 +43,11 @@ def tour_the_private_launch(app: Flask, client: FlaskClient, slug: str, lang: st
     people = {"csrf_token": token, "people-emails": "not an address", "people-lang": lang}
     tour.visit(client, "invitations console errors", f"{console}/people", status=422, data=people)
     people["people-emails"] = f"founder-{lang}@example.org"
-    tour.visit(client, "invitations console new link", f"{console}/people", data=people)
+    tour.visit(client, "invitations console new link", f"{console}/people", data=people, follow_redirects=True)
     shared = {"csrf_token": token, "shared-cap": "1"}
-    html = tour.visit(client, "invitations console shared link", f"{console}/shared", data=shared)
+    html = tour.visit(
+        client, "invitations console shared link", f"{console}/shared", data=shared, follow_redirects=True
+    )
     found = re.search(r"https?://[^/\s\"]+(/invitations/[A-Za-z0-9_-]+)", html)
     assert found, html
     invitation = found.group(1)

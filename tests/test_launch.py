@@ -211,6 +211,7 @@ def test_the_console_invites_people_and_makes_shared_links_each_audited(
     made = admin.post(
         f"{CONSOLE}/people",
         data={"csrf_token": token, "people-emails": "a@example.org\n\n b@example.org ", "people-lang": "en"},
+        follow_redirects=True,
     )
     assert made.status_code == 200
     shown = INVITATION_LINK.findall(made.get_data(as_text=True))
@@ -219,11 +220,12 @@ def test_the_console_invites_people_and_makes_shared_links_each_audited(
         "a@example.org",
         "b@example.org",
     ]
-    shared = admin.post(f"{CONSOLE}/shared", data={"csrf_token": token, "shared-cap": "25"})
+    shared = admin.post(f"{CONSOLE}/shared", data={"csrf_token": token, "shared-cap": "25"}, follow_redirects=True)
     assert shared.status_code == 200 and "Shared link for 25 signers" in shared.get_data(as_text=True)
-    page = admin.get(CONSOLE).get_data(as_text=True)
+    page = admin.get(CONSOLE).get_data(as_text=True)  # a reload, say
     assert "a@example.org" in page and "0 / 25" in page
     assert not INVITATION_LINK.search(page)  # links are never shown again
+    assert count(app, Invitation) == 3
     assert [e.action for e in rows(app, AuditEntry, order_by=AuditEntry.id)] == ["letter.invite", "letter.invite"]
 
 

@@ -2,7 +2,8 @@
 
 A private letter is a draft with invitations (see app.services.invitations). Every action here
 is a POST with CSRF and an audit entry; a new link is shown once, on the page that made it
-(only its hash is stored).
+(only its hash is stored): it travels to that page in the admin's session, taken out as it is
+shown, so that reloading the page neither shows it again nor sends the form twice.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC
 
 from email_validator import EmailNotValidError, validate_email
-from flask import abort, flash, redirect, render_template, url_for
+from flask import abort, flash, redirect, render_template, session, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from werkzeug.wrappers import Response
@@ -88,6 +89,10 @@ class LaunchForm(Form):
     mail_founders = BooleanField(_l("Email the founding signatories that the letter is public"), default=True)
 
 
+# The session's key for the links just made, on their way to the page that shows them once.
+NEW_LINKS = "new_invitation_links"
+
+
 def _private_letter(slug: str) -> Letter:
     return letters.get_letter(db.session, slug, drafts=True)
 
@@ -99,7 +104,6 @@ def _page(
     shared: SharedForm | None = None,
     schedule: ScheduleForm | None = None,
     launch: LaunchForm | None = None,
-    new_links: list[tuple[Invitation, str]] | None = None,
     status: int = 200,
 ) -> tuple[str, int]:
     people = people or PeopleForm(prefix="people")
@@ -116,7 +120,7 @@ def _page(
         launch=launch or LaunchForm(prefix="launch"),
         invitations=invitations.letter_invitations(db.session, letter),
         founders=invitations.founders(db.session, letter),
-        new_links=new_links or [],
+        new_links=(session.pop(NEW_LINKS, None) or []) if status == 200 else [],
     ), status
 
 
@@ -127,13 +131,18 @@ def letter_invitations(slug: str) -> tuple[str, int]:
     return _page(_private_letter(slug))
 
 
-def _links(made: list[invitations.Made]) -> list[tuple[Invitation, str]]:
-    return [(item.invitation, external_url("invitations.invitation", token=item.token)) for item in made]
+def _show_once(made: list[invitations.Made]) -> Response:
+    """Keep the new links for the console's next page (only it shows them), and go there."""
+    session[NEW_LINKS] = [
+        [item.invitation.email or "", item.invitation.cap, external_url("invitations.invitation", token=item.token)]
+        for item in made
+    ]
+    return redirect(url_for(".letter_invitations", slug=made[0].invitation.letter.slug), 303)
 
 
 @bp.post("/letters/<slug>/invitations/people")
 @admin_required
-def invite_people(slug: str) -> tuple[str, int]:
+def invite_people(slug: str) -> Response | tuple[str, int]:
     """Admins: invite people by address; each is mailed a single-use link."""
     letter = _private_letter(slug)
     form = PeopleForm(prefix="people")
@@ -147,12 +156,12 @@ def invite_people(slug: str) -> tuple[str, int]:
     )
     db.session.commit()
     flash(_("%(num)d invitations are on their way by email.", num=len(made)))
-    return _page(letter, new_links=_links(made))
+    return _show_once(made)
 
 
 @bp.post("/letters/<slug>/invitations/shared")
 @admin_required
-def invite_shared(slug: str) -> tuple[str, int]:
+def invite_shared(slug: str) -> Response | tuple[str, int]:
     """Admins: make a link to share, signing up to a cap."""
     letter = _private_letter(slug)
     form = SharedForm(prefix="shared")
@@ -164,7 +173,7 @@ def invite_shared(slug: str) -> tuple[str, int]:
         db.session, current_moderator(), "letter.invite", now=now, letter=letter, detail=f"shared, cap {form.cap.data}"
     )
     db.session.commit()
-    return _page(letter, new_links=_links([made]))
+    return _show_once([made])
 
 
 @bp.post("/letters/<slug>/invitations/<id:invitation_id>/revoke")
