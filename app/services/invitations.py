@@ -12,11 +12,11 @@ else: an invitation forwarded to someone else cannot put a name on the list that
 not confirmed. Founders see each other on a private preview reached from their own link.
 
 The **launch** (an admin's button, ``flask letter launch``, or the worker at ``opens_at``)
-publishes the letter and writes the public log's ``add`` entries for every counted signature in
-one transaction, so the log, the count and the list appear together, dated from the launch: the
-log's events written while the letter was private are never sequenced (see
-``app.log.sequencing``) and are replaced here. Optionally each founder is mailed that the
-letter is public.
+publishes the letter with ``letters.publish_letter``, which writes the public log's ``add``
+entries for every counted signature in the same transaction, so the log, the count and the list
+appear together, dated from the launch (the events written while the letter was private were
+never sequenced, see ``app.log.sequencing``, and are replaced). Optionally each founder is mailed
+that the letter is public.
 """
 
 from __future__ import annotations
