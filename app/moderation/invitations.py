@@ -106,11 +106,15 @@ def _page(
     launch: LaunchForm | None = None,
     status: int = 200,
 ) -> tuple[str, int]:
-    people = people or PeopleForm(prefix="people")
+    if people is None:
+        people = PeopleForm(prefix="people")
+        # The letter's own language, which its founders most likely read.
+        people.lang.data = letter.lang if letter.lang in LANGUAGES else people.lang.data
     people.lang.choices = [(code, language_name(code)) for code in LANGUAGES]
     if schedule is None:
         schedule = ScheduleForm(prefix="schedule")
         schedule.opens_at.data = letter.opens_at.astimezone(UTC).replace(tzinfo=None) if letter.opens_at else None
+        schedule.mail_founders.data = letter.opens_at is not None and invitations.scheduled_mail(db.session, letter)
     return render_template(
         "moderate/invitations.html",
         letter=letter,

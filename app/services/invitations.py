@@ -30,7 +30,17 @@ from sqlalchemy.orm import Session
 
 from app.errors import N_, DomainError
 from app.mail import compose, outbox
-from app.models import AuditEntry, Invitation, InvitationKind, Letter, Moderator, Signature, SignatureStatus
+from app.models import (
+    AuditEntry,
+    Invitation,
+    InvitationKind,
+    Job,
+    JobStatus,
+    Letter,
+    Moderator,
+    Signature,
+    SignatureStatus,
+)
 from app.services import founding, jobs, letters, moderation, signing
 from app.services.tokens import TokenLifetimes, hash_token, new_token
 
@@ -231,6 +241,17 @@ def schedule(
             run_after=max(opens_at, now),
         )
     session.flush()
+
+
+def scheduled_mail(session: Session, letter: Letter) -> bool:
+    """Whether the launch at the letter's opening time mails the founders (as its newest job says)."""
+    waiting = session.scalars(
+        select(Job).where(Job.kind == LAUNCH_JOB, Job.status == JobStatus.PENDING).order_by(Job.id.desc())
+    )
+    for job in waiting:
+        if job.payload.get("letter_id") == letter.id:
+            return bool(job.payload.get("mail_founders"))
+    return False
 
 
 @dataclass(frozen=True)
