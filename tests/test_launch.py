@@ -29,6 +29,7 @@ from app.models import (
     Signature,
     SignatureStatus,
 )
+from app.services import invitations
 from tests.factories import log_in
 from tests.support import (
     SMTPSink,
@@ -470,3 +471,38 @@ def test_withdrawn_or_unconfirmed_founders_stay_out_of_the_log_and_the_count(
         events = db.session.scalars(sa.select(LogEvent.signature_id)).all()
     assert len(events) == 1
     assert runner.invoke(args=["log", "verify", SLUG]).exit_code == 0
+
+
+def test_the_editors_publish_button_on_a_private_letter_launches_it_with_its_log(
+    app: Flask, client: FlaskClient, admin: FlaskClient, runner: FlaskCliRunner, private: Letter, smtp_sink: SMTPSink
+) -> None:
+    founders_signed(app, client, runner, smtp_sink)
+    edit = f"/moderate/letters/{SLUG}/edit"
+    response = admin.post(
+        f"/moderate/letters/{SLUG}/signing", data={"csrf_token": csrf_token(admin, edit), "signing": "publish"}
+    )
+    assert response.status_code == 303
+    assert_public_with_founders(app, runner, launched_at=one(app, Letter).published_at)
+    assert count(app, OutboxMessage, kind="launch") == 0  # the launch mail is the console's and the command's
+
+
+def test_a_second_launch_that_read_the_letter_before_the_first_writes_nothing(
+    app: Flask, client: FlaskClient, runner: FlaskCliRunner, private: Letter, smtp_sink: SMTPSink
+) -> None:
+    founders_signed(app, client, runner, smtp_sink)
+    with app.app_context():
+        late = db.new_session()
+        try:
+            stale = late.scalars(sa.select(Letter)).one()  # read while still private (the worker, say)
+            assert stale.draft
+            late.expunge(stale)  # kept as it was read, draft and all
+            late.rollback()
+            assert runner.invoke(args=["letter", "launch", SLUG]).exit_code == 0  # the button, meanwhile
+            late.add(stale)
+            with pytest.raises(invitations.NotPrivate):
+                invitations.launch(late, stale, now=utcnow(), moderator=None, mail_founders=True, how="late")
+            late.rollback()
+        finally:
+            late.close()
+    assert count(app, LogEvent) == 2 and count(app, AuditEntry, action="letter.launch") == 1
+    assert count(app, OutboxMessage, kind="launch") == 0

@@ -277,6 +277,16 @@ def launch(
     for each counted signature, dated now. ``how`` says in the audit entry what launched it.
     """
     _require_private(letter)
+    # Takes the letter's row lock and checks it is still private in one statement: of two launches
+    # at once (the button and the worker), the second finds it public and writes nothing.
+    still_private = session.execute(
+        update(Letter)
+        .where(Letter.id == letter.id, Letter.draft.is_(True))
+        .values(updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if still_private.rowcount != 1:  # type: ignore[attr-defined]
+        raise NotPrivate()
     # The day it really opened, whatever opening date the editor had.
     letter.published_at = now
     letters.publish_letter(session, letter, now=now)
