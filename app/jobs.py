@@ -17,6 +17,12 @@ after ``jobs.MAX_ATTEMPTS`` tries.
 | ``already_signed_request``  |                            |                      |                             |
 | ``purge``                   | (none)                     | (unused)             | the worker, every           |
 |                             |                            |                      | PURGE_INTERVAL_HOURS        |
+| ``milestone_check``         | letter_id                  | (unused)             | ``signing.confirm``, at a   |
+|                             |                            |                      | round number                |
+| ``organiser_notifications`` | (none)                     | (unused)             | the worker, every hour      |
+| ``delivery_pdf``            | letter_id, version, lang,  | listed signers in    | ``delivery.request_pdf``    |
+|                             | until, count, total, head, | the parts made       | (the console's delivery     |
+|                             | after, pages, parts        |                      | page)                       |
 | ``letter_launch``           | letter_id, mail_founders   | (unused)             | ``invitations.schedule``    |
 """
 
@@ -26,13 +32,26 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from app import outbound
 from app.db import db, utcnow
-from app.models import Job, JobStatus, TokenLifetimes
-from app.services import invitations, jobs, link_requests, retention, updates, versions
+from app.letters import delivery as delivery_document
+from app.models import Job, JobStatus, Letter, TokenLifetimes
+from app.services import (
+    delivery,
+    invitations,
+    jobs,
+    link_requests,
+    milestones,
+    notifications,
+    retention,
+    updates,
+    versions,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +72,10 @@ class Settings:
     retention: retention.RetentionPolicy
     # How long a worker holds the jobs it claimed; after a crash another worker runs them after this.
     lease: timedelta
+    # UNCONFIRMED_RETENTION_DAYS: how far back the daily summary's confirmation rate can look.
+    unconfirmed_days: int = 14
+    # Where the delivery PDFs are made (DELIVERY_DIR).
+    delivery_dir: str = ""
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Settings:
@@ -65,6 +88,8 @@ class Settings:
             purge_every=timedelta(hours=config["PURGE_INTERVAL_HOURS"]),
             retention=retention.policy_from_config(dict(config)),
             lease=timedelta(seconds=config["JOB_LEASE_SECONDS"]),
+            unconfirmed_days=config["UNCONFIRMED_RETENTION_DAYS"],
+            delivery_dir=config["DELIVERY_DIR"],
         )
 
 
@@ -154,6 +179,42 @@ def purge(session: Session, job: Job, settings: Settings, now: datetime) -> Step
     return Step(JobStatus.DONE)
 
 
+@handles(delivery.DELIVERY_PDF)
+def make_delivery_pdf(session: Session, job: Job, settings: Settings, now: datetime) -> Step:
+    """Lay out the next part of a delivery PDF (the letter, a chunk of the list, the end), or join the parts."""
+    made = delivery_document.pdf_step(session, job, Path(settings.delivery_dir))
+    if made is None:
+        return Step(JobStatus.DISCARDED)
+    finished, cursor = made
+    return Step(JobStatus.DONE) if finished else Step(JobStatus.PENDING, cursor)
+
+
+@handles(milestones.MILESTONE_CHECK)
+def check_milestone(session: Session, job: Job, settings: Settings, now: datetime) -> Step:
+    """Mail the admins who asked if the letter's count reached a milestone not mailed yet."""
+    letter = session.get(Letter, int(job.payload["letter_id"]))
+    if letter is None:
+        return Step(JobStatus.DISCARDED)
+    reached = notifications.check_milestone(session, letter, now=now, secret=settings.secret_key)
+    return Step(JobStatus.DONE if reached else JobStatus.DISCARDED)
+
+
+@handles(notifications.ORGANISER_NOTIFICATIONS)
+def organiser_notifications(session: Session, job: Job, settings: Settings, now: datetime) -> Step:
+    """Every letter's milestone and the daily summaries due; and queue the next look an hour later."""
+    notifications.run_checks(session, now=now, secret=settings.secret_key, retention_days=settings.unconfirmed_days)
+    if not jobs.pending(session, notifications.ORGANISER_NOTIFICATIONS, other_than=job.id):
+        jobs.add(session, notifications.ORGANISER_NOTIFICATIONS, {}, now=now, run_after=now + notifications.CHECK_EVERY)
+    return Step(JobStatus.DONE)
+
+
+def schedule_notifications(*, now: datetime) -> None:
+    """Queue the hourly look for milestones and daily summaries unless one is waiting (the worker, at each look)."""
+    with db.transaction() as session:
+        if not jobs.pending(session, notifications.ORGANISER_NOTIFICATIONS):
+            jobs.add(session, notifications.ORGANISER_NOTIFICATIONS, {}, now=now)
+
+
 @handles(invitations.LAUNCH_JOB)
 def launch_private_letter(session: Session, job: Job, settings: Settings, now: datetime) -> Step:
     """Launch a private letter at its opening time (nothing to do if it was launched or moved meanwhile)."""
@@ -185,7 +246,9 @@ def run_due(settings: Settings, *, worker_id: str, now: datetime | None = None, 
                 job = jobs.leased(session, job_id, worker_id)
                 if job is None:  # the lease ran out and another worker took it
                     continue
-                step = HANDLERS[job.kind](session, job, settings, started)
+                # The one place the site may fetch from other sites (app.outbound), never a web request.
+                with outbound.worker_fetches():
+                    step = HANDLERS[job.kind](session, job, settings, started)
                 if step.status == JobStatus.PENDING:
                     jobs.again(job, cursor=step.cursor, now=started)
                 else:

@@ -274,6 +274,14 @@ class Signature(Base):
         ),
         # The signer's own page, found by the key its link names.
         sa.Index("ix_signatures_page_key", "page_key", unique=True),
+        # The moderators' dashboard: signatures awaiting confirmation by hour (the purge keeps them few).
+        sa.Index(
+            "ix_signatures_unconfirmed",
+            "letter_id",
+            "created_at",
+            sqlite_where=sa.text("status = 'unconfirmed'"),
+            postgresql_where=sa.text("status = 'unconfirmed'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -510,6 +518,27 @@ class Moderator(Base):
         return self.role == ModeratorRole.ADMIN
 
 
+class ModeratorInvitation(Base):
+    """An admin's invitation to a new moderator: a single-use link, stored as its hash, that expires.
+
+    The invitee opens the link and sets their own password; the account is made then, with the
+    role the admin chose. A new invitation to the same address replaces one not yet used.
+    """
+
+    __tablename__ = "moderator_invitations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(sa.String(320), index=True)
+    role: Mapped[ModeratorRole] = mapped_column(_enum(ModeratorRole))
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    # Who invited (the address copied, as in the audit log, so it outlives the account).
+    invited_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("moderators.id", ondelete="SET NULL"))
+    invited_by_email: Mapped[str] = mapped_column(sa.String(320))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
 class FlagKind(enum.StrEnum):
     """Why a signature was put in the review queue."""
 
@@ -527,7 +556,11 @@ class Flag(Base):
     """A reason to review a signature: raised automatically or reported by the public; never hides."""
 
     __tablename__ = "flags"
-    __table_args__ = (sa.Index("ix_flags_open", "letter_id", "resolved_at", "signature_id"),)
+    __table_args__ = (
+        sa.Index("ix_flags_open", "letter_id", "resolved_at", "signature_id"),
+        # The moderators' dashboard: a letter's flags by day.
+        sa.Index("ix_flags_letter_created", "letter_id", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     letter_id: Mapped[int] = mapped_column(sa.ForeignKey("letters.id", ondelete="CASCADE"))
@@ -808,3 +841,27 @@ class LogSnapshot(Base):
     day: Mapped[date] = mapped_column(primary_key=True)
     tree_size: Mapped[int]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class NotificationSettings(Base):
+    """Which organiser emails an admin asked for (milestones, a daily summary), and in which language."""
+
+    __tablename__ = "notification_settings"
+
+    moderator_id: Mapped[int] = mapped_column(sa.ForeignKey("moderators.id", ondelete="CASCADE"), primary_key=True)
+    milestones: Mapped[bool] = mapped_column(default=False)
+    daily_summary: Mapped[bool] = mapped_column(default=False)
+    locale: Mapped[str] = mapped_column(sa.String(10), default="en")
+    # The day (UTC) of the last daily summary written for this account: one a day, whoever runs the job.
+    last_summary_on: Mapped[date | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LetterMilestone(Base):
+    """A round number a letter's count reached and its admins were told of: each one mailed once."""
+
+    __tablename__ = "letter_milestones"
+
+    letter_id: Mapped[int] = mapped_column(sa.ForeignKey("letters.id", ondelete="CASCADE"), primary_key=True)
+    number: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    reached_at: Mapped[datetime] = mapped_column(default=utcnow)

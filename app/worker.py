@@ -141,6 +141,10 @@ def run_worker(stop: threading.Event, *, poll_interval: float | None = None) -> 
         except Exception:
             _failed("queueing the purge")
         try:
+            jobs.schedule_notifications(now=utcnow())
+        except Exception:
+            _failed("queueing the organiser notifications")
+        try:
             sequenced = sequence_logs()
             if sequenced:
                 logger.info("public log: %d events sequenced", sequenced)

@@ -344,6 +344,14 @@ def export_rate(env: dict[str, str]) -> dict[str, float]:
     return probe
 
 
+def dashboard_render(env: dict[str, str]) -> dict[str, float]:
+    """The moderators' dashboard of the seeded letter, rendered in a process of its own: median and slowest ms."""
+    cmd = [sys.executable, "-m", "benchmarks.dashboard_probe", SLUG]
+    out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, check=True).stdout
+    result: dict[str, float] = json.loads(out.strip().splitlines()[-1])
+    return result
+
+
 def fresh_database(backend: str, folder: Path) -> str:
     """An empty database for this run, migrated."""
     if backend == "sqlite":
@@ -500,6 +508,8 @@ def bench_backend(backend: str, args: argparse.Namespace, folder: Path) -> dict[
     counter = measure(url, SLUG)
     mail_sent, mail_rate = mail_worker_rate(env, url, args.mail_messages)
     probe = export_rate(env)
+    dashboard = dashboard_render(env)
+    print(f"[{backend}] moderators' dashboard: median {dashboard['median_ms']:.0f} ms", flush=True)
     return {
         "backend": backend,
         "seed_seconds": seed_seconds,
@@ -514,6 +524,7 @@ def bench_backend(backend: str, args: argparse.Namespace, folder: Path) -> dict[
         "mail": (mail_sent, mail_rate),
         "counter": counter,
         "export": probe,
+        "dashboard": dashboard,
         # The count as the site shows it (the letter row's folded part plus its shards) and a recount.
         "count": database_facts(
             url,
@@ -581,6 +592,10 @@ def write_report(runs: list[dict[str, Any]], args: argparse.Namespace, command: 
             "(targets ≥ 100,000 rows/s: "
             f"{'met' if probe['rows_per_s'] >= 100_000 else '**missed**'}; < 100 MB: "
             f"{'met' if probe['peak_mb'] < 100 else '**missed**'}).",
+            f"- Moderators' dashboard of the {args.signatures:,}-signer letter (signed in, through the whole app, "
+            f"no network): median {run['dashboard']['median_ms']:.0f} ms, slowest {run['dashboard']['max_ms']:.0f} ms "
+            f"of {run['dashboard']['repeats']:.0f} (target < 1,000 ms: "
+            f"{'met' if run['dashboard']['median_ms'] < 1000 else '**missed**'}).",
             f"- Count after the run: {run['count']:,} shown, {run['recount']:,} by a recount "
             f"({'exact' if run['count'] == run['recount'] else '**not exact**'}).",
             f"- Counter contention ({run['counter'].get('threads', 8):.0f} connections, confirmation-shaped "
@@ -616,10 +631,10 @@ def main() -> None:
     report = write_report(runs, args, command)
     output = Path(args.output)
     # Sections this run does not measure are kept as they are: the notes on what bounds each path
-    # (written by hand, after reading the tables) and the public log's figures (from
-    # benchmarks/log_bench.py --write).
+    # (written by hand, after reading the tables), the public log's figures (from
+    # benchmarks/log_bench.py --write) and the delivery PDF's (benchmarks/delivery_pdf.py).
     previous = output.read_text() if output.exists() else ""
-    for heading in ("## Notes: ", "## Public log\n"):
+    for heading in ("## Notes: ", "## Public log\n", "## Delivery PDF\n"):
         kept = re.search(rf"^{re.escape(heading)}.*?(?=^## |\Z)", previous, re.S | re.M)
         if kept:
             report = report.rstrip("\n") + "\n\n" + kept.group(0).rstrip("\n")

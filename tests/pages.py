@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
+from app import jobs
 from app.db import db, utcnow
 from app.mail.links import page_token
 from app.models import Letter, ModeratorRole, Organisation, OutboxMessage, Signature
@@ -16,7 +17,7 @@ from app.moderation import accounts
 from app.services import updates
 from app.worker import snapshot_logs
 from tests.factories import add_confirmed
-from tests.support import csrf_token, mail_links, sign
+from tests.support import csrf_token, mail_links, path_of, sign
 
 
 @dataclass
@@ -51,16 +52,16 @@ def tour_the_private_launch(app: Flask, client: FlaskClient, slug: str, lang: st
     found = re.search(r"https?://[^/\s\"]+(/invitations/[A-Za-z0-9_-]+)", html)
     assert found, html
     invitation = found.group(1)
-    tour.visit(client, "invitation", invitation)
+    tour.visit(client, "founder invitation", invitation)
     errors = {"name": "", "email": "not an address", "comment": "<b>bold</b>"}
-    tour.visit(client, "invitation errors", invitation, status=422, data=errors)
+    tour.visit(client, "founder invitation errors", invitation, status=422, data=errors)
     founder = f"founder-shared-{lang}@example.org"
     signed = {"name": "Founding Signer", "email": founder, "public": "y"}
-    tour.visit(client, "invitation signed", invitation, data=signed)
+    tour.visit(client, "founder invitation signed", invitation, data=signed)
     confirm, _ = mail_links(app, founder)
     tour.visit(client, "confirmed, private letter", confirm, data={"csrf_token": csrf_token(client, confirm)})
     tour.visit(client, "founders preview", invitation.replace("/invitations/", "/invitations/preview/"))
-    tour.visit(client, "invitation used up", invitation, status=409)
+    tour.visit(client, "founder invitation used up", invitation, status=409)
     tour.visit(client, "invitations console with a founder", console)
 
 
@@ -197,6 +198,8 @@ def tour_the_site(app: Flask, client: FlaskClient, letter_id: int, slug: str, la
     refused = {"csrf_token": token, "decision": "verify"}
     tour.visit(client, "moderation decision refused", f"{queue}/signatures/{ids[1]}/decide", status=422, data=refused)
     tour.visit(client, "audit log", "/moderate/audit")
+    tour.visit(client, "moderation dashboard", f"/moderate/letters/{slug}/dashboard")
+    tour.visit(client, "notification settings", "/moderate/account/notifications")
     tour.visit(client, "letter edit", f"/moderate/letters/{slug}/edit")
     tour.visit(client, "new letter", "/moderate/letters/new")
     new_letter = {
@@ -256,4 +259,37 @@ def tour_the_site(app: Flask, client: FlaskClient, letter_id: int, slug: str, la
     tour.visit(client, "version", f"/letters/{slug}/versions/1")
     tour.visit(client, "version diff", f"/letters/{slug}/versions/2/diff")
     tour.visit(client, "letter with versions", f"/letters/{slug}")
+    # The delivery document, and its PDF while it is made and once it is ready.
+    delivery = f"/moderate/letters/{slug}/delivery"
+    tour.visit(client, "delivery document", delivery)
+    tour.visit(client, "delivery document, first version", f"{delivery}?version=1")
+    made = client.post(
+        f"{delivery}/pdf", data={"csrf_token": csrf_token(client, delivery), "version": "2", "lang": "en"}
+    )
+    assert made.status_code == 303, made.status_code
+    tour.visit(client, "delivery PDF, being made", path_of(made.headers["Location"]))
+    with app.app_context():
+        while jobs.run_due(jobs.Settings.from_config(app.config), worker_id="tour"):
+            pass
+    tour.visit(client, "delivery PDF, ready", path_of(made.headers["Location"]))
+    # People: the accounts, an invitation, and the invitation's page for the invitee.
+    invitee = f"invitee-{lang}@example.org"
+    invite = {"csrf_token": csrf_token(client, "/moderate/people"), "email": invitee, "role": "moderator", "lang": lang}
+    assert client.post("/moderate/people/invite", data=invite).status_code == 303
+    tour.visit(client, "people", "/moderate/people")
+    tour.visit(client, "people, refused", "/moderate/people/invite", status=422, data=invite | {"email": "nobody"})
+    with app.app_context():
+        body = db.session.scalar(
+            sa.select(OutboxMessage.body_text)
+            .where(OutboxMessage.recipient == invitee)
+            .order_by(OutboxMessage.id.desc())
+        )
+    found = re.search(r"https?://\S+/moderate/invitation/\S+", body or "")
+    assert found, body
+    link = path_of(found.group(0))
+    invited = app.test_client()
+    invited.get(f"/?lang={lang}")
+    tour.visit(invited, "invitation", link)
+    short = {"csrf_token": csrf_token(invited, link), "password": "short", "password_again": "other"}
+    tour.visit(invited, "invitation errors", link, status=422, data=short)
     return tour

@@ -22,6 +22,7 @@ from app.db import db, utcnow
 from app.models import AuditEntry, Flag, FlagKind, Letter, Moderator, ModeratorRole, Organisation, Signature
 from app.models import SignatureStatus as S
 from app.moderation import accounts
+from app.moderation.blueprint import PUBLIC_ENDPOINTS
 from app.services import moderation
 from app.services.flags import flag_params
 from tests.factories import PASSWORD, log_in, stored_signatures
@@ -350,7 +351,8 @@ def moderation_routes(app: Flask) -> list[tuple[str, str]]:
     """Every moderation URL with a method, letters filled in."""
     routes = []
     for rule in app.url_map.iter_rules():
-        if not rule.endpoint.startswith("moderation.") or rule.endpoint == "moderation.login":
+        # Sign-in, and the links mailed to an account (unsubscribing from notifications), are open.
+        if not rule.endpoint.startswith("moderation.") or rule.endpoint in PUBLIC_ENDPOINTS:
             continue
         path = re.sub(r"<id:\w+>", "1", rule.rule.replace("<slug>", SLUG))
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):

@@ -15,9 +15,9 @@ from jinja2 import Template
 
 from app import web
 from app.db import db
-from app.models import Letter, ModeratorRole, Organisation, Signature
+from app.models import Letter, Moderator, ModeratorRole, Organisation, Signature
 from app.moderation import accounts
-from app.services import updates
+from app.services import notifications, updates
 from tests.factories import add_confirmed
 from tests.support import csrf_token, sign
 
@@ -188,8 +188,19 @@ def test_every_public_page_has_no_inline_code_and_all_security_headers(
     token = csrf_token(client, "/moderate/login")
     form = {"email": "admin@example.org", "password": "a long enough password", "csrf_token": token}
     assert client.post("/moderate/login", data=form).status_code == 303
-    for path in ("/moderate", f"/moderate/letters/{slug}", "/moderate/audit", f"/moderate/letters/{slug}/edit"):
+    for path in (
+        "/moderate",
+        f"/moderate/letters/{slug}",
+        "/moderate/audit",
+        f"/moderate/letters/{slug}/edit",
+        f"/moderate/letters/{slug}/dashboard",
+        "/moderate/account/notifications",
+    ):
         assert visit(path).status_code == 200, path
+    with app.app_context():
+        admin = db.session.scalars(sa.select(Moderator).where(Moderator.email == "admin@example.org")).one()
+        off = "/moderate/notifications/unsubscribe/" + notifications.unsubscribe_token(app.config["SECRET_KEY"], admin)
+    assert visit(off).status_code == 200
     # What a bulk action will do, before it is done.
     add_confirmed(app, letter.id, 2)
     with app.app_context():

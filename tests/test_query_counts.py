@@ -143,9 +143,10 @@ def test_confirming_takes_one_transaction_and_no_count(
     writes = [s for s in sql if s.startswith(("update", "insert"))]
     # The signature, its token, the public log's event (an unsequenced insert no one waits for),
     # one counter shard (an upsert: its row lock is held the shortest time), then the stats'
-    # tallies of its country, hour and language (three more upserts); never the letter row,
-    # which every confirmation would wait for.
-    assert [s.split()[0] for s in writes] == ["update", "update", "insert", "insert", "insert", "insert", "insert"], sql
+    # tallies of its country, hour and language, and the moderators' dashboard's of the hour it
+    # was signed in and its time to confirm (five more upserts); never the letter row, which every
+    # confirmation would wait for.
+    assert [s.split()[0] for s in writes] == ["update", "update", *["insert"] * 7], sql
     assert writes[2].startswith("insert into log_events"), sql
     assert writes[3].startswith("insert into letter_counter_shards") and "on conflict" in writes[3], sql
     assert all(s.startswith("insert into letter_tallies") and "on conflict" in s for s in writes[4:]), sql

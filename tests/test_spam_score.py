@@ -18,8 +18,10 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
 from app.db import db, utcnow
-from app.models import Signature
-from app.services import letters, updates
+from app.models import ModeratorRole, Signature
+from app.moderation import accounts
+from app.services import jobs, letters, notifications, updates
+from tests.factories import add_confirmed
 from tests.support import (
     SMTPSink,
     csrf_token,
@@ -73,7 +75,10 @@ KINDS = (
     "response",
     "material_change",
     "dispute",
+    "milestone",
+    "daily_summary",
     "invitation",
+    "founder_invitation",
     "launch",
 )
 
@@ -142,6 +147,30 @@ def every_kind_of_mail(
     fields = {"csrf_token": csrf_token(client, dispute), "email": disputer, "named": "y"}
     assert client.post(dispute, data=fields).status_code == 303
     [found["dispute"]] = new_messages(app, smtp_sink, disputer, seen)
+    # The organisers' notifications, to an admin who reads ``lang``: ten more signers reach a
+    # milestone (10, then 20 in the second language's run) and the day's summary is due.
+    admin = f"admin-{lang}@example.org"
+    with app.app_context(), db.transaction() as session:
+        moderator = accounts.create_moderator(session, admin, "a long enough password", ModeratorRole.ADMIN)
+        notifications.save_settings(session, moderator, milestones=True, daily_summary=True, locale=lang, now=utcnow())
+        letter_id = letters.get_letter(session, SLUG).id
+    add_confirmed(app, letter_id, 10)
+    with app.app_context(), db.transaction() as session:
+        jobs.add(session, notifications.ORGANISER_NOTIFICATIONS, {}, now=utcnow())
+    found["milestone"], found["daily_summary"] = new_messages(app, smtp_sink, admin, seen)
+    # The same admin invites a new moderator, in the invitee's language.
+    console = app.test_client()
+    login = {"email": admin, "password": "a long enough password", "csrf_token": csrf_token(console, "/moderate/login")}
+    assert console.post("/moderate/login", data=login).status_code == 303
+    invitee = f"moderator-{lang}@example.org"
+    invite = {
+        "csrf_token": csrf_token(console, "/moderate/people"),
+        "email": invitee,
+        "role": "moderator",
+        "lang": lang,
+    }
+    assert console.post("/moderate/people/invite", data=invite).status_code == 303
+    [found["invitation"]] = new_messages(app, smtp_sink, invitee, seen)
     # A private letter: the invitation to sign it before it is public, then the mail that it is.
     private = f"private-{lang}"
     text = LETTER.replace("slug: test-letter", f"slug: {private}\ndraft: true")
@@ -151,7 +180,7 @@ def every_kind_of_mail(
     founder = f"founder-{lang}@example.org"
     invited = runner.invoke(args=["letter", "invite", private, "--email", founder, "--lang", lang])
     assert invited.exit_code == 0, invited.output
-    [found["invitation"]] = new_messages(app, smtp_sink, founder, seen)
+    [found["founder_invitation"]] = new_messages(app, smtp_sink, founder, seen)
     invitation = re.search(r"https?://\S+(/invitations/\S+)", invited.output)
     assert invitation is not None
     signed = client.post(invitation.group(1), data={"name": name, "email": founder, "public": "y"})

@@ -41,6 +41,9 @@ def test_confirming_hiding_and_withdrawing_keep_the_tallies_exact(
         "country:-": 1,
         f"hour:{hour}": 3,
         "lang:en": 3,
+        # The moderators' dashboard's: the hour signed in, and the time taken to confirm.
+        f"signed:{hour}": 3,
+        "delay:60": 3,
     }
     mod = factories.moderator(session)
     moderation.act(session, mod, letter, moderation.Action.HIDE, [grace.id], now=utcnow(), reason=RemovalReason.FAKE)

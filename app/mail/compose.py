@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any, Protocol
 
 from flask import render_template
@@ -10,14 +11,15 @@ from flask_babel import force_locale
 from app.mail.links import page_url
 from app.mail.message import Email
 from app.mail.outbox import sender_domain
-from app.models import Dispute, Letter, LetterUpdate, LetterVersion, Signature
+from app.models import Dispute, Letter, LetterUpdate, LetterVersion, ModeratorRole, Signature
 from app.text import markdown_as_text
 from app.urls import external_url
 
 
 def _render(name: str, locale: str, **context: Any) -> Email:
     """Render a message in ``locale``, with the letter's title in that language when it has a translation."""
-    context.setdefault("title", context["letter"].text_in(locale).title)
+    if "title" not in context and "letter" in context:
+        context["title"] = context["letter"].text_in(locale).title
     with force_locale(locale):
         subject = render_template(f"mail/{name}.subject.txt", **context)
         return Email(
@@ -193,10 +195,72 @@ def dispute_confirmation(dispute: Dispute, raw_token: str, *, hours: int) -> Ema
     )
 
 
-def invitation(letter: Letter, raw_token: str, *, locale: str) -> Email:
-    """The personal invitation to sign a letter before it is public, with the single-use link."""
+def notification_headers(unsubscribe_url: str) -> dict[str, str]:
+    """The headers of an organiser notification: the site's notifications list, and one-click unsubscribe (RFC 8058)."""
+    return {
+        "List-Id": f"<notifications.letters.{sender_domain()}>",
+        "List-Unsubscribe": f"<{unsubscribe_url}>",
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+    }
+
+
+def _notification(name: str, locale: str, token: str, **context: Any) -> Email:
+    """An organiser notification in ``locale``, with the links to its settings and to turn it off."""
+    url = external_url("moderation.notifications_unsubscribe", token=token, lang=locale)
+    email = _render(
+        name,
+        locale,
+        unsubscribe_url=url,
+        settings_url=external_url("moderation.notification_settings", lang=locale),
+        **context,
+    )
+    return Email(email.subject, email.text, email.html, notification_headers(url))
+
+
+def milestone(letter: Letter, number: int, count: int, *, locale: str, token: str) -> Email:
+    """The mail to an admin who asked: the letter's count has reached ``number`` (it is ``count`` now)."""
+    return _notification(
+        "milestone",
+        locale,
+        token,
+        letter=letter,
+        number=number,
+        count=count,
+        letter_url=external_url("letters.letter", slug=letter.slug, lang=locale),
+        dashboard_url=external_url("moderation.dashboard", slug=letter.slug, lang=locale),
+    )
+
+
+def daily_summary(summary: Any, day: date, *, locale: str, token: str) -> Email:
+    """The daily summary to an admin who asked: ``summary`` is ``app.services.notifications.Summary``."""
+    dashboards = {
+        item.letter.id: external_url("moderation.dashboard", slug=item.letter.slug, lang=locale)
+        for item in summary.letters
+    }
+    titles = {item.letter.id: item.letter.text_in(locale).title for item in summary.letters}
+    return _notification(
+        "daily_summary", locale, token, title="", summary=summary, day=day, dashboards=dashboards, titles=titles
+    )
+
+
+def invitation(email: str, role: ModeratorRole, raw_token: str, *, inviter: str, days: int, locale: str) -> Email:
+    """The invitation to moderate, with the single-use link where the invitee sets their own password."""
     return _render(
         "invitation",
+        locale,
+        email=email,
+        admin=role == ModeratorRole.ADMIN,
+        inviter=inviter,
+        invitation_url=external_url("moderation.invitation", token=raw_token, lang=locale),
+        days=days,
+        lang=locale,
+    )
+
+
+def founder_invitation(letter: Letter, raw_token: str, *, locale: str) -> Email:
+    """The personal invitation to sign a letter before it is public, with the single-use link."""
+    return _render(
+        "founder_invitation",
         locale,
         letter=letter,
         lang=locale,

@@ -15,6 +15,8 @@ from werkzeug.wrappers import Response
 from app.moderation.accounts import login_manager
 
 bp = Blueprint("moderation", __name__, url_prefix="/moderate")
+# The routes open without signing in: sign-in, and those a module adds (a link mailed to an account).
+PUBLIC_ENDPOINTS = {"moderation.login"}
 
 
 @bp.context_processor
@@ -26,7 +28,7 @@ def moderator_in_templates() -> dict[str, Any]:
 @bp.before_request
 def refuse_anonymous() -> Response | None:
     """Every moderation page needs a signed-in, active moderator (sign-in and its limits aside)."""
-    if request.endpoint in {"moderation.login"}:
+    if request.endpoint in PUBLIC_ENDPOINTS:
         return None
     if not current_user.is_authenticated:
         return login_manager.unauthorized()  # type: ignore[no-any-return]

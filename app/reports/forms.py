@@ -58,7 +58,7 @@ class DisputeForm(Form):
         _l("Your email"),
         description=_l(
             "We send a link to confirm to this address. Only moderators see it, and it is deleted once they have "
-            "decided. An address that shows your name (like jane.doe@…) takes the signature off the list at once."
+            "decided."
         ),
         filters=[normalise_line],
         validators=[
@@ -77,7 +77,7 @@ class DisputeForm(Form):
         ],
     )
     named = BooleanField(
-        _l("I am the person this signature names, and I did not sign this letter."),
+        _l("This signature names me, and I did not sign this letter"),
         validators=[InputRequired(message=_l("Please tick this box if the signature names you."))],
     )
 

@@ -49,7 +49,7 @@ LAUNCH_JOB = "letter_launch"
 MAX_CAP = 10_000
 MAX_PEOPLE = 500
 LAUNCH_MAIL = "launch"
-INVITATION_MAIL = "invitation"
+INVITATION_MAIL = "founder_invitation"
 
 
 class InvitationProblem(DomainError):
@@ -138,7 +138,11 @@ def invite_people(
         item = _new(session, letter, InvitationKind.PERSONAL, email=email, cap=1, now=now)
         if mail:
             outbox.enqueue(
-                session, email, compose.invitation(letter, item.token, locale=locale), kind=INVITATION_MAIL, now=now
+                session,
+                email,
+                compose.founder_invitation(letter, item.token, locale=locale),
+                kind=INVITATION_MAIL,
+                now=now,
             )
         made.append(item)
     return made

@@ -16,7 +16,7 @@ from app.errors import N_, LetterClosed, TokenExpired, TokenProblem, TokenSupers
 from app.mail import compose, outbox
 from app.mail.message import Email
 from app.models import Flag, Letter, Signature, SignatureStatus, SuspectReason, Token, TokenPurpose, new_page_key
-from app.services import counting, domains, link_requests, stats
+from app.services import counting, domains, link_requests, milestones, stats
 from app.services.flags import Raised, holds
 from app.services.tokens import TokenLifetimes, find_token, new_token, store_tokens
 
@@ -392,6 +392,8 @@ def confirm(session: Session, raw: str, *, now: datetime) -> Confirmation:
                 counting.add_to_tally(session, signature.letter_id, counting.COUNTED_AWAITING_REVIEW_TALLY, +1)
         if not pre:
             session.refresh(signature.letter, ["signature_count"])
+            # A round number reached: the admins who asked are mailed (app.services.notifications).
+            milestones.queue_check(session, signature.letter_id, signature.letter.signature_count, now=now)
             return Confirmation(signature, already_confirmed=False, place=signature.letter.signature_count)
     else:
         # Another request got there first: a click that confirmed, or the address signing again.
