@@ -32,7 +32,6 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -74,8 +73,6 @@ class Settings:
     lease: timedelta
     # UNCONFIRMED_RETENTION_DAYS: how far back the daily summary's confirmation rate can look.
     unconfirmed_days: int = 14
-    # Where the delivery PDFs are made (DELIVERY_DIR).
-    delivery_dir: str = ""
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Settings:
@@ -89,7 +86,6 @@ class Settings:
             retention=retention.policy_from_config(dict(config)),
             lease=timedelta(seconds=config["JOB_LEASE_SECONDS"]),
             unconfirmed_days=config["UNCONFIRMED_RETENTION_DAYS"],
-            delivery_dir=config["DELIVERY_DIR"],
         )
 
 
@@ -182,7 +178,7 @@ def purge(session: Session, job: Job, settings: Settings, now: datetime) -> Step
 @handles(delivery.DELIVERY_PDF)
 def make_delivery_pdf(session: Session, job: Job, settings: Settings, now: datetime) -> Step:
     """Lay out the next part of a delivery PDF (the letter, a chunk of the list, the end), or join the parts."""
-    made = delivery_document.pdf_step(session, job, Path(settings.delivery_dir))
+    made = delivery_document.pdf_step(session, job, now=now)
     if made is None:
         return Step(JobStatus.DISCARDED)
     finished, cursor = made

@@ -638,6 +638,23 @@ class Invitation(Base):
     letter: Mapped[Letter] = relationship()
 
 
+class DeliveryFile(Base):
+    """A delivery PDF made by a job, or one of its parts while the job makes it (app.letters.delivery).
+
+    In the database like everything else, so that any worker may make the next part and any app
+    server may send the file. Deleted with its job (the purge deletes finished jobs), a finished
+    PDF after a week and the parts of a job that never finished after a day.
+    """
+
+    __tablename__ = "delivery_files"
+
+    job_id: Mapped[int] = mapped_column(sa.ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    # "pdf" for the finished document; "part-00000", "part-00001"… while it is made.
+    name: Mapped[str] = mapped_column(sa.String(20), primary_key=True)
+    data: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class AuditEntry(Base):
     """One moderation action: who, when, what, on which signatures, why. Never changed or deleted."""
 

@@ -26,6 +26,7 @@ from sqlalchemy import select
 from app import create_app, jobs, log
 from app.db import db, utcnow
 from app.dev.seed import seed_letter_text, seed_signatures
+from app.letters import delivery as document
 from app.models import Job, JobStatus, ModeratorRole
 from app.moderation import accounts
 from app.services import delivery, letters
@@ -39,7 +40,6 @@ def _config(folder: Path) -> dict[str, Any]:
         "DATABASE_URL": f"sqlite:///{folder / 'bench.db'}",
         "SECRET_KEY": "bench-" + "x" * 40,
         "BASE_URL": "https://letters.example.org",
-        "DELIVERY_DIR": str(folder / "delivery"),
         "EXPORT_CACHE_DIR": str(folder / "exports"),
         "PREVIEW_DIR": str(folder / "previews"),
         "MAIL_OUTBOX_DIR": str(folder / "mail"),
@@ -129,13 +129,13 @@ def run_job(folder: Path) -> dict[str, Any]:
         with db.transaction() as session:
             job = session.get_one(Job, job_id)
             status, pages = str(job.status), int(job.payload["pages"])
-        pdf = Path(app.config["DELIVERY_DIR"]) / f"delivery-{job_id}.pdf"
+            size = document.finished_pdf_size(session, job) or 0
         return {
             "status": status,
             "steps": steps,
             "seconds": seconds,
             "pages": pages,
-            "bytes": pdf.stat().st_size if pdf.exists() else 0,
+            "bytes": size,
             "baseline_mb": baseline,
             "parts_peak_mb": parts_peak,
             "join_peak_mb": _memory("VmHWM"),

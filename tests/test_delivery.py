@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
 import threading
 from collections.abc import Callable
-from pathlib import Path
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -21,7 +20,7 @@ from werkzeug.serving import make_server
 from app import jobs
 from app.db import db, utcnow
 from app.letters import delivery as document
-from app.models import AuditEntry, Job, JobStatus, Letter, Moderator, ModeratorRole, SignatureStatus
+from app.models import AuditEntry, DeliveryFile, Job, JobStatus, Letter, Moderator, ModeratorRole, SignatureStatus
 from app.services import jobs as jobs_service
 from app.services import letters as letter_service
 from tests import factories
@@ -232,8 +231,7 @@ def test_pdf_is_made_in_the_background_with_progress_and_a_download(
         assert absent not in text
     assert "How to verify this list" in text
     # The parts are gone once joined; the pages are numbered on from part to part.
-    delivery_dir = Path(app.config["DELIVERY_DIR"])
-    assert [p.name for p in delivery_dir.iterdir()] == [f"delivery-{job_id}.pdf"]
+    assert rows(app, DeliveryFile.name, job_id=job_id) == ["pdf"]
     reader = PdfReader(io.BytesIO(data))
     assert reader.pages[-1].extract_text().rstrip().endswith(str(len(reader.pages)))
 
@@ -287,21 +285,25 @@ def test_pdf_of_another_letter_or_another_kind_of_job_is_not_found(
     assert rows(app, Job.status, kind="delivery_pdf") == [JobStatus.PENDING]
 
 
-def test_old_pdfs_and_parts_left_behind_are_cleared_away(tmp_path: Path) -> None:
-    old_pdf, new_pdf = tmp_path / "delivery-1.pdf", tmp_path / "delivery-2.pdf"
-    old_parts, new_parts = tmp_path / "delivery-3.parts", tmp_path / "delivery-4.parts"
-    for path in (old_pdf, new_pdf):
-        path.write_bytes(b"%PDF")
-    for path in (old_parts, new_parts):
-        path.mkdir()
-        (path / "00000.pdf").write_bytes(b"%PDF")
-    other = tmp_path / "something-else.pdf"
-    other.write_bytes(b"%PDF")
-    now = old_pdf.stat().st_mtime + document.KEEP_PDFS.total_seconds() + 60
-    os.utime(new_pdf, (now, now))
-    os.utime(new_parts, (now, now))
-    document.prune(tmp_path, now=now)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["delivery-2.pdf", "delivery-4.parts", "something-else.pdf"]
+@pytest.mark.engines
+def test_old_pdfs_and_parts_left_behind_are_cleared_away(app: Flask) -> None:
+    now = utcnow()
+    week, day = document.KEEP_PDFS, document.KEEP_PARTS
+    with app.app_context(), db.transaction() as session:
+        made_jobs = [Job(kind="delivery_pdf", payload={}, run_after=now) for _ in range(4)]
+        session.add_all(made_jobs)
+        session.flush()
+        old_pdf, new_pdf, old_parts, new_parts = (job.id for job in made_jobs)
+        for job_id, name, made in (
+            (old_pdf, "pdf", now - week - timedelta(minutes=1)),
+            (new_pdf, "pdf", now - week + timedelta(minutes=1)),
+            (old_parts, "part-00000", now - day - timedelta(minutes=1)),
+            (new_parts, "part-00000", now - day + timedelta(minutes=1)),
+        ):
+            session.add(DeliveryFile(job_id=job_id, name=name, data=b"%PDF", created_at=made))
+        session.flush()
+        document.prune(session, now=now)
+    assert sorted(rows(app, DeliveryFile.job_id)) == [new_pdf, new_parts]
 
 
 def test_the_pdf_fetches_nothing_a_letter_names(

@@ -7,18 +7,17 @@ the document from here, with the templates in ``templates/delivery/`` and one st
 WeasyPrint lays a whole document out in memory before writing it, so a list of a hundred
 thousand names in one document would take gigabytes. The PDF is made in parts instead: the
 letter and its notable signatories, then the list CHUNK signers at a time, then the
-verification page, each part laid out on its own and written to a file under DELIVERY_DIR,
+verification page, each part laid out on its own and stored in the database (``DeliveryFile``),
 one part per step of the job (each in its own transaction, with the progress in the job's
-cursor); the last step joins the parts with pypdf. Page numbers run on from part to part, as
+cursor, so any worker may make the next part); the last step joins the parts with pypdf, and
+any app server sends the result. Page numbers run on from part to part, as
 each part starts its page counter where the one before ended. The peak memory is that of one
 part, plus the join (see docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import time
+import io
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -28,9 +27,10 @@ from typing import Any
 from flask import current_app, render_template
 from flask_babel import force_locale
 from pypdf import PdfWriter
+from sqlalchemy import delete, func, select
 
 from app.extensions import LANGUAGES
-from app.models import Job, Letter, LetterText
+from app.models import DeliveryFile, Job, Letter, LetterText
 from app.services import delivery, versions
 from app.urls import external_url
 
@@ -146,34 +146,25 @@ def _render_part(doc: Document, part: str, *, first_page: int, **context: Any) -
     return rendered.write_pdf(), len(rendered.pages)
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_bytes(data)
-    os.replace(temporary, path)
+PDF = "pdf"
 
 
-def pdf_path(directory: Path, job_id: int) -> Path:
-    """Where the finished PDF of job ``job_id`` is kept."""
-    return directory / f"delivery-{job_id}.pdf"
+def _part_name(number: int) -> str:
+    return f"part-{number:05d}"
 
 
-def _parts_dir(directory: Path, job_id: int) -> Path:
-    return directory / f"delivery-{job_id}.parts"
-
-
-def _join(parts: list[Path], target: Path) -> None:
-    """Join the parts into one PDF at ``target`` (written beside it, then renamed)."""
+def _join(parts: list[bytes]) -> bytes:
+    """The parts joined into one PDF."""
     writer = PdfWriter()
     for part in parts:
-        writer.append(str(part))
-    temporary = target.with_name(target.name + ".tmp")
-    with temporary.open("wb") as out:
-        writer.write(out)
+        writer.append(io.BytesIO(part))
+    joined = io.BytesIO()
+    writer.write(joined)
     writer.close()
-    os.replace(temporary, target)
+    return joined.getvalue()
 
 
-def pdf_step(session: Any, job: Job, directory: Path) -> tuple[bool, int] | None:
+def pdf_step(session: Any, job: Job, *, now: datetime) -> tuple[bool, int] | None:
     """Make the next part of the job's PDF: whether the PDF is now whole, and the job's new cursor.
 
     None if the letter is gone. The job's payload keeps where the list stands (``after``) and the
@@ -184,8 +175,6 @@ def pdf_step(session: Any, job: Job, directory: Path) -> tuple[bool, int] | None
     if doc is None:
         return None
     payload = dict(job.payload)
-    parts_dir = _parts_dir(directory, job.id)
-    parts_dir.mkdir(parents=True, exist_ok=True)
     part_number = int(payload["parts"])
     first_page = int(payload["pages"]) + 1
     total = int(payload["total"])
@@ -206,29 +195,50 @@ def pdf_step(session: Any, job: Job, directory: Path) -> tuple[bool, int] | None
     else:
         data, pages = _render_part(doc, "end", first_page=first_page)
         finished = True
-    _write_atomically(parts_dir / f"{part_number:05d}.pdf", data)
+    session.merge(DeliveryFile(job_id=job.id, name=_part_name(part_number), data=data, created_at=now))
+    session.flush()
     if finished:
-        _join(sorted(parts_dir.glob("*.pdf")), pdf_path(directory, job.id))
-        shutil.rmtree(parts_dir, ignore_errors=True)
-        prune(directory)
+        parts = _parts(job.id)
+        made = _join(list(session.scalars(select(DeliveryFile.data).where(parts).order_by(DeliveryFile.name))))
+        session.execute(delete(DeliveryFile).where(parts))
+        session.merge(DeliveryFile(job_id=job.id, name=PDF, data=made, created_at=now))
+        prune(session, now=now)
     payload["parts"] = part_number + 1
     payload["pages"] = first_page - 1 + pages
     job.payload = payload
     return finished, cursor
 
 
-def prune(directory: Path, *, now: float | None = None) -> None:
+def _parts(job_id: int) -> Any:
+    return (DeliveryFile.job_id == job_id) & DeliveryFile.name.startswith("part-")
+
+
+def finished_pdf_size(session: Any, job: Job) -> int | None:
+    """The size in bytes of the job's finished PDF, or None while there is none."""
+    if job.status != "done":
+        return None
+    size = session.scalar(
+        select(func.length(DeliveryFile.data)).where(DeliveryFile.job_id == job.id, DeliveryFile.name == PDF)
+    )
+    return None if size is None else int(size)
+
+
+def finished_pdf(session: Any, job: Job) -> bytes | None:
+    """The job's finished PDF, or None while there is none."""
+    if job.status != "done":
+        return None
+    data = session.scalar(select(DeliveryFile.data).where(DeliveryFile.job_id == job.id, DeliveryFile.name == PDF))
+    return None if data is None else bytes(data)
+
+
+def prune(session: Any, *, now: datetime) -> None:
     """Delete the PDFs older than KEEP_PDFS and the parts left by jobs that did not finish within KEEP_PARTS."""
-    moment = time.time() if now is None else now
-    for path in directory.glob("delivery-*"):
-        try:
-            age = moment - path.stat().st_mtime
-        except FileNotFoundError:
-            continue
-        if path.is_dir() and age > KEEP_PARTS.total_seconds():
-            shutil.rmtree(path, ignore_errors=True)
-        elif path.suffix == ".pdf" and age > KEEP_PDFS.total_seconds():
-            path.unlink(missing_ok=True)
+    session.execute(
+        delete(DeliveryFile).where(
+            ((DeliveryFile.name == PDF) & (DeliveryFile.created_at < now - KEEP_PDFS))
+            | (DeliveryFile.name.startswith("part-") & (DeliveryFile.created_at < now - KEEP_PARTS))
+        )
+    )
 
 
 def progress(job: Job) -> dict[str, Any]:

@@ -12,9 +12,9 @@ to the file once it is ready.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from flask import abort, current_app, redirect, request, stream_template, url_for
@@ -143,24 +143,19 @@ def _job(slug: str, job_id: int) -> tuple[Letter, Job]:
     return letter, job
 
 
-def _pdf_file(job: Job) -> Path | None:
-    path = document.pdf_path(Path(current_app.config["DELIVERY_DIR"]), job.id)
-    return path if job.status == JobStatus.DONE and path.is_file() else None
-
-
 @bp.get("/letters/<slug>/delivery/pdf/<id:job_id>")
 @admin_required
 def delivery_job(slug: str, job_id: int) -> str:
     """How far the PDF has got; the link to it once it is ready."""
     letter, job = _job(slug, job_id)
-    pdf = _pdf_file(job)
+    size = document.finished_pdf_size(db.session, job)
     return render(
         "moderate/delivery_pdf.html",
         letter=letter,
         job=job,
         progress=document.progress(job),
-        size=pdf.stat().st_size if pdf else None,
-        missing=job.status == JobStatus.DONE and pdf is None,
+        size=size,
+        missing=job.status == JobStatus.DONE and size is None,
     )
 
 
@@ -169,7 +164,7 @@ def delivery_job(slug: str, job_id: int) -> str:
 def delivery_progress(slug: str, job_id: int) -> dict[str, Any]:
     """The PDF's progress as JSON, for its page's script."""
     letter, job = _job(slug, job_id)
-    ready = _pdf_file(job) is not None
+    ready = document.finished_pdf_size(db.session, job) is not None
     return document.progress(job) | {
         "ready": ready,
         "download_url": url_for(".delivery_download", slug=letter.slug, job_id=job.id) if ready else None,
@@ -181,12 +176,12 @@ def delivery_progress(slug: str, job_id: int) -> dict[str, Any]:
 def delivery_download(slug: str, job_id: int) -> Response:
     """The finished PDF."""
     letter, job = _job(slug, job_id)
-    pdf = _pdf_file(job)
+    pdf = document.finished_pdf(db.session, job)
     if pdf is None:
         abort(404)
     day = datetime.fromisoformat(str(job.payload["until"])).date().isoformat()
     return send_file(
-        str(pdf),
+        io.BytesIO(pdf),
         request.environ,
         mimetype="application/pdf",
         as_attachment=True,

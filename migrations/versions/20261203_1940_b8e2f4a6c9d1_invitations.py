@@ -1,7 +1,7 @@
 """Private launches: invitations to sign a letter before it is public, and its opening time.
 
 Revision ID: b8e2f4a6c9d1
-Revises: f3c1a5e7b9d2
+Revises: b8d2f4a6c1e3
 Create Date: 2026-12-03 19:40:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "b8e2f4a6c9d1"
-down_revision: str | None = "f3c1a5e7b9d2"
+down_revision: str | None = "b8d2f4a6c1e3"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
