@@ -23,6 +23,7 @@ from app.letters.views import bp as letters_bp
 from app.moderation import accounts
 from app.moderation import bp as moderation_bp
 from app.reports.views import bp as reports_bp
+from app.signing.invitations import bp as invitations_bp
 from app.signing.views import bp as signing_bp
 from app.urls import LinkTokenConverter
 
@@ -112,6 +113,7 @@ def register_blueprints(app: Flask) -> None:
     app.url_map.converters["token"] = LinkTokenConverter
     app.register_blueprint(letters_bp)
     app.register_blueprint(signing_bp)
+    app.register_blueprint(invitations_bp)
     app.register_blueprint(reports_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(moderation_bp)

@@ -8,11 +8,13 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import click
+from email_validator import EmailNotValidError, validate_email
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
@@ -21,13 +23,15 @@ from sqlalchemy.orm import Session
 from app import log
 from app.db import MIGRATIONS, db, utcnow
 from app.dev.seed import seed_letter_text, seed_signatures
-from app.errors import LetterClosed, LetterNotFound
+from app.errors import DomainError, LetterClosed, LetterNotFound
+from app.extensions import LANGUAGES
 from app.models import Letter, Moderator, ModeratorRole
 from app.moderation import accounts
-from app.services import counting, founding, letters, organisations, retention, updates
+from app.services import counting, founding, invitations, letters, organisations, retention, updates
 from app.services.queries import export
 from app.services.tokens import TokenLifetimes
 from app.signing.founding import FoundingFileError, read_founding_csv
+from app.urls import external_url
 from app.worker import log_key, run_worker, send_pending, sequence_logs, snapshot_logs
 
 db_cli = AppGroup("db", help="The database schema (Alembic migrations).")
@@ -264,6 +268,98 @@ def letter_update(slug: str, path: Path) -> None:
         except updates.BadUpdate as exc:
             raise click.ClickException(f"{path}: {exc}") from None
     click.echo(f"Published update {update.id} to '{slug}': {title}. The mail worker emails the signers who asked.")
+
+
+def _normalised_addresses(emails: tuple[str, ...]) -> list[str]:
+    """Each address normalised as the signing form does, or a ClickException naming the bad ones."""
+    good, bad = [], []
+    for email in emails:
+        try:
+            good.append(validate_email(email.strip(), check_deliverability=False).normalized)
+        except EmailNotValidError:
+            bad.append(email)
+    if bad:
+        raise click.ClickException("not valid email addresses: " + ", ".join(repr(b) for b in bad))
+    return good
+
+
+@letter_cli.command("invite")
+@click.argument("slug")
+@click.option("--email", "emails", multiple=True, help="Invite this address (repeat for several): mailed, signs once.")
+@click.option("--shared", is_flag=True, help="Make one link to share instead, signing up to --cap times.")
+@click.option("--cap", type=click.IntRange(1, invitations.MAX_CAP), help="How many may sign through the shared link.")
+@click.option("--lang", default=None, help="The language of the invitation mails (default: the site's).")
+@click.option(
+    "--opens-at",
+    type=click.DateTime(["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d"]),
+    default=None,
+    help="Launch the letter by itself at this time (UTC), through the mail worker.",
+)
+@click.option("--mail-founders", is_flag=True, help="With --opens-at: mail the founders when it launches.")
+def letter_invite(
+    slug: str,
+    emails: tuple[str, ...],
+    shared: bool,
+    cap: int | None,
+    lang: str | None,
+    opens_at: datetime | None,
+    mail_founders: bool,
+) -> None:
+    """Invite founding signatories to sign the draft SLUG before it is public; print their links.
+
+    Personal invitations (--email) are mailed and sign once; a shared link (--shared --cap N)
+    signs up to N times. Each link is printed once: only its hash is stored.
+    """
+    if shared == bool(emails):
+        raise click.ClickException("give either --email (one or more) or --shared with --cap")
+    if shared and cap is None:
+        raise click.ClickException("a shared link needs --cap: how many may sign through it")
+    locale = lang or current_app.config["DEFAULT_LOCALE"]
+    if locale not in LANGUAGES:
+        raise click.ClickException(f"--lang must be one of {', '.join(LANGUAGES)}")
+    addresses = _normalised_addresses(emails)
+    now = utcnow()
+    with db.transaction() as session:
+        letter = _letter_or_fail(session, slug)
+        try:
+            if shared:
+                assert cap is not None
+                made = [invitations.invite_shared(session, letter, cap=cap, now=now)]
+            else:
+                made = invitations.invite_people(session, letter, addresses, now=now, locale=locale)
+            if opens_at is not None:
+                invitations.schedule(
+                    session, letter, opens_at.replace(tzinfo=UTC), now=now, mail_founders=mail_founders
+                )
+        except (DomainError, ValueError) as exc:
+            raise click.ClickException(f"'{slug}': {_message(exc)}") from None
+        links = [(item.invitation.email, external_url("invitations.invitation", token=item.token)) for item in made]
+    for email, link in links:
+        click.echo(f"{email or f'shared, up to {cap}'}: {link}")
+    if not shared:
+        click.echo(f"{len(links)} invitations queued for mailing (the mail worker sends them).")
+    if opens_at is not None:
+        click.echo(f"'{slug}' launches by itself at {opens_at:%Y-%m-%d %H:%M} UTC.")
+
+
+def _message(exc: Exception) -> str:
+    return str(exc.message) if isinstance(exc, DomainError) else str(exc)
+
+
+@letter_cli.command("launch")
+@click.argument("slug")
+@click.option("--mail-founders", is_flag=True, help="Email each founding signatory that the letter is public.")
+def letter_launch(slug: str, mail_founders: bool) -> None:
+    """Make the private letter SLUG public now, with its founding signatories, in one transaction."""
+    with db.transaction() as session:
+        letter = _letter_or_fail(session, slug)
+        try:
+            done = invitations.launch(
+                session, letter, now=utcnow(), moderator=None, mail_founders=mail_founders, how="from the command line"
+            )
+        except DomainError as exc:
+            raise click.ClickException(f"'{slug}': {_message(exc)}") from None
+    click.echo(f"'{slug}' is public, with {done.counted} signatures; {done.mailed} founders are mailed.")
 
 
 @letter_cli.command("recount")

@@ -23,6 +23,7 @@ after ``jobs.MAX_ATTEMPTS`` tries.
 | ``delivery_pdf``            | letter_id, version, lang,  | listed signers in    | ``delivery.request_pdf``    |
 |                             | until, count, total, head, | the parts made       | (the console's delivery     |
 |                             | after, pages, parts        |                      | page)                       |
+| ``letter_launch``           | letter_id, mail_founders   | (unused)             | ``invitations.schedule``    |
 """
 
 from __future__ import annotations
@@ -39,7 +40,17 @@ from app import outbound
 from app.db import db, utcnow
 from app.letters import delivery as delivery_document
 from app.models import Job, JobStatus, Letter, TokenLifetimes
-from app.services import delivery, jobs, link_requests, milestones, notifications, retention, updates, versions
+from app.services import (
+    delivery,
+    invitations,
+    jobs,
+    link_requests,
+    milestones,
+    notifications,
+    retention,
+    updates,
+    versions,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -198,6 +209,15 @@ def schedule_notifications(*, now: datetime) -> None:
     with db.transaction() as session:
         if not jobs.pending(session, notifications.ORGANISER_NOTIFICATIONS):
             jobs.add(session, notifications.ORGANISER_NOTIFICATIONS, {}, now=now)
+
+
+@handles(invitations.LAUNCH_JOB)
+def launch_private_letter(session: Session, job: Job, settings: Settings, now: datetime) -> Step:
+    """Launch a private letter at its opening time (nothing to do if it was launched or moved meanwhile)."""
+    launched = invitations.launch_if_due(
+        session, int(job.payload["letter_id"]), now=now, mail_founders=bool(job.payload.get("mail_founders"))
+    )
+    return Step(JobStatus.DONE if launched else JobStatus.DISCARDED)
 
 
 def schedule_purge(settings: Settings, *, now: datetime) -> None:

@@ -76,6 +76,9 @@ class Letter(Base):
     # A draft is seen by moderators only: every public page, list and feed answers as if it did not exist.
     draft: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     published_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # A private letter (a draft with invitations) launches by itself at this time, through the
+    # worker (see app.services.invitations); None: only when an admin launches it.
+    opens_at: Mapped[datetime | None]
     closes_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
     goal: Mapped[int | None]
@@ -598,6 +601,41 @@ class Dispute(Base):
     signature: Mapped[Signature] = relationship()
     letter: Mapped[Letter] = relationship()
     flag: Mapped[Flag | None] = relationship()
+
+
+class InvitationKind(enum.StrEnum):
+    """Who an invitation to sign a private letter is for."""
+
+    # One person, by address: mailed to them, used once.
+    PERSONAL = "personal"
+    # Anyone with the link, up to ``cap`` signatures.
+    SHARED = "shared"
+
+
+class Invitation(Base):
+    """A link to sign a letter before it is public (see app.services.invitations); only its hash is kept.
+
+    Whoever signs through one is a founding signatory. A personal invitation holds the address
+    it was mailed to (personal data, deleted with the letter); a shared one holds none.
+    """
+
+    __tablename__ = "invitations"
+    __table_args__ = (sa.Index("ix_invitations_letter", "letter_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    letter_id: Mapped[int] = mapped_column(sa.ForeignKey("letters.id", ondelete="CASCADE"))
+    kind: Mapped[InvitationKind] = mapped_column(_enum(InvitationKind))
+    email: Mapped[str | None] = mapped_column(sa.String(320))
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    # How many may sign through it: 1 for a personal invitation.
+    cap: Mapped[int] = mapped_column(default=1)
+    uses: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # When it was last used to sign.
+    used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+    letter: Mapped[Letter] = relationship()
 
 
 class DeliveryFile(Base):

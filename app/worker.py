@@ -101,7 +101,8 @@ def snapshot_logs(*, now: datetime | None = None) -> int:
     sequence_logs(now=now)
     taken = 0
     with db.transaction() as session:
-        for letter in session.scalars(select(Letter).order_by(Letter.id)):
+        # A draft has no public list to snapshot: a private letter's first snapshot follows its launch.
+        for letter in session.scalars(select(Letter).where(Letter.draft.is_(False)).order_by(Letter.id)):
             taken += log.take_snapshot(session, letter, day=now.date(), now=now) is not None
     return taken
 

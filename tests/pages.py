@@ -36,6 +36,35 @@ class Tour:
         return html
 
 
+def tour_the_private_launch(app: Flask, client: FlaskClient, slug: str, lang: str, tour: Tour) -> None:
+    """The private launch of the draft ``slug``: the console, an invitation, signing through it, the preview."""
+    console = f"/moderate/letters/{slug}/invitations"
+    tour.visit(client, "invitations console", console)
+    token = csrf_token(client, console)
+    people = {"csrf_token": token, "people-emails": "not an address", "people-lang": lang}
+    tour.visit(client, "invitations console errors", f"{console}/people", status=422, data=people)
+    people["people-emails"] = f"founder-{lang}@example.org"
+    tour.visit(client, "invitations console new link", f"{console}/people", data=people, follow_redirects=True)
+    shared = {"csrf_token": token, "shared-cap": "1"}
+    html = tour.visit(
+        client, "invitations console shared link", f"{console}/shared", data=shared, follow_redirects=True
+    )
+    found = re.search(r"https?://[^/\s\"]+(/invitations/[A-Za-z0-9_-]+)", html)
+    assert found, html
+    invitation = found.group(1)
+    tour.visit(client, "founder invitation", invitation)
+    errors = {"name": "", "email": "not an address", "comment": "<b>bold</b>"}
+    tour.visit(client, "founder invitation errors", invitation, status=422, data=errors)
+    founder = f"founder-shared-{lang}@example.org"
+    signed = {"name": "Founding Signer", "email": founder, "public": "y"}
+    tour.visit(client, "founder invitation signed", invitation, data=signed)
+    confirm, _ = mail_links(app, founder)
+    tour.visit(client, "confirmed, private letter", confirm, data={"csrf_token": csrf_token(client, confirm)})
+    tour.visit(client, "founders preview", invitation.replace("/invitations/", "/invitations/preview/"))
+    tour.visit(client, "founder invitation used up", invitation, status=409)
+    tour.visit(client, "invitations console with a founder", console)
+
+
 def tour_the_site(app: Flask, client: FlaskClient, letter_id: int, slug: str, lang: str) -> Tour:
     """Walk every public page in ``lang``: reading, signing (with errors), confirming, listing, withdrawing."""
     tour = Tour()
@@ -190,6 +219,7 @@ def tour_the_site(app: Flask, client: FlaskClient, letter_id: int, slug: str, la
     draft = new_letter | {"slug": f"draft-{lang}", "body_ko": "본문", "closes": ""}
     assert client.post("/moderate/letters/new", data=draft).status_code == 303
     tour.visit(client, "draft edit", f"/moderate/letters/draft-{lang}/edit")
+    tour_the_private_launch(app, client, f"draft-{lang}", lang, tour)
     tour.visit(client, "organisations", "/moderate/organisations")
     with app.app_context():
         organisation_id = db.session.scalar(sa.select(Organisation.id).where(Organisation.domain == "example.edu"))

@@ -18,9 +18,11 @@ from playwright.sync_api import BrowserContext, Page, expect
 from werkzeug.serving import make_server
 
 from app import jobs
-from app.db import db
+from app.db import db, utcnow
 from app.models import Letter, ModeratorRole, OutboxMessage, Signature
 from app.moderation import accounts
+from app.services import invitations
+from tests import factories
 from tests.factories import add_confirmed
 from tests.support import SMTPSink, link_in, smtp_settings
 
@@ -245,8 +247,26 @@ def test_no_serious_accessibility_violations_on_any_public_page(
     page.locator("main button[type=submit]").click()
     expect(page.locator("#error-summary")).to_be_visible()
     check("invitation errors")
+    # A private launch: the console, an invitation, its errors, signing through it, the founders' preview.
+    with app.app_context(), db.transaction() as session:
+        private = factories.letter(session, slug=f"private-{lang}", draft=True)
+        link = "/invitations/" + invitations.invite_shared(session, private, cap=5, now=utcnow()).token
+    page.goto(f"/moderate/letters/private-{lang}/invitations")
+    check("invitations console")
+    page.goto(link)
+    check("founder invitation")
+    page.locator("#sign button[type=submit]").click()
+    expect(page.locator("#error-summary")).to_be_visible()
+    check("founder invitation errors")
+    page.locator("#name").fill("Founding Signer")
+    page.locator("#email").fill(f"founder-{lang}@example.org")
+    page.locator("#sign button[type=submit]").click()
+    expect(page.locator(".panel[role=status]")).to_be_visible()
+    check("founder invitation signed")
+    page.goto(link.replace("/invitations/", "/invitations/preview/"))
+    check("founders preview")
 
-    assert len(found) == 46
+    assert len(found) == 51
     assert {name: problems for name, problems in found.items() if problems} == {}
 
 

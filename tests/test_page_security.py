@@ -14,10 +14,11 @@ from flask.testing import FlaskClient
 from jinja2 import Template
 
 from app import web
-from app.db import db
+from app.db import db, utcnow
 from app.models import Letter, Moderator, ModeratorRole, Organisation, Signature
 from app.moderation import accounts
-from app.services import notifications, updates
+from app.services import invitations, notifications, updates
+from tests import factories
 from tests.factories import add_confirmed
 from tests.support import csrf_token, sign
 
@@ -265,6 +266,17 @@ def test_every_public_page_has_no_inline_code_and_all_security_headers(
     assert visit(f"/moderate/letters/{slug}/edit", "POST", data=edit).status_code == 303
     for path in (f"/letters/{slug}/versions", f"/letters/{slug}/versions/2", f"/letters/{slug}/versions/2/diff"):
         assert visit(path).status_code == 200, path
+
+    # A private launch: the invitation, its errors, signing through it, the founders' preview, the console.
+    with app.app_context(), db.transaction() as session:
+        private = factories.letter(session, slug="private-letter", draft=True)
+        link = "/invitations/" + invitations.invite_shared(session, private, cap=5, now=utcnow()).token
+    founder = {"name": "Founding Signer", "email": "founder@example.org", "public": "y"}
+    assert visit(link).status_code == 200
+    assert visit(link, "POST", data={"name": ""}).status_code == 422
+    assert visit(link, "POST", data=founder).status_code == 200
+    assert visit(link.replace("/invitations/", "/invitations/preview/")).status_code == 200
+    assert visit("/moderate/letters/private-letter/invitations").status_code == 200
 
     for path, response in visited:
         assert_safe_page(response, path)

@@ -80,6 +80,8 @@ KINDS = (
     "milestone",
     "daily_summary",
     "invitation",
+    "founder_invitation",
+    "launch",
 )
 
 
@@ -185,6 +187,26 @@ def every_kind_of_mail(
     }
     assert console.post("/moderate/people/invite", data=invite).status_code == 303
     [found["invitation"]] = new_messages(app, smtp_sink, invitee, seen)
+    # A private letter: the invitation to sign it before it is public, then the mail that it is.
+    private = f"private-{lang}"
+    text = LETTER.replace("slug: test-letter", f"slug: {private}\ndraft: true")
+    if lang == "ko":
+        text = KOREAN.replace("---\n", f"---\nslug: {private}\nlang: ko\ndraft: true\n", 1)
+    load(runner, tmp_path, text, "letter", "load", "PATH")
+    founder = f"founder-{lang}@example.org"
+    invited = runner.invoke(args=["letter", "invite", private, "--email", founder, "--lang", lang])
+    assert invited.exit_code == 0, invited.output
+    [found["founder_invitation"]] = new_messages(app, smtp_sink, founder, seen)
+    invitation = re.search(r"https?://\S+(/invitations/\S+)", invited.output)
+    assert invitation is not None
+    signed = client.post(invitation.group(1), data={"name": name, "email": founder, "public": "y"})
+    assert signed.status_code == 200
+    [confirmation] = new_messages(app, smtp_sink, founder, seen)
+    assert (
+        press(client, path_of(link_in(message_from_bytes(confirmation, policy=policy.default))), "").status_code == 200
+    )
+    assert runner.invoke(args=["letter", "launch", private, "--mail-founders"]).exit_code == 0
+    [found["launch"]] = new_messages(app, smtp_sink, founder, seen)
     return found
 
 

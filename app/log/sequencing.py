@@ -32,8 +32,11 @@ def _lock_state(session: Session, letter_id: int) -> LogState:
 def sequence_letter(session: Session, letter: Letter, *, now: datetime, key: SigningKey, limit: int) -> int:
     """Give up to ``limit`` waiting events of ``letter`` their leaf indices and sign the new head.
 
-    Returns how many were sequenced. Runs under the letter's log lock.
+    Returns how many were sequenced. Runs under the letter's log lock. A draft's events wait:
+    a private letter's log starts when it is launched (see app.services.invitations).
     """
+    if letter.draft:
+        return 0
     state = _lock_state(session, letter.id)
     waiting = session.execute(
         select(LogEvent.id, LogEvent.leaf_hash)
@@ -75,5 +78,12 @@ def events_waiting(session: Session, letter_id: int, *, at_most: int = 10_000) -
 
 
 def letters_waiting(session: Session) -> list[int]:
-    """Ids of letters with events waiting to be sequenced."""
-    return list(session.scalars(select(LogEvent.letter_id).where(LogEvent.leaf_index.is_(None)).distinct()))
+    """Ids of published letters with events waiting to be sequenced (a draft's wait for its launch)."""
+    return list(
+        session.scalars(
+            select(LogEvent.letter_id)
+            .join(Letter, Letter.id == LogEvent.letter_id)
+            .where(LogEvent.leaf_index.is_(None), Letter.draft.is_(False))
+            .distinct()
+        )
+    )

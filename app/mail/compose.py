@@ -267,3 +267,29 @@ def invitation(email: str, role: ModeratorRole, raw_token: str, *, inviter: str,
         days=days,
         lang=locale,
     )
+
+
+def founder_invitation(letter: Letter, raw_token: str, *, locale: str) -> Email:
+    """The personal invitation to sign a letter before it is public, with the single-use link."""
+    return _render(
+        "founder_invitation",
+        locale,
+        letter=letter,
+        lang=locale,
+        invitation_url=external_url("invitations.invitation", token=raw_token, lang=locale),
+    )
+
+
+def launched(signature: Signature) -> Email:
+    """The note to a founding signatory that the letter they signed before it opened is public now."""
+    letter = signature.letter
+    return _render(
+        "launch",
+        signature.locale,
+        signature=signature,
+        letter=letter,
+        lang=signature.locale,
+        count=letter.signature_count,
+        letter_url=external_url("letters.letter", slug=letter.slug, lang=signature.locale),
+        page_url=page_url(signature.page_key, signature.locale),
+    )

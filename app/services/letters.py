@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 
 import yaml
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
+from app import log
 from app.errors import LetterNotFound
-from app.models import Letter, LetterText, LetterTranslation, Signature
+from app.models import Letter, LetterText, LetterTranslation, LogEvent, Signature, SignatureStatus
 from app.services import versions
 from app.text import clean_line, render_markdown
 
@@ -385,13 +386,32 @@ def has_signatures(session: Session, letter: Letter) -> bool:
 
 
 def publish_letter(session: Session, letter: Letter, *, now: datetime) -> None:
-    """Make a draft public; an opening date already past becomes now (the day it really opened)."""
+    """Make a draft public; an opening date already past becomes now (the day it really opened).
+
+    A private letter's signatures (its founders, see app.services.invitations) enter the public
+    log now, in this transaction: the events written while it was a draft were never sequenced,
+    and are replaced by an ``add`` for each counted signature, dated now.
+    """
     letter.draft = False
+    letter.opens_at = None
     if letter.published_at <= now:
         letter.published_at = now
         versions.redate_first_version(session, letter)
     letter.updated_at = now
     session.flush()
+    if log.enabled(session):
+        session.execute(
+            delete(LogEvent)
+            .where(LogEvent.letter_id == letter.id, LogEvent.leaf_index.is_(None))
+            .execution_options(synchronize_session=False)
+        )
+        counted = session.scalars(
+            select(Signature)
+            .where(Signature.letter_id == letter.id, Signature.status == SignatureStatus.CONFIRMED)
+            .order_by(Signature.confirmed_at, Signature.id)
+        )
+        for signature in counted:
+            log.record(session, signature, "add", now=now)
 
 
 def to_draft(session: Session, letter: Letter, *, now: datetime) -> None:

@@ -166,10 +166,12 @@ def _confirmed_page(outcome: signing.Confirmation, *, already: bool) -> str:
     signature = outcome.signature
     letter = signature.letter
     pending = signature.status == SignatureStatus.PENDING
-    listed = signature.listed
+    # A private letter (not launched yet) has no public page to link to or share.
+    listed = signature.listed and not letter.draft
     return render_template(
         "signing/confirmed.html",
         letter=letter,
+        private=letter.draft,
         already=already,
         pending=pending,
         # Counted, and named on the list once a moderator has looked at it.
