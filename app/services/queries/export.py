@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 from app import public_signature
 from app.models import Flag, Signature, listed_terms
 from app.services.domains import organisations_for
+from app.services.queries import listing
 from app.text import FORMULA_STARTS as FORMULA_STARTS
 from app.text import formula_safe
 from app.timestamps import iso
@@ -83,6 +84,8 @@ _PUBLIC_COLUMNS = [
 
 def public_rows(session: Session, letter_id: int, *, batch_size: int = BATCH_SIZE) -> Iterator[Row]:
     """The public list, oldest first: listed signatures (``Signature.listed``), public fields only."""
+    if listing.names_hidden(session, letter_id):
+        return
     after: tuple[datetime, int] | None = None
     while True:
         stmt = select(*_PUBLIC_COLUMNS).where(Signature.letter_id == letter_id, *listed_terms())
@@ -223,6 +226,8 @@ def public_csv(session: Session, letter_id: int, *, batch_size: int = CSV_BATCH_
     The database writes each cell (formula guard, true/false, ISO time), so a row goes from the
     cursor to ``csv.writer`` untouched by Python code: that is what makes a million rows take seconds.
     """
+    if listing.names_hidden(session, letter_id):
+        return _csv_chunks(PUBLIC_FIELDS, ())
     dialect = session.get_bind().dialect.name
     # Each public field's cell as SQL, in PUBLIC_FIELDS' order (a field added there without its
     # SQL here fails loudly).
