@@ -233,7 +233,7 @@ def test_no_serious_accessibility_violations_on_any_public_page(
     expect(page.locator("#error-summary")).to_be_visible()
     check("new letter errors")
 
-    assert len(found) == 39
+    assert len(found) == 43
     assert {name: problems for name, problems in found.items() if problems} == {}
 
 
