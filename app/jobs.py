@@ -32,6 +32,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from app import outbound
 from app.db import db, utcnow
 from app.models import Job, JobStatus, Letter, TokenLifetimes
 from app.services import jobs, link_requests, milestones, notifications, retention, updates, versions
@@ -207,7 +208,9 @@ def run_due(settings: Settings, *, worker_id: str, now: datetime | None = None, 
                 job = jobs.leased(session, job_id, worker_id)
                 if job is None:  # the lease ran out and another worker took it
                     continue
-                step = HANDLERS[job.kind](session, job, settings, started)
+                # The one place the site may fetch from other sites (app.outbound), never a web request.
+                with outbound.worker_fetches():
+                    step = HANDLERS[job.kind](session, job, settings, started)
                 if step.status == JobStatus.PENDING:
                     jobs.again(job, cursor=step.cursor, now=started)
                 else:
