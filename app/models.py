@@ -110,6 +110,10 @@ class Letter(Base):
     personal_data_until: Mapped[date | None]
     names_hidden_at: Mapped[datetime | None]
     personal_data_erased_at: Mapped[datetime | None]
+    # Reminders REMINDER_DAYS_BEFORE_CLOSE days before closes_at (app.services.reminders): to the
+    # organisers who asked (once: closing_reminded_at) and to each unconfirmed signer (once each).
+    remind_before_close: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    closing_reminded_at: Mapped[datetime | None]
 
     translations: Mapped[list[LetterTranslation]] = relationship(
         back_populates="letter", cascade="all, delete-orphan", order_by="LetterTranslation.lang"
@@ -350,6 +354,8 @@ class Signature(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     confirmed_at: Mapped[datetime | None]
     withdrawn_at: Mapped[datetime | None]
+    # When the one reminder before the letter closes was sent to this unconfirmed signer.
+    reminded_at: Mapped[datetime | None]
 
     letter: Mapped[Letter] = relationship()
     tokens: Mapped[list[Token]] = relationship(back_populates="signature", cascade="all, delete-orphan")
@@ -813,6 +819,7 @@ class NotificationSettings(Base):
     moderator_id: Mapped[int] = mapped_column(sa.ForeignKey("moderators.id", ondelete="CASCADE"), primary_key=True)
     milestones: Mapped[bool] = mapped_column(default=False)
     daily_summary: Mapped[bool] = mapped_column(default=False)
+    closing_reminders: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     locale: Mapped[str] = mapped_column(sa.String(10), default="en")
     # The day (UTC) of the last daily summary written for this account: one a day, whoever runs the job.
     last_summary_on: Mapped[date | None]

@@ -12,7 +12,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import abort, flash, jsonify, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -119,6 +119,7 @@ class LetterEditorForm(Form):
         validators=[Optional()],
     )
     featured = BooleanField(_l("Featured on the front page"))
+    remind_before_close = BooleanField(_l("Remind before closing"))
     moderation_mode = SelectField(
         _l("Moderation"),
         choices=[
@@ -283,6 +284,7 @@ def _values(form: LetterEditorForm, original: str, letter: Letter | None) -> edi
         noindex_signers=_noindex(form, letter),
         hide_names_after_close=bool(form.hide_names_after_close.data),
         personal_data_until=form.personal_data_until.data,
+        remind_before_close=bool(form.remind_before_close.data),
     )
 
 
@@ -305,6 +307,7 @@ def _fill(form: LetterEditorForm, letter: Letter) -> None:
     form.sensitive.data, form.noindex_signers.data = letter.sensitive, letter.noindex_signers
     form.hide_names_after_close.data = letter.hide_names_after_close
     form.personal_data_until.data = letter.personal_data_until
+    form.remind_before_close.data = letter.remind_before_close
     for translation in letter.translations:
         if translation.lang in LANGUAGES and translation.lang != letter.lang:
             fields = form.translation(translation.lang)
@@ -342,6 +345,7 @@ def _page(
         signed=letters.has_signatures(db.session, letter) if letter else False,
         closed=letter.is_closed(utcnow()) if letter else False,
         ui_lang=str(get_locale()),
+        reminder_days=current_app.config["REMINDER_DAYS_BEFORE_CLOSE"],
     )
 
 

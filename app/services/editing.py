@@ -55,6 +55,7 @@ class LetterValues:
     noindex_signers: bool | None = False
     hide_names_after_close: bool = False
     personal_data_until: date | None = None
+    remind_before_close: bool = False
 
 
 def normalise_markdown(text: str) -> str:
@@ -91,6 +92,7 @@ def _source(text: Text, values: LetterValues, *, lang: str, draft: bool | None) 
         noindex_signers=values.noindex_signers,
         hide_names_after_close=values.hide_names_after_close,
         personal_data_until=values.personal_data_until,
+        remind_before_close=values.remind_before_close,
     )
 
 

@@ -48,6 +48,8 @@ class LetterSource:
     hide_names_after_close: bool | None = None
     # The day after which the signers' personal data is erased (None: kept, like the closing date).
     personal_data_until: date | None = None
+    # Reminders before closing (app.services.reminders); None: unsaid.
+    remind_before_close: bool | None = None
 
 
 MODERATION_MODES = ("post", "pre")
@@ -128,7 +130,7 @@ def parse_letter_file(text: str) -> LetterSource:
     if goal is not None and (not isinstance(goal, int) or isinstance(goal, bool) or goal < 1):
         raise LetterFileError("'goal' must be a positive whole number")
     slug = meta.get("slug")
-    for flag in ("featured", "draft", *PRIVACY_FLAGS):
+    for flag in ("featured", "draft", *LETTER_FLAGS):
         if meta.get(flag) is not None and not isinstance(meta[flag], bool):
             raise LetterFileError(f"'{flag}' must be true or false")
     moderation = meta.get("moderation")
@@ -153,11 +155,14 @@ def parse_letter_file(text: str) -> LetterSource:
         noindex_signers=meta.get("noindex_signers"),
         hide_names_after_close=meta.get("hide_names_after_close"),
         personal_data_until=personal_data_until,
+        remind_before_close=meta.get("remind_before_close"),
     )
 
 
 # The front matter's privacy settings (true or false), as the Letter's columns are named.
 PRIVACY_FLAGS = ("sensitive", "noindex_signers", "hide_names_after_close")
+# Every true-or-false setting of the front matter stored under its own name on the Letter.
+LETTER_FLAGS = (*PRIVACY_FLAGS, "remind_before_close")
 
 
 def _as_date(value: object, field: str) -> date | None:
@@ -209,7 +214,7 @@ def dump_letter_file(letter: Letter, lang: str | None = None) -> str:
         fields["moderation"] = letter.moderation_mode
         if letter.draft:
             fields["draft"] = True
-        for flag in PRIVACY_FLAGS:
+        for flag in LETTER_FLAGS:
             if getattr(letter, flag):
                 fields[flag] = True
         if letter.personal_data_until is not None:
@@ -361,7 +366,7 @@ def _set_privacy(letter: Letter, source: LetterSource) -> None:
     """The privacy settings the source says; turning "sensitive" on turns "noindex" on unless it says otherwise."""
     if source.sensitive and not letter.sensitive and source.noindex_signers is None:
         letter.noindex_signers = True
-    for flag in PRIVACY_FLAGS:
+    for flag in LETTER_FLAGS:
         said = getattr(source, flag)
         if said is not None:
             setattr(letter, flag, said)
