@@ -123,6 +123,9 @@ SETTINGS: tuple[Setting, ...] = (
     # The public downloads of the list: files made again at most this often, kept in EXPORT_CACHE_DIR.
     Setting("EXPORT_CACHE_SECONDS", as_int, 300),
     Setting("EXPORT_CACHE_DIR", as_str),
+    # The delivery PDFs the worker makes (and their parts while it does): the app serves them from
+    # here, so the app servers and the workers must share the folder.
+    Setting("DELIVERY_DIR", as_str),
     # Brotli or gzip for text answers (false where a reverse proxy in front compresses instead).
     Setting("COMPRESS_RESPONSES", as_bool, True),
     # Link preview pictures (og:image): drawn with this font (one with CJK glyphs), kept in PREVIEW_DIR.
@@ -161,6 +164,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MODERATOR_IDLE_MINUTES", as_int, 30),
     # However active, a moderator signs in again after this long.
     Setting("MODERATOR_SESSION_HOURS", as_int, 12),
+    # How long an admin's invitation link to a new moderator works (once).
+    Setting("MODERATOR_INVITATION_DAYS", as_int, 7),
     Setting("MODERATOR_DIGEST", as_bool, False),
     # For how long a moderator's hide, restore, approve, verify, unverify or dismiss can be undone.
     Setting("MODERATION_UNDO_MINUTES", as_int, 30),
@@ -264,6 +269,8 @@ def finalise(config: dict[str, Any], *, debug: bool, testing: bool, instance_pat
         config["PREVIEW_DIR"] = str(Path(instance_path) / "previews")
     if not config.get("EXPORT_CACHE_DIR"):
         config["EXPORT_CACHE_DIR"] = str(Path(instance_path) / "exports")
+    if not config.get("DELIVERY_DIR"):
+        config["DELIVERY_DIR"] = str(Path(instance_path) / "delivery")
     if config.get("EXPORT_CACHE_SECONDS", 300) < 0:
         raise ConfigError(
             "EXPORT_CACHE_SECONDS is how long a download file is reused: 0 or more, "

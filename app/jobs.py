@@ -22,6 +22,9 @@ after ``jobs.MAX_ATTEMPTS`` tries.
 | ``organiser_notifications`` | (none)                     | (unused)             | the worker, every hour      |
 |   (also the reminders       |                            |                      |                             |
 |   before a letter closes)   |                            |                      |                             |
+| ``delivery_pdf``            | letter_id, version, lang,  | listed signers in    | ``delivery.request_pdf``    |
+|                             | until, count, total, head, | the parts made       | (the console's delivery     |
+|                             | after, pages, parts        |                      | page)                       |
 """
 
 from __future__ import annotations
@@ -30,15 +33,27 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from app import outbound
 from app.db import db, utcnow
+from app.letters import delivery as delivery_document
 from app.models import Job, JobStatus, Letter, TokenLifetimes
 from app.ratelimit import over_soft_limit, private_key
-from app.services import jobs, link_requests, milestones, notifications, reminders, retention, updates, versions
+from app.services import (
+    delivery,
+    jobs,
+    link_requests,
+    milestones,
+    notifications,
+    reminders,
+    retention,
+    updates,
+    versions,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +78,8 @@ class Settings:
     unconfirmed_days: int = 14
     # REMINDER_DAYS_BEFORE_CLOSE: how long before closing the reminders go out.
     reminder_days: int = 3
+    # Where the delivery PDFs are made (DELIVERY_DIR).
+    delivery_dir: str = ""
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Settings:
@@ -77,6 +94,7 @@ class Settings:
             lease=timedelta(seconds=config["JOB_LEASE_SECONDS"]),
             unconfirmed_days=config["UNCONFIRMED_RETENTION_DAYS"],
             reminder_days=config["REMINDER_DAYS_BEFORE_CLOSE"],
+            delivery_dir=config["DELIVERY_DIR"],
         )
 
 
@@ -164,6 +182,16 @@ def purge(session: Session, job: Job, settings: Settings, now: datetime) -> Step
     if settings.purge_every > timedelta(0) and not jobs.pending(session, PURGE, other_than=job.id):
         jobs.add(session, PURGE, {}, now=now, run_after=now + settings.purge_every)
     return Step(JobStatus.DONE)
+
+
+@handles(delivery.DELIVERY_PDF)
+def make_delivery_pdf(session: Session, job: Job, settings: Settings, now: datetime) -> Step:
+    """Lay out the next part of a delivery PDF (the letter, a chunk of the list, the end), or join the parts."""
+    made = delivery_document.pdf_step(session, job, Path(settings.delivery_dir))
+    if made is None:
+        return Step(JobStatus.DISCARDED)
+    finished, cursor = made
+    return Step(JobStatus.DONE) if finished else Step(JobStatus.PENDING, cursor)
 
 
 @handles(milestones.MILESTONE_CHECK)

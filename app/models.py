@@ -542,6 +542,27 @@ class Moderator(Base):
         return self.role == ModeratorRole.ADMIN
 
 
+class ModeratorInvitation(Base):
+    """An admin's invitation to a new moderator: a single-use link, stored as its hash, that expires.
+
+    The invitee opens the link and sets their own password; the account is made then, with the
+    role the admin chose. A new invitation to the same address replaces one not yet used.
+    """
+
+    __tablename__ = "moderator_invitations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(sa.String(320), index=True)
+    role: Mapped[ModeratorRole] = mapped_column(_enum(ModeratorRole))
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    # Who invited (the address copied, as in the audit log, so it outlives the account).
+    invited_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("moderators.id", ondelete="SET NULL"))
+    invited_by_email: Mapped[str] = mapped_column(sa.String(320))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
 class FlagKind(enum.StrEnum):
     """Why a signature was put in the review queue."""
 

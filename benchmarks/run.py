@@ -631,10 +631,10 @@ def main() -> None:
     report = write_report(runs, args, command)
     output = Path(args.output)
     # Sections this run does not measure are kept as they are: the notes on what bounds each path
-    # (written by hand, after reading the tables) and the public log's figures (from
-    # benchmarks/log_bench.py --write).
+    # (written by hand, after reading the tables), the public log's figures (from
+    # benchmarks/log_bench.py --write) and the delivery PDF's (benchmarks/delivery_pdf.py).
     previous = output.read_text() if output.exists() else ""
-    for heading in ("## Notes: ", "## Public log\n"):
+    for heading in ("## Notes: ", "## Public log\n", "## Delivery PDF\n"):
         kept = re.search(rf"^{re.escape(heading)}.*?(?=^## |\Z)", previous, re.S | re.M)
         if kept:
             report = report.rstrip("\n") + "\n\n" + kept.group(0).rstrip("\n")

@@ -114,6 +114,7 @@ def _config(url: str, tmp: Path, **overrides: Any) -> dict[str, Any]:
         # Each test's own download files (the default, the instance folder, is shared by every test).
         "EXPORT_CACHE_DIR": str(tmp / "exports"),
         "PREVIEW_DIR": str(tmp / "previews"),
+        "DELIVERY_DIR": str(tmp / "delivery"),
         "EMAIL_CHECK_DELIVERABILITY": False,
         "SERVER_NAME": None,
         # Tests fill forms in milliseconds; the bot tests set their own minimum.

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
+from app import jobs
 from app.db import db, utcnow
 from app.mail.links import page_token
 from app.models import Letter, ModeratorRole, Organisation, OutboxMessage, Signature
@@ -16,7 +17,7 @@ from app.moderation import accounts
 from app.services import updates
 from app.worker import snapshot_logs
 from tests.factories import add_confirmed
-from tests.support import csrf_token, mail_links, sign
+from tests.support import csrf_token, mail_links, path_of, sign
 
 
 @dataclass
@@ -228,6 +229,39 @@ def tour_the_site(app: Flask, client: FlaskClient, letter_id: int, slug: str, la
     tour.visit(client, "version", f"/letters/{slug}/versions/1")
     tour.visit(client, "version diff", f"/letters/{slug}/versions/2/diff")
     tour.visit(client, "letter with versions", f"/letters/{slug}")
+    # The delivery document, and its PDF while it is made and once it is ready.
+    delivery = f"/moderate/letters/{slug}/delivery"
+    tour.visit(client, "delivery document", delivery)
+    tour.visit(client, "delivery document, first version", f"{delivery}?version=1")
+    made = client.post(
+        f"{delivery}/pdf", data={"csrf_token": csrf_token(client, delivery), "version": "2", "lang": "en"}
+    )
+    assert made.status_code == 303, made.status_code
+    tour.visit(client, "delivery PDF, being made", path_of(made.headers["Location"]))
+    with app.app_context():
+        while jobs.run_due(jobs.Settings.from_config(app.config), worker_id="tour"):
+            pass
+    tour.visit(client, "delivery PDF, ready", path_of(made.headers["Location"]))
+    # People: the accounts, an invitation, and the invitation's page for the invitee.
+    invitee = f"invitee-{lang}@example.org"
+    invite = {"csrf_token": csrf_token(client, "/moderate/people"), "email": invitee, "role": "moderator", "lang": lang}
+    assert client.post("/moderate/people/invite", data=invite).status_code == 303
+    tour.visit(client, "people", "/moderate/people")
+    tour.visit(client, "people, refused", "/moderate/people/invite", status=422, data=invite | {"email": "nobody"})
+    with app.app_context():
+        body = db.session.scalar(
+            sa.select(OutboxMessage.body_text)
+            .where(OutboxMessage.recipient == invitee)
+            .order_by(OutboxMessage.id.desc())
+        )
+    found = re.search(r"https?://\S+/moderate/invitation/\S+", body or "")
+    assert found, body
+    link = path_of(found.group(0))
+    invited = app.test_client()
+    invited.get(f"/?lang={lang}")
+    tour.visit(invited, "invitation", link)
+    short = {"csrf_token": csrf_token(invited, link), "password": "short", "password_again": "other"}
+    tour.visit(invited, "invitation errors", link, status=422, data=short)
     # Closed with "hide names after close": counts and numbers, no names; the privacy page lists the choice.
     with app.app_context(), db.transaction() as session:
         hidden = session.get(Letter, letter_id)

@@ -17,6 +17,7 @@ from flask import Flask
 from playwright.sync_api import BrowserContext, Page, expect
 from werkzeug.serving import make_server
 
+from app import jobs
 from app.db import db, utcnow
 from app.models import Letter, ModeratorRole, OutboxMessage, Signature
 from app.moderation import accounts
@@ -232,8 +233,38 @@ def test_no_serious_accessibility_violations_on_any_public_page(
     page.locator("#letter-editor .button-primary").click()
     expect(page.locator("#error-summary")).to_be_visible()
     check("new letter errors")
+    page.goto("/moderate/letters/test-letter/delivery")
+    expect(page.locator(".delivery-document h1")).to_be_visible()
+    check("delivery document")
+    page.locator("form[action*='/delivery/pdf'] button[type=submit]").click()
+    expect(page.locator("progress")).to_be_visible()
+    check("delivery PDF, being made")
+    with app.app_context():
+        while jobs.run_due(jobs.Settings.from_config(app.config), worker_id="axe"):
+            pass
+    # The page's script sees the job finish and reloads it.
+    expect(page.get_by_role("link", name=re.compile("PDF"))).to_be_visible(timeout=LIVE_TIMEOUT_MS)
+    check("delivery PDF, ready")
+    # People: the accounts, an invitation sent, and the invitee's page with its errors.
+    page.goto("/moderate/people")
+    check("people")
+    invitee = f"invitee-{lang}@example.org"
+    page.locator("#email").fill(invitee)
+    page.locator("form[action*='/people/invite'] button[type=submit]").click()
+    expect(page.locator(".flash")).to_be_visible()
+    check("people after an invitation")
+    with app.app_context():
+        body = db.session.scalar(sa.select(OutboxMessage.body_text).where(OutboxMessage.recipient == invitee))
+    invitation = re.search(r"https?://\S+/moderate/invitation/\S+", body or "")
+    assert invitation
+    page.goto(re.sub(r"^https?://[^/]+", "", invitation.group(0)))
+    check("invitation")
+    page.locator("#password").fill("short")
+    page.locator("main button[type=submit]").click()
+    expect(page.locator("#error-summary")).to_be_visible()
+    check("invitation errors")
 
-    assert len(found) == 43
+    assert len(found) == 50
     assert {name: problems for name, problems in found.items() if problems} == {}
 
 
@@ -358,10 +389,39 @@ def test_the_print_stylesheet_prints_the_letter_and_its_signers_only(
     expect(page.locator("[data-newest] .signer")).to_have_count(2)
     expect(page.locator("[data-newest] .signer").first).to_be_visible()
     expect(page.locator(".count-number")).to_be_visible()
-    for hidden in (".sign-box", ".share-box", ".site-header", ".site-footer", ".jump-to-sign"):
+    for hidden in (".sign-box", ".share-box", ".site-header", ".site-footer", ".jump-to-sign", ".ledger"):
         expect(page.locator(hidden)).to_be_hidden()
+    # Nothing of moderation on paper: no "Report" (or "That's not me") link beside each signer.
+    expect(page.locator(".signer-report").first).to_be_attached()
+    for report in page.locator(".signer-report").all():
+        expect(report).to_be_hidden()
     page.emulate_media(media="screen")
     expect(page.locator(".sign-box")).to_be_visible()
+
+
+def test_the_delivery_page_prints_the_document_only(
+    app: Flask,
+    letter: Letter,
+    live_server: str,
+    new_context: Callable[..., BrowserContext],
+) -> None:
+    add_confirmed(app, letter.id, 3)
+    with app.app_context(), db.transaction() as session:
+        accounts.create_moderator(session, "print@example.org", "a long enough password", ModeratorRole.ADMIN)
+    page = new_context().new_page()
+    page.goto("/moderate/login")
+    page.locator("#email").fill("print@example.org")
+    page.locator("#password").fill("a long enough password")
+    page.locator("main button[type=submit]").click()
+    page.goto("/moderate/letters/test-letter/delivery")
+    page.emulate_media(media="print")
+    expect(page.locator(".delivery-document h1")).to_be_visible()
+    expect(page.locator(".delivery-list li")).to_have_count(3)
+    expect(page.locator(".delivery-verify")).to_be_visible()
+    for hidden in (".delivery-tools", ".mod-nav", ".site-header", ".site-footer"):
+        expect(page.locator(hidden)).to_be_hidden()
+    page.emulate_media(media="screen")
+    expect(page.locator(".delivery-tools")).to_be_visible()
 
 
 def test_the_badge_and_the_embed_render_in_a_page_that_frames_them(

@@ -408,6 +408,9 @@ def test_every_route_with_a_path_parameter_answers_hostile_ids_without_a_server_
             "file_format": "json",
             "filename": "style.css",
             "token": "not-a-token",
+            "job_id": "1",
+            "moderator_id": "1",
+            "invitation_id": "1",
         }
     token = csrf_token(client, "/moderate/login")
     signed_in = client.post(

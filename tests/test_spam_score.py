@@ -81,6 +81,7 @@ KINDS = (
     "daily_summary",
     "closing_reminder",
     "reminder",
+    "invitation",
 )
 
 
@@ -181,6 +182,19 @@ def every_kind_of_mail(
         jobs.add(session, notifications.ORGANISER_NOTIFICATIONS, {}, now=utcnow())
     [found["closing_reminder"]] = new_messages(app, smtp_sink, admin, seen)
     [found["reminder"]] = new_messages(app, smtp_sink, late, seen)
+    # The same admin invites a new moderator, in the invitee's language.
+    console = app.test_client()
+    login = {"email": admin, "password": "a long enough password", "csrf_token": csrf_token(console, "/moderate/login")}
+    assert console.post("/moderate/login", data=login).status_code == 303
+    invitee = f"moderator-{lang}@example.org"
+    invite = {
+        "csrf_token": csrf_token(console, "/moderate/people"),
+        "email": invitee,
+        "role": "moderator",
+        "lang": lang,
+    }
+    assert console.post("/moderate/people/invite", data=invite).status_code == 303
+    [found["invitation"]] = new_messages(app, smtp_sink, invitee, seen)
     return found
 
 

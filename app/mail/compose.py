@@ -11,14 +11,14 @@ from flask_babel import force_locale
 from app.mail.links import page_url
 from app.mail.message import Email
 from app.mail.outbox import sender_domain
-from app.models import Dispute, Letter, LetterUpdate, LetterVersion, Signature
+from app.models import Dispute, Letter, LetterUpdate, LetterVersion, ModeratorRole, Signature
 from app.text import markdown_as_text
 from app.urls import external_url
 
 
 def _render(name: str, locale: str, **context: Any) -> Email:
     """Render a message in ``locale``, with the letter's title in that language when it has a translation."""
-    if "title" not in context:
+    if "title" not in context and "letter" in context:
         context["title"] = context["letter"].text_in(locale).title
     with force_locale(locale):
         subject = render_template(f"mail/{name}.subject.txt", **context)
@@ -270,4 +270,18 @@ def signer_reminder(
         confirm_url=external_url("signing.confirm", token=confirm_token, lang=signature.locale),
         withdraw_url=external_url("signing.withdraw", token=withdraw_token, lang=signature.locale),
         page_url=page_url(signature.page_key, signature.locale),
+    )
+
+
+def invitation(email: str, role: ModeratorRole, raw_token: str, *, inviter: str, days: int, locale: str) -> Email:
+    """The invitation to moderate, with the single-use link where the invitee sets their own password."""
+    return _render(
+        "invitation",
+        locale,
+        email=email,
+        admin=role == ModeratorRole.ADMIN,
+        inviter=inviter,
+        invitation_url=external_url("moderation.invitation", token=raw_token, lang=locale),
+        days=days,
+        lang=locale,
     )

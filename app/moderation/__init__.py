@@ -4,7 +4,7 @@ Importing the package imports every module that adds routes to :data:`bp`, so re
 registers them all.
 """
 
-from app.moderation import dashboard, editor, notifications, views
+from app.moderation import dashboard, delivery, editor, notifications, people, views
 from app.moderation.blueprint import bp
 
-__all__ = ["bp", "dashboard", "editor", "notifications", "views"]
+__all__ = ["bp", "dashboard", "delivery", "editor", "notifications", "people", "views"]
