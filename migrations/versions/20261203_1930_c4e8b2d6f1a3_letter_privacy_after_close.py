@@ -8,7 +8,7 @@ data (``personal_data_erased_at`` says when it was done). Every letter already t
 names and data: all false or empty.
 
 Revision ID: c4e8b2d6f1a3
-Revises: a7c3e9f1b4d6
+Revises: f3c1a5e7b9d2
 Create Date: 2026-12-03 19:30:00
 """
 
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "c4e8b2d6f1a3"
-down_revision: str | None = "a7c3e9f1b4d6"
+down_revision: str | None = "f3c1a5e7b9d2"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
