@@ -628,6 +628,8 @@ def purge() -> None:
         f"{result.messages} old mail messages, {result.jobs} finished jobs, {result.disputes} settled or expired "
         f"disputes; cleared {result.networks} network hashes."
     )
+    for slug in result.erased_letters:
+        click.echo(f"Erased the personal data of the signers of '{slug}' (its retention date passed).")
 
 
 @organisations_cli.command("load")

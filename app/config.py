@@ -142,6 +142,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("WITHDRAW_TOKEN_DAYS", as_int, 90),
     # Retention, applied by `flask purge` (the mail worker runs it daily).
     Setting("UNCONFIRMED_RETENTION_DAYS", as_int, 14),
+    # Reminders before a letter closes (letters with "remind before closing"): this many days before.
+    Setting("REMINDER_DAYS_BEFORE_CLOSE", as_int, 3),
     Setting("NETWORK_RETENTION_DAYS", as_int, 30),
     Setting("OUTBOX_RETENTION_DAYS", as_int, 7),
     Setting("PURGE_INTERVAL_HOURS", as_int, 24),

@@ -20,6 +20,8 @@ after ``jobs.MAX_ATTEMPTS`` tries.
 | ``milestone_check``         | letter_id                  | (unused)             | ``signing.confirm``, at a   |
 |                             |                            |                      | round number                |
 | ``organiser_notifications`` | (none)                     | (unused)             | the worker, every hour      |
+|   (also the reminders       |                            |                      |                             |
+|   before a letter closes)   |                            |                      |                             |
 | ``delivery_pdf``            | letter_id, version, lang,  | listed signers in    | ``delivery.request_pdf``    |
 |                             | until, count, total, head, | the parts made       | (the console's delivery     |
 |                             | after, pages, parts        |                      | page)                       |
@@ -40,6 +42,7 @@ from app import outbound
 from app.db import db, utcnow
 from app.letters import delivery as delivery_document
 from app.models import Job, JobStatus, Letter, TokenLifetimes
+from app.ratelimit import over_soft_limit, private_key
 from app.services import (
     delivery,
     invitations,
@@ -47,6 +50,7 @@ from app.services import (
     link_requests,
     milestones,
     notifications,
+    reminders,
     retention,
     updates,
     versions,
@@ -73,6 +77,8 @@ class Settings:
     lease: timedelta
     # UNCONFIRMED_RETENTION_DAYS: how far back the daily summary's confirmation rate can look.
     unconfirmed_days: int = 14
+    # REMINDER_DAYS_BEFORE_CLOSE: how long before closing the reminders go out.
+    reminder_days: int = 3
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Settings:
@@ -86,6 +92,7 @@ class Settings:
             retention=retention.policy_from_config(dict(config)),
             lease=timedelta(seconds=config["JOB_LEASE_SECONDS"]),
             unconfirmed_days=config["UNCONFIRMED_RETENTION_DAYS"],
+            reminder_days=config["REMINDER_DAYS_BEFORE_CLOSE"],
         )
 
 
@@ -199,9 +206,22 @@ def check_milestone(session: Session, job: Job, settings: Settings, now: datetim
 def organiser_notifications(session: Session, job: Job, settings: Settings, now: datetime) -> Step:
     """Every letter's milestone and the daily summaries due; and queue the next look an hour later."""
     notifications.run_checks(session, now=now, secret=settings.secret_key, retention_days=settings.unconfirmed_days)
+    reminders.send_reminders(
+        session,
+        now=now,
+        days=settings.reminder_days,
+        secret=settings.secret_key,
+        ttl=settings.ttl,
+        may_mail=_may_mail,
+    )
     if not jobs.pending(session, notifications.ORGANISER_NOTIFICATIONS, other_than=job.id):
         jobs.add(session, notifications.ORGANISER_NOTIFICATIONS, {}, now=now, run_after=now + notifications.CHECK_EVERY)
     return Step(JobStatus.DONE)
+
+
+def _may_mail(email_key: str) -> bool:
+    """Whether this address may get another mail now (RATELIMIT_MAIL_PER_ADDRESS, shared with the forms)."""
+    return not over_soft_limit("RATELIMIT_MAIL_PER_ADDRESS", private_key(email_key))
 
 
 def schedule_notifications(*, now: datetime) -> None:

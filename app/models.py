@@ -102,6 +102,21 @@ class Letter(Base):
     current_version: Mapped[int] = mapped_column(default=1, server_default="1")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Privacy after the letter ends (app.services.after_close): a sensitive letter's downloads
+    # give only the count and the tiers; noindex_signers asks search engines to leave its list and
+    # signers' pages out; hide_names_after_close takes the names off every public surface once
+    # signing closes (names_hidden_at: when that was done, in the log too); after
+    # personal_data_until the purge erases the signers' personal data (personal_data_erased_at).
+    sensitive: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    noindex_signers: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    hide_names_after_close: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    personal_data_until: Mapped[date | None]
+    names_hidden_at: Mapped[datetime | None]
+    personal_data_erased_at: Mapped[datetime | None]
+    # Reminders REMINDER_DAYS_BEFORE_CLOSE days before closes_at (app.services.reminders): to the
+    # organisers who asked (once: closing_reminded_at) and to each unconfirmed signer (once each).
+    remind_before_close: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    closing_reminded_at: Mapped[datetime | None]
 
     translations: Mapped[list[LetterTranslation]] = relationship(
         back_populates="letter", cascade="all, delete-orphan", order_by="LetterTranslation.lang"
@@ -123,6 +138,11 @@ class Letter(Base):
     def is_closed(self, now: datetime) -> bool:
         """Whether signing has ended, by the CLI or by the closing date."""
         return self.closed_at is not None or (self.closes_at is not None and self.closes_at <= now)
+
+    @property
+    def names_hidden(self) -> bool:
+        """Whether its signers' names are off every public surface (and their openings off the log)."""
+        return self.names_hidden_at is not None
 
 
 class LetterTranslation(Base):
@@ -337,6 +357,8 @@ class Signature(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     confirmed_at: Mapped[datetime | None]
     withdrawn_at: Mapped[datetime | None]
+    # When the one reminder before the letter closes was sent to this unconfirmed signer.
+    reminded_at: Mapped[datetime | None]
 
     letter: Mapped[Letter] = relationship()
     tokens: Mapped[list[Token]] = relationship(back_populates="signature", cascade="all, delete-orphan")
@@ -354,6 +376,11 @@ class Signature(Base):
     @classmethod
     def _listed_expression(cls) -> sa.ColumnElement[bool]:
         return sa.and_(*listed_terms(cls))
+
+    @property
+    def named(self) -> bool:
+        """Listed, on a letter whose names are shown: whether the public list and the log name it."""
+        return self.listed and not self.letter.names_hidden
 
 
 def listed_terms(columns: Any = Signature) -> tuple[sa.ColumnElement[bool], ...]:
@@ -868,6 +895,7 @@ class NotificationSettings(Base):
     moderator_id: Mapped[int] = mapped_column(sa.ForeignKey("moderators.id", ondelete="CASCADE"), primary_key=True)
     milestones: Mapped[bool] = mapped_column(default=False)
     daily_summary: Mapped[bool] = mapped_column(default=False)
+    closing_reminders: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     locale: Mapped[str] = mapped_column(sa.String(10), default="en")
     # The day (UTC) of the last daily summary written for this account: one a day, whoever runs the job.
     last_summary_on: Mapped[date | None]

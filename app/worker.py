@@ -20,6 +20,7 @@ from app import jobs, log
 from app.db import database_unavailable, db, utcnow
 from app.mail.worker import BatchResult, new_worker_id, send_batch
 from app.models import Letter
+from app.services import after_close
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +94,12 @@ def sequence_logs(*, now: datetime | None = None) -> int:
     return total
 
 
+def hide_closed_names(*, now: datetime | None = None) -> list[str]:
+    """Hide the names of letters that closed by their date with "hide names after close" set; their slugs."""
+    with db.transaction() as session:
+        return after_close.sync_due(session, now=now or utcnow())
+
+
 def snapshot_logs(*, now: datetime | None = None) -> int:
     """Take today's open-data snapshot of every letter that has none yet (after sequencing); how many."""
     if not current_app.config["LOG_ENABLED"]:
@@ -144,6 +151,12 @@ def run_worker(stop: threading.Event, *, poll_interval: float | None = None) -> 
             jobs.schedule_notifications(now=utcnow())
         except Exception:
             _failed("queueing the organiser notifications")
+        try:
+            hidden = hide_closed_names()
+            if hidden:
+                logger.info("names hidden after closing: %s", ", ".join(hidden))
+        except Exception:
+            _failed("hiding the names of closed letters")
         try:
             sequenced = sequence_logs()
             if sequenced:

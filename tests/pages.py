@@ -292,4 +292,18 @@ def tour_the_site(app: Flask, client: FlaskClient, letter_id: int, slug: str, la
     tour.visit(invited, "invitation", link)
     short = {"csrf_token": csrf_token(invited, link), "password": "short", "password_again": "other"}
     tour.visit(invited, "invitation errors", link, status=422, data=short)
+    # Closed with "hide names after close": counts and numbers, no names; the privacy page lists the choice.
+    with app.app_context(), db.transaction() as session:
+        hidden = session.get(Letter, letter_id)
+        assert hidden is not None
+        hidden.hide_names_after_close = hidden.sensitive = hidden.noindex_signers = True
+        hidden.personal_data_until = utcnow().date().replace(year=utcnow().year + 1)
+    state = {"csrf_token": csrf_token(client, f"/moderate/letters/{slug}/edit"), "signing": "close"}
+    assert client.post(f"/moderate/letters/{slug}/signing", data=state).status_code == 303
+    tour.visit(client, "letter, names hidden", f"/letters/{slug}")
+    tour.visit(client, "signatures, names hidden", f"/letters/{slug}/signatures")
+    tour.visit(client, "privacy, each letter's choices", "/privacy")
+    tour.visit(client, "letter edit, names hidden", f"/moderate/letters/{slug}/edit")
+    state["signing"] = "open"
+    assert client.post(f"/moderate/letters/{slug}/signing", data=state).status_code == 303
     return tour

@@ -23,7 +23,7 @@ from app.models import Letter, ModeratorRole, OutboxMessage, Signature
 from app.moderation import accounts
 from app.services import invitations
 from tests import factories
-from tests.factories import add_confirmed
+from tests.factories import LETTER_TEXT, add_confirmed
 from tests.support import SMTPSink, link_in, smtp_settings
 
 pytestmark = pytest.mark.browser
@@ -69,6 +69,7 @@ def outbox_links(app: Flask, address: str) -> tuple[str, str]:
 def test_no_serious_accessibility_violations_on_any_public_page(
     app: Flask,
     letter: Letter,
+    create_letter: Callable[..., Letter],
     live_server: str,
     new_context: Callable[..., BrowserContext],
     lang: str,
@@ -93,6 +94,21 @@ def test_no_serious_accessibility_violations_on_any_public_page(
         ("stats", f"{LETTER}/stats"),
         ("embed", f"{LETTER}/embed?lang={lang}"),
         ("not found", "/nothing/here"),
+    ]:
+        page.goto(path)
+        check(name)
+
+    # A letter closed with its names hidden: the numbers instead of the names.
+    hidden = create_letter(
+        LETTER_TEXT.replace("test-letter", "hidden-letter"),
+        closed_at=utcnow(),
+        names_hidden_at=utcnow(),
+        hide_names_after_close=True,
+    )
+    for name, path in [
+        ("letter, names hidden", f"/letters/{hidden.slug}?lang={lang}"),
+        ("signatures, names hidden", f"/letters/{hidden.slug}/signatures?lang={lang}"),
+        ("privacy, each letter's choices", f"/privacy?lang={lang}"),
     ]:
         page.goto(path)
         check(name)
@@ -206,6 +222,8 @@ def test_no_serious_accessibility_violations_on_any_public_page(
     check("notification settings")
     page.goto("/moderate/letters/test-letter/edit")
     check("letter edit")
+    page.goto("/moderate/letters/hidden-letter/edit")
+    check("letter edit, names hidden")
     # The editor of a new letter: its tabs, a translation tab chosen, the live preview, its errors.
     page.goto("/moderate/letters/new")
     check("new letter")
@@ -266,7 +284,7 @@ def test_no_serious_accessibility_violations_on_any_public_page(
     page.goto(link.replace("/invitations/", "/invitations/preview/"))
     check("founders preview")
 
-    assert len(found) == 51
+    assert len(found) == 55
     assert {name: problems for name, problems in found.items() if problems} == {}
 
 

@@ -19,7 +19,7 @@ from app.models import Letter, Moderator, ModeratorRole, Organisation, Signature
 from app.moderation import accounts
 from app.services import invitations, notifications, updates
 from tests import factories
-from tests.factories import add_confirmed
+from tests.factories import LETTER_TEXT, add_confirmed
 from tests.support import csrf_token, sign
 
 TEMPLATES = Path(web.__file__).parent / "templates"
@@ -105,6 +105,16 @@ def test_every_public_page_has_no_inline_code_and_all_security_headers(
     pages += (f"/letters/{slug}/embed", f"/letters/{slug}?lang=ko", f"/letters/{slug}/signatures?comments=1")
     pages += (f"/letters/{slug}/log", f"/letters/{slug}/snapshots/", f"/letters/{slug}/stats")
     for path in (*pages, f"/letters/{slug}/withdraw"):
+        assert visit(path).status_code == 200, path
+    # A letter closed with its names hidden (letters/_names_hidden.html), and the privacy page naming its choice.
+    hidden = create_letter(
+        LETTER_TEXT.replace("test-letter", "hidden-letter"),
+        closed_at=utcnow(),
+        names_hidden_at=utcnow(),
+        hide_names_after_close=True,
+        noindex_signers=True,
+    )
+    for path in (f"/letters/{hidden.slug}", f"/letters/{hidden.slug}/signatures", "/privacy"):
         assert visit(path).status_code == 200, path
 
     # A form sent back too fast is asked about ("Yes, send my confirmation").

@@ -9,16 +9,18 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from datetime import timedelta
 from email import message_from_bytes, policy
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
 from app.db import db, utcnow
-from app.models import ModeratorRole, Signature
+from app.models import Moderator, ModeratorRole, Signature
 from app.moderation import accounts
 from app.services import jobs, letters, notifications, updates
 from tests.factories import add_confirmed
@@ -79,6 +81,8 @@ KINDS = (
     "dispute_notice",
     "milestone",
     "daily_summary",
+    "closing_reminder",
+    "reminder",
     "invitation",
     "founder_invitation",
     "launch",
@@ -174,6 +178,28 @@ def every_kind_of_mail(
     with app.app_context(), db.transaction() as session:
         jobs.add(session, notifications.ORGANISER_NOTIFICATIONS, {}, now=utcnow())
     found["milestone"], found["daily_summary"] = new_messages(app, smtp_sink, admin, seen)
+    # Two days before the letter closes: the admin's reminder, and the one reminder to a signer
+    # who never confirmed.
+    late = f"late-{lang}@example.org"
+    assert sign(client, SLUG, email=late, name=name).status_code == 303
+    new_messages(app, smtp_sink, late, seen)  # the confirmation mail
+    with app.app_context(), db.transaction() as session:
+        letter = letters.get_letter(session, SLUG)
+        letter.remind_before_close, letter.closing_reminded_at = True, None
+        letter.closes_at = utcnow() + timedelta(days=2)
+        admin_account = session.scalars(sa.select(Moderator).where(Moderator.email == admin)).one()
+        notifications.save_settings(
+            session,
+            admin_account,
+            milestones=True,
+            daily_summary=True,
+            closing_reminders=True,
+            locale=lang,
+            now=utcnow(),
+        )
+        jobs.add(session, notifications.ORGANISER_NOTIFICATIONS, {}, now=utcnow())
+    [found["closing_reminder"]] = new_messages(app, smtp_sink, admin, seen)
+    [found["reminder"]] = new_messages(app, smtp_sink, late, seen)
     # The same admin invites a new moderator, in the invitee's language.
     console = app.test_client()
     login = {"email": admin, "password": "a long enough password", "csrf_token": csrf_token(console, "/moderate/login")}

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from typing import IO, Any
 
 from flask import Blueprint, abort, current_app, render_template, request, stream_with_context
@@ -20,10 +21,11 @@ from app.forms.signing import SignForm
 from app.letters import preview as previews
 from app.models import Letter, Organisation, Signature
 from app.ratelimit import config_limit, limiter
-from app.services import counting, domains, letters, textdiff, updates
+from app.services import after_close, counting, domains, letters, textdiff, updates
 from app.services import versions as letter_versions
 from app.services.progress import progress
 from app.services.queries import export, ledger, listing, stats
+from app.timestamps import iso
 from app.urls import external_url
 
 bp = Blueprint("letters", __name__)
@@ -108,6 +110,7 @@ def render_letter(letter: Letter, form: SignForm | None = None) -> str:
         poll_seconds=current_app.config["LIVE_POLL_SECONDS"],
         captcha=current_captcha(),
         comment_preview=COMMENT_PREVIEW,
+        tiers=after_close.tiers(session, letter) if letter.names_hidden else None,
     )
 
 
@@ -166,11 +169,13 @@ def verify_log(slug: str) -> str:
 
 @bp.get("/letters/<slug>/snapshots/")
 @web.public_page
-def snapshots(slug: str) -> str:
+def snapshots(slug: str) -> Response:
     """The daily open-data snapshots of the list, newest first."""
     letter = letters.get_letter(db.session, slug)
-    return render_template(
-        "letters/snapshots.html", **letter_context(letter), snapshots=log.letter_snapshots(db.session, letter.id)
+    return with_robots(
+        render_template(
+            "letters/snapshots.html", **letter_context(letter), snapshots=log.letter_snapshots(db.session, letter.id)
+        )
     )
 
 
@@ -181,7 +186,8 @@ def _snapshot_stream(letter: Letter, day: date, size: int, head: dict[str, Any],
     that went on with it would leave a transaction open behind the closed request.
     """
     with db.new_session() as session:
-        rows = log.snapshot_rows(session, letter.id, size)
+        # A sensitive letter's snapshots give the signed head and no names (see _download).
+        rows = iter(()) if letter.sensitive else log.snapshot_rows(session, letter.id, size)
         if file_format == "csv":
             yield export.CSV_BOM
             yield from export.write_csv(rows, log.SNAPSHOT_COLUMNS)
@@ -252,9 +258,22 @@ def newest(slug: str) -> str:
 
 @bp.get("/letters/<slug>/signatures")
 @web.public_page
-def signatures(slug: str) -> str:
+def signatures(slug: str) -> Response:
     """All public signers, newest first, a page at a time, searchable, optionally only those with comments."""
-    return caching.cached_page("signatures", lambda: _render_signatures(slug))
+    return with_robots(caching.cached_page("signatures", lambda: _render_signatures(slug)))
+
+
+# What a page whose letter asks search engines to leave its signers alone carries in its head.
+NOINDEX_META = '<meta name="robots" content="noindex">'
+
+
+def with_robots(html: str) -> Response:
+    """The page, with ``X-Robots-Tag: noindex`` when its head asks for it (the page may come from the cache)."""
+    response = current_app.make_response(html)
+    head = html.partition("</head>")[0]
+    if NOINDEX_META in head:
+        response.headers["X-Robots-Tag"] = "noindex"
+    return response
 
 
 def _render_signatures(slug: str) -> str:
@@ -292,6 +311,11 @@ def _render_signatures(slug: str) -> str:
         filters=filters,
         organisations=organisations_of(page.signatures),
         comment_preview=COMMENT_PREVIEW,
+        tiers=after_close.tiers(db.session, letter) if letter.names_hidden else None,
+        ledger=ledger.ledger(db.session, letter) if letter.names_hidden else None,
+        top_organisations=domains.top_organisations(db.session, letter.id, limit=TOP_ORGANISATIONS)
+        if letter.names_hidden
+        else [],
     )
 
 
@@ -317,12 +341,41 @@ def _write_public_export(letter: Letter, file_format: str, out: IO[str]) -> None
 
 
 def _download(letter: Letter, file_format: str, mimetype: str) -> Response:
-    """The public list from its download file, made again when older than EXPORT_CACHE_SECONDS."""
+    """The public list from its download file, made again when older than EXPORT_CACHE_SECONDS.
+
+    A sensitive letter, or one whose names are hidden, gives only its count and tiers (no file kept).
+    """
+    if letter.sensitive or letter.names_hidden:
+        response = Response(_counts_only(letter, file_format), mimetype=mimetype)
+        response.headers["Content-Disposition"] = f'attachment; filename="{letter.slug}-signatures.{file_format}"'
+        return response
     handle = export_files.export_files().open(
         f"{letter.id}-{letter.slug}.{file_format}",
         lambda out: _write_public_export(letter, file_format, out),
     )
     return export_files.send(handle, mimetype=mimetype, download_name=f"{letter.slug}-signatures.{file_format}")
+
+
+def _counts_only(letter: Letter, file_format: str) -> str:
+    """The count and the tiers of a letter whose downloads carry no names, as CSV (tier, count) or JSON."""
+    numbers = after_close.tiers(db.session, letter)
+    organisations = domains.top_organisations(db.session, letter.id, limit=TOP_ORGANISATIONS)
+    if file_format == "csv":
+        rows = [("all", numbers.count), ("verified", numbers.verified), ("founding", numbers.founding)]
+        rows += [(f"organisation:{item.domain}", item.count) for item in organisations]
+        return export.CSV_BOM + "".join(export.write_csv(({"tier": t, "count": n} for t, n in rows), ("tier", "count")))
+    return json.dumps(
+        {
+            "letter": letter.slug,
+            "exported_at": iso(utcnow()),
+            "names": "withheld",
+            "signature_count": numbers.count,
+            "verified": numbers.verified,
+            "founding": numbers.founding,
+            "organisations": [{"name": o.name, "domain": o.domain, "count": o.count} for o in organisations],
+        },
+        ensure_ascii=False,
+    )
 
 
 @bp.get("/letters/<slug>/signatures.csv")
@@ -343,14 +396,16 @@ def signatures_json(slug: str) -> Response:
 # wrong id, never a redirect to a tidied address (the token routes do the same, see app.urls).
 @bp.get("/letters/<slug>/signatures/<id:signature_id>", merge_slashes=False)
 @web.public_page
-def signature(slug: str, signature_id: int) -> str:
+def signature(slug: str, signature_id: int) -> Response:
     """One public signer with the whole of their comment."""
     letter = letters.get_letter(db.session, slug)
     found = listing.public_signature(db.session, letter.id, signature_id)
     if found is None:
         abort(404)
-    return render_template(
-        "letters/signature.html", **letter_context(letter), signature=found, organisations=organisations_of([found])
+    return with_robots(
+        render_template(
+            "letters/signature.html", **letter_context(letter), signature=found, organisations=organisations_of([found])
+        )
     )
 
 
@@ -534,10 +589,20 @@ def favicon() -> Response:
     return response
 
 
+def _midday(day: date | None) -> datetime | None:
+    """A day as a moment the date formatter shows as that day in any time zone near UTC."""
+    return datetime.combine(day, time(12), tzinfo=UTC) if day else None
+
+
 @bp.get("/privacy")
 @web.public_page
 def privacy() -> str:
     """What is stored, what is public, for how long, and how to withdraw."""
     featured = letters.featured_letter(db.session)
     text = letters.letter_text(featured, str(get_locale() or "en")) if featured else None
-    return render_template("privacy.html", featured=featured, featured_text=text)
+    locale = str(get_locale() or "en")
+    protected = [
+        (letter, letters.letter_text(letter, locale), _midday(letter.personal_data_until))
+        for letter in after_close.protected_letters(db.session)
+    ]
+    return render_template("privacy.html", featured=featured, featured_text=text, protected=protected)

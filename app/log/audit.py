@@ -141,7 +141,7 @@ def _compare_signatures(session: Session, letter: Letter, latest: dict[int, LogE
         if row is None or row.event not in LIVE_EVENTS:
             problems.append(f"signature {signature.id} is counted but its latest log event does not say so")
             continue
-        if row.listed != signature.listed:
+        if row.listed != signature.named:
             problems.append(f"signature {signature.id}: the log says listed={row.listed}, the signature differs")
         elif row.listed and row.fields != canonical(public_fields(signature)):
             problems.append(f"signature {signature.id}: its public fields differ from its log {_place(row)}")

@@ -126,9 +126,9 @@ def record(session: Session, signature: Signature, event: str, *, now: datetime,
     """Append an unsequenced event about ``signature`` (in the caller's transaction)."""
     # The signature's own row is written (and locked) first, so its events are ordered like its changes.
     session.flush()
-    # Counted but not named (the signer unticked "show my name", or it waits for a moderator's
-    # review): the entry says so and commits to nothing.
-    listed = event in LIVE_EVENTS and signature.listed
+    # Counted but not named (the signer unticked "show my name", it waits for a moderator's
+    # review, or the letter's names were hidden after it closed): the entry says so and commits to nothing.
+    listed = event in LIVE_EVENTS and signature.named
     row = new_event(
         signature.letter_id,
         signature.id,
@@ -222,3 +222,43 @@ def erase(session: Session, signature: Signature, *, now: datetime, reason: str)
     """Delete the salt and fields of every entry of ``signature`` and append an erasure event."""
     _withdraw_openings(session, signature)
     record(session, signature, "erase", now=now, reason=reason)
+
+
+def on_names_hidden(session: Session, letter_id: int, signature_ids: Iterable[int], *, now: datetime) -> None:
+    """Log that a letter's names left the public list while its count stays (hidden after it closed).
+
+    Every opening of the letter's log goes (its leaves stay, as hiding leaves them), and each
+    signature that was named gets an ``update`` that says counted, not named: the log's live
+    listed set is empty, as the public list is, so verifiers need no new kind of event.
+    """
+    if not enabled(session):
+        return
+    session.flush()
+    session.execute(
+        update(LogEvent)
+        .where(LogEvent.letter_id == letter_id, LogEvent.salt.is_not(None))
+        .values(fields=None, salt=None)
+        .execution_options(synchronize_session=False)
+    )
+    _insert(session, new_events(letter_id, "update", now=now, signatures=((i, None) for i in signature_ids)))
+
+
+def on_names_shown(session: Session, letter_id: int, signatures: Iterable[Signature], *, now: datetime) -> None:
+    """Log that a letter's names are back on the list (signing opened again): a fresh opening each."""
+    if not enabled(session):
+        return
+    session.flush()
+    rows = ((s.id, public_fields(s)) for s in signatures)
+    _insert(session, new_events(letter_id, "update", now=now, signatures=rows))
+
+
+def _insert(session: Session, rows: Iterable[dict[str, Any]]) -> None:
+    """Insert event rows in batches (one statement per thousand)."""
+    batch: list[dict[str, Any]] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) == 1000:
+            session.execute(insert(LogEvent), batch)
+            batch = []
+    if batch:
+        session.execute(insert(LogEvent), batch)

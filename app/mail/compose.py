@@ -255,6 +255,36 @@ def daily_summary(summary: Any, day: date, *, locale: str, token: str) -> Email:
     )
 
 
+def closing_reminder(letter: Letter, days_left: int, count: int, *, locale: str, token: str) -> Email:
+    """The mail to an admin who asked: the letter closes in ``days_left`` days with ``count`` signatures."""
+    return _notification(
+        "closing_reminder",
+        locale,
+        token,
+        letter=letter,
+        days_left=days_left,
+        count=count,
+        letter_url=external_url("letters.letter", slug=letter.slug, lang=locale),
+        dashboard_url=external_url("moderation.dashboard", slug=letter.slug, lang=locale),
+    )
+
+
+def signer_reminder(
+    signature: Signature, letter: Letter, confirm_token: str, withdraw_token: str, *, days_left: int
+) -> Email:
+    """The one reminder to a signer who never confirmed: a fresh confirmation link, before the letter closes."""
+    return _render(
+        "reminder",
+        signature.locale,
+        signature=signature,
+        letter=letter,
+        days_left=days_left,
+        confirm_url=external_url("signing.confirm", token=confirm_token, lang=signature.locale),
+        withdraw_url=external_url("signing.withdraw", token=withdraw_token, lang=signature.locale),
+        page_url=page_url(signature.page_key, signature.locale),
+    )
+
+
 def invitation(email: str, role: ModeratorRole, raw_token: str, *, inviter: str, days: int, locale: str) -> Email:
     """The invitation to moderate, with the single-use link where the invitee sets their own password."""
     return _render(

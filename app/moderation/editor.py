@@ -12,7 +12,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import abort, flash, jsonify, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response
 from wtforms import (
     BooleanField,
+    DateField,
     DateTimeLocalField,
     Field,
     IntegerField,
@@ -118,12 +119,47 @@ class LetterEditorForm(Form):
         validators=[Optional()],
     )
     featured = BooleanField(_l("Featured on the front page"))
+    remind_before_close = BooleanField(_l("Remind before closing"))
     moderation_mode = SelectField(
         _l("Moderation"),
         choices=[
             SelectChoice("post", _l("Show signatures at once; moderators hide later")),
             SelectChoice("pre", _l("Show signatures only after a moderator approves them")),
         ],
+    )
+    # Privacy after the letter ends (app.services.after_close); each checkbox's hint is in the template.
+    sensitive = BooleanField(
+        _l("This letter is sensitive"),
+        description=_l(
+            "For letters whose signers could be harmed if they were known (by an employer, a government). "
+            "The full-list downloads (CSV, JSON and the daily snapshots) then give only the count and the "
+            "verified and organisation numbers, never names. Ticking it also ticks the next box."
+        ),
+    )
+    noindex_signers = BooleanField(
+        _l("Ask search engines not to index the list of signers"),
+        description=_l(
+            "The list of signers and each signer's page ask search engines not to index them, so that a "
+            "search for someone's name does not lead here. The letter's own page can still be found."
+        ),
+    )
+    hide_names_after_close = BooleanField(
+        _l("Hide the names once signing closes"),
+        description=_l(
+            "When signing closes (by the button or on the closing date), the names leave the letter's page, "
+            "the list and its search, the API, the downloads and the snapshots. The count, the removed "
+            "numbers and the verified and organisation numbers stay, and the public log still verifies: "
+            "its entries keep their hashes but no longer open to names. Opening signing again brings the "
+            "names back."
+        ),
+    )
+    personal_data_until = DateField(
+        _l("Erase the signers' personal data after"),
+        description=_l(
+            "A day on or after the closing day. After it, the names, addresses, comments, affiliations and "
+            "cities of every signer are erased for good; the count, the tiers and the signed log remain."
+        ),
+        validators=[Optional()],
     )
     # Its hint is in the template: a checkbox's label follows the box, the hint after both.
     material = BooleanField(_l("This is a material change: email the signers who asked for updates"))
@@ -152,6 +188,11 @@ class LetterEditorForm(Form):
         """Signing cannot stop before the letter opens."""
         if field.data and self.opens.data and field.data <= self.opens.data:
             raise ValidationError(_l("The closing date must be after the opening date."))
+
+    def validate_personal_data_until(self, field: DateField) -> None:
+        """The data of people still signing is never erased: the day is on or after the closing day."""
+        if field.data and self.closes.data and field.data < self.closes.data.date():
+            raise ValidationError(_l("The day must be on or after the closing day."))
 
     def validate_change_note(self, field: StringField) -> None:
         """A material change must say what changed: the signers read it."""
@@ -239,7 +280,19 @@ def _values(form: LetterEditorForm, original: str, letter: Letter | None) -> edi
         featured=bool(form.featured.data),
         moderation_mode=form.moderation_mode.data or "post",
         translations=translations,
+        sensitive=bool(form.sensitive.data),
+        noindex_signers=_noindex(form, letter),
+        hide_names_after_close=bool(form.hide_names_after_close.data),
+        personal_data_until=form.personal_data_until.data,
+        remind_before_close=bool(form.remind_before_close.data),
     )
+
+
+def _noindex(form: LetterEditorForm, letter: Letter | None) -> bool | None:
+    """The "noindex" box; None (turn it on) when the letter becomes sensitive with the box left empty."""
+    if form.sensitive.data and not form.noindex_signers.data and (letter is None or not letter.sensitive):
+        return None
+    return bool(form.noindex_signers.data)
 
 
 def _fill(form: LetterEditorForm, letter: Letter) -> None:
@@ -251,6 +304,10 @@ def _fill(form: LetterEditorForm, letter: Letter) -> None:
     opens = None if letter.draft and letter.published_at <= utcnow() else letter.published_at
     form.opens.data, form.closes.data = _local(opens), _local(letter.closes_at)
     form.featured.data, form.moderation_mode.data = letter.featured, letter.moderation_mode
+    form.sensitive.data, form.noindex_signers.data = letter.sensitive, letter.noindex_signers
+    form.hide_names_after_close.data = letter.hide_names_after_close
+    form.personal_data_until.data = letter.personal_data_until
+    form.remind_before_close.data = letter.remind_before_close
     for translation in letter.translations:
         if translation.lang in LANGUAGES and translation.lang != letter.lang:
             fields = form.translation(translation.lang)
@@ -288,6 +345,7 @@ def _page(
         signed=letters.has_signatures(db.session, letter) if letter else False,
         closed=letter.is_closed(utcnow()) if letter else False,
         ui_lang=str(get_locale()),
+        reminder_days=current_app.config["REMINDER_DAYS_BEFORE_CLOSE"],
     )
 
 

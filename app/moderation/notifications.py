@@ -27,6 +27,9 @@ class NotificationForm(Form):
     daily_summary = BooleanField(
         _l("A daily summary: each open letter's count, flags waiting, confirmation rate, and mail that failed"),
     )
+    closing_reminders = BooleanField(
+        _l("A reminder a few days before a letter closes (letters with “Remind before closing”): days left and count"),
+    )
 
 
 @bp.route("/account/notifications", methods=["GET", "POST"])
@@ -35,13 +38,20 @@ def notification_settings() -> Response | str:
     """The admin's choice of organiser emails (off until chosen)."""
     moderator = current_moderator()
     chosen = notifications.settings_of(db.session, moderator)
-    form = NotificationForm(data={"milestones": chosen.milestones, "daily_summary": chosen.daily_summary})
+    form = NotificationForm(
+        data={
+            "milestones": chosen.milestones,
+            "daily_summary": chosen.daily_summary,
+            "closing_reminders": bool(chosen.closing_reminders),
+        }
+    )
     if form.validate_on_submit():
         notifications.save_settings(
             db.session,
             moderator,
             milestones=bool(form.milestones.data),
             daily_summary=bool(form.daily_summary.data),
+            closing_reminders=bool(form.closing_reminders.data),
             locale=str(get_locale() or "en"),
             now=utcnow(),
         )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy.orm import Session
 
@@ -50,6 +50,12 @@ class LetterValues:
     moderation_mode: str
     # The translations the form held, by language: an empty text removes that language's translation.
     translations: Mapping[str, Text]
+    # Privacy after the letter ends (app.services.after_close). noindex_signers None: as "sensitive" says.
+    sensitive: bool = False
+    noindex_signers: bool | None = False
+    hide_names_after_close: bool = False
+    personal_data_until: date | None = None
+    remind_before_close: bool = False
 
 
 def normalise_markdown(text: str) -> str:
@@ -82,6 +88,11 @@ def _source(text: Text, values: LetterValues, *, lang: str, draft: bool | None) 
         featured=values.featured,
         moderation_mode=values.moderation_mode,
         draft=draft,
+        sensitive=values.sensitive,
+        noindex_signers=values.noindex_signers,
+        hide_names_after_close=values.hide_names_after_close,
+        personal_data_until=values.personal_data_until,
+        remind_before_close=values.remind_before_close,
     )
 
 

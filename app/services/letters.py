@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from app import log
 from app.errors import LetterNotFound
 from app.models import Letter, LetterText, LetterTranslation, LogEvent, Signature, SignatureStatus
-from app.services import versions
+from app.services import after_close, versions
 from app.text import clean_line, render_markdown
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,78}[a-z0-9])?$")
@@ -43,6 +43,14 @@ class LetterSource:
     featured: bool | None = None
     moderation_mode: str | None = None
     draft: bool | None = None
+    # Privacy after the letter ends (see app.services.after_close); None: unsaid, the letter keeps its own.
+    sensitive: bool | None = None
+    noindex_signers: bool | None = None
+    hide_names_after_close: bool | None = None
+    # The day after which the signers' personal data is erased (None: kept, like the closing date).
+    personal_data_until: date | None = None
+    # Reminders before closing (app.services.reminders); None: unsaid.
+    remind_before_close: bool | None = None
 
 
 MODERATION_MODES = ("post", "pre")
@@ -123,12 +131,15 @@ def parse_letter_file(text: str) -> LetterSource:
     if goal is not None and (not isinstance(goal, int) or isinstance(goal, bool) or goal < 1):
         raise LetterFileError("'goal' must be a positive whole number")
     slug = meta.get("slug")
-    for flag in ("featured", "draft"):
+    for flag in ("featured", "draft", *LETTER_FLAGS):
         if meta.get(flag) is not None and not isinstance(meta[flag], bool):
             raise LetterFileError(f"'{flag}' must be true or false")
     moderation = meta.get("moderation")
     if moderation is not None and moderation not in MODERATION_MODES:
         raise LetterFileError("'moderation' must be 'post' (show signatures at once) or 'pre' (after approval)")
+    closes_at = _as_datetime(meta.get("closes"), "closes")
+    personal_data_until = _as_date(meta.get("personal_data_until"), "personal_data_until")
+    check_retention(personal_data_until, closes_at)
     return LetterSource(
         title=title[:300],
         body_markdown=body,
@@ -136,12 +147,40 @@ def parse_letter_file(text: str) -> LetterSource:
         summary=clean_line(str(meta.get("summary") or "")) or summary_from(body),
         lang=normalise_lang(str(meta["lang"])) if meta.get("lang") else None,
         published_at=_as_datetime(meta.get("published"), "published"),
-        closes_at=_as_datetime(meta.get("closes"), "closes"),
+        closes_at=closes_at,
         goal=goal,
         featured=meta.get("featured"),
         moderation_mode=moderation,
         draft=meta.get("draft"),
+        sensitive=meta.get("sensitive"),
+        noindex_signers=meta.get("noindex_signers"),
+        hide_names_after_close=meta.get("hide_names_after_close"),
+        personal_data_until=personal_data_until,
+        remind_before_close=meta.get("remind_before_close"),
     )
+
+
+# The front matter's privacy settings (true or false), as the Letter's columns are named.
+PRIVACY_FLAGS = ("sensitive", "noindex_signers", "hide_names_after_close")
+# Every true-or-false setting of the front matter stored under its own name on the Letter.
+LETTER_FLAGS = (*PRIVACY_FLAGS, "remind_before_close")
+
+
+def _as_date(value: object, field: str) -> date | None:
+    if value is None or (isinstance(value, date) and not isinstance(value, datetime)):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise LetterFileError(f"'{field}' must be a day like 2027-06-30")
+
+
+def check_retention(until: date | None, closes_at: datetime | None) -> None:
+    """A retention date cannot come before the closing day: the data of people still signing would go."""
+    if until is not None and closes_at is not None and until < closes_at.astimezone(UTC).date():
+        raise LetterFileError("'personal_data_until' must be on or after the closing day ('closes')")
 
 
 def _front_matter_line(key: str, value: object) -> str:
@@ -176,6 +215,11 @@ def dump_letter_file(letter: Letter, lang: str | None = None) -> str:
         fields["moderation"] = letter.moderation_mode
         if letter.draft:
             fields["draft"] = True
+        for flag in LETTER_FLAGS:
+            if getattr(letter, flag):
+                fields[flag] = True
+        if letter.personal_data_until is not None:
+            fields["personal_data_until"] = letter.personal_data_until.isoformat()
         body = letter.body_markdown
     else:
         translation = next((t for t in letter.translations if t.lang == lang), None)
@@ -290,6 +334,7 @@ def load_letter(
     letter.goal = source.goal
     if source.moderation_mode is not None:
         letter.moderation_mode = source.moderation_mode
+    _set_privacy(letter, source)
     if created:
         letter.draft = bool(source.draft)
     elif source.draft is not None and source.draft != letter.draft:
@@ -314,7 +359,19 @@ def load_letter(
         feature_letter(session, letter)
     elif source.featured is False and letter.featured:
         letter.featured = False
+    after_close.sync_names(session, letter, now=now)
     return letter, created
+
+
+def _set_privacy(letter: Letter, source: LetterSource) -> None:
+    """The privacy settings the source says; turning "sensitive" on turns "noindex" on unless it says otherwise."""
+    if source.sensitive and not letter.sensitive and source.noindex_signers is None:
+        letter.noindex_signers = True
+    for flag in LETTER_FLAGS:
+        said = getattr(source, flag)
+        if said is not None:
+            setattr(letter, flag, said)
+    letter.personal_data_until = source.personal_data_until
 
 
 def feature_letter(session: Session, letter: Letter) -> None:
@@ -369,6 +426,7 @@ def close_letter(session: Session, letter: Letter, *, now: datetime) -> None:
     letter.closed_at = now
     letter.updated_at = now
     session.flush()
+    after_close.sync_names(session, letter, now=now)
 
 
 def reopen_letter(session: Session, letter: Letter, *, now: datetime) -> None:
@@ -378,6 +436,7 @@ def reopen_letter(session: Session, letter: Letter, *, now: datetime) -> None:
         letter.closes_at = None
     letter.updated_at = now
     session.flush()
+    after_close.sync_names(session, letter, now=now)
 
 
 def has_signatures(session: Session, letter: Letter) -> bool:

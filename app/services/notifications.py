@@ -60,7 +60,14 @@ def settings_of(session: Session, moderator: Moderator) -> NotificationSettings:
 
 
 def save_settings(
-    session: Session, moderator: Moderator, *, milestones: bool, daily_summary: bool, locale: str, now: datetime
+    session: Session,
+    moderator: Moderator,
+    *,
+    milestones: bool,
+    daily_summary: bool,
+    locale: str,
+    now: datetime,
+    closing_reminders: bool | None = None,
 ) -> NotificationSettings:
     """Store what the account asked for (and the language to write in), with an audit entry."""
     found = session.get(NotificationSettings, moderator.id)
@@ -69,6 +76,9 @@ def save_settings(
         session.add(found)
     found.milestones, found.daily_summary, found.locale, found.updated_at = milestones, daily_summary, locale, now
     detail = f"milestones {'on' if milestones else 'off'}, daily summary {'on' if daily_summary else 'off'}"
+    if closing_reminders is not None:
+        found.closing_reminders = closing_reminders
+        detail += f", closing reminders {'on' if closing_reminders else 'off'}"
     moderation.record(session, moderator, "notifications", now=now, letter=None, detail=detail)
     session.flush()
     return found
@@ -104,9 +114,9 @@ def find_by_token(session: Session, secret: str, token: str) -> Moderator | None
 def unsubscribe(session: Session, moderator: Moderator, *, now: datetime) -> None:
     """Turn every notification of the account off (the link in each mail; doing it twice is harmless)."""
     current = session.get(NotificationSettings, moderator.id)
-    if current is None or not (current.milestones or current.daily_summary):
+    if current is None or not (current.milestones or current.daily_summary or current.closing_reminders):
         return
-    current.milestones = current.daily_summary = False
+    current.milestones = current.daily_summary = current.closing_reminders = False
     current.updated_at = now
     moderation.record(session, moderator, "notifications", now=now, letter=None, detail="unsubscribed by the link")
     session.flush()
@@ -119,6 +129,21 @@ def _recipients(session: Session, *, daily: bool) -> list[tuple[Moderator, Notif
         select(Moderator, NotificationSettings)
         .join(NotificationSettings, NotificationSettings.moderator_id == Moderator.id)
         .where(Moderator.role == ModeratorRole.ADMIN, Moderator.disabled_at.is_(None), wanted.is_(True))
+        .order_by(Moderator.id)
+    )
+    return [(moderator, chosen) for moderator, chosen in rows]
+
+
+def closing_reminder_recipients(session: Session) -> list[tuple[Moderator, NotificationSettings]]:
+    """The active admins who asked to be reminded before a letter closes."""
+    rows = session.execute(
+        select(Moderator, NotificationSettings)
+        .join(NotificationSettings, NotificationSettings.moderator_id == Moderator.id)
+        .where(
+            Moderator.role == ModeratorRole.ADMIN,
+            Moderator.disabled_at.is_(None),
+            NotificationSettings.closing_reminders.is_(True),
+        )
         .order_by(Moderator.id)
     )
     return [(moderator, chosen) for moderator, chosen in rows]

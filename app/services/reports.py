@@ -35,7 +35,7 @@ def reportable_signature(session: Session, letter: Letter, signature_id: int) ->
     signature = session.scalar(
         select(Signature).where(Signature.id == signature_id, Signature.letter_id == letter.id, Signature.listed)
     )
-    if signature is None:
+    if signature is None or letter.names_hidden:
         raise SignatureNotFound()
     return signature
 

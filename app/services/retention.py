@@ -21,6 +21,7 @@ from app.models import (
     SignatureStatus,
     Token,
 )
+from app.services import after_close
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,8 @@ class PurgeResult:
     jobs: int = 0
     undos: int = 0
     disputes: int = 0
+    # Letters whose signers' personal data was erased because their retention date passed.
+    erased_letters: tuple[str, ...] = ()
 
 
 def _rows(result: object) -> int:
@@ -121,7 +124,10 @@ def purge(session: Session, policy: RetentionPolicy, *, now: datetime) -> PurgeR
             .execution_options(synchronize_session=False)
         )
     )
+    # Letters past their retention date (personal_data_until): only the counts and signed heads remain.
+    erased = tuple(after_close.erase_due(session, now=now))
     return PurgeResult(
+        erased_letters=erased,
         signatures=signatures,
         tokens=tokens,
         networks=networks,

@@ -30,7 +30,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from app import public_signature
-from app.models import Flag, Signature, listed_terms
+from app.models import Flag, Letter, Signature, listed_terms
 from app.services.domains import organisations_for
 from app.text import FORMULA_STARTS as FORMULA_STARTS
 from app.text import formula_safe
@@ -81,11 +81,18 @@ _PUBLIC_COLUMNS = [
 ]
 
 
+def _names_shown(letter_id: int) -> sa.ColumnElement[bool]:
+    """The letter's names are not hidden (see ``listing.names_hidden``), as a condition of the export's query."""
+    return sa.exists().where(Letter.id == letter_id, Letter.names_hidden_at.is_(None))
+
+
 def public_rows(session: Session, letter_id: int, *, batch_size: int = BATCH_SIZE) -> Iterator[Row]:
     """The public list, oldest first: listed signatures (``Signature.listed``), public fields only."""
     after: tuple[datetime, int] | None = None
     while True:
-        stmt = select(*_PUBLIC_COLUMNS).where(Signature.letter_id == letter_id, *listed_terms())
+        stmt = select(*_PUBLIC_COLUMNS).where(
+            Signature.letter_id == letter_id, *listed_terms(), _names_shown(letter_id)
+        )
         if after is not None:
             when, last_id = after
             stmt = stmt.where(
@@ -241,7 +248,7 @@ def public_csv(session: Session, letter_id: int, *, batch_size: int = CSV_BATCH_
     assert PUBLIC_FIELDS[-1] == "confirmed_organisation"  # _with_organisations fills the last cell
     stmt = (
         select(*(cells[name] for name in PUBLIC_FIELDS))
-        .where(Signature.letter_id == letter_id, *listed_terms())
+        .where(Signature.letter_id == letter_id, *listed_terms(), _names_shown(letter_id))
         .order_by(Signature.confirmed_at, Signature.id)
     )
     batches = _stream_raw(session, stmt, batch_size=batch_size)

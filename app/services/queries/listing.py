@@ -12,7 +12,7 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
 from app.errors import BadCursor, DomainError
-from app.models import MAX_ROW_ID, Signature, listed_terms
+from app.models import MAX_ROW_ID, Letter, Signature, listed_terms
 from app.services.queries import search
 
 MAX_LIMIT = 100
@@ -73,6 +73,16 @@ def escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+def names_hidden(session: Session, letter_id: int) -> bool:
+    """Whether the letter's names are off every public surface (hidden after it closed, or erased).
+
+    The one check every public reader of the list makes beside ``Signature.listed``; the letter
+    is nearly always in the session already, so it costs no query.
+    """
+    letter = session.get(Letter, letter_id)
+    return letter is not None and letter.names_hidden
+
+
 def public_signatures(
     session: Session,
     letter_id: int,
@@ -93,6 +103,11 @@ def public_signatures(
     keeps both. The order, and so the cursors, are the same with or without them.
     """
     limit = max(1, min(limit, MAX_LIMIT))
+    if names_hidden(session, letter_id):
+        # (A bad cursor is still refused, as on any list.)
+        if cursor:
+            decode_cursor(cursor)
+        return Page([], None)
     stmt = select(Signature).where(Signature.letter_id == letter_id, *listed_terms())
     if with_comments:
         stmt = stmt.where(Signature.comment.is_not(None), Signature.comment != "")
@@ -125,6 +140,8 @@ def public_signatures(
 
 def public_signature(session: Session, letter_id: int, signature_id: int) -> Signature | None:
     """One listed signature of a letter (for its own page and the API), or None."""
+    if names_hidden(session, letter_id):
+        return None
     return session.scalar(
         select(Signature).where(Signature.id == signature_id, Signature.letter_id == letter_id, *listed_terms())
     )
