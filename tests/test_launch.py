@@ -189,6 +189,19 @@ def test_a_shared_link_signs_up_to_its_cap_then_says_why_it_refuses(
     assert all(s.founding for s in rows(app, Signature))
 
 
+def test_a_founder_who_signs_again_is_told_so_without_a_link_to_the_unlaunched_letter(
+    app: Flask, client: FlaskClient, runner: FlaskCliRunner, smtp_sink: SMTPSink, private: Letter
+) -> None:
+    [path] = invite(runner, "--shared", "--cap", "5")
+    assert sign_through(client, path, email="ada@example.org").status_code == 200
+    confirm_by_mail(client, app, smtp_sink, "ada@example.org")
+    assert sign_through(client, path, email="ada@example.org").status_code == 200
+    deliver_mail(app)
+    [again] = [m for m in smtp_sink.messages_to("ada@example.org") if "already signed" in m["Subject"]]
+    assert f"/letters/{private.slug}" not in text_of(again)
+    assert f"/letters/{private.slug}" not in again.get_body(("html",)).get_content()  # type: ignore[union-attr]
+
+
 def test_a_revoked_link_or_a_made_up_one_is_refused(
     app: Flask, client: FlaskClient, admin: FlaskClient, runner: FlaskCliRunner, private: Letter
 ) -> None:

@@ -117,7 +117,12 @@ def already_signed(signature: Signature, withdraw_token: str) -> Email:
         signature.locale,
         signature=signature,
         letter=signature.letter,
-        letter_url=external_url("letters.letter", slug=signature.letter.slug, lang=signature.locale),
+        # A private letter (signed by invitation before its launch) has no public page to link to yet.
+        letter_url=(
+            None
+            if signature.letter.draft
+            else external_url("letters.letter", slug=signature.letter.slug, lang=signature.locale)
+        ),
         withdraw_url=external_url("signing.withdraw", token=withdraw_token, lang=signature.locale),
         page_url=page_url(signature.page_key, signature.locale),
     )
