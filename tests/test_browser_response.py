@@ -26,8 +26,12 @@ PASSWORD = "correct horse battery staple"
 
 @pytest.fixture
 def app_config(smtp_sink: SMTPSink) -> dict[str, Any]:
-    """Mail goes to the test SMTP server; the form may be sent back at once."""
-    return {**smtp_settings(smtp_sink), "SIGN_MIN_SECONDS": 0}
+    """Mail goes to the test SMTP server; the form may be sent back at once; pages are never kept.
+
+    The page cache would show a page seen seconds before the change this test looks for.
+    """
+    fresh = {"PAGE_CACHE_SECONDS": 0, "PUBLIC_MAX_AGE": 0, "PUBLIC_STALE_WHILE_REVALIDATE": 0}
+    return {**smtp_settings(smtp_sink), "SIGN_MIN_SECONDS": 0, **fresh}
 
 
 def sign_in_browser(page: Page, app: Flask, sink: SMTPSink, name: str, email: str, *, updates: bool, lang: str) -> None:
