@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from app import log
 from app.models import Letter, OutboxMessage, Signature, SignatureStatus, Token, listed_terms
+from app.services import withdrawal
 
 # Statuses whose rows stay (they are counted, or their tally needs them): only the data goes.
 _KEPT = (SignatureStatus.CONFIRMED, SignatureStatus.PENDING, SignatureStatus.HIDDEN)
@@ -145,7 +146,7 @@ def erase_personal_data(session: Session, letter: Letter, *, now: datetime) -> i
     for signature in session.scalars(
         select(Signature).where(Signature.letter_id == letter.id, Signature.status.in_(_KEPT))
     ):
-        _erase(signature)
+        withdrawal.erase_details(signature)
         touched += 1
     session.flush()
     return touched + int(getattr(deleted, "rowcount", 0) or 0)
@@ -153,25 +154,6 @@ def erase_personal_data(session: Session, letter: Letter, *, now: datetime) -> i
 
 # Withdrawn and removed signatures are already anonymous tombstones.
 _TOMBSTONES = (SignatureStatus.WITHDRAWN, SignatureStatus.REMOVED)
-
-
-def _erase(signature: Signature) -> None:
-    """What withdrawal erases, on a signature that keeps its state (and so its place in the count)."""
-    signature.name = ""
-    signature.email = ""
-    signature.email_domain = ""
-    signature.email_key = f"erased:{signature.id}"
-    signature.affiliation = None
-    signature.city = None
-    signature.comment = None
-    signature.public = False
-    signature.network_hash = None
-    signature.moderator_note = None
-    signature.verified_note = None
-    signature.show_domain = False
-    signature.wants_updates = False
-    signature.fill_seconds = None
-    signature.page_key = None
 
 
 def erase_due(session: Session, *, now: datetime) -> list[str]:

@@ -45,6 +45,31 @@ def withdraw(session: Session, raw: str, *, now: datetime) -> Letter:
     return letter
 
 
+def erase_details(signature: Signature) -> None:
+    """Blank what identifies a signer, on a signature that keeps its row (a tombstone, or a letter's retention).
+
+    Status, country, verified mark and confirmed domain are the caller's to keep or clear: the
+    count, the statistics and the tiers may still need them.
+    """
+    signature.name = ""
+    signature.email = ""
+    signature.email_domain = ""
+    # Frees the address: its owner may sign again later.
+    signature.email_key = f"erased:{signature.id}"
+    signature.affiliation = None
+    signature.city = None
+    signature.comment = None
+    signature.public = False
+    signature.network_hash = None
+    signature.moderator_note = None
+    signature.verified_note = None
+    signature.show_domain = False
+    signature.wants_updates = False
+    signature.fill_seconds = None
+    # The link to the signer's page stops working.
+    signature.page_key = None
+
+
 def erase_signature(
     session: Session,
     signature: Signature,
@@ -68,26 +93,12 @@ def erase_signature(
         return
     counting.move(session, signature, status, now=now, reason=reason)
     signature.withdrawn_at = now
-    signature.name = ""
-    signature.email = ""
-    signature.email_domain = ""
-    # Frees the address: its owner may sign again later.
-    signature.email_key = f"erased:{signature.id}"
-    signature.affiliation = None
+    erase_details(signature)
+    # A tombstone keeps no trace of where the signer was or what the moderators knew of them.
     signature.country = None
-    signature.city = None
-    signature.comment = None
-    signature.public = False
     signature.suspect_reason = None
-    signature.network_hash = None
-    signature.moderator_note = None
     signature.verified_at = None
-    signature.verified_note = None
-    signature.show_domain = False
     signature.confirmed_domain = None
-    signature.wants_updates = False
     signature.unlisted_until_review = False
-    # The link to the signer's page stops working.
-    signature.page_key = None
     session.flush()
     session.expire(signature, ["tokens"])
