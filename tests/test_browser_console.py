@@ -69,6 +69,8 @@ def test_an_organiser_writes_publishes_watches_closes_and_hands_in_a_letter(
 
     # Write it, in two languages, with the preview beside the text.
     admin.get_by_role("link", name="New letter").click()
+    # The editor's script has run (it sets up the tabs after the address suggestion): typing now is seen.
+    expect(admin.locator(".tabs-on")).to_have_count(1)
     admin.get_by_label("Title", exact=True).fill("Fair Pay for Artists")
     expect(admin.get_by_label("Address")).to_have_value(SLUG)
     admin.locator("#body_markdown").fill("We ask the ministry to **pay artists** for their work.")

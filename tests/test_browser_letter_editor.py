@@ -31,6 +31,8 @@ def test_an_admin_writes_a_bilingual_letter_and_publishes_it(
     page.get_by_role("button", name="Sign in").click()
     page.get_by_role("link", name="New letter").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("New letter")
+    # The editor's script has run (it sets up the tabs after the address suggestion): typing now is seen.
+    expect(page.locator(".tabs-on")).to_have_count(1)
 
     # The address follows the title until it is typed.
     page.get_by_label("Title", exact=True).fill("Safe Streets for Schools")
